@@ -1,0 +1,1 @@
+"""Activities: the engine's only I/O (notifications now; the ledger and projection later)."""

@@ -1,0 +1,645 @@
+"""The complaint's step machine: pure, deterministic, free of Temporal.
+
+The workflow feeds it validated inputs and the current time (`workflow.now()`); the machine
+records domain events, moves deadlines, and queues effects (notifications, compensation to issue)
+in an outbox that the workflow drains through activities. Because all of it is plain data, the
+whole state survives continue-as-new and the rules can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from workflows.models import (
+    ENGINE,
+    AcknowledgeInput,
+    Actor,
+    ApplyPolicyInput,
+    ApprovalInput,
+    ChangeSeverityInput,
+    CloseInput,
+    CaseStatus,
+    Compensation,
+    CompensateInput,
+    CompensationKind,
+    ContactResult,
+    Deadlines,
+    DomainEvent,
+    Effect,
+    FixInput,
+    FollowUpInput,
+    FollowUpOutcome,
+    IssueInstruction,
+    Notification,
+    PauseInput,
+    ResumeInput,
+    TicketEvent,
+)
+from workflows.policy import Policy, Severity, Step
+
+# Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
+_EPSILON = 0.001
+
+_NEXT_STEP = {
+    Step.ACKNOWLEDGE: Step.FIX,
+    Step.FIX: Step.COMPENSATE,
+    Step.COMPENSATE: Step.FOLLOW_UP,
+    Step.FOLLOW_UP: Step.CLOSE,
+    Step.CLOSE: Step.CLOSED,
+}
+
+RejectionCode = Literal["out_of_order", "closed", "forbidden", "invalid", "conflict", "not_ready"]
+
+
+class Rejection(Exception):
+    """A step that may not happen now. `code` tells callers how to answer (409, 403, 422...)."""
+
+    def __init__(self, code: RejectionCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class StepClock(BaseModel):
+    """The budget of the current step, measured in its severity's clock (wall or business)."""
+
+    budget: float
+    consumed: float = 0.0
+    """Budget spent before `segment_start`."""
+    segment_start: datetime | None
+    """When the clock last started running; None while paused or closed."""
+    fired_warnings: list[float] = []
+    escalations: int = 0
+    follow_up_asked: bool = False
+
+
+class CaseState(BaseModel):
+    case_id: str
+    workflow_id: str
+    policy: Policy
+    ticket: TicketEvent
+    severity: Severity
+    step: Step
+    opened_at: datetime
+    clock: StepClock
+    last_customer_message_at: datetime
+    seq: int = 0
+    events: list[DomainEvent] = []
+    seen_event_ids: list[str] = []
+    contact_count: int = 0
+    escalation_level: int = 0
+    age_ceiling_reached: bool = False
+    paused: bool = False
+    pause_reason: str | None = None
+    paused_at: datetime | None = None
+    compensations: list[Compensation] = []
+    root_cause: str | None = None
+    closed_at: datetime | None = None
+    outbox: list[Effect] = []
+
+
+class Wakeup(BaseModel):
+    at: datetime
+    summary: str
+
+
+def format_moment(moment: datetime, policy: Policy) -> str:
+    """A customer-readable time in the policy calendar's zone, e.g. `Mon 23 Nov 2026 10:30 EST`."""
+    return moment.astimezone(policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+class Case:
+    def __init__(self, state: CaseState):
+        self.state = state
+
+    # ---- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, ticket: TicketEvent, policy: Policy, workflow_id: str, now: datetime) -> Case:
+        severity = ticket.severity or policy.default_severity
+        state = CaseState(
+            case_id=ticket.case_key,
+            workflow_id=workflow_id,
+            policy=policy,
+            ticket=ticket,
+            severity=severity,
+            step=Step.ACKNOWLEDGE,
+            opened_at=now,
+            clock=StepClock(budget=policy.deadlines(severity).acknowledge.total_seconds(), segment_start=now),
+            last_customer_message_at=now,
+            contact_count=1,
+            seen_event_ids=[ticket.event_id],
+        )
+        case = cls(state)
+        order = ticket.order
+        event = case._event(
+            "opened",
+            now,
+            ENGINE,
+            source=ticket.source,
+            ticket_id=ticket.ticket_id,
+            event_id=ticket.event_id,
+            subject=ticket.subject,
+            severity=severity.value,
+            customer_id=ticket.customer.id,
+            order_id=order.id if order else None,
+            policy=f"{policy.name}@{policy.version}",
+        )
+        case._notify(
+            event,
+            "internal",
+            policy.assignee_role,
+            "new_case",
+            subject=ticket.subject,
+            severity=severity.value,
+            due=format_moment(case._due_at(state.clock.budget), policy),
+        )
+        return case
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.state.step is Step.CLOSED
+
+    @property
+    def policy(self) -> Policy:
+        return self.state.policy
+
+    @property
+    def pending_compensation(self) -> Compensation | None:
+        for comp in self.state.compensations:
+            if comp.status in ("pending_approval", "issuing"):
+                return comp
+        return None
+
+    def status(self, now: datetime) -> CaseStatus:
+        s = self.state
+        escalation = self.policy.escalation
+        return CaseStatus(
+            case_id=s.case_id,
+            workflow_id=s.workflow_id,
+            step=s.step,
+            severity=s.severity,
+            escalation_level=s.escalation_level,
+            escalation_role=escalation.role(s.escalation_level),
+            contact_count=s.contact_count,
+            paused=s.paused,
+            pause_reason=s.pause_reason,
+            deadlines=self._deadlines(now),
+            compensation=[c for c in s.compensations if c.status == "issued"],
+            pending_compensation=self.pending_compensation,
+            customer_id=s.ticket.customer.id,
+            ticket_source=s.ticket.source,
+            subject=s.ticket.subject,
+            opened_at=s.opened_at,
+            closed_at=s.closed_at,
+            root_cause=s.root_cause,
+            policy=f"{s.policy.name}@{s.policy.version}",
+            last_event_seq=s.seq,
+        )
+
+    def _deadlines(self, now: datetime) -> Deadlines:
+        s = self.state
+        clock_kind = self.policy.deadlines(s.severity).clock
+        if self.closed:
+            return Deadlines(step=s.step, due_at=None, remaining_seconds=None, clock=clock_kind,
+                             next_escalation_at=None, next_warning_at=None)
+        warning = self._next_warning()
+        return Deadlines(
+            step=s.step,
+            due_at=self._due_at(s.clock.budget),
+            remaining_seconds=round(s.clock.budget - self._consumed(now), 3),
+            clock=clock_kind,
+            next_escalation_at=self._due_at(self._next_escalation_threshold())
+            if self._ladder_active() and self._can_climb()
+            else None,
+            next_warning_at=self._due_at(warning * s.clock.budget) if warning is not None else None,
+            follow_up_asked=s.clock.follow_up_asked,
+        )
+
+    def next_wakeup(self) -> Wakeup | None:
+        """The next moment a timer must wake the workflow, and why (the timer's summary)."""
+        s = self.state
+        if self.closed:
+            return None
+        escalation = self.policy.escalation
+        step = s.step.value
+        candidates: list[Wakeup] = []
+        if not s.paused:
+            if self._ladder_active():
+                warning = self._next_warning()
+                if warning is not None:
+                    candidates.append(Wakeup(at=self._due_at(warning * s.clock.budget),
+                                             summary=f"{step}: {int(warning * 100)}% warning"))
+                if self._can_climb():
+                    role = escalation.role(s.escalation_level + 1)
+                    candidates.append(Wakeup(at=self._due_at(self._next_escalation_threshold()),
+                                             summary=f"{step}: escalate to {role}"))
+            elif s.step is Step.FOLLOW_UP:
+                candidates.append(Wakeup(at=self._due_at(s.clock.budget), summary="follow-up: ask the customer"))
+        if not s.age_ceiling_reached:
+            candidates.append(Wakeup(at=s.opened_at + escalation.age_ceiling, summary="age ceiling"))
+        candidates.append(Wakeup(at=s.last_customer_message_at + escalation.max_silence,
+                                 summary="max silence: status update"))
+        return min(candidates, key=lambda w: w.at)
+
+    # ---- time ------------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> None:
+        """Fire everything whose time has come: warnings, escalations, follow-up, ceiling, silence."""
+        s = self.state
+        if self.closed:
+            return
+        escalation = self.policy.escalation
+        if not s.paused and s.step is Step.FOLLOW_UP and not s.clock.follow_up_asked:
+            if self._consumed(now) + _EPSILON >= s.clock.budget:
+                self._ask_follow_up(now)
+        if not s.paused and self._ladder_active():
+            consumed = self._consumed(now) + _EPSILON
+            if consumed >= s.clock.budget:
+                s.clock.fired_warnings = list(escalation.warnings)
+            for fraction in escalation.warnings:
+                if fraction not in s.clock.fired_warnings and consumed >= fraction * s.clock.budget:
+                    s.clock.fired_warnings.append(fraction)
+                    event = self._event("warning", now, ENGINE, step=s.step.value, fraction=fraction,
+                                        due_at=self._due_at(s.clock.budget).isoformat())
+                    self._notify(event, "internal", self.policy.assignee_role, "warning",
+                                 step=s.step.value, percent=str(int(fraction * 100)),
+                                 due=format_moment(self._due_at(s.clock.budget), self.policy))
+            while self._can_climb() and consumed >= self._next_escalation_threshold():
+                s.clock.escalations += 1
+                reason = "deadline missed" if s.clock.escalations == 1 else "step still open"
+                self._escalate(now, s.escalation_level + 1, reason)
+        if not s.age_ceiling_reached and now + timedelta(seconds=_EPSILON) >= s.opened_at + escalation.age_ceiling:
+            s.age_ceiling_reached = True
+            if s.escalation_level < len(escalation.ladder):
+                self._escalate(now, len(escalation.ladder), "age ceiling reached")
+        if now + timedelta(seconds=_EPSILON) >= s.last_customer_message_at + escalation.max_silence:
+            event = self._event("customer_updated", now, ENGINE, step=s.step.value, reason="max silence")
+            self._notify_customer(event, "status_update", step=s.step.value.replace("_", " "))
+
+    # ---- agents' steps: check_* raise Rejection, the others apply ---------------------------
+
+    def check_acknowledge(self, inp: AcknowledgeInput) -> None:
+        self._require_step(Step.ACKNOWLEDGE, "acknowledge")
+
+    def acknowledge(self, inp: AcknowledgeInput, now: datetime) -> None:
+        self.check_acknowledge(inp)
+        event = self._event("acknowledged", now, inp.actor, message=inp.message)
+        self._advance(now)
+        self._notify_customer(event, "acknowledgement", message=inp.message,
+                              fix_due=format_moment(self._due_at(self.state.clock.budget), self.policy))
+
+    def check_record_fix(self, inp: FixInput) -> None:
+        self._require_step(Step.FIX, "record a fix")
+
+    def record_fix(self, inp: FixInput, now: datetime) -> None:
+        self.check_record_fix(inp)
+        event = self._event("fix_recorded", now, inp.actor, description=inp.description)
+        self._advance(now)
+        self._notify_customer(event, "fix_notice", description=inp.description)
+
+    def check_compensate(self, inp: CompensateInput, now: datetime) -> None:
+        self._require_step(Step.COMPENSATE, "compensate")
+        pending = self.pending_compensation
+        if pending is not None:
+            raise Rejection("conflict", f"a {pending.kind.value} of {pending.amount} is already {pending.status.replace('_', ' ')}")
+        if self.policy.role(inp.actor.role) is None:
+            raise Rejection("forbidden", f"role {inp.actor.role!r} may not compensate")
+        if inp.amount is not None:
+            cap = self.policy.compensation.customer_cap.get(inp.amount.currency)
+            if cap is not None:
+                total = self._granted_total(inp.amount.currency, now)
+                if total + inp.amount.amount > cap:
+                    raise Rejection("forbidden", f"{inp.amount} would take this customer's compensation to "
+                                    f"{total + inp.amount.amount} {inp.amount.currency}, above the cap of {cap}")
+
+    def compensate(self, inp: CompensateInput, now: datetime) -> Compensation:
+        self.check_compensate(inp, now)
+        amount = inp.amount.amount if inp.amount else Decimal(0)
+        limit = self.policy.limit_of(inp.actor.role, inp.amount.currency) if inp.amount else Decimal(0)
+        needs_approval = amount > limit
+        event = self._event("compensation_proposed", now, inp.actor, kind=inp.kind.value,
+                            amount=str(inp.amount) if inp.amount else None, reason=inp.reason,
+                            reference=inp.reference, needs_approval=needs_approval,
+                            authority=f"{limit} {inp.amount.currency}" if inp.amount else None)
+        comp = Compensation(seq=event.seq, kind=inp.kind, amount=inp.amount, reason=inp.reason,
+                            proposed_by=inp.actor, reference=inp.reference,
+                            agent_issued=inp.reference is not None,
+                            status="pending_approval" if needs_approval else "issuing")
+        self.state.compensations.append(comp)
+        if needs_approval:
+            self._notify(event, "internal", "approvers", "approval_needed", kind=inp.kind.value,
+                         amount=str(inp.amount), agent=inp.actor.id)
+        else:
+            self._issue(comp, event)
+        return comp
+
+    def check_approval(self, inp: ApprovalInput) -> None:
+        self._require_step(Step.COMPENSATE, "approve compensation")
+        pending = self.pending_compensation
+        if pending is None or pending.status != "pending_approval":
+            raise Rejection("out_of_order", "no compensation is waiting for approval (current step: compensate)")
+        if inp.actor.id == pending.proposed_by.id:
+            raise Rejection("forbidden", "self-approval: a different person must approve this compensation")
+        assert pending.amount is not None
+        ceiling = self.policy.approval_limit_of(inp.actor.role, pending.amount.currency)
+        if ceiling is None:
+            raise Rejection("forbidden", f"role {inp.actor.role!r} may not approve compensation")
+        if inp.approve and pending.amount.amount > ceiling:
+            raise Rejection("forbidden", f"{pending.amount} is above what role {inp.actor.role!r} may approve "
+                            f"({ceiling} {pending.amount.currency})")
+
+    def decide_approval(self, inp: ApprovalInput, now: datetime) -> Compensation:
+        self.check_approval(inp)
+        comp = self.pending_compensation
+        assert comp is not None
+        if inp.approve:
+            comp.approved_by = inp.actor
+            comp.status = "issuing"
+            event = self._event("compensation_approved", now, inp.actor, proposal=comp.seq, note=inp.note)
+            self._issue(comp, event)
+        else:
+            comp.status = "rejected"
+            event = self._event("compensation_rejected", now, inp.actor, proposal=comp.seq, note=inp.note)
+            self._notify(event, "internal", comp.proposed_by.id, "approval_rejected",
+                         amount=str(comp.amount), approver=inp.actor.id, note=inp.note)
+        return comp
+
+    def compensation_issued(self, comp_seq: int, reference: str, now: datetime) -> None:
+        comp = self._compensation(comp_seq)
+        comp.status, comp.reference, comp.issued_at = "issued", reference, now
+        event = self._event("compensation_issued", now, comp.approved_by or comp.proposed_by, proposal=comp.seq,
+                            kind=comp.kind.value, amount=str(comp.amount) if comp.amount else None,
+                            reference=reference, agent_issued=comp.agent_issued)
+        self._advance(now)
+        if comp.kind is not CompensationKind.NONE:
+            self._notify_customer(event, "compensation_notice", kind=comp.kind.value,
+                                  amount=str(comp.amount) if comp.amount else "",
+                                  follow_up_due=format_moment(self._due_at(self.state.clock.budget), self.policy))
+
+    def compensation_failed(self, comp_seq: int, reason: str, now: datetime) -> None:
+        comp = self._compensation(comp_seq)
+        comp.status = "failed"
+        self._event("compensation_failed", now, ENGINE, proposal=comp.seq, reason=reason)
+        self._escalate(now, self.state.escalation_level + 1, "compensation failed")
+
+    def check_follow_up(self, inp: FollowUpInput) -> None:
+        self._require_step(Step.FOLLOW_UP, "complete the follow-up")
+        if not self.state.clock.follow_up_asked:
+            due = self._due_at(self.state.clock.budget)
+            when = f"it is due at {due.isoformat()}" if due else "the case is paused"
+            raise Rejection("not_ready", f"the customer has not been asked yet ({when})")
+
+    def complete_follow_up(self, inp: FollowUpInput, now: datetime) -> None:
+        self.check_follow_up(inp)
+        self._event("follow_up_done", now, inp.actor, outcome=inp.outcome.value, csat=inp.csat, note=inp.note)
+        if inp.outcome is FollowUpOutcome.UNSATISFIED:
+            event = self._event("reopened", now, inp.actor, step=Step.FIX.value, reason="customer unsatisfied")
+            self._start_step(Step.FIX, now)
+            self._notify(event, "internal", self.policy.assignee_role, "reopened", note=inp.note)
+        else:
+            self._advance(now)
+
+    def check_close(self, inp: CloseInput) -> None:
+        self._require_step(Step.CLOSE, "close")
+        if inp.root_cause not in self.policy.root_causes:
+            raise Rejection("invalid", f"unknown root cause {inp.root_cause!r}; "
+                            f"one of: {', '.join(self.policy.root_causes)}")
+
+    def close(self, inp: CloseInput, now: datetime) -> None:
+        self.check_close(inp)
+        self._event("closed", now, inp.actor, root_cause=inp.root_cause, note=inp.note)
+        self.state.root_cause, self.state.closed_at = inp.root_cause, now
+        self._advance(now)
+
+    def check_pause(self, inp: PauseInput) -> None:
+        self._require_open("pause")
+        if self.state.paused:
+            raise Rejection("conflict", f"the case is already paused ({self.state.pause_reason})")
+
+    def pause(self, inp: PauseInput, now: datetime) -> None:
+        self.check_pause(inp)
+        s = self.state
+        self._settle(now)
+        s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = None, True, inp.reason, now
+        self._event("paused", now, inp.actor, step=s.step.value, reason=inp.reason,
+                    remaining_seconds=round(s.clock.budget - s.clock.consumed, 3))
+
+    def check_resume(self, inp: ResumeInput) -> None:
+        self._require_open("resume")
+        if not self.state.paused:
+            raise Rejection("conflict", "the case is not paused")
+
+    def resume(self, inp: ResumeInput, now: datetime) -> None:
+        self.check_resume(inp)
+        s = self.state
+        paused_for = (now - s.paused_at).total_seconds() if s.paused_at else 0.0
+        s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = now, False, None, None
+        self._event("resumed", now, inp.actor, step=s.step.value, paused_seconds=round(paused_for, 3),
+                    due_at=self._due_at(s.clock.budget).isoformat(), note=inp.note)
+
+    def check_change_severity(self, inp: ChangeSeverityInput) -> None:
+        self._require_open("change severity")
+        if inp.severity is self.state.severity:
+            raise Rejection("conflict", f"the severity is already {inp.severity.value}")
+
+    def change_severity(self, inp: ChangeSeverityInput, now: datetime) -> None:
+        self.check_change_severity(inp)
+        self._set_severity(inp.severity, now, inp.actor, inp.reason)
+
+    def check_apply_policy(self, inp: ApplyPolicyInput) -> None:
+        self._require_open("apply a policy")
+
+    def apply_policy(self, inp: ApplyPolicyInput, now: datetime) -> None:
+        self.check_apply_policy(inp)
+        s = self.state
+        self._settle(now)
+        old = f"{s.policy.name}@{s.policy.version}"
+        s.policy = inp.policy
+        s.clock.budget = self._budget(s.step)
+        self._event("policy_applied", now, inp.actor, previous=old, policy=f"{inp.policy.name}@{inp.policy.version}")
+
+    def add_contact(self, ticket: TicketEvent, now: datetime) -> ContactResult:
+        """A ticket event about this case. A repeated event id changes nothing."""
+        s = self.state
+        created = ticket.event_id == s.ticket.event_id
+        if ticket.event_id in s.seen_event_ids or self.closed:
+            return self._contact_result(created=created, duplicate=True)
+        s.seen_event_ids.append(ticket.event_id)
+        s.contact_count += 1
+        event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
+                            event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
+        self._notify(event, "internal", self.policy.assignee_role, "repeat_contact",
+                     count=str(s.contact_count), subject=ticket.subject)
+        if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
+            reason = f"{s.contact_count} contacts on this case"
+            if s.severity.raised() is not s.severity:
+                self._set_severity(s.severity.raised(), now, ENGINE, reason)
+            if s.escalation_level < len(self.policy.escalation.ladder):
+                self._escalate(now, s.escalation_level + 1, reason)
+        return self._contact_result(created=False, duplicate=False)
+
+    def _contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
+        s = self.state
+        return ContactResult(case_id=s.case_id, workflow_id=s.workflow_id, created=created,
+                             duplicate=duplicate, contact_count=s.contact_count)
+
+    # ---- effects done by the workflow ------------------------------------------------------
+
+    def take_effect(self) -> Effect | None:
+        return self.state.outbox[0] if self.state.outbox else None
+
+    def effect_done(self, effect: Effect) -> None:
+        self.state.outbox = [e for e in self.state.outbox if e.key != effect.key]
+
+    def notification_failed(self, effect: Effect, reason: str, now: datetime) -> None:
+        assert effect.notification is not None
+        self._event("notification_failed", now, ENGINE, template=effect.notification.template,
+                    recipient=effect.notification.recipient, key=effect.key, reason=reason)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _event(self, type_: str, now: datetime, actor: Actor, **data: Any) -> DomainEvent:
+        s = self.state
+        s.seq += 1
+        event = DomainEvent(seq=s.seq, type=type_, at=now, actor=actor.id, data=data)
+        s.events.append(event)
+        return event
+
+    def _notify(self, event: DomainEvent, audience: Literal["customer", "internal"], recipient: str,
+                template: str, **params: str) -> None:
+        s = self.state
+        index = sum(1 for e in s.outbox if e.event_seq == event.seq)
+        key = f"{s.workflow_id}:{event.seq}:{index}"
+        base = {"case": s.case_id, "customer": s.ticket.customer.name, "subject": s.ticket.subject}
+        s.outbox.append(Effect(key=key, event_seq=event.seq, notification=Notification(
+            key=key, case_id=s.case_id, workflow_id=s.workflow_id, audience=audience, recipient=recipient,
+            template=template, params={**base, **{k: str(v) for k, v in params.items()}})))
+
+    def _notify_customer(self, event: DomainEvent, template: str, **params: str) -> None:
+        self.state.last_customer_message_at = event.at
+        self._notify(event, "customer", "customer", template, **params)
+
+    def _issue(self, comp: Compensation, event: DomainEvent) -> None:
+        s = self.state
+        key = f"{s.workflow_id}:{comp.seq}"
+        s.outbox.append(Effect(key=f"{key}:issue", event_seq=event.seq, compensation_seq=comp.seq,
+                               issue=IssueInstruction(
+                                   key=key, case_id=s.case_id, workflow_id=s.workflow_id,
+                                   customer_id=s.ticket.customer.id, kind=comp.kind, amount=comp.amount,
+                                   reason=comp.reason, issued_by=comp.proposed_by, approved_by=comp.approved_by,
+                                   agent_reference=comp.reference)))
+
+    def _escalate(self, now: datetime, level: int, reason: str) -> None:
+        s = self.state
+        top = len(self.policy.escalation.ladder)
+        level = min(level, top)
+        if level <= s.escalation_level:
+            return
+        s.escalation_level = level
+        role = self.policy.escalation.role(level)
+        event = self._event("escalated", now, ENGINE, step=s.step.value, level=level, role=role, reason=reason)
+        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason)
+
+    def _compensation(self, seq: int) -> Compensation:
+        return next(c for c in self.state.compensations if c.seq == seq)
+
+    def _granted_total(self, currency: str, now: datetime) -> Decimal:
+        """What this case granted the customer in `currency` within the policy's rolling window.
+        (The cap across all of a customer's cases is checked against the ledger when issuing.)"""
+        since = now - self.policy.compensation.cap_window
+        return sum(
+            (c.amount.amount for c in self.state.compensations
+             if c.amount and c.amount.currency == currency
+             and (c.status == "issuing" or (c.status == "issued" and c.issued_at and c.issued_at > since))),
+            Decimal(0),
+        )
+
+    def _require_open(self, verb: str) -> None:
+        if self.closed:
+            raise Rejection("closed", f"cannot {verb}: the case is closed")
+
+    def _require_step(self, step: Step, verb: str) -> None:
+        self._require_open(verb)
+        if self.state.step is not step:
+            raise Rejection("out_of_order", f"cannot {verb}: the case is at step '{self.state.step.value}'"
+                            f" (steps run acknowledge → fix → compensate → follow_up → close)")
+        if self.state.paused:
+            raise Rejection("conflict", f"cannot {verb}: the case is paused ({self.state.pause_reason}); resume it first")
+
+    def _budget(self, step: Step) -> float:
+        if step is Step.CLOSED:
+            return 0.0
+        return self.policy.deadlines(self.state.severity).budget(step).total_seconds()
+
+    def _advance(self, now: datetime) -> None:
+        self._start_step(_NEXT_STEP[self.state.step], now)
+
+    def _start_step(self, step: Step, now: datetime) -> None:
+        s = self.state
+        s.step = step
+        s.clock = StepClock(budget=self._budget(step),
+                            segment_start=None if (s.paused or step is Step.CLOSED) else now)
+
+    def _ask_follow_up(self, now: datetime) -> None:
+        s = self.state
+        event = self._event("follow_up_asked", now, ENGINE)
+        s.clock = StepClock(budget=s.clock.budget, segment_start=now, follow_up_asked=True)
+        self._notify_customer(event, "follow_up_request")
+
+    def _set_severity(self, severity: Severity, now: datetime, actor: Actor, reason: str) -> None:
+        s = self.state
+        self._settle(now)
+        previous = s.severity
+        s.severity = severity
+        s.clock.budget = self._budget(s.step)
+        due = self._due_at(s.clock.budget)
+        self._event("severity_changed", now, actor, previous=previous.value, severity=severity.value,
+                    reason=reason, due_at=due.isoformat() if due else None)
+
+    def _settle(self, now: datetime) -> None:
+        """Fold the running segment into `consumed`, so the budget can change or stop."""
+        c = self.state.clock
+        if c.segment_start is not None:
+            c.consumed += self.policy.clock(self.state.severity).elapsed(c.segment_start, now)
+            c.segment_start = now
+
+    def _consumed(self, now: datetime) -> float:
+        c = self.state.clock
+        running = self.policy.clock(self.state.severity).elapsed(c.segment_start, now) if c.segment_start else 0.0
+        return c.consumed + running
+
+    def _due_at(self, threshold: float) -> datetime | None:
+        """When the step's spent budget reaches `threshold`; None while the clock is stopped."""
+        c = self.state.clock
+        if c.segment_start is None:
+            return None
+        if threshold <= c.consumed:
+            return c.segment_start
+        return self.policy.clock(self.state.severity).add(c.segment_start, threshold - c.consumed)
+
+    def _ladder_active(self) -> bool:
+        s = self.state
+        if s.step is Step.CLOSED:
+            return False
+        return s.step is not Step.FOLLOW_UP or s.clock.follow_up_asked
+
+    def _can_climb(self) -> bool:
+        return self.state.escalation_level < len(self.policy.escalation.ladder)
+
+    def _next_warning(self) -> float | None:
+        c = self.state.clock
+        if not self._ladder_active():
+            return None
+        pending = [f for f in self.policy.escalation.warnings if f not in c.fired_warnings]
+        return min(pending) if pending else None
+
+    def _next_escalation_threshold(self) -> float:
+        c = self.state.clock
+        return c.budget + c.escalations * self.policy.escalation.interval.total_seconds()

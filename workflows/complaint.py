@@ -1,0 +1,298 @@
+"""ComplaintWorkflow: one durable workflow per complaint, enforcing
+acknowledge → fix → compensate → follow-up → close with deadlines and an escalation ladder.
+
+The rules live in the pure step machine (`workflows.case`); this module is the Temporal shell:
+handlers validate and apply agents' steps, a timer loop fires deadlines, and an outbox is
+drained through activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from workflows import search_attributes as sa
+    from workflows.case import Case, CaseState, Rejection, format_moment
+    from workflows.models import (
+        ISSUE_COMPENSATION,
+        SEND_NOTIFICATION,
+        AcknowledgeInput,
+        ApplyPolicyInput,
+        ApprovalInput,
+        CaseStatus,
+        ChangeSeverityInput,
+        CloseInput,
+        CompensateInput,
+        Compensation,
+        ContactInput,
+        ContactResult,
+        DomainEvent,
+        Effect,
+        FixInput,
+        FollowUpInput,
+        IssueResult,
+        PauseInput,
+        ResumeInput,
+        TicketEvent,
+    )
+    from workflows.policy import Policy
+
+T = TypeVar("T")
+
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+                           maximum_attempts=20)
+ISSUE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+                          maximum_attempts=10, non_retryable_error_types=["CompensationDeclined"])
+
+
+class CaseStart(BaseModel):
+    """The workflow's input: the opening ticket and the policy snapshot, or (after
+    continue-as-new) the whole state carried over."""
+
+    ticket: TicketEvent
+    policy: Policy
+    state: CaseState | None = None
+
+
+@workflow.defn(name="ComplaintWorkflow")
+class ComplaintWorkflow:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        if start.state is not None:
+            self.case = Case(start.state)
+        else:
+            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now())
+        self._lock = asyncio.Lock()
+        self._changes = 0
+        self._published: dict[str, Any] = {}
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseStatus:
+        async with self._lock:
+            await self._drain()
+        while not self.case.closed:
+            wakeup = self.case.next_wakeup()
+            seen = self._changes
+            timeout = None
+            if wakeup is not None:
+                timeout = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changes != seen, timeout=timeout,
+                    timeout_summary=wakeup.summary if wakeup else None,
+                )
+            except asyncio.TimeoutError:
+                pass
+            async with self._lock:
+                self.case.tick(workflow.now())
+                await self._drain()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                async with self._lock:
+                    workflow.continue_as_new(CaseStart(ticket=self.case.state.ticket, policy=self.case.policy,
+                                                       state=self.case.state))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.case.status(workflow.now())
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    @workflow.query(description="Current step, severity, deadlines, escalation level, contacts, pause and compensation.")
+    def status(self) -> CaseStatus:
+        return self.case.status(workflow.now())
+
+    @workflow.query(description="Every domain event of the case in order, with sequence, time, actor and data.")
+    def timeline(self) -> list[DomainEvent]:
+        return list(self.case.state.events)
+
+    # ---- agents' steps ---------------------------------------------------------------------
+
+    @workflow.update(description="A ticket event about this case: opens it, or adds a repeat contact. "
+                                 "The same event id twice changes nothing.")
+    async def add_contact(self, inp: ContactInput) -> ContactResult:
+        async with self._lock:
+            result = self.case.add_contact(inp.ticket, workflow.now())
+            await self._after_change()
+        return result
+
+    @workflow.update(description="Acknowledge the complaint and apologise; the customer is told the next promise.")
+    async def acknowledge(self, inp: AcknowledgeInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.acknowledge(inp, now))
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
+        self._check(lambda: self.case.check_acknowledge(inp))
+
+    @workflow.update(description="Record the fix for the customer's problem.")
+    async def record_fix(self, inp: FixInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.record_fix(inp, now))
+
+    @record_fix.validator
+    def _validate_record_fix(self, inp: FixInput) -> None:
+        self._check(lambda: self.case.check_record_fix(inp))
+
+    @workflow.update(description="Propose compensation: issued at once within the agent's authority, "
+                                 "otherwise it waits for approval by someone else.")
+    async def compensate(self, inp: CompensateInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.compensate(inp, now))
+
+    @compensate.validator
+    def _validate_compensate(self, inp: CompensateInput) -> None:
+        self._check(lambda: self.case.check_compensate(inp, workflow.now()))
+
+    @workflow.update(description="Approve or reject the compensation waiting for approval (not one's own).")
+    async def approve_compensation(self, inp: ApprovalInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.decide_approval(inp, now))
+
+    @approve_compensation.validator
+    def _validate_approval(self, inp: ApprovalInput) -> None:
+        self._check(lambda: self.case.check_approval(inp))
+
+    @workflow.update(description="Record the customer's answer to the follow-up; unsatisfied reopens the case at fix.")
+    async def complete_follow_up(self, inp: FollowUpInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.complete_follow_up(inp, now))
+
+    @complete_follow_up.validator
+    def _validate_follow_up(self, inp: FollowUpInput) -> None:
+        self._check(lambda: self.case.check_follow_up(inp))
+
+    @workflow.update(description="Close the case with a root cause from the policy and a note.")
+    async def close(self, inp: CloseInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.close(inp, now))
+
+    @close.validator
+    def _validate_close(self, inp: CloseInput) -> None:
+        self._check(lambda: self.case.check_close(inp))
+
+    @workflow.update(description="Pause while waiting on the customer: deadlines stop, elapsed time is kept.")
+    async def pause(self, inp: PauseInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.pause(inp, now))
+
+    @pause.validator
+    def _validate_pause(self, inp: PauseInput) -> None:
+        self._check(lambda: self.case.check_pause(inp))
+
+    @workflow.update(description="Resume a paused case: deadlines run again from where they stopped.")
+    async def resume(self, inp: ResumeInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.resume(inp, now))
+
+    @resume.validator
+    def _validate_resume(self, inp: ResumeInput) -> None:
+        self._check(lambda: self.case.check_resume(inp))
+
+    @workflow.update(description="Change the severity: deadlines are recomputed, elapsed time is kept.")
+    async def change_severity(self, inp: ChangeSeverityInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.change_severity(inp, now))
+
+    @change_severity.validator
+    def _validate_change_severity(self, inp: ChangeSeverityInput) -> None:
+        self._check(lambda: self.case.check_change_severity(inp))
+
+    @workflow.update(description="Apply a new policy to this in-flight case (new cases get it automatically).")
+    async def apply_policy(self, inp: ApplyPolicyInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.apply_policy(inp, now))
+
+    @apply_policy.validator
+    def _validate_apply_policy(self, inp: ApplyPolicyInput) -> None:
+        self._check(lambda: self.case.check_apply_policy(inp))
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(check: Callable[[], None]) -> None:
+        try:
+            check()
+        except Rejection as rejection:
+            raise ApplicationError(rejection.message, type=rejection.code, non_retryable=True) from None
+
+    async def _step(self, apply: Callable[[Any], Any]) -> CaseStatus:
+        async with self._lock:
+            # Checked again under the lock: another handler may have moved the case since validation.
+            self._check(lambda: apply(workflow.now()))
+            await self._after_change()
+            return self.case.status(workflow.now())
+
+    async def _after_change(self) -> None:
+        self._changes += 1
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Do the outbox's effects in order, then show the new state in the UI."""
+        while (effect := self.case.take_effect()) is not None:
+            if effect.notification is not None:
+                await self._send(effect)
+            elif effect.issue is not None:
+                await self._issue(effect)
+            self.case.effect_done(effect)
+        self._publish()
+
+    async def _send(self, effect: Effect) -> None:
+        note = effect.notification
+        assert note is not None
+        try:
+            await workflow.execute_activity(
+                SEND_NOTIFICATION, note, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NOTIFY_RETRY, summary=f"notify {note.recipient}: {note.template.replace('_', ' ')}",
+            )
+        except ActivityError as err:
+            self.case.notification_failed(effect, str(err.cause or err), workflow.now())
+
+    async def _issue(self, effect: Effect) -> None:
+        instruction = effect.issue
+        assert instruction is not None and effect.compensation_seq is not None
+        amount = f" {instruction.amount}" if instruction.amount else ""
+        try:
+            result = await workflow.execute_activity(
+                ISSUE_COMPENSATION, instruction, result_type=IssueResult,
+                start_to_close_timeout=timedelta(seconds=60), retry_policy=ISSUE_RETRY,
+                summary=f"issue {instruction.kind.value}{amount}",
+            )
+        except ActivityError as err:
+            self.case.compensation_failed(effect.compensation_seq, str(err.cause or err), workflow.now())
+        else:
+            self.case.compensation_issued(effect.compensation_seq, result.reference, workflow.now())
+
+    def _publish(self) -> None:
+        now = workflow.now()
+        status = self.case.status(now)
+        deadline = status.deadlines.due_at
+        values: dict[str, Any] = {
+            sa.RECOVERY_STEP.name: status.step.value,
+            sa.RECOVERY_SEVERITY.name: status.severity.value,
+            sa.ESCALATION_LEVEL.name: status.escalation_level,
+            sa.CUSTOMER_ID.name: status.customer_id,
+            sa.TICKET_SOURCE.name: status.ticket_source,
+            sa.NEXT_DEADLINE.name: deadline,
+        }
+        keys = {key.name: key for key in sa.ALL}
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for name, value in values.items():
+            if self._published.get(name, "unset") != value:
+                key = keys[name]
+                updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+        workflow.set_current_details(self._details(status))
+
+    def _details(self, status: CaseStatus) -> str:
+        policy = self.case.policy
+        lines = [f"**Step:** {status.step.value}  ·  **severity:** {status.severity.value}"]
+        if status.paused:
+            lines.append(f"**Paused:** {status.pause_reason}")
+        elif status.deadlines.due_at is not None:
+            lines.append(f"**Due:** {format_moment(status.deadlines.due_at, policy)}")
+        if status.escalation_level:
+            lines.append(f"**Escalation:** level {status.escalation_level} ({status.escalation_role})")
+        lines.append(f"**Contacts:** {status.contact_count}  ·  **events:** {status.last_event_seq}")
+        if status.root_cause:
+            lines.append(f"**Root cause:** {status.root_cause}")
+        return "\n\n".join(lines)

@@ -1,0 +1,295 @@
+"""The models callers and the workflow share: ticket events, agents' step inputs, status, events."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from workflows.money import Amount, Currency, Money
+from workflows.policy import Policy, Severity, Step
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
+
+
+def _identifier(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("use 1-80 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
+    return value
+
+
+def _email(value: str) -> str:
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Customer(_Model):
+    id: Identifier
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, AfterValidator(_email)] | None = None
+
+
+class Order(_Model):
+    id: Identifier
+    currency: Currency
+    total: Amount | None = None
+    shipping: Amount | None = None
+
+    def money(self, amount) -> Money | None:
+        return None if amount is None else Money(amount=amount, currency=self.currency)
+
+
+class TicketEvent(_Model):
+    """A ticket event from any source, in the generic shape (`recovery open --file`, `POST /v1/tickets`)."""
+
+    source: Identifier
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    ticket_id: Identifier
+    customer: Customer
+    order: Order | None = None
+    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    description: Annotated[str, Field(max_length=20000)] = ""
+    severity: Severity | None = None
+    occurred_at: AwareDatetime
+    url: Annotated[str, Field(max_length=2000)] | None = None
+    tags: list[str] = []
+
+    @property
+    def case_key(self) -> str:
+        """`<customer id>:<order id>` when the ticket names an order, else `<source>:<ticket id>`."""
+        if self.order is not None:
+            return f"{self.customer.id}:{self.order.id}"
+        return f"{self.source}:{self.ticket_id}"
+
+
+def workflow_id_for(case_key: str) -> str:
+    return case_key if case_key.startswith("complaint-") else f"complaint-{case_key}"
+
+
+class Actor(_Model):
+    """Who did a step. The API fills it from the authenticated agent, never from a request body."""
+
+    id: Identifier
+    role: Identifier
+
+
+ENGINE = Actor(id="engine", role="engine")
+
+
+class CompensationKind(StrEnum):
+    REFUND = "refund"
+    CREDIT = "credit"
+    COUPON = "coupon"
+    UPGRADE = "upgrade"
+    GIFT = "gift"
+    NONE = "none"
+
+
+MONEY_REQUIRED = {CompensationKind.REFUND, CompensationKind.CREDIT, CompensationKind.COUPON}
+
+
+class AcknowledgeInput(_Model):
+    actor: Actor
+    message: Annotated[str, Field(max_length=4000)] = ""
+
+
+class FixInput(_Model):
+    actor: Actor
+    description: Text
+
+
+class CompensateInput(_Model):
+    actor: Actor
+    kind: CompensationKind
+    amount: Money | None = None
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    reference: Annotated[str, Field(max_length=200)] | None = None
+    """Set when the agent issued it in an external system: the reference there."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompensateInput:
+        if self.kind is CompensationKind.NONE:
+            if not self.reason:
+                raise ValueError("compensation 'none' needs a reason")
+            if self.amount is not None and self.amount.amount != 0:
+                raise ValueError("compensation 'none' carries no amount")
+        elif self.kind in MONEY_REQUIRED and (self.amount is None or self.amount.amount == 0):
+            raise ValueError(f"a {self.kind.value} needs an amount greater than zero")
+        return self
+
+
+class ApprovalInput(_Model):
+    actor: Actor
+    approve: bool
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class FollowUpOutcome(StrEnum):
+    SATISFIED = "satisfied"
+    UNSATISFIED = "unsatisfied"
+    NO_RESPONSE = "no_response"
+
+
+class FollowUpInput(_Model):
+    actor: Actor
+    outcome: FollowUpOutcome
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    note: Annotated[str, Field(max_length=4000)] = ""
+
+
+class CloseInput(_Model):
+    actor: Actor
+    root_cause: Annotated[str, Field(min_length=1, max_length=100)]
+    note: Text
+
+
+class PauseInput(_Model):
+    actor: Actor
+    reason: Text
+
+
+class ResumeInput(_Model):
+    actor: Actor
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ChangeSeverityInput(_Model):
+    actor: Actor
+    severity: Severity
+    reason: Text
+
+
+class ApplyPolicyInput(_Model):
+    actor: Actor
+    policy: Policy
+
+
+class ContactInput(_Model):
+    ticket: TicketEvent
+
+
+class ContactResult(BaseModel):
+    case_id: str
+    workflow_id: str
+    created: bool
+    """True when this event opened the case."""
+    duplicate: bool
+    """True when this event id was seen before and changed nothing."""
+    contact_count: int
+
+
+class DomainEvent(BaseModel):
+    seq: int
+    type: str
+    at: datetime
+    actor: str
+    data: dict[str, Any] = {}
+
+
+class Compensation(BaseModel):
+    seq: int
+    """Sequence of the proposal event: with the workflow id, the idempotency key of issuing it."""
+    kind: CompensationKind
+    amount: Money | None = None
+    reason: str = ""
+    proposed_by: Actor
+    approved_by: Actor | None = None
+    reference: str | None = None
+    agent_issued: bool = False
+    status: Literal["pending_approval", "issuing", "issued", "rejected", "failed"] = "issuing"
+    issued_at: datetime | None = None
+
+
+class Deadlines(BaseModel):
+    step: Step
+    due_at: datetime | None
+    """When the current step is due; None while paused or closed."""
+    remaining_seconds: float | None
+    """Budget left on the current step (in its clock's time), kept while paused."""
+    clock: Literal["wall", "business"]
+    next_escalation_at: datetime | None
+    next_warning_at: datetime | None
+    follow_up_asked: bool = False
+
+
+class CaseStatus(BaseModel):
+    case_id: str
+    workflow_id: str
+    step: Step
+    severity: Severity
+    escalation_level: int
+    escalation_role: str | None
+    contact_count: int
+    paused: bool
+    pause_reason: str | None
+    deadlines: Deadlines
+    compensation: list[Compensation]
+    pending_compensation: Compensation | None
+    customer_id: str
+    ticket_source: str
+    subject: str
+    opened_at: datetime
+    closed_at: datetime | None
+    root_cause: str | None
+    policy: str
+    last_event_seq: int
+
+
+# Activity names, so the workflow module never imports the activity modules (and their I/O libraries).
+SEND_NOTIFICATION = "send_notification"
+ISSUE_COMPENSATION = "issue_compensation"
+
+
+class Notification(BaseModel):
+    """One message to send. `key` (workflow id + event sequence + index) makes resending harmless."""
+
+    key: str
+    case_id: str
+    workflow_id: str
+    audience: Literal["customer", "internal"]
+    recipient: str
+    """`customer`, or the internal role that should hear it."""
+    template: str
+    params: dict[str, str] = {}
+
+
+class IssueInstruction(BaseModel):
+    """Issue one compensation. `key` is the workflow id + proposal event sequence."""
+
+    key: str
+    case_id: str
+    workflow_id: str
+    customer_id: str
+    kind: CompensationKind
+    amount: Money | None
+    reason: str
+    issued_by: Actor
+    approved_by: Actor | None = None
+    agent_reference: str | None = None
+
+
+class IssueResult(BaseModel):
+    reference: str
+    agent_issued: bool
+
+
+class Effect(BaseModel):
+    """Work the workflow owes the outside world, kept in state until an activity has done it."""
+
+    key: str
+    event_seq: int
+    notification: Notification | None = None
+    issue: IssueInstruction | None = None
+    compensation_seq: int | None = None

@@ -1,0 +1,351 @@
+"""The recovery policy: an ops-owned TOML file, validated with pydantic, pure and deterministic.
+
+A policy is snapshotted into each workflow at start, so nothing here may read files or clocks
+except `load_policy`, which callers run outside workflows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from workflows.money import Amount, parse_currency
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    def raised(self) -> Severity:
+        """One level more urgent; critical stays critical."""
+        order = [Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL]
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+class Step(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    FIX = "fix"
+    COMPENSATE = "compensate"
+    FOLLOW_UP = "follow_up"
+    CLOSE = "close"
+    CLOSED = "closed"
+
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`30s`, `15m`, `4h`, `3d`, or combinations such as `1h30m`."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"invalid duration {value!r}: write it as 30s, 15m, 4h or 3d")
+    text = value.strip().replace(" ", "")
+    pos, seconds = 0, 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        raise ValueError(f"invalid duration {value!r}: write it as 30s, 15m, 4h or 3d")
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepDeadlines(_Strict):
+    """Per severity: how long each step may take. `follow_up` is the delay after compensation
+    before the customer is asked; the agent then has the same span again to record the answer."""
+
+    clock: Literal["wall", "business"] = "wall"
+    acknowledge: Duration
+    fix: Duration
+    compensate: Duration
+    follow_up: Duration
+    close: Duration
+
+    def budget(self, step: Step) -> timedelta:
+        return getattr(self, step.value)
+
+
+_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class BusinessCalendar(_Strict):
+    time_zone: str = "UTC"
+    working_hours: tuple[time, time] = (time(9), time(17))
+    working_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
+    holidays: list[date] = []
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("working_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            return tuple(time.fromisoformat(v) if isinstance(v, str) else v for v in value)
+        raise ValueError('working_hours must be a pair such as ["09:00", "17:00"]')
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.lower()[:3] for d in value]
+        unknown = [d for d in days if d not in _WEEKDAYS]
+        if unknown or not days:
+            raise ValueError(f"working_days must name days among {', '.join(_WEEKDAYS)}")
+        return days
+
+    @model_validator(mode="after")
+    def _window(self) -> BusinessCalendar:
+        if self.working_hours[0] >= self.working_hours[1]:
+            raise ValueError("working_hours must start before they end")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def _windows_from(self, moment: datetime):
+        """Yield the UTC working windows (start, end) of each day from `moment`'s local date on."""
+        zone = self.zone
+        day = moment.astimezone(zone).date()
+        working = {_WEEKDAYS.index(d) for d in self.working_days}
+        holidays = set(self.holidays)
+        for _ in range(3700):  # ten years of days: a bound, never reached by sane budgets
+            if day.weekday() in working and day not in holidays:
+                start = datetime.combine(day, self.working_hours[0], tzinfo=zone).astimezone(timezone.utc)
+                end = datetime.combine(day, self.working_hours[1], tzinfo=zone).astimezone(timezone.utc)
+                yield start, end
+            day += timedelta(days=1)
+        raise ValueError("business calendar has no working time in the next ten years")
+
+    def add(self, start: datetime, seconds: float) -> datetime:
+        """The moment when `seconds` of working time have passed after `start`."""
+        remaining = timedelta(seconds=seconds)
+        cursor = start.astimezone(timezone.utc)
+        for win_start, win_end in self._windows_from(cursor):
+            if win_end <= cursor:
+                continue
+            begin = max(cursor, win_start)
+            available = win_end - begin
+            if remaining <= available:
+                return begin + remaining
+            remaining -= available
+        raise AssertionError("unreachable")
+
+    def elapsed(self, start: datetime, end: datetime) -> float:
+        """Working seconds between `start` and `end`."""
+        start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        total = 0.0
+        if end <= start:
+            return total
+        for win_start, win_end in self._windows_from(start):
+            if win_start >= end:
+                break
+            overlap = min(win_end, end) - max(win_start, start)
+            if overlap > timedelta(0):
+                total += overlap.total_seconds()
+        return total
+
+
+class Clock:
+    """Adds budgets to moments and measures spent budget, in wall or business time."""
+
+    def __init__(self, calendar: BusinessCalendar | None):
+        self._calendar = calendar
+
+    def add(self, start: datetime, seconds: float) -> datetime:
+        if self._calendar is None:
+            return start + timedelta(seconds=seconds)
+        return self._calendar.add(start, seconds)
+
+    def elapsed(self, start: datetime, end: datetime) -> float:
+        if self._calendar is None:
+            return max(0.0, (end - start).total_seconds())
+        return self._calendar.elapsed(start, end)
+
+
+class EscalationPolicy(_Strict):
+    warnings: list[float] = [0.5, 0.75]
+    interval: Duration = timedelta(hours=1)
+    ladder: list[str] = ["team-lead", "manager", "executive"]
+    age_ceiling: Duration = timedelta(days=30)
+    max_silence: Duration = timedelta(hours=24)
+
+    @field_validator("warnings")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("warnings are fractions of a step's budget, each between 0 and 1")
+        return sorted(set(value))
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the ladder needs at least one role")
+        return value
+
+    def role(self, level: int) -> str | None:
+        return self.ladder[min(level, len(self.ladder)) - 1] if level > 0 else None
+
+
+def _money_map(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError('write amounts per currency, e.g. { USD = "50.00" }')
+    return {parse_currency(k): v for k, v in value.items()}
+
+
+MoneyMap = Annotated[dict[str, Amount], BeforeValidator(_money_map)]
+
+
+class RolePolicy(_Strict):
+    limit: MoneyMap = {}
+    """Compensation this role may grant without approval, per currency."""
+    approves_up_to: MoneyMap = {}
+    """Proposals by others this role may approve, per currency; empty means it may not approve."""
+
+
+class CompensationPolicy(_Strict):
+    customer_cap: MoneyMap = {}
+    cap_window: Duration = timedelta(days=90)
+
+
+class RepeatContacts(_Strict):
+    raise_after: int = Field(3, ge=2)
+
+
+class Policy(_Strict):
+    name: str = "default"
+    version: str = "1"
+    default_severity: Severity = Severity.NORMAL
+    assignee_role: str = "agent"
+    calendar: BusinessCalendar = BusinessCalendar()
+    severities: dict[Severity, StepDeadlines]
+    escalation: EscalationPolicy = EscalationPolicy()
+    roles: dict[str, RolePolicy]
+    compensation: CompensationPolicy = CompensationPolicy()
+    repeat_contacts: RepeatContacts = RepeatContacts()
+    root_causes: list[str]
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        missing = [s.value for s in Severity if s not in self.severities]
+        if missing:
+            raise ValueError(f"severities: missing {', '.join(missing)}")
+        if self.assignee_role not in self.roles:
+            raise ValueError(f"assignee_role {self.assignee_role!r} is not one of roles")
+        if not self.root_causes:
+            raise ValueError("root_causes: list at least one root cause")
+        return self
+
+    def deadlines(self, severity: Severity) -> StepDeadlines:
+        return self.severities[severity]
+
+    def clock(self, severity: Severity) -> Clock:
+        return Clock(self.calendar if self.severities[severity].clock == "business" else None)
+
+    def role(self, name: str) -> RolePolicy | None:
+        return self.roles.get(name)
+
+    def limit_of(self, role: str, currency: str) -> Decimal:
+        policy = self.roles.get(role)
+        return policy.limit.get(currency, Decimal(0)) if policy else Decimal(0)
+
+    def approval_limit_of(self, role: str, currency: str) -> Decimal | None:
+        policy = self.roles.get(role)
+        if policy is None or currency not in policy.approves_up_to:
+            return None
+        return policy.approves_up_to[currency]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file, the key and why."""
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, source)) from None
+
+
+def default_policy_text() -> str:
+    return resources.files("workflows").joinpath("default_policy.toml").read_text()
+
+
+def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
+    """The policy at `path`, else at $RECOVERY_POLICY, else the packaged default."""
+    path = path or os.environ.get("RECOVERY_POLICY")
+    if not path:
+        return parse_policy(default_policy_text(), "default policy")
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise PolicyError(f"{file}: cannot read policy file: {exc.strerror}") from None
+    return parse_policy(text, str(file))
