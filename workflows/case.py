@@ -93,6 +93,8 @@ class CaseState(BaseModel):
     contact_count: int = 0
     escalation_level: int = 0
     age_ceiling_reached: bool = False
+    opening_reported: bool = False
+    """Whether a caller has been told that the opening event created the case."""
     paused: bool = False
     pause_reason: str | None = None
     paused_at: datetime | None = None
@@ -468,9 +470,11 @@ class Case:
     def add_contact(self, ticket: TicketEvent, now: datetime) -> ContactResult:
         """A ticket event about this case. A repeated event id changes nothing."""
         s = self.state
-        created = ticket.event_id == s.ticket.event_id
+        if ticket.event_id == s.ticket.event_id and not s.opening_reported:
+            s.opening_reported = True
+            return self._contact_result(created=True, duplicate=False)
         if ticket.event_id in s.seen_event_ids or self.closed:
-            return self._contact_result(created=created, duplicate=True)
+            return self._contact_result(created=False, duplicate=True)
         s.seen_event_ids.append(ticket.event_id)
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,

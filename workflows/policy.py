@@ -122,7 +122,7 @@ class BusinessCalendar(_Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as "America"
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
         return value
 
@@ -203,11 +203,17 @@ class Clock:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         if self._calendar is None:
-            return start + timedelta(seconds=seconds)
+            if start.tzinfo is None:
+                return start + timedelta(seconds=seconds)
+            # Aware arithmetic in one zone is wall-clock arithmetic (a DST day has 24 "hours" but
+            # 23 or 25 real ones), so add in UTC and hand back the caller's zone.
+            return (start.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(start.tzinfo)
         return self._calendar.add(start, seconds)
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         if self._calendar is None:
+            if start.tzinfo is not None and end.tzinfo is not None:
+                start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
             return max(0.0, (end - start).total_seconds())
         return self._calendar.elapsed(start, end)
 
