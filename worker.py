@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from workflows.converter import data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
@@ -39,7 +39,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     if namespace:
         config["namespace"] = namespace
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=data_converter)
 
 
 def build_worker(client: Client, *, queue: str | None = None, notifier: Notifier | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from workflows.converter import describe_validation_error
 from workflows.models import (
     AcknowledgeInput,
     CaseStatus,
@@ -40,19 +41,11 @@ class UsageError(Exception):
     """Bad input on the command line or in a file: exit 2."""
 
 
-def _validation_message(err: ValidationError) -> str:
-    parts = []
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"] if p not in ("actor",)) or "input"
-        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
-
-
 def _model(cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise UsageError(_validation_message(err)) from None
+        raise UsageError(describe_validation_error(err)) from None
 
 
 def _actor(args: argparse.Namespace) -> dict[str, str]:

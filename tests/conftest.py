@@ -10,7 +10,7 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from workflows.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -32,7 +32,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
     )
     async with env:
@@ -66,7 +66,7 @@ async def worker(client: Client, task_queue: str, receiver: WebhookReceiver) -> 
 async def skip_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
     async with env:
         await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(

@@ -1,0 +1,41 @@
+"""The data converter: pydantic JSON, with a payload that fails validation turned into a clear
+`invalid` ApplicationError (so a malformed update is rejected with the field and the reason,
+never "Failed decoding arguments")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter, JSONPlainPayloadConverter
+from temporalio.exceptions import ApplicationError
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """`amount.amount: amount must not be negative; kind: ...` — one line, field first."""
+    parts = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "input"
+        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+class _ExplainingJSONConverter(PydanticJSONPlainPayloadConverter):
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        try:
+            return super().from_payload(payload, type_hint)
+        except ValidationError as err:
+            raise ApplicationError(f"invalid input: {describe_validation_error(err)}", type="invalid",
+                                   non_retryable=True) from None
+
+
+class RecoveryPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        json_converter = _ExplainingJSONConverter()
+        super().__init__(*(json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+
+
+data_converter = DataConverter(payload_converter_class=RecoveryPayloadConverter)
