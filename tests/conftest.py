@@ -69,9 +69,13 @@ async def skip_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter,
     )
     async with env:
-        await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={key.name: _INDEXED[key.indexed_value_type.name]
-                               for key in sa.ALL},
-        ))
+        await register_search_attributes(env.client)
         yield env
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The time-skipping server knows no custom search attributes until told."""
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={key.name: _INDEXED[key.indexed_value_type.name] for key in sa.ALL},
+    ))

@@ -87,6 +87,9 @@ class WebhookReceiver:
         received: list[dict[str, Any]] = []
         self.received = received
         self.fail_next = 0
+        self.hold_template: str | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
 
         receiver = self
 
@@ -101,6 +104,9 @@ class WebhookReceiver:
                 payload = json.loads(body)
                 payload["_key_header"] = self.headers.get("Idempotency-Key")
                 received.append(payload)
+                if payload.get("template") == receiver.hold_template and not receiver.held.is_set():
+                    receiver.held.set()
+                    receiver.release.wait(timeout=60)
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -113,6 +119,10 @@ class WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def hold(self, template: str) -> None:
+        """Keep the first POST of `template` open (recorded, unanswered) until `release` is set."""
+        self.hold_template = template
+
     def keys(self) -> Counter[str]:
         return Counter(item["idempotency_key"] for item in self.received)
 
@@ -120,6 +130,7 @@ class WebhookReceiver:
         return [item for item in self.received if item["case_id"] == case_id]
 
     def close(self) -> None:
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
 

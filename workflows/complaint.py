@@ -79,9 +79,12 @@ class ComplaintWorkflow:
     async def run(self, start: CaseStart) -> CaseStatus:
         async with self._lock:
             await self._drain()
-        while not self.case.closed:
-            wakeup = self.case.next_wakeup()
-            seen = self._changes
+        while True:
+            async with self._lock:  # a handler may be mid-drain: plan the next timer after it
+                if self.case.closed:
+                    break
+                wakeup = self.case.next_wakeup()
+                seen = self._changes
             timeout = None
             if wakeup is not None:
                 timeout = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
@@ -91,10 +94,13 @@ class ComplaintWorkflow:
                     timeout_summary=wakeup.summary if wakeup else None,
                 )
             except asyncio.TimeoutError:
-                pass
-            async with self._lock:
-                self.case.tick(workflow.now())
-                await self._drain()
+                assert wakeup is not None
+                async with self._lock:
+                    # Deadlines are decided at the moment the timer was set for, not workflow.now():
+                    # the timer's firing is in history, but a task's time can differ between a live
+                    # run and its replay (seen after a worker died with a task in flight).
+                    self.case.tick(wakeup.at)
+                    await self._drain()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 async with self._lock:
@@ -239,7 +245,7 @@ class ComplaintWorkflow:
         assert note is not None
         try:
             await workflow.execute_activity(
-                SEND_NOTIFICATION, note, start_to_close_timeout=timedelta(seconds=30),
+                SEND_NOTIFICATION, note, start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=NOTIFY_RETRY, summary=f"notify {note.recipient}: {note.template.replace('_', ' ')}",
             )
         except ActivityError as err:

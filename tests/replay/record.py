@@ -1,0 +1,108 @@
+"""Record histories of the real ComplaintWorkflow for the replay tests.
+
+    python -m tests.replay.record
+
+Starts its own dev server and time-skipping server, runs each scenario, and writes
+tests/replay/histories/<scenario>.json. Re-record only when a change is *meant* to be
+incompatible (and then version the workflow); CI replays the committed files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import Notifier
+from starter.binaries import find_binary
+from starter.cases import open_case, run_step, status
+from tests.helpers import AGENT, LEAD, fast_policy, ticket
+from worker import build_worker
+from workflows import search_attributes as sa
+from workflows.converter import data_converter
+from workflows.models import (
+    AcknowledgeInput,
+    ApprovalInput,
+    CloseInput,
+    CompensateInput,
+    FixInput,
+    FollowUpInput,
+    PauseInput,
+    ResumeInput,
+)
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def _until_asked(client: Client, case: str) -> None:
+    for _ in range(200):
+        if (await status(client, case)).deadlines.follow_up_asked:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("follow-up never asked")
+
+
+async def lifecycle_with_approval(client: Client, queue: str) -> str:
+    opened = await open_case(client, ticket("rec-life", customer="cust-rec"), fast_policy(), queue)
+    case = opened.case_id
+    await open_case(client, ticket("rec-life-2", customer="cust-rec"), fast_policy(), queue)
+    await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT, message="Sorry."))
+    await run_step(client, case, "pause", PauseInput(actor=AGENT, reason="waiting for photos"))
+    await run_step(client, case, "resume", ResumeInput(actor=AGENT))
+    await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Replacement sent."))
+    await run_step(client, case, "compensate", CompensateInput(
+        actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}))
+    await run_step(client, case, "approve_compensation", ApprovalInput(actor=LEAD, approve=True))
+    await _until_asked(client, case)
+    await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="unsatisfied"))
+    await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Second replacement."))
+    await run_step(client, case, "compensate", CompensateInput(actor=AGENT, kind="none", reason="Done already."))
+    await _until_asked(client, case)
+    await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+    await run_step(client, case, "close", CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Fixed."))
+    await client.get_workflow_handle(opened.workflow_id).result()
+    return opened.workflow_id
+
+
+async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
+    opened = await open_case(env.client, ticket("rec-ladder", customer="cust-ladder"),
+                             fast_policy(ack="1h", interval="30m", max_silence="90m"), queue)
+    await env.sleep(timedelta(hours=3))
+    await run_step(env.client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    return opened.workflow_id
+
+
+async def main() -> None:
+    HERE.mkdir(parents=True, exist_ok=True)
+    queue = f"record-{uuid.uuid4().hex[:6]}"
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"), search_attributes=sa.ALL, data_converter=data_converter,
+    ) as env:
+        async with build_worker(env.client, queue=queue, notifier=Notifier()):
+            workflow_id = await lifecycle_with_approval(env.client, queue)
+            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+            (HERE / "lifecycle_with_approval.json").write_text(history.to_json())
+    from tests.conftest import register_search_attributes
+
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_binary("temporal-test-server"), data_converter=data_converter,
+    ) as env:
+        await register_search_attributes(env.client)
+        async with build_worker(env.client, queue=queue, notifier=Notifier()):
+            workflow_id = await escalation_ladder(env, queue)
+            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+            (HERE / "escalation_ladder.json").write_text(history.to_json())
+    print(f"recorded histories in {HERE}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    # Skip interpreter finalization: the Temporal runtime's threads can abort it after a run.
+    sys.stdout.flush()
+    os._exit(0)

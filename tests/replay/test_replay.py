@@ -1,0 +1,52 @@
+"""Recorded histories of the real workflow replay against today's code; a reordered command fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
+
+from workflows.complaint import ComplaintWorkflow
+from workflows.converter import data_converter
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_histories_are_committed() -> None:
+    assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter)
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None
+
+
+async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Publishing search attributes before doing the outbox reorders commands: replay must fail."""
+    original = ComplaintWorkflow._drain
+
+    async def publish_first(self: ComplaintWorkflow) -> None:
+        if self.case.take_effect() is not None:
+            workflow.upsert_search_attributes([])
+            self._published = {}
+            self._publish()
+        await original(self)
+
+    history = load(Path(__file__).parent / "histories" / "lifecycle_with_approval.json")
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    await replayer.replay_workflow(history)  # unchanged code, same runner: replays
+
+    monkeypatch.setattr(ComplaintWorkflow, "_drain", publish_first)
+    with pytest.raises(NondeterminismError, match="UpsertWorkflowSearchAttributes|ScheduleActivity"):
+        await replayer.replay_workflow(history)
