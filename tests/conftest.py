@@ -27,13 +27,20 @@ _INDEXED = {
 }
 
 
+CONTINUE_AS_NEW_AT = 300
+
+
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         search_attributes=sa.ALL,
         data_converter=data_converter,
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"],
+        dev_server_extra_args=[
+            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+            # Low enough that a test can drive a case into continue-as-new, above any other test's history.
+            "--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AT}",
+        ],
     )
     async with env:
         yield env

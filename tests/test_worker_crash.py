@@ -4,6 +4,7 @@ notification is lost or issued twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,8 @@ from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixI
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker(client: Client, queue: str, receiver: WebhookReceiver) -> subprocess.Popen[bytes]:
+def start_worker(client: Client, queue: str, receiver: WebhookReceiver,
+                 stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
@@ -31,11 +33,11 @@ def start_worker(client: Client, queue: str, receiver: WebhookReceiver) -> subpr
         "RECOVERY_TASK_QUEUE": queue,
         "RECOVERY_NOTIFY_WEBHOOK": receiver.url,
     }
-    return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def kill(process: subprocess.Popen[bytes]) -> None:
+def kill(process: subprocess.Popen[str]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
 
@@ -96,3 +98,17 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
     replay = await Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter).replay_workflow(
         history, raise_on_replay_failure=False)
     assert replay.replay_failure is None
+
+
+def test_sigterm_stops_the_worker_gracefully(client: Client, task_queue: str, receiver: WebhookReceiver) -> None:
+    worker = start_worker(client, task_queue, receiver, stderr=subprocess.PIPE)
+    assert worker.stderr is not None
+    logged = []
+    for line in worker.stderr:  # ends when the process closes stderr; the timeout below bounds it
+        logged.append(json.loads(line)["event"] if line.startswith("{") else line)
+        if "worker started" in logged:
+            break
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    logged += [json.loads(line)["event"] for line in worker.stderr.read().splitlines() if line.startswith("{")]
+    assert logged[-2:] == ["worker stopping: finishing in-flight tasks", "worker stopped"]

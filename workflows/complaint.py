@@ -74,6 +74,7 @@ class ComplaintWorkflow:
         self._lock = asyncio.Lock()
         self._changes = 0
         self._published: dict[str, Any] = {}
+        self._logged_seq = self.case.state.seq if start.state is not None else 0
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
@@ -288,10 +289,17 @@ class ComplaintWorkflow:
             workflow.upsert_search_attributes(updates)
             self._published = values
         workflow.set_current_details(self._details(status))
+        unlogged = status.last_event_seq - self._logged_seq
+        for event in self.case.state.events[-unlogged:] if unlogged else []:
+            workflow.logger.info("case event %s #%d by %s", event.type, event.seq, event.actor,
+                                 extra={"case_id": status.case_id, "event": event.model_dump(mode="json")})
+        self._logged_seq = status.last_event_seq
 
     def _details(self, status: CaseStatus) -> str:
         policy = self.case.policy
-        lines = [f"**Step:** {status.step.value}  ·  **severity:** {status.severity.value}"]
+        # The header repeats the static summary: a continued-as-new run has none of its own.
+        lines = [f"**Case** {status.case_id} · {self.case.state.ticket.customer.name}",
+                 f"**Step:** {status.step.value}  ·  **severity:** {status.severity.value}"]
         if status.paused:
             lines.append(f"**Paused:** {status.pause_reason}")
         elif status.deadlines.due_at is not None:

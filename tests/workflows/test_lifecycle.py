@@ -68,3 +68,28 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
         return {item["template"] for item in receiver.for_case(case)} >= {
             "new_case", "acknowledgement", "fix_notice", "compensation_notice", "follow_up_request"}
     await eventually(delivered)
+
+
+async def test_notification_webhook_failures_are_retried(client: Client, worker, task_queue: str, receiver) -> None:
+    receiver.fail_next = 2  # the receiver answers 503 twice before accepting
+    opened = await open_case(client, ticket("retry", customer="cust-retry"), fast_policy(), task_queue)
+
+    async def delivered() -> list:
+        return [item for item in receiver.for_case(opened.case_id) if item["template"] == "new_case"]
+    arrived = await eventually(delivered)
+    assert len(arrived) == 1
+    assert arrived[0]["text"].startswith("*New case*")
+    assert arrived[0]["_key_header"] == f"{opened.workflow_id}:1:0"
+    assert "notification_failed" not in [e.type for e in await timeline(client, opened.case_id)]
+
+
+def test_every_template_renders_without_placeholders_left() -> None:
+    from activities.templates import CUSTOMER, INTERNAL, render
+
+    params = {name: "x" for name in ("case", "customer", "subject", "message", "fix_due", "step", "description",
+                                     "kind", "amount", "follow_up_due", "severity", "due", "count", "percent",
+                                     "level", "reason", "agent", "approver", "note")}
+    for audience, table in (("customer", CUSTOMER), ("internal", INTERNAL)):
+        for template in table:
+            title, text = render(audience, template, params)
+            assert "$" not in title + text, (template, text)
