@@ -17,6 +17,7 @@ from workflows import search_attributes as sa
 from workflows.complaint import CaseStart, ComplaintWorkflow
 from workflows.models import CaseStatus, ContactInput, ContactResult, DomainEvent, TicketEvent, workflow_id_for
 from workflows.policy import Policy
+from workflows.triage import anomalies, opening_severity
 
 # Update name → what the agent is doing, for messages.
 STEPS = {
@@ -46,7 +47,7 @@ class CaseError(Exception):
 async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str) -> ContactResult:
     """Start the case's workflow or add the ticket to it: one atomic update-with-start."""
     workflow_id = workflow_id_for(ticket.case_key)
-    severity = (ticket.severity or policy.default_severity).value
+    severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
         CaseStart(ticket=ticket, policy=policy),

@@ -236,6 +236,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from activities.log_config import configure_logging
+    from starter.agents import AgentsError
+    from starter.api import create_app, settings_from_env
+    from starter.intake import IntakeConfigError
+    from worker import connect
+
+    if args.address:
+        os.environ["TEMPORAL_ADDRESS"] = args.address
+    os.environ["RECOVERY_TASK_QUEUE"] = args.task_queue
+    try:
+        settings = settings_from_env()
+    except (AgentsError, IntakeConfigError) as err:
+        raise UsageError(str(err)) from None
+    if not len(settings.agents):
+        print("recovery: warning: no agents configured (RECOVERY_AGENTS); only signed webhooks will work",
+              file=sys.stderr)
+    configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
+    app = create_app(settings, connect=lambda: connect(args.address, args.namespace))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter.dev import run_dev
 
@@ -255,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
+    api = sub.add_parser("api", parents=[common], help="serve the HTTP API (intake, webhooks, agents' steps)")
+    api.add_argument("--host", default=os.environ.get("RECOVERY_API_HOST", "127.0.0.1"))
+    api.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
     dev = sub.add_parser("dev", parents=[common], help="start the local stack: Temporal dev server + UI and a worker")
     dev.add_argument("--home", default=os.environ.get("RECOVERY_HOME", ".recovery"),
                      help="where the stack keeps its data (default $RECOVERY_HOME or ./.recovery)")
@@ -303,6 +331,8 @@ def _main(argv: list[str] | None = None) -> int:
             return cmd_worker(args)
         if args.command == "dev":
             return cmd_dev(args)
+        if args.command == "api":
+            return cmd_api(args)
         if args.command == "policy":
             return cmd_policy_check(args)
         if args.command == "open":

@@ -40,6 +40,7 @@ from workflows.models import (
     TicketEvent,
 )
 from workflows.policy import Policy, Severity, Step
+from workflows.triage import anomalies, opening_severity
 
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
 _EPSILON = 0.001
@@ -122,7 +123,8 @@ class Case:
 
     @classmethod
     def open(cls, ticket: TicketEvent, policy: Policy, workflow_id: str, now: datetime) -> Case:
-        severity = ticket.severity or policy.default_severity
+        found = anomalies(ticket, policy)
+        severity = opening_severity(ticket, policy, found)
         state = CaseState(
             case_id=ticket.case_key,
             workflow_id=workflow_id,
@@ -150,6 +152,7 @@ class Case:
             customer_id=ticket.customer.id,
             order_id=order.id if order else None,
             policy=f"{policy.name}@{policy.version}",
+            anomalies=found,
         )
         case._notify(
             event,

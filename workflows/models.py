@@ -27,7 +27,7 @@ def _email(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
+Identifier = Annotated[str, AfterValidator(_identifier), Field(json_schema_extra={"pattern": _ID.pattern})]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 
 
@@ -38,7 +38,7 @@ class _Model(BaseModel):
 class Customer(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: Annotated[str, AfterValidator(_email)] | None = None
+    email: Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})] | None = None
 
 
 class Order(_Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema, model_validator
 
 # ISO 4217 active codes and their minor units (2 unless listed in the exception sets).
 _ISO_4217 = set(
@@ -62,8 +62,12 @@ def parse_amount(value: Any) -> Decimal:
     return amount
 
 
-Currency = Annotated[str, BeforeValidator(parse_currency)]
-Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: str(d), return_type=str)]
+# The JSON schemas say what the validators accept, so the published OpenAPI is exact.
+Currency = Annotated[str, BeforeValidator(parse_currency),
+                     WithJsonSchema({"type": "string", "enum": sorted(_ISO_4217), "description": "ISO 4217 code"})]
+Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: str(d), return_type=str),
+                   WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$",
+                                   "description": "decimal string, e.g. \"12.50\"; never a float"})]
 
 
 class Money(BaseModel):

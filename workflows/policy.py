@@ -37,10 +37,14 @@ class Severity(StrEnum):
     NORMAL = "normal"
     LOW = "low"
 
+    @property
+    def rank(self) -> int:
+        return [Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL].index(self)
+
     def raised(self) -> Severity:
         """One level more urgent; critical stays critical."""
         order = [Severity.LOW, Severity.NORMAL, Severity.HIGH, Severity.CRITICAL]
-        return order[min(order.index(self) + 1, len(order) - 1)]
+        return order[min(self.rank + 1, len(order) - 1)]
 
 
 class Step(StrEnum):
@@ -268,6 +272,16 @@ class RepeatContacts(_Strict):
     raise_after: int = Field(3, ge=2)
 
 
+class TriagePolicy(_Strict):
+    """Anomaly rules applied when a case opens: a match raises severity and is named in the timeline."""
+
+    shipping_to_total_ratio: Annotated[Decimal, Field(gt=0)] | None = Decimal(5)
+    """A shipping charge this many times the order total is an anomaly."""
+    charge_threshold: MoneyMap = {}
+    """A single order charge (total or shipping) above this amount is an anomaly."""
+    anomaly_severity: Severity = Severity.CRITICAL
+
+
 class Policy(_Strict):
     name: str = "default"
     version: str = "1"
@@ -279,6 +293,7 @@ class Policy(_Strict):
     roles: dict[str, RolePolicy]
     compensation: CompensationPolicy = CompensationPolicy()
     repeat_contacts: RepeatContacts = RepeatContacts()
+    triage: TriagePolicy = TriagePolicy()
     root_causes: list[str]
 
     @model_validator(mode="after")

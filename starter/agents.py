@@ -1,0 +1,96 @@
+"""The agents file (`RECOVERY_AGENTS`, TOML): bearer tokens → agent id and role.
+
+    [agents.alice]
+    role = "agent"
+    token_sha256 = "…"      # sha256 hex of the token (preferred), or token = "…" for development
+
+Roles are the policy's roles (they carry compensation authority), plus two restricted ones:
+`viewer` may only read cases, `intake` may only post tickets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from workflows.converter import describe_validation_error
+from workflows.models import Actor, Identifier
+
+VIEWER, INTAKE = "viewer", "intake"
+
+
+class AgentEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Identifier
+    token: str | None = None
+    token_sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> AgentEntry:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError("give exactly one of token or token_sha256")
+        if self.token is not None and len(self.token) < 16:
+            raise ValueError("token must be at least 16 characters")
+        return self
+
+    def digest(self) -> bytes:
+        if self.token_sha256 is not None:
+            return bytes.fromhex(self.token_sha256)
+        assert self.token is not None
+        return hashlib.sha256(self.token.encode()).digest()
+
+
+class AgentsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agents: dict[Identifier, AgentEntry] = {}
+
+
+class AgentsError(ValueError):
+    pass
+
+
+class AgentDirectory:
+    def __init__(self, agents: dict[str, AgentEntry]):
+        self._digests = [(agent_id, entry.role, entry.digest()) for agent_id, entry in agents.items()]
+
+    def authenticate(self, token: str) -> Actor | None:
+        """The agent holding `token`, comparing digests in constant time against every entry."""
+        digest = hashlib.sha256(token.encode()).digest()
+        found = None
+        for agent_id, role, expected in self._digests:
+            if hmac.compare_digest(digest, expected):
+                found = Actor(id=agent_id, role=role)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+
+def parse_agents(text: str, source: str) -> AgentDirectory:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AgentsError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        parsed = AgentsFile.model_validate(data)
+    except ValidationError as exc:
+        raise AgentsError(f"{source}: {describe_validation_error(exc)}") from None
+    return AgentDirectory(parsed.agents)
+
+
+def load_agents(path: str | None = None) -> AgentDirectory:
+    path = path or os.environ.get("RECOVERY_AGENTS")
+    if not path:
+        return AgentDirectory({})
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise AgentsError(f"{path}: cannot read agents file: {exc.strerror}") from None
+    return parse_agents(text, path)
