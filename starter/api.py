@@ -47,7 +47,6 @@ from workflows.models import (
     PauseInput,
     ResumeInput,
     TicketEvent,
-    workflow_id_for,
 )
 from workflows.money import Money
 from workflows.policy import Policy, Severity, Step

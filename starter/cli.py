@@ -32,7 +32,6 @@ from workflows.models import (
     ResumeInput,
     ApprovalInput,
     TicketEvent,
-    workflow_id_for,
 )
 from workflows.policy import PolicyError, load_policy
 

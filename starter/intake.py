@@ -63,10 +63,8 @@ than refused, so one verbose ticket never blocks its own intake.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-import json
 import os
 import re
 import tomllib
@@ -79,12 +77,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from workflows.converter import describe_validation_error
-from workflows.models import Customer, Order, TicketEvent
+from workflows.models import TicketEvent
 from workflows.money import Currency
 from workflows.policy import Severity
 
 __all__ = [
-    "BodyTooLargeError",
     "IntakeConfig",
     "IntakeConfigError",
     "JiraConfig",
@@ -93,7 +90,6 @@ __all__ = [
     "ZendeskConfig",
     "jira_ticket",
     "load_intake_config",
-    "parse_body",
     "parse_intake_config",
     "sign_jira",
     "sign_zendesk",
@@ -125,10 +121,6 @@ class SignatureError(Exception):
 
 class PayloadError(ValueError):
     """A verified webhook body that cannot be mapped to a ticket event; the message names the field."""
-
-
-class BodyTooLargeError(PayloadError):
-    """A body above `max_body_bytes` (answer 413)."""
 
 
 def _text_id(value: Any) -> Any:
@@ -307,22 +299,6 @@ def verify_jira(headers: Mapping[str, str], raw: bytes, config: JiraConfig) -> N
     expected = [sign_jira(secret, raw).encode() for secret in config.secrets]
     if not _matches_any(("sha256=" + digest.lower()).encode(), expected):
         raise SignatureError("signature does not match")
-
-
-# --- bodies --------------------------------------------------------------------------------
-
-
-def parse_body(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """The JSON object in `raw` (after verification); BodyTooLargeError or PayloadError otherwise."""
-    if len(raw) > max_bytes:
-        raise BodyTooLargeError(f"body is {len(raw)} bytes, above the limit of {max_bytes}")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PayloadError("body must be a JSON object")
-    return data
 
 
 def _clip(text: str, limit: int) -> str:

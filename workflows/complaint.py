@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         ChangeSeverityInput,
         CloseInput,
         CompensateInput,
-        Compensation,
         ContactInput,
         ContactResult,
         DomainEvent,

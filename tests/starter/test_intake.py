@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from starter.intake import (
-    BodyTooLargeError,
     IntakeConfig,
     IntakeConfigError,
     JiraConfig,
@@ -22,7 +21,6 @@ from starter.intake import (
     ZendeskConfig,
     jira_ticket,
     load_intake_config,
-    parse_body,
     parse_intake_config,
     sign_jira,
     sign_zendesk,
@@ -175,20 +173,6 @@ def test_jira_rotation_accepts_either_secret() -> None:
     rotating = JiraConfig(secrets=["new", "old"])
     verify_jira(jira_headers(secret="old"), RAW, rotating)
     verify_jira(jira_headers(secret="new"), RAW, rotating)
-
-
-# --- bodies --------------------------------------------------------------------------------
-
-
-def test_body_above_limit_is_refused() -> None:
-    with pytest.raises(BodyTooLargeError, match="above the limit of 10"):
-        parse_body(b'{"a": "01234567890"}', 10)
-
-
-@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]"])
-def test_body_must_be_a_json_object(raw: bytes) -> None:
-    with pytest.raises(PayloadError):
-        parse_body(raw, 1000)
 
 
 # --- Zendesk mapping -----------------------------------------------------------------------
