@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from datetime import timedelta
 
+import asyncpg
 import structlog
 from temporalio.client import Client
 from workflows.converter import data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-from activities.compensation import issue_compensation
+from activities.compensation import Compensator
 from activities.log_config import configure_logging
 from activities.notifications import Notifier
+from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
+from activities.store.projection import Projector
 from workflows.complaint import ComplaintWorkflow
 
 DEFAULT_TASK_QUEUE = "recovery"
@@ -42,14 +46,15 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     return await Client.connect(**config, data_converter=data_converter)
 
 
-def build_worker(client: Client, *, queue: str | None = None, notifier: Notifier | None = None,
-                 max_cached_workflows: int = 10000) -> Worker:
+def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
+                 compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
     notifier = notifier or Notifier(os.environ.get("RECOVERY_NOTIFY_WEBHOOK"))
+    compensator = compensator or Compensator.from_env(pool)
     return Worker(
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
-        activities=[notifier.send, issue_compensation],
+        activities=[notifier.send, compensator.issue_compensation, Projector(pool).project_events],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -58,22 +63,34 @@ def build_worker(client: Client, *, queue: str | None = None, notifier: Notifier
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
-    client = await connect()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client)
-    log.info("worker started", task_queue=task_queue(), namespace=client.namespace)
-    async with worker:
-        await stop.wait()
-        log.info("worker stopping: finishing in-flight tasks")
+    pool = await create_pool()
+    try:
+        await require_migrated(pool)
+        client = await connect()
+        worker = build_worker(client, pool=pool)
+        log.info("worker started", task_queue=task_queue(), namespace=client.namespace)
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight tasks")
+    finally:
+        await pool.close()
     log.info("worker stopped")
 
 
-def main() -> None:
-    asyncio.run(run_worker())
+def main() -> int:
+    try:
+        asyncio.run(run_worker())
+    except DatabaseError as err:
+        print(f"recovery worker: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        stop_embedded()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,28 +1,147 @@
-"""Issuing compensation. Here the activity records the instruction (or the agent's external
-reference); the payment-provider adapter and the ledger arrive with the event-store work."""
+"""Issuing compensation: the ledger row first, then (for refunds and credits) the payment provider.
+
+`Compensator.issue_compensation` is the `issue_compensation` activity. Every attempt:
+
+1. reserves the ledger row for `instruction.key` (workflow id + proposal sequence), enforcing the
+   per-customer cap across ALL the customer's cases (`activities.store.ledger.reserve`); a retry
+   gets the same row back;
+2. by the row's status: `succeeded` → its reference (nothing called again); `refused` (cap) or
+   `declined` (provider) → non-retryable `ApplicationError(type="CompensationDeclined")`, which
+   the workflow records as `compensation_failed` and escalates; `pending` → issue it:
+   * mode `agent` (the agent issued it elsewhere, `agent_reference` set): settled with that reference;
+   * mode `provider` (a refund or credit, a provider configured): the provider is called with
+     `Idempotency-Key: <instruction.key>` — the same on every attempt, so a retry after a timeout or
+     a worker crash gets the provider's stored answer instead of paying twice — then settled
+     `succeeded` (reference = the provider's id) or `declined`;
+   * mode `record` (coupon, upgrade, gift, none, or no provider configured): settled with
+     `instr-<key>`.
+   Provider outages, 429/5xx and network errors raise an ordinary (retryable) error; Temporal
+   retries with the workflow's ISSUE_RETRY.
+
+The cap: the workflow checks the cap within its own case against the policy snapshotted in it;
+across cases only the ledger knows the totals, so the worker's policy (`load_policy()` at worker
+start) supplies `customer_cap` (per currency; a currency without an entry has no cap) and
+`cap_window`. The cap applies to every kind carrying an amount, agent-issued ones included (as in
+the workflow's own check). IssueInstruction carries no cap on purpose.
+
+Worker wiring (see `Compensator.from_env`): `RECOVERY_PAYMENTS_URL` (provider base URL, e.g.
+`https://api.stripe.com` or a proxy; unset = record mode) and `RECOVERY_PAYMENTS_KEY` (its secret
+key, required with the URL), then `activities=[..., compensator.issue_compensation]`.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.payments import PROVIDER_KINDS, PaymentDeclined, PaymentUnavailable, StripePayments
+from activities.store import ledger
+from activities.store.ledger import LedgerRow, Mode
 from workflows.models import ISSUE_COMPENSATION, IssueInstruction, IssueResult
+from workflows.policy import Policy, load_policy
 
 log = structlog.get_logger("compensation")
 
+DECLINED = "CompensationDeclined"
+"""The error type the workflow's retry policy never retries (ISSUE_RETRY)."""
 
-@activity.defn(name=ISSUE_COMPENSATION)
-async def issue_compensation(instruction: IssueInstruction) -> IssueResult:
-    agent_issued = instruction.agent_reference is not None
-    reference = instruction.agent_reference or f"instr-{instruction.key}"
-    log.bind(case_id=instruction.case_id, workflow_id=instruction.workflow_id, key=instruction.key).info(
-        "compensation instruction",
-        kind=instruction.kind.value,
-        amount=str(instruction.amount) if instruction.amount else None,
-        customer_id=instruction.customer_id,
-        issued_by=instruction.issued_by.id,
-        approved_by=instruction.approved_by.id if instruction.approved_by else None,
-        reference=reference,
-        agent_issued=agent_issued,
-    )
-    return IssueResult(reference=reference, agent_issued=agent_issued)
+
+def declined(message: str, row: LedgerRow) -> ApplicationError:
+    return ApplicationError(message, {"key": row.idempotency_key, "status": row.status, "mode": row.mode},
+                            type=DECLINED, non_retryable=True)
+
+
+class Compensator:
+    """Issues compensations through the ledger and, when configured, a Stripe-style provider.
+
+    `provider_url`/`api_key`: the provider (both or neither; neither = record mode for all kinds).
+    `customer_cap`/`cap_window`: the worker's policy `compensation.customer_cap` and `cap_window`.
+    `now`: the clock (tests pin it). `timeout`: per provider request, below the activity's 60 s.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, provider_url: str | None = None, api_key: str | None = None,
+                 customer_cap: Mapping[str, Decimal] | None = None,
+                 cap_window: timedelta = timedelta(days=90), *, timeout: float = 20.0,
+                 now: Callable[[], datetime] | None = None):
+        if provider_url and not api_key:
+            raise ValueError("a payment provider URL needs an API key (RECOVERY_PAYMENTS_KEY)")
+        self.pool = pool
+        self.payments = StripePayments(provider_url, api_key or "", timeout=timeout) if provider_url else None
+        self.customer_cap = dict(customer_cap or {})
+        self.cap_window = cap_window
+        self._now = now or (lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def from_env(cls, pool: asyncpg.Pool, policy: Policy | None = None) -> Compensator:
+        """`RECOVERY_PAYMENTS_URL`, `RECOVERY_PAYMENTS_KEY`, and the cap of `policy` (default: `load_policy()`)."""
+        policy = policy or load_policy()
+        return cls(pool, os.environ.get("RECOVERY_PAYMENTS_URL") or None,
+                   os.environ.get("RECOVERY_PAYMENTS_KEY") or None,
+                   customer_cap=policy.compensation.customer_cap, cap_window=policy.compensation.cap_window)
+
+    def mode_of(self, instruction: IssueInstruction) -> Mode:
+        if instruction.agent_reference is not None:
+            return "agent"
+        if self.payments is not None and instruction.kind in PROVIDER_KINDS and instruction.amount is not None:
+            return "provider"
+        return "record"
+
+    @activity.defn(name=ISSUE_COMPENSATION)
+    async def issue_compensation(self, instruction: IssueInstruction) -> IssueResult:
+        bound = log.bind(case_id=instruction.case_id, workflow_id=instruction.workflow_id, key=instruction.key,
+                         attempt=activity.info().attempt)
+        cap = self.customer_cap.get(instruction.amount.currency) if instruction.amount is not None else None
+        row = await ledger.reserve(self.pool, instruction, self.mode_of(instruction), cap, self.cap_window,
+                                   self._now())
+        bound = bound.bind(mode=row.mode)
+        if row.status == "pending":
+            row = await self._issue(instruction, row, bound)
+        return self._result(row, bound, instruction)
+
+    async def _issue(self, instruction: IssueInstruction, row: LedgerRow, bound) -> LedgerRow:
+        if row.mode == "agent":
+            reference = instruction.agent_reference or f"instr-{instruction.key}"
+            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", reference,
+                                       f"issued by agent {instruction.issued_by.id}")
+        if row.mode == "record":
+            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", f"instr-{instruction.key}",
+                                       None)
+        if self.payments is None:
+            # Started through a provider by an earlier attempt: only that provider can say what happened.
+            raise PaymentUnavailable(f"ledger row {row.idempotency_key} is pending at the payment provider, "
+                                     "but this worker has no provider configured (RECOVERY_PAYMENTS_URL)")
+        bound.info("calling payment provider", kind=instruction.kind.value, amount=str(instruction.amount),
+                   customer_id=instruction.customer_id)
+        try:
+            paid = await self.payments.issue(instruction)
+        except PaymentDeclined as err:
+            bound.warning("payment provider declined", status=err.status, error_type=err.error_type,
+                          code=err.code, message=err.message)
+            return await ledger.settle(self.pool, row.idempotency_key, "declined", None, str(err))
+        except PaymentUnavailable as err:
+            bound.warning("payment provider unavailable; Temporal will retry", error=str(err))
+            raise
+        return await ledger.settle(self.pool, row.idempotency_key, "succeeded", paid.id,
+                                   "replayed by the provider" if paid.replayed else None)
+
+    def _result(self, row: LedgerRow, bound, instruction: IssueInstruction) -> IssueResult:
+        if row.status == "succeeded":
+            assert row.reference is not None
+            bound.info("compensation issued", kind=row.kind, amount=str(instruction.amount)
+                       if instruction.amount else None, customer_id=row.customer_id, reference=row.reference,
+                       issued_by=instruction.issued_by.id,
+                       approved_by=instruction.approved_by.id if instruction.approved_by else None)
+            return IssueResult(reference=row.reference, agent_issued=row.mode == "agent")
+        if row.status == "refused":
+            bound.warning("compensation refused by the customer cap", detail=row.detail)
+            raise declined(f"compensation refused: {row.detail}", row)
+        if row.status == "declined":
+            raise declined(f"compensation declined: {row.detail}", row)
+        raise PaymentUnavailable(f"ledger row {row.idempotency_key} is still {row.status}")

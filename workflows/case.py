@@ -103,6 +103,8 @@ class CaseState(BaseModel):
     root_cause: str | None = None
     closed_at: datetime | None = None
     outbox: list[Effect] = []
+    projected_seq: int = 0
+    """Events up to here are in the event store."""
 
 
 class Wakeup(BaseModel):
@@ -381,6 +383,8 @@ class Case:
         comp.status, comp.reference, comp.issued_at = "issued", reference, now
         event = self._event("compensation_issued", now, comp.approved_by or comp.proposed_by, proposal=comp.seq,
                             kind=comp.kind.value, amount=str(comp.amount) if comp.amount else None,
+                            value=str(comp.amount.amount) if comp.amount else None,
+                            currency=comp.amount.currency if comp.amount else None,
                             reference=reference, agent_issued=comp.agent_issued)
         self._advance(now)
         if comp.kind is not CompensationKind.NONE:

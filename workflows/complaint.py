@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import Case, CaseState, Rejection, format_moment
     from workflows.models import (
         ISSUE_COMPENSATION,
+        PROJECT_EVENTS,
         SEND_NOTIFICATION,
         AcknowledgeInput,
         ApplyPolicyInput,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         FollowUpInput,
         IssueResult,
         PauseInput,
+        ProjectionBatch,
         ResumeInput,
         TicketEvent,
     )
@@ -49,6 +51,7 @@ T = TypeVar("T")
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                            maximum_attempts=20)
+PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ISSUE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                           maximum_attempts=10, non_retryable_error_types=["CompensationDeclined"])
 
@@ -74,9 +77,14 @@ class ComplaintWorkflow:
         self._changes = 0
         self._published: dict[str, Any] = {}
         self._logged_seq = self.case.state.seq if start.state is not None else 0
+        self._projecting = False
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
+        # Histories from before the event store have no projection: they replay without it.
+        self._projecting = workflow.patched("project-events")
+        if self._projecting:
+            projector = asyncio.create_task(self._projector())
         async with self._lock:
             await self._drain()
         while True:
@@ -102,12 +110,31 @@ class ComplaintWorkflow:
                     self.case.tick(wakeup.at)
                     await self._drain()
             if workflow.info().is_continue_as_new_suggested():
+                # Unprojected events travel in the state: the next run's projector sends them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 async with self._lock:
                     workflow.continue_as_new(CaseStart(ticket=self.case.state.ticket, policy=self.case.policy,
                                                        state=self.case.state))
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._projected())
+        if self._projecting:
+            projector.cancel()
         return self.case.status(workflow.now())
+
+    def _projected(self) -> bool:
+        return not self._projecting or self.case.state.projected_seq >= self.case.state.seq
+
+    async def _projector(self) -> None:
+        """Send new domain events to the event store, batched, beside (never blocking) agents' steps."""
+        state = self.case.state
+        while True:
+            await workflow.wait_condition(lambda: not self._projected())
+            events = [e for e in state.events if e.seq > state.projected_seq]
+            await workflow.execute_activity(
+                PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id, events=events),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=PROJECT_RETRY,
+                summary=f"store events {events[0].seq}-{events[-1].seq}",
+            )
+            state.projected_seq = max(state.projected_seq, events[-1].seq)
 
     # ---- queries ---------------------------------------------------------------------------
 

@@ -250,6 +250,7 @@ class CaseStatus(BaseModel):
 # Activity names, so the workflow module never imports the activity modules (and their I/O libraries).
 SEND_NOTIFICATION = "send_notification"
 ISSUE_COMPENSATION = "issue_compensation"
+PROJECT_EVENTS = "project_events"
 
 
 class Notification(BaseModel):
@@ -283,6 +284,14 @@ class IssueInstruction(BaseModel):
 class IssueResult(BaseModel):
     reference: str
     agent_issued: bool
+
+
+class ProjectionBatch(BaseModel):
+    """Domain events for the event store; (workflow id, seq) makes redelivery harmless."""
+
+    workflow_id: str
+    case_id: str
+    events: list[DomainEvent]
 
 
 class Effect(BaseModel):

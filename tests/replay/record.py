@@ -80,11 +80,17 @@ async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
 
 async def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    from activities.store import create_pool, embedded_url, migrate
+
+    pool = await create_pool(embedded_url(Path(tempfile.mkdtemp()) / "pg"))
+    await migrate(pool)
     queue = f"record-{uuid.uuid4().hex[:6]}"
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"), search_attributes=sa.ALL, data_converter=data_converter,
     ) as env:
-        async with build_worker(env.client, queue=queue, notifier=Notifier()):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
             workflow_id = await lifecycle_with_approval(env.client, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / "lifecycle_with_approval.json").write_text(history.to_json())
@@ -94,7 +100,7 @@ async def main() -> None:
         test_server_existing_path=find_binary("temporal-test-server"), data_converter=data_converter,
     ) as env:
         await register_search_attributes(env.client)
-        async with build_worker(env.client, queue=queue, notifier=Notifier()):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
             workflow_id = await escalation_ladder(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / "escalation_ladder.json").write_text(history.to_json())

@@ -34,7 +34,7 @@ BODY_LIMIT = 64 * 1024
 @pytest.fixture
 async def api(client: Client, worker, task_queue: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = ApiSettings(
-        agents=load_agents(str(ROOT / "examples" / "agents.toml")),
+        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
         intake=IntakeConfig(
             max_body_bytes=BODY_LIMIT,
             zendesk=ZendeskConfig(secrets=[OLD_SECRET, NEW_SECRET], order_field="360001"),

@@ -32,15 +32,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
 
 
-@pytest.fixture(scope="module")
-def api_url(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture
+def api_url(dev_env: WorkflowEnvironment, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     intake_file = tmp_path_factory.mktemp("intake") / "intake.toml"
     intake_file.write_text('max_body_bytes = 65536\n[zendesk]\nsecrets = ["zd-secret"]\n[jira]\nsecrets = ["jira-secret"]\n')
     port = free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "RECOVERY_TASK_QUEUE": f"schema-{uuid.uuid4().hex[:6]}",
-           "RECOVERY_AGENTS": str(ROOT / "examples" / "agents.toml"), "RECOVERY_INTAKE": str(intake_file),
-           "RECOVERY_LOG_LEVEL": "WARNING"}
+           "RECOVERY_AGENTS": str(ROOT / "starter" / "dev_agents.toml"), "RECOVERY_INTAKE": str(intake_file),
+           "RECOVERY_LOG_LEVEL": "WARNING", "DATABASE_URL": db_url}
     processes = [
         subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -60,7 +60,12 @@ def api_url(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFacto
     yield url
     for process in processes:
         process.terminate()
-        process.wait(timeout=30)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
 
 
 def test_api_answers_within_its_schema(api_url: str) -> None:

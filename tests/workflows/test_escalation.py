@@ -20,9 +20,9 @@ def offsets(events: list[DomainEvent], opened_at) -> list[tuple[str, float, dict
     return [(e.type, (e.at - opened_at).total_seconds(), e.data) for e in events]
 
 
-async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: WorkflowEnvironment, receiver) -> None:
+async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("ladder"), fast_policy(ack="1h", interval="30m"), QUEUE)
         await skip_env.sleep(timedelta(hours=3))
         events = await timeline(client, opened.case_id)
@@ -47,9 +47,9 @@ async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: Workfl
     assert receiver.keys() and all(count == 1 for count in receiver.keys().values())
 
 
-async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, receiver) -> None:
+async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("stop"), fast_policy(ack="1h", fix="10h", interval="30m"), QUEUE)
         await skip_env.sleep(timedelta(minutes=70))
         await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
@@ -64,9 +64,9 @@ async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, rec
     assert current.deadlines.next_warning_at == events[-1].at + timedelta(hours=5)
 
 
-async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnvironment, receiver) -> None:
+async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("pause"), fast_policy(ack="1h", interval="30m"), QUEUE)
         before = (await status(client, opened.case_id)).deadlines.due_at
         await skip_env.sleep(timedelta(minutes=10))
@@ -87,9 +87,9 @@ async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnviro
     assert [e.type for e in events] == ["opened", "paused", "resumed"]
 
 
-async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, receiver) -> None:
+async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("quiet"),
                                  fast_policy(ack="1h", fix="3d", interval="30m", max_silence="6h"), QUEUE)
         await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
@@ -102,9 +102,9 @@ async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, rece
     assert sum(1 for item in receiver.for_case(opened.case_id) if item["template"] == "status_update") == 2
 
 
-async def test_age_ceiling_escalates_to_the_top(skip_env: WorkflowEnvironment, receiver) -> None:
+async def test_age_ceiling_escalates_to_the_top(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("old"), fast_policy(ack="1h", fix="30d", interval="30m",
                                                                     age_ceiling="2d"), QUEUE)
         await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))

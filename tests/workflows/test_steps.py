@@ -23,6 +23,17 @@ async def history_length(client: Client, workflow_id: str) -> int:
     return len(history.events)
 
 
+async def settled_history_length(client: Client, workflow_id: str) -> int:
+    """History length once background work (storing events) is done and no task is pending."""
+    async def idle() -> int:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        raw = description.raw_description
+        if raw.pending_activities or raw.HasField("pending_workflow_task"):
+            return 0
+        return await history_length(client, workflow_id)
+    return await eventually(idle)
+
+
 async def open_at_compensate(client: Client, task_queue: str, name: str):
     opened = await open_case(client, ticket(name, customer=f"cust-{name}"), fast_policy(), task_queue)
     await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
@@ -33,7 +44,7 @@ async def open_at_compensate(client: Client, task_queue: str, name: str):
 async def test_out_of_order_step_is_rejected_naming_the_step_and_writes_nothing(client, worker, task_queue):
     opened = await open_case(client, ticket("order", customer="cust-order"), fast_policy(), task_queue)
     await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
-    before = await history_length(client, opened.workflow_id)
+    before = await settled_history_length(client, opened.workflow_id)
 
     with pytest.raises(CaseError) as rejected:
         await run_step(client, opened.case_id, "compensate", CompensateInput(
@@ -155,7 +166,7 @@ async def test_unsatisfied_follow_up_reopens_at_fix_and_close_needs_a_root_cause
 async def test_raw_bad_update_input_is_a_clear_rejection(client, worker, task_queue):
     opened = await open_at_compensate(client, task_queue, "rawbad")
     handle = client.get_workflow_handle(opened.workflow_id)
-    before = await history_length(client, opened.workflow_id)
+    before = await settled_history_length(client, opened.workflow_id)
     with pytest.raises(WorkflowUpdateFailedError) as failed:
         await handle.execute_update("compensate", {
             "actor": {"id": "alice", "role": "agent"}, "kind": "refund",

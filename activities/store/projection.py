@@ -1,0 +1,207 @@
+"""The projection: domain events → event table → read model.
+
+Delivery is at least once and in any order (activities retry; batches race), so the event insert
+ignores duplicates and the read model is recomputed from the case's stored events, folded in
+sequence order up to the first gap, and written only when that reaches a newer sequence. The same
+fold rebuilds the whole read model (`recovery db rebuild`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio import activity
+
+from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch
+
+log = structlog.get_logger("projection")
+
+
+@dataclass
+class Projection:
+    case: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    compensations: list[dict[str, Any]] = field(default_factory=list)
+    last_seq: int = 0
+
+
+_NEXT = {"acknowledge": "fix", "fix": "compensate", "compensate": "follow_up", "follow_up": "close", "close": "closed"}
+
+
+def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
+    """The read model of one case from its events (any order, duplicates allowed)."""
+    by_seq = {e.seq: e for e in events}
+    result = Projection()
+    seq = 1
+    case: dict[str, Any] | None = None
+    round_ = 1
+    while seq in by_seq:
+        e = by_seq[seq]
+        d = e.data
+        if e.type == "opened":
+            case = {
+                "workflow_id": workflow_id, "case_id": workflow_id.removeprefix("complaint-"),
+                "customer_id": d.get("customer_id", ""), "source": d.get("source", ""),
+                "opening_severity": d["severity"], "severity": d["severity"], "step": "acknowledge",
+                "escalation_level": 0, "max_escalation_level": 0, "contact_count": 1, "paused": False,
+                "breaches": 0, "opened_at": e.at, "acknowledged_at": None, "fixed_at": None,
+                "compensated_at": None, "closed_at": None, "root_cause": None, "csat": None,
+                "anomalies": d.get("anomalies", []),
+            }
+            result.steps.append(_step(workflow_id, 1, "acknowledge", d["severity"], e.at))
+        elif case is None:
+            break  # events before "opened" can't be folded
+        elif e.type == "severity_changed":
+            case["severity"] = d["severity"]
+            result.steps[-1]["severity"] = d["severity"]
+        elif e.type == "contact_added":
+            case["contact_count"] = d.get("contact_count", case["contact_count"] + 1)
+        elif e.type == "escalated":
+            case["escalation_level"] = d["level"]
+            case["max_escalation_level"] = max(case["max_escalation_level"], d["level"])
+            if d.get("reason") == "deadline missed" and result.steps and result.steps[-1]["step"] == d.get("step"):
+                result.steps[-1]["breached"] = True
+                case["breaches"] += 1
+        elif e.type == "paused":
+            case["paused"] = True
+        elif e.type == "resumed":
+            case["paused"] = False
+        elif e.type in ("acknowledged", "fix_recorded", "compensation_issued", "closed") or (
+                e.type == "follow_up_done" and d.get("outcome") != "unsatisfied"):
+            stamp = {"acknowledged": "acknowledged_at", "fix_recorded": "fixed_at",
+                     "compensation_issued": "compensated_at", "closed": "closed_at"}.get(e.type)
+            if stamp and case[stamp] is None:
+                case[stamp] = e.at
+            if e.type == "compensation_issued":
+                result.compensations.append({
+                    "workflow_id": workflow_id, "seq": e.seq, "kind": d.get("kind"),
+                    "amount": Decimal(d["value"]) if d.get("value") is not None else None,
+                    "currency": d.get("currency"), "issued_at": e.at})
+            if e.type == "closed":
+                case["root_cause"] = d.get("root_cause")
+            if e.type == "follow_up_done" and d.get("csat") is not None:
+                case["csat"] = d["csat"]
+            _complete_step(case, result, e.at, round_)
+        elif e.type == "follow_up_done":  # unsatisfied: the reopened event starts the next round
+            if d.get("csat") is not None:
+                case["csat"] = d["csat"]
+            result.steps[-1]["completed_at"] = e.at
+        elif e.type == "reopened":
+            round_ += 1
+            case["step"] = "fix"
+            result.steps.append(_step(workflow_id, round_, "fix", case["severity"], e.at))
+        result.last_seq = seq
+        seq += 1
+    result.case = case
+    if case is not None:
+        case["last_seq"] = result.last_seq
+    return result
+
+
+def _step(workflow_id: str, round_: int, step: str, severity: str, started: datetime) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "round": round_, "step": step, "severity": severity,
+            "started_at": started, "completed_at": None, "breached": False}
+
+
+def _complete_step(case: dict[str, Any], result: Projection, at: datetime, round_: int) -> None:
+    current = case["step"]
+    if result.steps and result.steps[-1]["step"] == current and result.steps[-1]["completed_at"] is None:
+        result.steps[-1]["completed_at"] = at
+    following = _NEXT.get(current, "closed")
+    case["step"] = following
+    if following != "closed":
+        result.steps.append(_step(case["workflow_id"], round_, following, case["severity"], at))
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+_CASE_COLUMNS = ["workflow_id", "case_id", "customer_id", "source", "opening_severity", "severity", "step",
+                 "escalation_level", "max_escalation_level", "contact_count", "paused", "breaches", "opened_at",
+                 "acknowledged_at", "fixed_at", "compensated_at", "closed_at", "root_cause", "csat", "anomalies",
+                 "last_seq"]
+_STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "completed_at", "breached"]
+_COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
+
+
+async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str, events: list[DomainEvent]) -> None:
+    await conn.executemany(
+        "INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (workflow_id, seq) DO NOTHING",
+        [(workflow_id, e.seq, case_id, e.type, e.at, e.actor, json.dumps(e.model_dump(mode="json")["data"]))
+         for e in events],
+    )
+
+
+async def stored_events(conn: asyncpg.Connection, workflow_id: str) -> list[DomainEvent]:
+    rows = await conn.fetch("SELECT seq, type, at, actor, data FROM events WHERE workflow_id = $1 ORDER BY seq",
+                            workflow_id)
+    return [DomainEvent(seq=r["seq"], type=r["type"], at=r["at"], actor=r["actor"], data=json.loads(r["data"]))
+            for r in rows]
+
+
+async def refresh_case(conn: asyncpg.Connection, workflow_id: str) -> bool:
+    """Recompute the case's read model from its events; write it only if it reaches a newer sequence."""
+    projection = fold(workflow_id, await stored_events(conn, workflow_id))
+    if projection.case is None:
+        return False
+    current = await conn.fetchval("SELECT last_seq FROM cases WHERE workflow_id = $1", workflow_id)
+    if current is not None and current >= projection.last_seq:
+        return False
+    await write_projection(conn, projection)
+    return True
+
+
+async def write_projection(conn: asyncpg.Connection, projection: Projection) -> None:
+    case = projection.case
+    assert case is not None
+    values = [json.dumps(case[c]) if c == "anomalies" else case[c] for c in _CASE_COLUMNS]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(_CASE_COLUMNS) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CASE_COLUMNS[1:])
+    await conn.execute(f"INSERT INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES ({placeholders}) "
+                       f"ON CONFLICT (workflow_id) DO UPDATE SET {updates}", *values)
+    await conn.execute("DELETE FROM case_steps WHERE workflow_id = $1", case["workflow_id"])
+    await conn.execute("DELETE FROM case_compensations WHERE workflow_id = $1", case["workflow_id"])
+    await conn.copy_records_to_table("case_steps", columns=_STEP_COLUMNS,
+                                     records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps])
+    await conn.copy_records_to_table("case_compensations", columns=_COMP_COLUMNS,
+                                     records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations])
+
+
+async def project(pool: asyncpg.Pool, batch: ProjectionBatch) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        # One projector per case at a time; different cases proceed in parallel.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", batch.workflow_id)
+        await append_events(conn, batch.workflow_id, batch.case_id, batch.events)
+        return await refresh_case(conn, batch.workflow_id)
+
+
+async def rebuild(pool: asyncpg.Pool) -> int:
+    """Recreate the whole read model from the event table. Returns the number of cases."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE cases IN EXCLUSIVE MODE")
+        await conn.execute("DELETE FROM cases")
+        count = 0
+        for row in await conn.fetch("SELECT DISTINCT workflow_id FROM events ORDER BY workflow_id"):
+            projection = fold(row["workflow_id"], await stored_events(conn, row["workflow_id"]))
+            if projection.case is not None:
+                await write_projection(conn, projection)
+                count += 1
+        return count
+
+
+class Projector:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    @activity.defn(name=PROJECT_EVENTS)
+    async def project_events(self, batch: ProjectionBatch) -> int:
+        await project(self.pool, batch)
+        log.bind(case_id=batch.case_id, workflow_id=batch.workflow_id).debug(
+            "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events))
+        return max((e.seq for e in batch.events), default=0)

@@ -1,0 +1,1 @@
+"""Loopback fakes of the outside world the activities talk to."""
