@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -32,6 +36,9 @@ STEPS = {
     "change_severity": "change severity",
     "apply_policy": "apply a policy",
 }
+
+
+STEP_RESULT_WAIT = timedelta(minutes=5)
 
 
 class CaseError(Exception):
@@ -87,7 +94,18 @@ async def run_step(client: Client, case: str, update: str, inp: Any) -> CaseStat
     workflow_id = workflow_id_for(case)
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update(update, inp, result_type=CaseStatus)
+        # Accepted (or rejected by the validator) first; then wait for the result, however long the
+        # step's activities take (a payment provider retrying, a worker restarting).
+        accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                                             result_type=CaseStatus)
+        deadline = time.monotonic() + STEP_RESULT_WAIT.total_seconds()
+        while True:
+            try:
+                return await accepted.result()
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                if time.monotonic() > deadline:
+                    raise CaseError("unavailable", f"the step was accepted but had not finished after "
+                                    f"{STEP_RESULT_WAIT}; it will complete — check the case later") from None
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _case_error(err, workflow_id) from None
 

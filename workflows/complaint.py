@@ -285,7 +285,7 @@ class ComplaintWorkflow:
         try:
             result = await workflow.execute_activity(
                 ISSUE_COMPENSATION, instruction, result_type=IssueResult,
-                start_to_close_timeout=timedelta(seconds=60), retry_policy=ISSUE_RETRY,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=ISSUE_RETRY,
                 summary=f"issue {instruction.kind.value}{amount}",
             )
         except ActivityError as err:
