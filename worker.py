@@ -18,6 +18,7 @@ import structlog
 from temporalio.client import Client
 from workflows.converter import data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.compensation import Compensator
@@ -35,6 +36,20 @@ def task_queue() -> str:
     return os.environ.get("RECOVERY_TASK_QUEUE", DEFAULT_TASK_QUEUE)
 
 
+_runtime: list[Runtime] = []
+
+
+def metrics_runtime() -> Runtime | None:
+    """One runtime per process exporting SDK and engine metrics to Prometheus at
+    `RECOVERY_METRICS_ADDRESS` (host:port, serving /metrics); None when it is unset."""
+    address = os.environ.get("RECOVERY_METRICS_ADDRESS")
+    if not address:
+        return None
+    if not _runtime:
+        _runtime.append(Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address))))
+    return _runtime[0]
+
+
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:
     """A client with the pydantic data converter, configured by envconfig (profile, file, env)."""
     config = ClientConfig.load_client_connect_config(profile=os.environ.get("TEMPORAL_PROFILE"))
@@ -43,7 +58,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     if namespace:
         config["namespace"] = namespace
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=data_converter)
+    return await Client.connect(**config, data_converter=data_converter, runtime=metrics_runtime())
 
 
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,

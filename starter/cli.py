@@ -314,7 +314,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from starter.dev import run_dev
 
     return run_dev(home=Path(args.home), port=args.port, ui_port=args.ui_port, api_port=args.api_port,
-                   task_queue=args.task_queue)
+                   task_queue=args.task_queue, metrics_port=args.metrics_port, demo_policy=args.demo_policy)
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_TEMPORAL_PORT", "7233")))
     dev.add_argument("--ui-port", type=int, default=int(os.environ.get("RECOVERY_UI_PORT", "8233")))
     dev.add_argument("--api-port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
+    dev.add_argument("--metrics-port", type=int, default=int(os.environ.get("RECOVERY_METRICS_PORT", "9464")))
+    dev.add_argument("--demo-policy", action="store_true",
+                     help="new cases get the demo policy (deadlines of seconds) for `recovery demo`")
 
     open_ = sub.add_parser("open", parents=[common], help="open a case from a ticket event JSON file (- for stdin)")
     open_.add_argument("--file", required=True)

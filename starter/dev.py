@@ -28,6 +28,7 @@ from workflows import search_attributes as sa
 
 _SA_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
 DEV_AGENTS = resources.files("starter").joinpath("dev_agents.toml")
+DEMO_POLICY = resources.files("starter").joinpath("demo_policy.toml")
 
 
 def _say(message: str) -> None:
@@ -101,9 +102,10 @@ def _prepare_database(home: Path) -> str:
     return url
 
 
-def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str) -> int:
+def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str, metrics_port: int = 9464,
+            demo_policy: bool = False) -> int:
     for name, flag, p in (("Temporal server", "--port", port), ("Temporal UI", "--ui-port", ui_port),
-                          ("API", "--api-port", api_port)):
+                          ("API", "--api-port", api_port), ("metrics", "--metrics-port", metrics_port)):
         if not port_free(p):
             print(f"recovery: error: port {p} for the {name} is in use; pick another with {flag} "
                   f"(or stop what holds it)", file=sys.stderr)
@@ -111,6 +113,10 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str)
     home.mkdir(parents=True, exist_ok=True)
     os.environ["RECOVERY_HOME"] = str(home)
     os.environ.setdefault("RECOVERY_AGENTS", str(DEV_AGENTS))
+    os.environ["RECOVERY_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
+    if demo_policy:
+        os.environ["RECOVERY_POLICY"] = str(DEMO_POLICY)
+        _say("demo policy: deadlines of seconds, so cases escalate within a minute")
     _say(f"data in {home.resolve()}")
     try:
         _prepare_database(home)
@@ -123,7 +129,7 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str)
         server = subprocess.Popen(temporal_command(home, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
-        return asyncio.run(_run(server, port, ui_port, api_port, task_queue))
+        return asyncio.run(_run(server, port, ui_port, api_port, metrics_port, task_queue))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -141,7 +147,8 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str)
         _say("stopped; data kept for the next start")
 
 
-async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, task_queue: str) -> int:
+async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, metrics_port: int,
+               task_queue: str) -> int:
     import uvicorn
 
     import worker
@@ -167,6 +174,7 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
         await asyncio.sleep(0.05)
     _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
     _say(f"API:          http://127.0.0.1:{api_port}  (OpenAPI at /openapi.json, docs at /docs)")
+    _say(f"metrics:      http://127.0.0.1:{metrics_port}/metrics")
     _say(f"Temporal:     {address} (task queue {task_queue!r})")
     _say(f"agents:       {os.environ['RECOVERY_AGENTS']}")
     if os.environ["RECOVERY_AGENTS"] == str(DEV_AGENTS):

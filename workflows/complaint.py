@@ -319,7 +319,28 @@ class ComplaintWorkflow:
         for event in self.case.state.events[-unlogged:] if unlogged else []:
             workflow.logger.info("case event %s #%d by %s", event.type, event.seq, event.actor,
                                  extra={"case_id": status.case_id, "event": event.model_dump(mode="json")})
+            self._count(event, status)
         self._logged_seq = status.last_event_seq
+
+    def _count(self, event: DomainEvent, status: CaseStatus) -> None:
+        """The engine's own metrics (the SDK's workflow meter records nothing during replay)."""
+        meter = workflow.metric_meter()
+        if event.type == "opened":
+            meter.create_counter("recovery_cases_opened", "cases opened").add(
+                1, {"source": status.ticket_source, "severity": str(event.data.get("severity"))})
+        elif event.type == "escalated":
+            meter.create_counter("recovery_escalations", "escalations").add(
+                1, {"level": str(event.data.get("level")), "reason": str(event.data.get("reason"))})
+            if event.data.get("reason") == "deadline missed":
+                meter.create_counter("recovery_breaches", "step deadlines missed").add(
+                    1, {"step": str(event.data.get("step")), "severity": status.severity.value})
+        elif event.type == "acknowledged":
+            meter.create_histogram_float("recovery_time_to_acknowledge", "opened to acknowledged",
+                                         "s").record((event.at - status.opened_at).total_seconds(),
+                                                     {"severity": status.severity.value})
+        elif event.type == "compensation_issued":
+            meter.create_counter("recovery_compensations_issued", "compensations issued").add(
+                1, {"kind": str(event.data.get("kind"))})
 
     def _details(self, status: CaseStatus) -> str:
         policy = self.case.policy

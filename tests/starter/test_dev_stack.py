@@ -29,14 +29,15 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, home: Path, port: int, ui_port: int, api_port: int):
+    def __init__(self, home: Path, port: int, ui_port: int, api_port: int, metrics_port: int):
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         # A fresh machine: no DATABASE_URL, no agents file; the stack brings its own.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECOVERY_AGENTS")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "starter.cli", "dev", "--home", str(home), "--port", str(port),
-             "--ui-port", str(ui_port), "--api-port", str(api_port), "--task-queue", "recovery-dev-test"],
+             "--ui-port", str(ui_port), "--api-port", str(api_port), "--metrics-port", str(metrics_port),
+             "--task-queue", "recovery-dev-test"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         threading.Thread(target=self._read, daemon=True).start()
@@ -86,10 +87,10 @@ async def stored_case(home: Path, workflow_id: str) -> dict | None:
 
 
 async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Path) -> None:
-    port, ui_port, api_port = free_port(), free_port(), free_port()
+    port, ui_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     home = tmp_path / "home"
     common = ["--address", f"127.0.0.1:{port}", "--task-queue", "recovery-dev-test"]
-    stack = Stack(home, port, ui_port, api_port)
+    stack = Stack(home, port, ui_port, api_port, metrics_port)
     try:
         await asyncio.to_thread(stack.wait_for, "open a case:")
         assert any(f"http://127.0.0.1:{ui_port}" in line for line in stack.output)
@@ -125,7 +126,7 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
     finally:
         busy.close()
 
-    stack = Stack(home, port, ui_port, api_port)
+    stack = Stack(home, port, ui_port, api_port, metrics_port)
     try:
         await asyncio.to_thread(stack.wait_for, "open a case:")
         after = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)["status"]
