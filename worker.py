@@ -16,7 +16,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from temporalio.client import Client
-from workflows.converter import data_converter
+from workflows.codec import codec_from_env, data_converter_with_codec
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -58,7 +58,9 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     if namespace:
         config["namespace"] = namespace
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=data_converter, runtime=metrics_runtime())
+    # With RECOVERY_CODEC_KEYS set, payloads (and failures) are AES-GCM encrypted before they leave.
+    converter = data_converter_with_codec(codec_from_env())
+    return await Client.connect(**config, data_converter=converter, runtime=metrics_runtime())
 
 
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,

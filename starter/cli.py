@@ -310,11 +310,30 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codec_server(args: argparse.Namespace) -> int:
+    from starter.codec_server import serve
+    from workflows.codec import CodecConfigError
+
+    try:
+        serve(host=args.host, port=args.port, cors_origin=args.cors_origin)
+    except CodecConfigError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from starter.demo import run_demo
+
+    return run_demo(api_url=args.api, ui_url=args.ui, temporal_address=args.address or "127.0.0.1:7233",
+                    token_file=args.token_file)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter.dev import run_dev
 
     return run_dev(home=Path(args.home), port=args.port, ui_port=args.ui_port, api_port=args.api_port,
-                   task_queue=args.task_queue, metrics_port=args.metrics_port, demo_policy=args.demo_policy)
+                   task_queue=args.task_queue, metrics_port=args.metrics_port, demo_policy=args.demo_policy,
+                   codec_port=args.codec_port)
 
 
 # ---- parser -----------------------------------------------------------------------------------
@@ -330,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
+    codec = sub.add_parser("codec-server", help="serve /encode and /decode for the Temporal UI (payload encryption)")
+    codec.add_argument("--host", default="127.0.0.1")
+    codec.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")))
+    codec.add_argument("--cors-origin", default=os.environ.get("RECOVERY_CODEC_CORS_ORIGIN", "http://localhost:8233"),
+                       help="the Temporal UI's origin")
+    demo = sub.add_parser("demo", parents=[common], help="play the classic cases against a running `recovery dev --demo-policy`")
+    demo.add_argument("--api", default=os.environ.get("RECOVERY_API_URL", "http://127.0.0.1:8080"))
+    demo.add_argument("--ui", default="http://127.0.0.1:8233")
+    demo.add_argument("--token-file", default=None, help="agents file with plain tokens (default: the dev agents)")
     db = sub.add_parser("db", help="database: migrate, status, rebuild the read model")
     db.add_argument("db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION",
                     help="migrate | status | rebuild")
@@ -348,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=int, default=int(os.environ.get("RECOVERY_UI_PORT", "8233")))
     dev.add_argument("--api-port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
     dev.add_argument("--metrics-port", type=int, default=int(os.environ.get("RECOVERY_METRICS_PORT", "9464")))
+    dev.add_argument("--codec-port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")),
+                     help="codec server port when RECOVERY_CODEC_KEYS turns encryption on")
     dev.add_argument("--demo-policy", action="store_true",
                      help="new cases get the demo policy (deadlines of seconds) for `recovery demo`")
 
@@ -399,6 +429,10 @@ def _main(argv: list[str] | None = None) -> int:
             return cmd_dev(args)
         if args.command == "api":
             return cmd_api(args)
+        if args.command == "codec-server":
+            return cmd_codec_server(args)
+        if args.command == "demo":
+            return cmd_demo(args)
         if args.command == "db":
             return asyncio.run(cmd_db(args))
         if args.command == "report":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,7 +46,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def temporal_command(home: Path, port: int, ui_port: int) -> list[str]:
+def temporal_command(home: Path, port: int, ui_port: int, codec_endpoint: str | None = None) -> list[str]:
     command = [
         find_binary("temporal"), "server", "start-dev",
         "--ip", "127.0.0.1",
@@ -59,6 +60,8 @@ def temporal_command(home: Path, port: int, ui_port: int) -> list[str]:
     ]
     for key in sa.ALL:
         command += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
+    if codec_endpoint:
+        command += ["--ui-codec-endpoint", codec_endpoint]
     return command
 
 
@@ -103,7 +106,7 @@ def _prepare_database(home: Path) -> str:
 
 
 def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str, metrics_port: int = 9464,
-            demo_policy: bool = False) -> int:
+            demo_policy: bool = False, codec_port: int = 8888) -> int:
     for name, flag, p in (("Temporal server", "--port", port), ("Temporal UI", "--ui-port", ui_port),
                           ("API", "--api-port", api_port), ("metrics", "--metrics-port", metrics_port)):
         if not port_free(p):
@@ -123,13 +126,30 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
     except Exception as err:
         print(f"recovery: error: PostgreSQL could not be prepared: {err}", file=sys.stderr)
         return 1
+    from workflows.codec import CodecConfigError, codec_from_env
+
+    try:
+        codec = codec_from_env()
+    except CodecConfigError as err:
+        print(f"recovery: error: {err}", file=sys.stderr)
+        return 1
+    codec_endpoint = None
+    if codec is not None:
+        if not port_free(codec_port):
+            print(f"recovery: error: port {codec_port} for the codec server is in use; pick another with --codec-port",
+                  file=sys.stderr)
+            return 1
+        codec_endpoint = f"http://127.0.0.1:{codec_port}"
+        os.environ.setdefault("RECOVERY_CODEC_TOKEN", secrets.token_urlsafe(24))
+        _say(f"payload encryption on (key {codec.current}); the UI decodes through {codec_endpoint}")
     log_path = home / "temporal.log"
     _say(f"starting the Temporal dev server on 127.0.0.1:{port} (log: {log_path})")
     with open(log_path, "ab") as log:
-        server = subprocess.Popen(temporal_command(home, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(temporal_command(home, port, ui_port, codec_endpoint), stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        return asyncio.run(_run(server, port, ui_port, api_port, metrics_port, task_queue))
+        return asyncio.run(_run(server, port, ui_port, api_port, metrics_port, task_queue,
+                                (codec, codec_port) if codec is not None else None))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -148,7 +168,7 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
 
 
 async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, metrics_port: int,
-               task_queue: str) -> int:
+               task_queue: str, codec: tuple | None = None) -> int:
     import uvicorn
 
     import worker
@@ -168,6 +188,14 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     api.install_signal_handlers = lambda: None  # the worker owns SIGINT/SIGTERM and stops both
     stop = asyncio.Event()
     serving = asyncio.create_task(api.serve())
+    codec_server = None
+    if codec is not None:
+        from starter.codec_server import create_codec_app
+
+        codec_app = create_codec_app(codec[0], os.environ["RECOVERY_CODEC_TOKEN"], f"http://127.0.0.1:{ui_port}")
+        codec_server = uvicorn.Server(uvicorn.Config(codec_app, host="127.0.0.1", port=codec[1], log_level="warning"))
+        codec_server.install_signal_handlers = lambda: None
+        codec_serving = asyncio.create_task(codec_server.serve())
     watcher = asyncio.create_task(_watch(server, stop))
     worker_task = asyncio.create_task(worker.run_worker(stop))
     while not api.started and not serving.done():
@@ -175,6 +203,8 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
     _say(f"API:          http://127.0.0.1:{api_port}  (OpenAPI at /openapi.json, docs at /docs)")
     _say(f"metrics:      http://127.0.0.1:{metrics_port}/metrics")
+    if codec is not None:
+        _say(f"codec:        http://127.0.0.1:{codec[1]}  Authorization: Bearer {os.environ['RECOVERY_CODEC_TOKEN']}")
     _say(f"Temporal:     {address} (task queue {task_queue!r})")
     _say(f"agents:       {os.environ['RECOVERY_AGENTS']}")
     if os.environ["RECOVERY_AGENTS"] == str(DEV_AGENTS):
@@ -187,6 +217,9 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
         watcher.cancel()
         api.should_exit = True
         await serving
+        if codec_server is not None:
+            codec_server.should_exit = True
+            await codec_serving
     return 0 if server.poll() is None else 1
 
 

@@ -1,15 +1,16 @@
 """Payload encryption: an AES-256-GCM payload codec with key ids for rotation.
 
 Every payload the SDK sends to Temporal (workflow and activity inputs and results, update and
-query arguments, memo-free user metadata, failure details and — with the failure converter below —
-failure messages and stack traces) is replaced by
+query arguments, the static summary and details, failure details and — with the failure converter
+below — failure messages and stack traces) is replaced by
 
     metadata: encoding=binary/encrypted, encryption-key-id=<id>
     data:     12-byte random nonce + AES-GCM ciphertext of the serialized original Payload proto
 
 so the original metadata (its encoding, its message type) is protected too. Decoding picks the key
 by the payload's key id, so old histories stay readable after a rotation as long as their key is
-still configured; payloads that are not encrypted pass through unchanged.
+still configured; payloads that are not encrypted pass through unchanged. Search attributes are
+never encrypted (the server indexes them): they must hold ids only.
 
 Keys come from the environment (`codec_from_env`):
 
@@ -29,7 +30,11 @@ import os
 from collections.abc import Mapping, Sequence
 
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"

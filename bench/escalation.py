@@ -1,0 +1,123 @@
+"""Figure (c): escalation precision when N acknowledge deadlines expire at the same instant.
+
+To make N deadlines truly coincide, the cases open (in a burst) under a policy whose business calendar
+starts its working hours at a moment T0 a little after the burst: a case opened outside working hours
+starts spending its budget only at T0, so every case's acknowledge deadline is exactly T0 + budget (and
+its 50 % / 75 % warnings fire together too, as they would for real). Per case we measure the delay from
+that deadline to the moment its escalation notification ACTIVITY starts in the worker (wall clock,
+recorded by a notifier that wraps the real one) — the event's own time is the deadline itself, because
+the workflow ticks at the time its timer was set for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.common import RecordingNotifier, bounded, say, summary, ticket, wall_policy
+from bench.procs import CpuMeter, Groups
+from starter.cases import open_case, status
+from workflows.policy import Policy
+
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def storm_policy(t0: datetime, budget_s: int) -> Policy:
+    """Business clock (UTC, every day a working day) whose working hours begin at `t0` (to the second)."""
+    return wall_policy(ack=f"{budget_s}s", fix="4h", compensate="4h", follow_up="1h", close="4h", interval="1h",
+                       clock="business", calendar={"time_zone": "UTC", "working_hours": [t0.strftime("%H:%M:%S"), "23:59:59"],
+                                                   "working_days": _DAYS, "holidays": []})
+
+
+async def open_rate(client: Client, queue: str, concurrency: int, count: int = 20) -> float:
+    """Cases opened per second at this concurrency (calibration, with far-away deadlines)."""
+    policy = wall_policy(ack="1h")
+    nonce = uuid.uuid4().hex[:6]
+    started = time.perf_counter()
+    await bounded(concurrency, range(count), lambda i: open_case(client, ticket(f"cal{nonce}-{i}"), policy, queue))
+    return count / (time.perf_counter() - started)
+
+
+async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int, budget_s: int, concurrency: int,
+                rate: float, meter: CpuMeter) -> dict[str, Any]:
+    # T0: after the burst (estimated at half the calibrated rate) and a margin; never near midnight UTC.
+    while True:
+        now = datetime.now(timezone.utc)
+        t0 = (now + timedelta(seconds=2 + 2.0 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
+        if t0.date() == now.date() and t0.time() < datetime.strptime("23:58:00", "%H:%M:%S").time():
+            break
+        await asyncio.sleep(30)
+    policy = storm_policy(t0, budget_s)
+    deadline = t0 + timedelta(seconds=budget_s)
+    nonce = uuid.uuid4().hex[:6]
+    keys = [f"esc{nonce}-{i}" for i in range(n)]
+    opened_before_t0: dict[str, bool] = {}
+
+    async def one(key: str) -> str:
+        result = await open_case(client, ticket(key), policy, queue)
+        opened_before_t0[result.workflow_id] = datetime.now(timezone.utc) < t0
+        return result.workflow_id
+
+    say(f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
+        f"deadline {deadline:%H:%M:%S} UTC")
+    meter.start()
+    burst_started = time.perf_counter()
+    workflow_ids = await bounded(concurrency, keys, one)
+    burst = time.perf_counter() - burst_started
+    # Wait until every escalation notification started (or give up after a generous while).
+    give_up = deadline.timestamp() + 60 + 0.2 * n
+    while time.time() < give_up and not all(w in notifier.escalations for w in workflow_ids):
+        await asyncio.sleep(0.2)
+    cpu = meter.stop()
+    # Cases whose open returned after T0 may have started after it: their own deadline, from their status.
+    due: dict[str, float] = {w: deadline.timestamp() for w in workflow_ids if opened_before_t0.get(w)}
+    late = [w for w in workflow_ids if w not in due]
+
+    async def due_of(w: str) -> None:
+        current = await status(client, w)
+        if current.deadlines.due_at is not None:
+            due[w] = current.deadlines.due_at.timestamp()
+
+    await bounded(8, late, due_of)
+    delays = [notifier.escalations[w] - due[w] for w in workflow_ids if w in notifier.escalations and w in due]
+    missing = [w for w in workflow_ids if w not in notifier.escalations]
+    deadlines = sorted(set(round(due[w], 3) for w in workflow_ids if w in due))
+    return {
+        "n": n,
+        "budget_s": budget_s,
+        "open_burst_s": round(burst, 2),
+        "common_deadline": deadline.isoformat(),
+        "cases_on_common_deadline": n - len(late),
+        "deadline_spread_s": round(deadlines[-1] - deadlines[0], 3) if deadlines else None,
+        "escalations_missing": len(missing),
+        "delay_s": summary(delays),
+        "cpu_seconds": cpu,
+    }
+
+
+async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, sizes: list[int], budget_s: int,
+                   concurrency: int, cpu_groups: Groups) -> dict[str, Any]:
+    rate = await open_rate(client, queue, concurrency)
+    say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
+    meter = CpuMeter(cpu_groups)
+    runs = []
+    for n in sizes:
+        result = await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter)
+        d = result["delay_s"]
+        say(f"        N={n}: p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
+            if d["n"] else f"        N={n}: no escalations seen")
+        runs.append(result)
+    first = runs[0]
+    return {
+        "value": first["delay_s"]["p95"],
+        "unit": "s (p95, N=%d)" % first["n"],
+        "sizes": {str(r["n"]): r for r in runs},
+        "method": "deadline = T0 + budget for every case (business calendar starting at T0); delay = escalation "
+                  "notification activity start (wall clock) - deadline",
+    }
+

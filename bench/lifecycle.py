@@ -1,0 +1,169 @@
+"""Figures (a) and (b): complaint lifecycles per second through the floor and through the real workflow.
+
+One lifecycle = open (update-with-start) → acknowledge → fix → compensate within authority → wait for the
+follow-up to be asked (policy follow_up = 1 s; the client sleeps 1 s then polls a query every 0.1 s) →
+complete the follow-up → close → the workflow's result. Both kinds are driven with the same client calls
+at the same concurrency against the same server, each by an in-process worker with the same options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.common import bounded, say, summary, ticket, wall_policy
+from bench.floor import DEFAULT_PLAN, floor_id, history_shape, open_floor, plan_from_history, step_floor
+from bench.procs import CpuMeter, Groups
+from starter.cases import open_case, run_step, status
+from workflows.models import (
+    AcknowledgeInput,
+    Actor,
+    CloseInput,
+    CompensateInput,
+    FixInput,
+    FollowUpInput,
+    workflow_id_for,
+)
+from workflows.policy import Policy
+
+AGENT = Actor(id="alice", role="agent")
+FOLLOW_UP_SECONDS = 1.0
+POLL = 0.1
+
+ACK = AcknowledgeInput(actor=AGENT, message="Sorry about the size.")
+FIX = FixInput(actor=AGENT, description="Replacement in size M shipped.")
+COMPENSATE = CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"},
+                             reason="sorry")
+FOLLOW = FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+CLOSE = CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Picking error at the warehouse.")
+
+
+def lifecycle_policy() -> Policy:
+    return wall_policy(ack="1h", fix="4h", compensate="4h", follow_up="1s", close="4h")
+
+
+async def real_lifecycle(client: Client, queue: str, key: str, policy: Policy) -> float:
+    started = time.perf_counter()
+    opened = await open_case(client, ticket(key), policy, queue)
+    case = opened.case_id
+    await run_step(client, case, "acknowledge", ACK)
+    await run_step(client, case, "record_fix", FIX)
+    await run_step(client, case, "compensate", COMPENSATE)
+    await asyncio.sleep(FOLLOW_UP_SECONDS)
+    while not (await status(client, case)).deadlines.follow_up_asked:
+        await asyncio.sleep(POLL)
+    await run_step(client, case, "complete_follow_up", FOLLOW)
+    await run_step(client, case, "close", CLOSE)
+    await client.get_workflow_handle(opened.workflow_id).result()
+    return time.perf_counter() - started
+
+
+async def floor_lifecycle(client: Client, queue: str, key: str, policy: Policy, plan: dict[str, list[str]]) -> float:
+    started = time.perf_counter()
+    t = ticket(key)
+    await open_floor(client, t, policy, queue, plan, FOLLOW_UP_SECONDS)
+    case = t.case_key
+    await step_floor(client, case, "acknowledge", ACK)
+    await step_floor(client, case, "record_fix", FIX)
+    await step_floor(client, case, "compensate", COMPENSATE)
+    await asyncio.sleep(FOLLOW_UP_SECONDS)
+    handle = client.get_workflow_handle(floor_id(case))
+    while not await handle.query("follow_up_asked", result_type=bool):
+        await asyncio.sleep(POLL)
+    await step_floor(client, case, "complete_follow_up", FOLLOW)
+    await step_floor(client, case, "close", CLOSE)
+    await handle.result()
+    return time.perf_counter() - started
+
+
+async def count_shapes(client: Client, real_queue: str, floor_queue: str) -> dict[str, Any]:
+    """One real lifecycle, its history counted into the floor's plan; one floor lifecycle to compare."""
+    policy = lifecycle_policy()
+    key = f"shape-{uuid.uuid4().hex[:6]}"
+    await real_lifecycle(client, real_queue, key, policy)
+    real_history = await client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
+    plan = plan_from_history(list(real_history.events))
+    if sum(map(len, plan.values())) == 0:
+        plan = DEFAULT_PLAN
+    await floor_lifecycle(client, floor_queue, key, policy, plan)
+    floor_history = await client.get_workflow_handle(floor_id(ticket(key).case_key)).fetch_history()
+    return {
+        "plan": plan,
+        "real": history_shape(list(real_history.events), client.data_converter),
+        "floor": history_shape(list(floor_history.events), client.data_converter),
+    }
+
+
+async def run_kind(kind: str, client: Client, queue: str, count: int, concurrency: int, policy: Policy,
+                   plan: dict[str, list[str]], tag: str, meter: CpuMeter | None) -> dict[str, Any]:
+    keys = [f"{kind[0]}{tag}-{i}" for i in range(count)]
+
+    async def one(key: str) -> float:
+        if kind == "real":
+            return await real_lifecycle(client, queue, key, policy)
+        return await floor_lifecycle(client, queue, key, policy, plan)
+
+    if meter:
+        meter.start()
+    started = time.perf_counter()
+    latencies = await bounded(concurrency, keys, one)
+    elapsed = time.perf_counter() - started
+    cpu = meter.stop() if meter else {}
+    return {"lifecycles": count, "seconds": elapsed, "per_second": count / elapsed, "latencies": latencies,
+            "cpu_seconds": cpu}
+
+
+async def figures_a_b(client: Client, real_queue: str, floor_queue: str, *, lifecycles: int, concurrency: int,
+                      rounds: int, warmup: int, cpu_groups: Groups) -> tuple[dict[str, Any], dict[str, Any],
+                                                                                     dict[str, Any]]:
+    say("(a)/(b): counting a real lifecycle's history")
+    shapes = await count_shapes(client, real_queue, floor_queue)
+    plan = shapes["plan"]
+    policy = lifecycle_policy()
+    nonce = uuid.uuid4().hex[:4]
+    say(f"(a)/(b): warm-up, {warmup} lifecycles of each")
+    for kind, queue in (("floor", floor_queue), ("real", real_queue)):
+        await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None)
+    per_round = max(1, lifecycles // rounds)
+    results: dict[str, list[dict[str, Any]]] = {"floor": [], "real": []}
+    meter = CpuMeter(cpu_groups)
+    for r in range(rounds):
+        order = (("floor", floor_queue), ("real", real_queue))
+        for kind, queue in order if r % 2 == 0 else reversed(order):
+            say(f"(a)/(b): round {r + 1}/{rounds}: {per_round} {kind} lifecycles at concurrency {concurrency}")
+            res = await run_kind(kind, client, queue, per_round, concurrency, policy, plan, f"r{r}{nonce}", meter)
+            say(f"        {res['per_second']:.2f} lifecycles/s")
+            results[kind].append(res)
+
+    def combine(kind: str) -> dict[str, Any]:
+        runs = results[kind]
+        total = sum(r["lifecycles"] for r in runs)
+        seconds = sum(r["seconds"] for r in runs)
+        latencies = [x for r in runs for x in r["latencies"]]
+        cpu: dict[str, float] = {}
+        for r in runs:
+            for name, value in r["cpu_seconds"].items():
+                cpu[name] = cpu.get(name, 0.0) + value
+        return {
+            "value": total / seconds,
+            "unit": "lifecycles/s",
+            "lifecycles": total,
+            "seconds": round(seconds, 3),
+            "concurrency": concurrency,
+            "rounds": [round(r["per_second"], 3) for r in runs],
+            "latency_s": summary(latencies),
+            "cpu_ms_per_lifecycle": {name: round(1000 * v / total, 1) for name, v in cpu.items()},
+            "history": shapes[kind],
+        }
+
+    a, b = combine("floor"), combine("real")
+    a["plan"] = plan
+    return a, b, shapes
+
+
+# re-exported for type hints in callers
+__all__ = ["figures_a_b", "real_lifecycle", "floor_lifecycle", "lifecycle_policy", "AGENT"]

@@ -1,0 +1,85 @@
+"""CPU time of the processes a figure exercises (from /proc), to say which one is the bottleneck."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm may hold spaces: split after its closing parenthesis
+    return text[text.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` (0 if it is gone)."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def find_pids(marker: str) -> list[int]:
+    """Processes whose command line contains `marker` (e.g. this run's temp folder), and their children."""
+    found = {pid for pid in _pids() if marker in _cmdline(pid) and pid != os.getpid()}
+    children = set()
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields is not None and int(fields[1]) in found:
+            children.add(pid)
+    return sorted(found | children)
+
+
+def find_named(marker: str, name: str) -> list[int]:
+    """`find_pids(marker)` restricted to processes whose name (comm) contains `name`."""
+    found = []
+    for pid in find_pids(marker):
+        try:
+            if name in Path(f"/proc/{pid}/comm").read_text():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+Groups = dict[str, Callable[[], list[int]]]
+
+
+class CpuMeter:
+    """CPU seconds used between `start()` and `stop()` by named groups of processes (each group a
+    function finding its pids, asked again at `stop()` so processes started meanwhile count too)."""
+
+    def __init__(self, groups: Groups):
+        self.groups = groups
+        self._before: dict[int, float] = {}
+
+    def start(self) -> None:
+        self._before = {pid: cpu_seconds(pid) for find in self.groups.values() for pid in find()}
+
+    def stop(self) -> dict[str, float]:
+        used = {}
+        for name, find in self.groups.items():
+            used[name] = round(sum(cpu_seconds(pid) - self._before.get(pid, 0.0) for pid in set(find())), 3)
+        return used
+
+
+def load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]

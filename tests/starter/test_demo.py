@@ -1,0 +1,156 @@
+"""`recovery demo` end to end: the real Temporal dev server, a worker and the HTTP API (uvicorn on a
+free port) in this process, running the demo policy; the demo plays its four cases over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import uvicorn
+from temporalio.client import Client
+
+from starter import demo
+from starter.agents import load_agents
+from starter.api import ApiSettings, create_app
+from starter.cases import status, timeline
+from starter.intake import IntakeConfig
+from worker import build_worker
+from workflows.policy import default_policy_text, parse_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_POLICY = ROOT / "starter" / "demo_policy.toml"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _serve(client: Client, task_queue: str, policy_text: str) -> AsyncIterator[str]:
+    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(),
+                           policy=parse_policy(policy_text, "policy"), task_queue=task_queue)
+
+    async def connect() -> Client:
+        return client
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert not serving.done(), "uvicorn stopped before it started"
+        assert time.monotonic() < deadline, "uvicorn did not start within 10s"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def stack(client: Client, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[str]:
+    """Worker + API on the demo policy; yields the API's URL."""
+    async with build_worker(client, pool=db, queue=task_queue):
+        async for url in _serve(client, task_queue, DEMO_POLICY.read_text()):
+            yield url
+
+
+def test_demo_policy_is_valid_and_fast() -> None:
+    policy = parse_policy(DEMO_POLICY.read_text(), str(DEMO_POLICY))
+    assert policy.name == "demo"
+    assert all(d.clock == "wall" for d in policy.severities.values())
+    assert max(d.acknowledge.total_seconds() for d in policy.severities.values()) <= 30
+    assert policy.escalation.interval.total_seconds() == 10
+    assert policy.escalation.ladder == ["team-lead", "manager", "executive"]
+    assert policy.repeat_contacts.raise_after == 3
+    # The demo keeps the default policy's roles and root causes.
+    default = parse_policy(default_policy_text())
+    assert policy.roles == default.roles and policy.root_causes == default.root_causes
+
+
+async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
+    out = io.StringIO()
+    run_id = f"t{int(time.time()) % 100000}"
+    started = time.monotonic()
+    code = await asyncio.to_thread(demo.run_demo, stack, "http://127.0.0.1:8233", temporal_address="127.0.0.1:7233",
+                                   out=out, run_id=run_id)
+    elapsed = time.monotonic() - started
+    text = out.getvalue()
+    print(text)
+    assert code == 0, text
+    assert elapsed < 90, f"the demo took {elapsed:.0f}s"
+    assert "Traceback" not in text
+
+    keys = demo.case_keys(run_id)
+    for key in keys.values():
+        assert key in text
+        current = await status(client, key)
+        assert current.step.value == "closed", (key, current.step)
+        assert current.policy.startswith("demo@")
+
+    shipping = await status(client, keys["shipping"])
+    assert shipping.severity.value == "critical"
+    assert shipping.escalation_level == 3 and shipping.escalation_role == "executive"
+    assert shipping.contact_count == 6
+    assert shipping.root_cause == "billing-error"
+    [refund] = shipping.compensation
+    assert (refund.kind.value, str(refund.amount.amount)) == ("refund", "7455.00")
+    assert refund.approved_by is not None and refund.approved_by.id == "max"
+    assert '"error": "forbidden"' in text  # lena's refused approval, printed as the API's JSON error
+
+    glasses = await status(client, keys["glasses"])
+    [refund] = glasses.compensation
+    assert refund.kind.value == "refund" and refund.approved_by is not None
+    assert (refund.approved_by.id, refund.approved_by.role) == ("lena", "team-lead")
+    assert glasses.root_cause == "damaged-in-transit"
+
+    wrong_size = await status(client, keys["wrong-size"])
+    assert [c.kind.value for c in wrong_size.compensation] == ["upgrade"]
+    assert wrong_size.root_cause == "out-of-stock"
+    late = await status(client, keys["late"])
+    assert [c.kind.value for c in late.compensation] == ["credit"]
+    assert late.root_cause == "late-delivery"
+
+    for key in keys.values():
+        events = await timeline(client, key)
+        done = next(e for e in events if e.type == "follow_up_done")
+        assert done.data["outcome"] == "satisfied" and done.data["csat"] == 5
+
+    assert "EscalationLevel" in text and f"recovery show {keys['shipping']}" in text
+
+
+async def test_demo_refuses_a_stack_without_the_demo_policy(client: Client, task_queue: str,
+                                                            db: asyncpg.Pool) -> None:
+    async with build_worker(client, pool=db, queue=task_queue):
+        async for url in _serve(client, task_queue, default_policy_text()):
+            out = io.StringIO()
+            code = await asyncio.to_thread(demo.run_demo, url, "http://127.0.0.1:8233", out=out,
+                                           run_id=f"p{int(time.time()) % 100000}")
+    text = out.getvalue()
+    assert code == 1
+    assert "recovery dev --demo-policy" in text and "default@" in text
+    assert "Traceback" not in text
+
+
+def test_demo_without_a_stack_says_so() -> None:
+    out = io.StringIO()
+    code = demo.run_demo(f"http://127.0.0.1:{_free_port()}", "http://127.0.0.1:8233", out=out)
+    assert code == 1
+    assert "cannot reach the API" in out.getvalue() and "recovery dev --demo-policy" in out.getvalue()
+
+
+def test_demo_needs_plain_tokens(tmp_path: Path) -> None:
+    agents = tmp_path / "agents.toml"
+    agents.write_text('[agents.alice]\nrole = "agent"\ntoken_sha256 = "' + "0" * 64 + '"\n')
+    out = io.StringIO()
+    assert demo.run_demo("http://127.0.0.1:9", "http://ui", token_file=agents, out=out) == 1
+    assert "plain `token`" in out.getvalue()
