@@ -37,9 +37,7 @@ from workflows.models import (
     CaseStatus,
     CloseInput,
     CompensateInput,
-    Compensation,
     CompensationKind,
-    Deadlines,
     DomainEvent,
     FixInput,
     FollowUpInput,
@@ -143,19 +141,7 @@ class Ignored(BaseModel):
     ignored: str
 
 
-class ComplaintView(BaseModel):
-    case_id: str
-    workflow_id: str
-    step: Step
-    severity: Severity
-    escalation_level: int
-    escalation_role: str | None
-    contact_count: int
-    paused: bool
-    pause_reason: str | None
-    deadlines: Deadlines
-    compensation: list[Compensation]
-    pending_compensation: Compensation | None
+class ComplaintView(CaseStatus):
     timeline: list[DomainEvent]
 
 
@@ -369,8 +355,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
         client = await temporal()
         current = await status(client, case_id)
         events = await timeline(client, case_id)
-        return ComplaintView(**current.model_dump(include=set(ComplaintView.model_fields) - {"timeline"}),
-                             timeline=events)
+        return ComplaintView(**dict(current), timeline=events)
 
     @app.get("/v1/complaints", response_model=ComplaintPage, tags=["complaints"],
              summary="List cases by step, severity, escalation and customer")

@@ -79,7 +79,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from workflows.converter import describe_validation_error
 from workflows.models import TicketEvent
 from workflows.money import Currency
-from workflows.policy import Severity
+from workflows.policy import Severity, describe_config_error
 
 __all__ = [
     "IntakeConfig",
@@ -190,19 +190,6 @@ class IntakeConfig(_Config):
     jira: JiraConfig | None = None
 
 
-def _describe(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling)"
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        lines.append(f"{source}: {key}: {message}")
-    return "\n".join(lines)
-
-
 def parse_intake_config(text: str, source: str = "intake config") -> IntakeConfig:
     try:
         data = tomllib.loads(text)
@@ -211,7 +198,7 @@ def parse_intake_config(text: str, source: str = "intake config") -> IntakeConfi
     try:
         return IntakeConfig.model_validate(data)
     except ValidationError as exc:
-        raise IntakeConfigError(_describe(exc, source)) from None
+        raise IntakeConfigError(describe_config_error(exc, source)) from None
 
 
 def load_intake_config(path: str | os.PathLike[str] | None = None) -> IntakeConfig:

@@ -331,7 +331,8 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def describe_config_error(error: ValidationError, source: str) -> str:
+    """One line per problem in an ops-owned config file: `file: key.path: why`."""
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -352,7 +353,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_describe(exc, source)) from None
+        raise PolicyError(describe_config_error(exc, source)) from None
 
 
 def default_policy_text() -> str:
