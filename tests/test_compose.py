@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import tomllib
 import uuid
@@ -193,7 +194,7 @@ def test_the_interpolated_compose_file_matches_the_compose_specification(
 def test_the_schema_check_catches_mistakes(schema: dict[str, Any], compose: dict[str, Any]) -> None:
     """The validation has teeth: typical slips are reported."""
     broken = json.loads(json.dumps(compose))
-    broken["services"]["worker"]["deploy"]["replicas"] = "two"
+    broken["services"]["worker"]["deploy"]["replicas"] = [2]
     broken["services"]["api"]["healthchek"] = broken["services"]["api"].pop("healthcheck")
     broken["services"]["worker"]["depends_on"]["migrate"]["condition"] = "service_completed"
     errors = "\n".join(_schema_errors(schema, broken))
@@ -264,7 +265,7 @@ def test_healthchecks_on_postgres_temporal_and_api(services: dict[str, Any]) -> 
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.send_response(self.status if self.path == "/healthz" else 404)
         self.end_headers()
 
@@ -284,7 +285,7 @@ def test_the_api_healthcheck_passes_on_200_and_fails_on_503(services: dict[str, 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         local = code.replace("127.0.0.1:8080", f"127.0.0.1:{server.server_address[1]}")
-        done = subprocess.run([os.sys.executable, "-c", local], capture_output=True, timeout=30)
+        done = subprocess.run([sys.executable, "-c", local], capture_output=True, timeout=30, check=False)
     finally:
         server.shutdown()
         server.server_close()
@@ -300,7 +301,7 @@ def test_the_api_listens_where_it_is_published_and_checked(services: dict[str, A
     assert any(str(p).endswith(f":{port}") for p in api["ports"])
     assert "/etc/recovery/agents.toml" == environment(api)["RECOVERY_AGENTS"]
     assert "/etc/recovery/intake.toml" == environment(api)["RECOVERY_INTAKE"]
-    mounted = {str(v).split(":")[-2] for v in api["volumes"]}
+    mounted = {str(v).split(":")[1] for v in interpolate(api["volumes"], {})}
     assert {"/etc/recovery/agents.toml", "/etc/recovery/intake.toml", "/etc/recovery/policy.toml"} <= mounted
 
 
@@ -331,6 +332,9 @@ def test_the_ui_points_at_temporal_and_the_codec_server(services: dict[str, Any]
     codec = services["codec-server"]
     assert command(codec) == ["codec-server", "--host", "0.0.0.0", "--port", "8081"]
     assert {"RECOVERY_CODEC_KEYS", "RECOVERY_CODEC_TOKEN"} <= set(environment(codec))
+    # the browser calls the codec server from the UI's page: its CORS origin is the UI's origin
+    codec_env = interpolate(environment(codec), placeholder_env(compose))
+    assert codec_env["RECOVERY_CODEC_CORS_ORIGIN"] == env["TEMPORAL_CORS_ORIGINS"]
     assert any(str(p).endswith(":8081") for p in codec["ports"])
 
 
@@ -359,9 +363,12 @@ def test_the_init_script_creates_the_databases_the_services_use(services: dict[s
 
 
 def test_engine_services_run_known_recovery_commands(services: dict[str, Any]) -> None:
+    import argparse
+
     from starter.cli import build_parser
 
-    known = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    known = set(subcommands.choices)
     images = set()
     for name in ENGINE_SERVICES:
         service = services[name]
@@ -390,9 +397,21 @@ def test_every_variable_has_a_default_or_is_documented(compose: dict[str, Any]) 
     assert not undocumented_required
 
 
-def test_no_bare_dollar_or_unbraced_variable(text: str) -> None:
-    for name, op, _ in variables(yaml.safe_load(text)):
-        assert re.search(r"\$\{" + name + r"\b", text), f"${name}: write ${{{name}}} (with a default where sensible)"
+def test_variables_are_braced(compose: dict[str, Any]) -> None:
+    """`$NAME` works in Compose but hides in shell snippets (where `$$NAME` was meant): always `${NAME}`."""
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    for value in strings(compose):
+        for m in _VAR.finditer(value):
+            assert not m["bare"], f"${m['bare']} in {value!r}: write ${{{m['bare']}}}, or $$ for the container's shell"
 
 
 def test_gen_env_writes_exactly_the_required_secrets(compose: dict[str, Any]) -> None:
@@ -415,8 +434,7 @@ def test_no_customer_personal_data_in_any_environment(services: dict[str, Any], 
     for name, service in services.items():
         for key, value in environment(service).items():
             assert not _PERSONAL_KEYS.search(key), f"{name}: {key} looks like customer data"
-            assert not _EMAIL.search(value.split("@postgres:")[0] if key == "DATABASE_URL" else value), (
-                f"{name}: {key} holds an e-mail address")
+            assert not _EMAIL.search(value), f"{name}: {key} holds an e-mail address"
             assert not _PHONE.search(value), f"{name}: {key} holds a phone number"
     # nor anything of the sample customers, anywhere in the deployment files
     deployment = text + "".join(p.read_text() for p in DEPLOY.rglob("*") if p.is_file() and p.suffix != ".json")
@@ -431,7 +449,7 @@ def test_no_customer_personal_data_in_any_environment(services: dict[str, Any], 
 
 def _script_search_attributes() -> dict[str, str]:
     script = SETUP_SCRIPT.read_text()
-    block = re.search(r"^SEARCH_ATTRIBUTES=\((.*?)^\)", script, re.S | re.M)
+    block = re.search(r"^SEARCH_ATTRIBUTES=\((.*?)^\)", script, re.DOTALL | re.MULTILINE)
     assert block, "deploy/temporal-setup.sh: no SEARCH_ATTRIBUTES=( ... ) array"
     entries = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
     pairs = [entry.split(":") for entry in entries if entry]
@@ -457,7 +475,7 @@ def test_the_setup_service_runs_the_script(services: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("script", sorted(DEPLOY.glob("*.sh")), ids=lambda p: p.name)
 def test_shell_scripts_parse(script: Path) -> None:
-    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     assert script.read_text().startswith("#!/usr/bin/env bash\n")
 
@@ -571,7 +589,7 @@ def _compose_binary() -> list[str] | None:
     if os.environ.get("COMPOSE_BIN"):
         return [os.environ["COMPOSE_BIN"]]
     if shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30, check=False)
         if probe.returncode == 0:
             return ["docker", "compose"]
     if shutil.which("docker-compose"):
@@ -585,7 +603,7 @@ def test_docker_compose_config_accepts_the_file(compose: dict[str, Any]) -> None
     assert binary is not None
     env = {**os.environ, **placeholder_env(compose)}
     done = subprocess.run([*binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     resolved = subprocess.run([*binary, "-f", str(COMPOSE_FILE), "config", "--format", "json"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120, check=True)
