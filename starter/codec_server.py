@@ -56,8 +56,12 @@ def create_codec_app(codec: PayloadCodec, token: str, cors_origin: str = DEFAULT
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=cors)
 
-    async def handle(request: Request, encode: bool) -> Response:
+    async def handle(request: Request, encode: bool, path_token: str | None = None) -> Response:
         given = request.headers.get("authorization", "").encode()
+        if path_token is not None:
+            # The stock Web UI can't add a fixed Authorization header; it can call an endpoint whose
+            # path carries the token (`--ui-codec-endpoint http://host:port/t/<token>`).
+            given = f"Bearer {path_token}".encode()
         if not hmac.compare_digest(given, expected):
             return error(401, "missing or wrong bearer token")
         body = await request.body()
@@ -81,8 +85,18 @@ def create_codec_app(codec: PayloadCodec, token: str, cors_origin: str = DEFAULT
     async def decode(request: Request) -> Response:
         return await handle(request, encode=False)
 
+    @app.post("/t/{path_token}/encode", include_in_schema=False)
+    async def encode_with_path_token(path_token: str, request: Request) -> Response:
+        return await handle(request, encode=True, path_token=path_token)
+
+    @app.post("/t/{path_token}/decode", include_in_schema=False)
+    async def decode_with_path_token(path_token: str, request: Request) -> Response:
+        return await handle(request, encode=False, path_token=path_token)
+
     @app.options("/encode", include_in_schema=False)
     @app.options("/decode", include_in_schema=False)
+    @app.options("/t/{path_token}/encode", include_in_schema=False)
+    @app.options("/t/{path_token}/decode", include_in_schema=False)
     async def options() -> Response:
         return Response(status_code=200, headers=preflight)
 

@@ -139,9 +139,10 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
             print(f"recovery: error: port {codec_port} for the codec server is in use; pick another with --codec-port",
                   file=sys.stderr)
             return 1
-        codec_endpoint = f"http://127.0.0.1:{codec_port}"
         os.environ.setdefault("RECOVERY_CODEC_TOKEN", secrets.token_urlsafe(24))
-        _say(f"payload encryption on (key {codec.current}); the UI decodes through {codec_endpoint}")
+        # The UI calls <endpoint>/decode; the token rides in the path since the UI adds no header.
+        codec_endpoint = f"http://127.0.0.1:{codec_port}/t/{os.environ['RECOVERY_CODEC_TOKEN']}"
+        _say(f"payload encryption on (key {codec.current}); the UI decodes through the codec server")
     log_path = home / "temporal.log"
     _say(f"starting the Temporal dev server on 127.0.0.1:{port} (log: {log_path})")
     with open(log_path, "ab") as log:

@@ -321,3 +321,25 @@ def test_serve_refuses_to_start_without_keys_or_token() -> None:
         serve(env={})
     with pytest.raises(CodecConfigError, match="RECOVERY_CODEC_TOKEN"):
         serve(env={"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)}"})
+
+
+async def test_the_ui_can_reach_the_codec_with_the_token_in_the_path() -> None:
+    """The stock Web UI adds no Authorization header: `recovery dev` gives it /t/<token> as endpoint."""
+    import base64 as _b64
+
+    import httpx as _httpx
+
+    from starter.codec_server import create_codec_app as _create
+    from workflows.codec import EncryptionCodec as _Codec
+
+    codec = _Codec({"k": bytes(32)}, "k")
+    app = _create(codec, "s3cret-token", "http://127.0.0.1:8233")
+    plain = {"metadata": {"encoding": _b64.b64encode(b"json/plain").decode()}, "data": _b64.b64encode(b'"hi"').decode()}
+    async with _httpx.AsyncClient(transport=_httpx.ASGITransport(app=app), base_url="http://codec") as http:
+        encoded = await http.post("/t/s3cret-token/encode", json={"payloads": [plain]})
+        assert encoded.status_code == 200
+        decoded = await http.post("/t/s3cret-token/decode", json=encoded.json())
+        assert decoded.json()["payloads"][0]["data"] == plain["data"]
+        assert (await http.post("/t/wrong/decode", json=encoded.json())).status_code == 401
+        preflight = await http.options("/t/s3cret-token/decode")
+        assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
