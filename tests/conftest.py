@@ -4,6 +4,8 @@ per test that asks), a worker on a unique task queue, and a loopback notificatio
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notifications import Notifier
-from activities.store import embedded_url, migrate
+from activities.store import embedded_url, migrate, stop_embedded
 from starter.binaries import find_binary
 from tests.helpers import WebhookReceiver
 from worker import build_worker
@@ -94,11 +96,19 @@ async def register_search_attributes(client: Client) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pg_server() -> Iterator[str]:
     """A real PostgreSQL for the session: the embedded one, or TEST_DATABASE_URL's server."""
-    url = os.environ.get("TEST_DATABASE_URL") or embedded_url(Path(tmp_path_factory.mktemp("pg")) / "data")
+    url = os.environ.get("TEST_DATABASE_URL")
+    home = None
+    if not url:
+        # Outside pytest's basetemp: a concurrent pytest run prunes old basetemps, data dir included.
+        home = Path(tempfile.mkdtemp(prefix="recovery-test-pg-"))
+        url = embedded_url(home / "data")
     os.environ["DATABASE_URL"] = url  # worker processes started by tests use the same server
-    return url
+    yield url
+    if home is not None:
+        stop_embedded()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
