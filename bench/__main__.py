@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,34 +41,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=FIGURES, help="figures to run, e.g. a,b,e (a and b always go together)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     g = p.add_argument_group("(a)/(b) lifecycles")
-    g.add_argument("--lifecycles", type=int, default=160, help="measured lifecycles of EACH kind")
+    g.add_argument("--lifecycles", type=int, default=100, help="measured lifecycles of EACH kind")
     g.add_argument("--concurrency", type=int, default=16, help="lifecycles in flight")
     g.add_argument("--rounds", type=int, default=2, help="alternating floor/real rounds")
-    g.add_argument("--warmup", type=int, default=16, help="unmeasured lifecycles of each kind first")
+    g.add_argument("--warmup", type=int, default=8, help="unmeasured lifecycles of each kind first")
     g = p.add_argument_group("(c) escalation precision")
     g.add_argument("--escalation-sizes", default="50,200", help="N cases per storm, comma-separated (e.g. 50,200,1000)")
-    g.add_argument("--escalation-budget", type=int, default=20,
+    g.add_argument("--escalation-budget", type=int, default=15,
                    help="acknowledge budget in seconds (warnings at 50%% and 75%% of it fire as storms too)")
     g.add_argument("--open-concurrency", type=int, default=32, help="opens in flight in bursts ((c) and (f))")
     g = p.add_argument_group("(d) intake")
-    g.add_argument("--intake-requests", type=int, default=150, help="requests per path (API and raw)")
+    g.add_argument("--intake-requests", type=int, default=100, help="requests per path (API and raw)")
     g.add_argument("--intake-concurrency", type=int, default=1)
     g = p.add_argument_group("(e) projection lag")
     g.add_argument("--projection-cases", type=int, default=30, help="cases (4 samples each)")
     g.add_argument("--projection-concurrency", type=int, default=4)
     g = p.add_argument_group("(f) memory")
-    g.add_argument("--memory-cases", type=int, default=400, help="cases opened per worker after the warm-up")
+    g.add_argument("--memory-cases", type=int, default=300, help="cases opened per worker after the warm-up")
     g.add_argument("--memory-warmup", type=int, default=20)
-    g.add_argument("--memory-chunks", type=int, default=4)
+    g.add_argument("--memory-chunks", type=int, default=3)
+    g.add_argument("--memory-settle", type=float, default=1.0, help="seconds to let activities finish before a sample")
+    g = p.add_argument_group("worker-option variants (optional)")
+    g.add_argument("--tuning", action="store_true",
+                   help="also run real lifecycles under other worker options (cache size, slots, eager activities)")
+    g.add_argument("--tuning-lifecycles", type=int, default=64, help="measured lifecycles per variant")
     g = p.add_argument_group("(g) time skipping")
     g.add_argument("--skip-days", type=int, default=30, help="days the case sits idle")
     args = p.parse_args(argv)
     if args.quick:
-        args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 1
-        args.escalation_sizes, args.escalation_budget, args.open_concurrency = "10", 6, 10
+        args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
+        args.escalation_sizes, args.escalation_budget, args.open_concurrency = "10", 3, 10
         args.intake_requests, args.intake_concurrency = 20, 1
         args.projection_cases, args.projection_concurrency = 4, 2
-        args.memory_cases, args.memory_warmup, args.memory_chunks = 10, 2, 2
+        args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
     args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}
@@ -101,16 +106,19 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
                  f"events, {hr['activities_total']} vs {hf['activities_total']} activities "
                  f"({hr['activities'].get('project_events', 0)} vs {hf['activities'].get('project_events', 0)} projection "
                  f"batches), {hr['search_attribute_upserts']} search-attribute upserts and "
-                 f"{hr['properties_modified']} property changes vs {hf['search_attribute_upserts']}; CPU ms/lifecycle "
+                 f"{hr['properties_modified']} property changes vs {hf['search_attribute_upserts']}; replaying the history "
+                 f"takes {hr.get('replay_cpu_ms')} vs {hf.get('replay_cpu_ms')} CPU ms (workflow code); CPU ms/lifecycle "
                  + ", ".join(f"{k} {cpu_r.get(k)} vs {cpu_f.get(k)}" for k in cpu_r))
         add("b/a", "real / floor lifecycles per second", ratio, ">=", 0.8, cause)
     c = figs.get("c")
     if c and "error" not in c:
         first = next(iter(c["sizes"].values()))
         cpu = first.get("cpu_seconds", {})
+        split = ", ".join(f"{k.removesuffix('_s')} {1000 * v:.0f} ms" for k, v in first.get("median_split_s", {}).items()
+                          if v is not None)
         add("c", f"escalation delay p95 at N={first['n']} (s)", c["value"], "<=", 1.0,
             f"{first['n']} timers fire at once; each needs a workflow task, then an activity task, queued at the "
-            f"dev server and the worker's pollers/slots (CPU in the storm: {cpu})")
+            f"dev server and the worker (median split: {split}; CPU s in the storm: {cpu})")
     d = figs.get("d")
     if d and "error" not in d:
         add("d", "intake p95 via API / raw update-with-start", d["value"], "<=", 1.1,
@@ -128,9 +136,12 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
     g = figs.get("g")
     if g and "error" not in g:
         m = g["measured"]
+        q = g["without_daily_status_updates"]
+        quiet = f"; without the daily updates {q['wall_s']:.3f} s for {q['history_events']} history events" if q else ""
         add("g", f"{g['days_idle']}-day case on the time-skipping server (s)", g["value"], "<", 0.5,
-            f"every simulated timer is a real round trip: {m['history_events']} history events, "
-            f"{m['domain_events']} domain events, each with notification and projection activities")
+            f"every simulated timer is a real round trip through the worker: {m['history_events']} history events, "
+            f"{m['domain_events']} domain events ({m['event_types'].get('customer_updated', 0)} daily status "
+            f"updates), each with a notification and a projection activity; CPU s {m['cpu_seconds']}{quiet}")
     return rows
 
 
@@ -169,6 +180,15 @@ def table(result: dict[str, Any]) -> str:
             row("", "  lifecycle latency p50 / p95 (s)",
                 f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}")
             row("b/a", "real / floor", _fmt(fig.get("ratio_to_floor"), 2), *v("b/a"))
+            floor_fig = figs.get("a") or {}
+            if "history" in floor_fig:
+                row("", "  history events per lifecycle real / floor",
+                    f"{fig['history']['history_events']} / {floor_fig['history']['history_events']}")
+                row("", "  replay CPU ms per lifecycle (workflow code) real / floor",
+                    f"{fig['history'].get('replay_cpu_ms')} / {floor_fig['history'].get('replay_cpu_ms')}")
+                cpu_r, cpu_f = fig["cpu_ms_per_lifecycle"], floor_fig["cpu_ms_per_lifecycle"]
+                for name in cpu_r:
+                    row("", f"  CPU ms per lifecycle, {name}, real / floor", f"{cpu_r[name]} / {cpu_f.get(name)}")
         elif key == "c":
             for n, run in fig["sizes"].items():
                 d = run["delay_s"]
@@ -176,6 +196,12 @@ def table(result: dict[str, Any]) -> str:
                 value = f"{_fmt(d['p50'], 3)} / {_fmt(d['p95'], 3)}"
                 row("(c)" if n == next(iter(fig["sizes"])) else "", label, value,
                     *(v("c") if n == next(iter(fig["sizes"])) else ("", "")))
+                split = run.get("median_split_s") or {}
+                if split:
+                    row("", "  median: armed late / fired late / wf task / dispatch (ms)",
+                        " / ".join(f"{1000 * (split.get(k) or 0):.0f}" for k in
+                                   ("timer_armed_late_s", "timer_fired_late_s", "workflow_task_s",
+                                    "activity_dispatch_s")))
         elif key == "d":
             row("(d)", "intake p95 API / p95 raw update-with-start", _fmt(fig["value"], 2), *v("d"))
             row("", "  p95 API / raw (ms)",
@@ -189,6 +215,18 @@ def table(result: dict[str, Any]) -> str:
                 f"{_fmt(fig['real_kib_per_case'], 1)} / {_fmt(fig['floor_kib_per_case'], 1)}")
         elif key == "g":
             row("(g)", f"{fig['days_idle']}-day case, time-skipping server, wall (s)", _fmt(fig["value"], 3), *v("g"))
+            if fig.get("without_daily_status_updates"):
+                row("", "  same case without the daily status updates (s)",
+                    _fmt(fig["without_daily_status_updates"]["wall_s"], 3))
+    tuned = figs.get("tuning")
+    if tuned and "error" not in tuned:
+        lines.append("")
+        lines.append(f"worker-option variants (real lifecycles/s, concurrency {tuned['concurrency']}, "
+                     f"n={tuned['lifecycles']} each):")
+        for variant in tuned["variants"]:
+            cpu = variant["cpu_ms_per_lifecycle"]
+            lines.append(f"     {variant['variant']:<58} {variant['per_second']:>14.2f}  "
+                         f"(CPU ms/lifecycle: " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + ")")
     misses = [t for t in result["targets"] if t["result"] == "MISS"]
     if misses:
         lines.append("")
@@ -288,7 +326,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 try:
                     a, b, shapes = await figures_a_b(
                         stack.client, real_queue, floor_queue, lifecycles=args.lifecycles,
-                        concurrency=args.concurrency, rounds=args.rounds, warmup=args.warmup, cpu_groups=groups)
+                        concurrency=args.concurrency, rounds=args.rounds, warmup=args.warmup, cpu_groups=groups,
+                        replays=1 if args.quick else 5)
                     figs["a"], figs["b"] = a, b
                     plan = shapes["plan"]
                 except Exception as err:  # noqa: BLE001
@@ -306,23 +345,29 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 from bench.intake import figure_d
 
                 await figure("d", lambda: figure_d(stack.client, stack.address, real_queue, args.intake_requests,
-                                                   args.intake_concurrency, max(2, args.intake_requests // 10),
+                                                   args.intake_concurrency, 1 if args.quick else 10,
                                                    tmp / "api.log"))
             if "c" in args.only:
                 from bench.escalation import figure_c
 
                 await figure("c", lambda: figure_c(stack.client, real_queue, notifier, args.sizes,
-                                                   args.escalation_budget, args.open_concurrency, groups))
+                                                   args.escalation_budget, args.open_concurrency, groups,
+                                                   10 if args.quick else 20))
+            if args.tuning:
+                from bench.tuning import tuning
+
+                await figure("tuning", lambda: tuning(stack.client, stack.pool, args.tuning_lifecycles,
+                                                      args.concurrency, groups))
         if "f" in args.only:
             from bench.memory import figure_f
 
             await figure("f", lambda: figure_f(stack.client, stack.address, stack.database_url, args.memory_cases,
                                                args.memory_warmup, args.memory_chunks, args.open_concurrency, plan,
-                                               tmp))
+                                               tmp, args.memory_settle))
         if "g" in args.only:
             from bench.timeskip import figure_g
 
-            await figure("g", lambda: figure_g(stack.pool, args.skip_days))
+            await figure("g", lambda: figure_g(stack.pool, args.skip_days, variants=not args.quick))
         # CPU totals before the servers stop (the embedded PostgreSQL is not our child: its time is lost at exit)
         CPU_AT_END.update(busy=_busy_cpu_seconds(), own=_own_cpu_seconds(marker))
     finally:
@@ -336,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_file_logging(tmp / "worker.log")
     load_before = load_average()
     busy_before, own_before = _busy_cpu_seconds(), _own_cpu_seconds(str(tmp))
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     say(f"temporary folder {tmp}; load average before {load_before}")
     try:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from bench.common import RecordingNotifier, bounded, say, summary, ticket, wall_policy
+from bench.common import RecordingNotifier, bounded, percentile, say, summary, ticket, wall_policy
 from bench.procs import CpuMeter, Groups
 from starter.cases import open_case, status
 from workflows.policy import Policy
@@ -43,12 +44,41 @@ async def open_rate(client: Client, queue: str, concurrency: int, count: int = 2
     return count / (time.perf_counter() - started)
 
 
+async def breakdown(client: Client, workflow_id: str, deadline: float, started: float) -> dict[str, float] | None:
+    """Where one case's delay went, from its history: the escalation timer armed late (its due moment after
+    the deadline), fired late by the server, the workflow task to schedule the activity, and the activity's
+    dispatch to the worker."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    converter = client.data_converter.payload_converter
+    timers: dict[int, Any] = {}
+    fired = None
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            summary_text = ""
+            if event.user_metadata.HasField("summary"):
+                summary_text = converter.from_payload(event.user_metadata.summary, str)
+            if "escalate" in summary_text:
+                timers[event.event_id] = event
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED and \
+                event.timer_fired_event_attributes.started_event_id in timers:
+            fired = event
+            timer = timers[event.timer_fired_event_attributes.started_event_id]
+        elif fired is not None and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            due = timer.event_time.ToDatetime(UTC).timestamp() + \
+                timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+            fired_at = fired.event_time.ToDatetime(UTC).timestamp()
+            scheduled = event.event_time.ToDatetime(UTC).timestamp()
+            return {"timer_armed_late_s": due - deadline, "timer_fired_late_s": fired_at - due,
+                    "workflow_task_s": scheduled - fired_at, "activity_dispatch_s": started - scheduled}
+    return None
+
+
 async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int, budget_s: int, concurrency: int,
                 rate: float, meter: CpuMeter) -> dict[str, Any]:
-    # T0: after the burst (estimated at half the calibrated rate) and a margin; never near midnight UTC.
+    # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
-        now = datetime.now(timezone.utc)
-        t0 = (now + timedelta(seconds=2 + 2.0 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
+        now = datetime.now(UTC)
+        t0 = (now + timedelta(seconds=2 + 1.5 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
         if t0.date() == now.date() and t0.time() < datetime.strptime("23:58:00", "%H:%M:%S").time():
             break
         await asyncio.sleep(30)
@@ -60,7 +90,7 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
 
     async def one(key: str) -> str:
         result = await open_case(client, ticket(key), policy, queue)
-        opened_before_t0[result.workflow_id] = datetime.now(timezone.utc) < t0
+        opened_before_t0[result.workflow_id] = datetime.now(UTC) < t0
         return result.workflow_id
 
     say(f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
@@ -86,7 +116,11 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
     await bounded(8, late, due_of)
     delays = [notifier.escalations[w] - due[w] for w in workflow_ids if w in notifier.escalations and w in due]
     missing = [w for w in workflow_ids if w not in notifier.escalations]
-    deadlines = sorted(set(round(due[w], 3) for w in workflow_ids if w in due))
+    deadlines = sorted({round(due[w], 3) for w in workflow_ids if w in due})
+    sample = [w for w in workflow_ids if w in notifier.escalations and w in due][:: max(1, n // 20)][:20]
+    parts = [p for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], notifier.escalations[w]))
+             if p is not None]
+    split = {k: percentile([p[k] for p in parts], 50) for k in (parts[0] if parts else {})}
     return {
         "n": n,
         "budget_s": budget_s,
@@ -96,13 +130,15 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
         "deadline_spread_s": round(deadlines[-1] - deadlines[0], 3) if deadlines else None,
         "escalations_missing": len(missing),
         "delay_s": summary(delays),
+        "median_split_s": split,
+        "split_sample": len(parts),
         "cpu_seconds": cpu,
     }
 
 
 async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, sizes: list[int], budget_s: int,
-                   concurrency: int, cpu_groups: Groups) -> dict[str, Any]:
-    rate = await open_rate(client, queue, concurrency)
+                   concurrency: int, cpu_groups: Groups, calibration: int = 20) -> dict[str, Any]:
+    rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     meter = CpuMeter(cpu_groups)
     runs = []
@@ -115,7 +151,7 @@ async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, size
     first = runs[0]
     return {
         "value": first["delay_s"]["p95"],
-        "unit": "s (p95, N=%d)" % first["n"],
+        "unit": f"s (p95, N={first['n']})",
         "sizes": {str(r["n"]): r for r in runs},
         "method": "deadline = T0 + budget for every case (business calendar starting at T0); delay = escalation "
                   "notification activity start (wall clock) - deadline",

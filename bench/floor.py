@@ -67,7 +67,7 @@ def build_floor_worker(client: Client, queue: str, max_cached_workflows: int = 1
 
 # ---- the plan, from a real history ------------------------------------------------------------
 
-def history_shape(events: list[Any], converter: Any) -> dict[str, Any]:
+def history_shape(events: list[Any]) -> dict[str, Any]:
     """Counts of what a workflow's history holds: activities by type, timers, updates, total events."""
     activities: Counter[str] = Counter()
     counts: Counter[str] = Counter()

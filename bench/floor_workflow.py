@@ -54,9 +54,9 @@ class FloorWorkflow:
                 timeout = (self.follow_up_due - workflow.now()).total_seconds() if waiting else None
             try:
                 await workflow.wait_condition(
-                    lambda: self.changes != seen,
+                    lambda seen=seen: self.changes != seen,
                     timeout=max(timeout, 0.001) if timeout is not None else IDLE_TIMER.total_seconds())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 async with self.lock:
                     if self.follow_up_due is not None and not self.asked:
                         self.asked = True

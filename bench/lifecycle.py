@@ -13,12 +13,16 @@ import time
 import uuid
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer
 
 from bench.common import bounded, say, summary, ticket, wall_policy
 from bench.floor import DEFAULT_PLAN, floor_id, history_shape, open_floor, plan_from_history, step_floor
+from bench.floor_workflow import FloorWorkflow
 from bench.procs import CpuMeter, Groups
 from starter.cases import open_case, run_step, status
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import (
     AcknowledgeInput,
     Actor,
@@ -80,22 +84,37 @@ async def floor_lifecycle(client: Client, queue: str, key: str, policy: Policy, 
     return time.perf_counter() - started
 
 
-async def count_shapes(client: Client, real_queue: str, floor_queue: str) -> dict[str, Any]:
-    """One real lifecycle, its history counted into the floor's plan; one floor lifecycle to compare."""
+async def replay_cpu_ms(workflow_class: type, history: WorkflowHistory, converter: DataConverter,
+                        times: int = 5) -> float:
+    """CPU milliseconds (this process) to replay one history: the workflow code's own cost for a whole
+    lifecycle, without the server (the SDK's per-activation overhead included)."""
+    replayer = Replayer(workflows=[workflow_class], data_converter=converter)
+    await replayer.replay_workflow(history)  # warm: the sandbox prepares the module once
+    started = time.process_time()
+    for _ in range(times):
+        await replayer.replay_workflow(history)
+    return round(1000 * (time.process_time() - started) / times, 1)
+
+
+async def count_shapes(client: Client, real_queue: str, floor_queue: str, replays: int = 5) -> dict[str, Any]:
+    """One real lifecycle, its history counted into the floor's plan; one floor lifecycle to compare (run
+    beside it with the default plan, then checked against the counted one)."""
     policy = lifecycle_policy()
     key = f"shape-{uuid.uuid4().hex[:6]}"
-    await real_lifecycle(client, real_queue, key, policy)
+    await asyncio.gather(real_lifecycle(client, real_queue, key, policy),
+                         floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN))
     real_history = await client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
     plan = plan_from_history(list(real_history.events))
     if sum(map(len, plan.values())) == 0:
         plan = DEFAULT_PLAN
-    await floor_lifecycle(client, floor_queue, key, policy, plan)
+    if plan != DEFAULT_PLAN:  # the real workflow changed shape: the floor follows it
+        key = f"shape2-{uuid.uuid4().hex[:6]}"
+        await floor_lifecycle(client, floor_queue, key, policy, plan)
     floor_history = await client.get_workflow_handle(floor_id(ticket(key).case_key)).fetch_history()
-    return {
-        "plan": plan,
-        "real": history_shape(list(real_history.events), client.data_converter),
-        "floor": history_shape(list(floor_history.events), client.data_converter),
-    }
+    real_shape, floor_shape = history_shape(list(real_history.events)), history_shape(list(floor_history.events))
+    real_shape["replay_cpu_ms"] = await replay_cpu_ms(ComplaintWorkflow, real_history, client.data_converter, replays)
+    floor_shape["replay_cpu_ms"] = await replay_cpu_ms(FloorWorkflow, floor_history, client.data_converter, replays)
+    return {"plan": plan, "real": real_shape, "floor": floor_shape}
 
 
 async def run_kind(kind: str, client: Client, queue: str, count: int, concurrency: int, policy: Policy,
@@ -118,16 +137,17 @@ async def run_kind(kind: str, client: Client, queue: str, count: int, concurrenc
 
 
 async def figures_a_b(client: Client, real_queue: str, floor_queue: str, *, lifecycles: int, concurrency: int,
-                      rounds: int, warmup: int, cpu_groups: Groups) -> tuple[dict[str, Any], dict[str, Any],
+                      rounds: int, warmup: int, cpu_groups: Groups, replays: int = 5) -> tuple[dict[str, Any], dict[str, Any],
                                                                                      dict[str, Any]]:
     say("(a)/(b): counting a real lifecycle's history")
-    shapes = await count_shapes(client, real_queue, floor_queue)
+    shapes = await count_shapes(client, real_queue, floor_queue, replays)
     plan = shapes["plan"]
     policy = lifecycle_policy()
     nonce = uuid.uuid4().hex[:4]
     say(f"(a)/(b): warm-up, {warmup} lifecycles of each")
     for kind, queue in (("floor", floor_queue), ("real", real_queue)):
-        await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None)
+        if warmup:
+            await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None)
     per_round = max(1, lifecycles // rounds)
     results: dict[str, list[dict[str, Any]]] = {"floor": [], "real": []}
     meter = CpuMeter(cpu_groups)
@@ -166,4 +186,4 @@ async def figures_a_b(client: Client, real_queue: str, floor_queue: str, *, life
 
 
 # re-exported for type hints in callers
-__all__ = ["figures_a_b", "real_lifecycle", "floor_lifecycle", "lifecycle_policy", "AGENT"]
+__all__ = ["AGENT", "figures_a_b", "floor_lifecycle", "lifecycle_policy", "real_lifecycle"]

@@ -23,8 +23,6 @@ from bench.common import ROOT, bounded, rss_kib, say, slope, subprocess_env, tic
 from bench.floor import open_floor
 from starter.cases import open_case
 
-SETTLE = 1.0
-
 
 async def _start(kind: str, address: str, database_url: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
     module = "worker" if kind == "real" else "bench.floor_worker"
@@ -33,8 +31,8 @@ async def _start(kind: str, address: str, database_url: str, queue: str, log: Pa
                          RECOVERY_LOG_LEVEL="INFO")
     env.pop("RECOVERY_METRICS_ADDRESS", None)
     log.write_bytes(b"")
-    proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=log.open("ab"))
+    proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+        [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     deadline = time.monotonic() + 60
     while marker not in log.read_bytes():
         if proc.poll() is not None:
@@ -55,7 +53,7 @@ async def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def measure(kind: str, client: Client, address: str, database_url: str, cases: int, warmup: int, chunks: int,
-                  concurrency: int, plan: dict[str, list[str]], log: Path) -> dict[str, Any]:
+                  concurrency: int, plan: dict[str, list[str]], log: Path, settle: float) -> dict[str, Any]:
     queue = f"mem-{kind}-{uuid.uuid4().hex[:6]}"
     policy = wall_policy(ack="1h")
     proc = await _start(kind, address, database_url, queue, log)
@@ -70,10 +68,10 @@ async def measure(kind: str, client: Client, address: str, database_url: str, ca
         else:
             await bounded(concurrency, keys, lambda k: open_floor(client, ticket(k), policy, queue, plan, 1.0))
         opened += count
-        await asyncio.sleep(SETTLE)  # the opening's activities (notification, projection) finish
+        await asyncio.sleep(settle)  # the opening's activities (notification, projection) finish
 
     try:
-        await asyncio.sleep(SETTLE)
+        await asyncio.sleep(settle)
         rss_idle = rss_kib(proc.pid)
         await open_some(warmup)
         points = [(opened, rss_kib(proc.pid))]
@@ -96,12 +94,12 @@ async def measure(kind: str, client: Client, address: str, database_url: str, ca
 
 
 async def figure_f(client: Client, address: str, database_url: str, cases: int, warmup: int, chunks: int,
-                   concurrency: int, plan: dict[str, list[str]], tmp: Path) -> dict[str, Any]:
+                   concurrency: int, plan: dict[str, list[str]], tmp: Path, settle: float = 1.0) -> dict[str, Any]:
     results = {}
     for kind in ("floor", "real"):
         say(f"(f): {kind} worker subprocess: {warmup} warm-up cases, then {cases} cases in {chunks} chunks")
         results[kind] = await measure(kind, client, address, database_url, cases, warmup, chunks, concurrency, plan,
-                                      tmp / f"memory-{kind}.log")
+                                      tmp / f"memory-{kind}.log", settle)
         say(f"        {kind}: {results[kind]['kib_per_case']} KiB/case "
             f"(RSS {results[kind]['rss_idle_kib'] / 1024:.0f} → {results[kind]['rss_final_kib'] / 1024:.0f} MiB)")
     real, floor = results["real"]["kib_per_case"], results["floor"]["kib_per_case"]

@@ -60,6 +60,21 @@ def find_named(marker: str, name: str) -> list[int]:
     return found
 
 
+def children_named(name: str) -> list[int]:
+    """This process's children whose name (comm) contains `name`."""
+    found = []
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields is None or int(fields[1]) != os.getpid():
+            continue
+        try:
+            if name in Path(f"/proc/{pid}/comm").read_text():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 Groups = dict[str, Callable[[], list[int]]]
 
 

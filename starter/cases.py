@@ -13,8 +13,13 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
@@ -39,6 +44,7 @@ STEPS = {
 
 
 STEP_RESULT_WAIT = timedelta(minutes=5)
+MAX_GENERATIONS = 100
 
 
 class CaseError(Exception):
@@ -52,16 +58,36 @@ class CaseError(Exception):
 
 
 async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str) -> ContactResult:
-    """Start the case's workflow or add the ticket to it: one atomic update-with-start."""
-    workflow_id = workflow_id_for(ticket.case_key)
+    """Start the case's workflow or add the ticket to it: one atomic update-with-start.
+
+    A closed case's workflow is never started again (its sequence numbers key notifications, the
+    ledger and the event store): a redelivered event is a duplicate of it, and a new complaint about
+    the same customer and order opens the next generation, `complaint-<case key>~2`, `~3`, …"""
+    for generation in range(1, MAX_GENERATIONS + 1):
+        workflow_id = workflow_id_for(ticket.case_key, generation)
+        try:
+            return await _update_with_start(client, ticket, policy, task_queue, workflow_id)
+        except WorkflowAlreadyStartedError:
+            closed = await _closed_case_contact(client, workflow_id, ticket.event_id)
+            if closed is not None:
+                return closed
+        except (WorkflowUpdateFailedError, RPCError) as err:
+            raise _case_error(err, workflow_id) from None
+    raise CaseError("conflict", f"case {ticket.case_key} has been opened and closed {MAX_GENERATIONS} times")
+
+
+async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str,
+                             workflow_id: str) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
+    case_id = workflow_id.removeprefix("complaint-")
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
         CaseStart(ticket=ticket, policy=policy),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"Case {ticket.case_key} · {ticket.customer.name} · {severity}",
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"Case {case_id} · {ticket.customer.name} · {severity}",
         static_details=_details(ticket),
         search_attributes=TypedSearchAttributes([
             SearchAttributePair(sa.RECOVERY_STEP, "acknowledge"),
@@ -71,13 +97,22 @@ async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_qu
             SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
         ]),
     )
-    try:
-        return await client.execute_update_with_start_workflow(
-            ComplaintWorkflow.add_contact, ContactInput(ticket=ticket), start_workflow_operation=start,
-            result_type=ContactResult,
-        )
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        raise _case_error(err, workflow_id) from None
+    return await client.execute_update_with_start_workflow(
+        ComplaintWorkflow.add_contact, ContactInput(ticket=ticket), start_workflow_operation=start,
+        result_type=ContactResult,
+    )
+
+
+async def _closed_case_contact(client: Client, workflow_id: str, event_id: str) -> ContactResult | None:
+    """The answer for `event_id` if the closed case `workflow_id` already has it, else None."""
+    handle = client.get_workflow_handle(workflow_id)
+    events = await handle.query(ComplaintWorkflow.timeline)
+    seen = {e.data.get("event_id") for e in events if e.type in ("opened", "contact_added")}
+    if event_id not in seen:
+        return None
+    final = await handle.query(ComplaintWorkflow.status)
+    return ContactResult(case_id=final.case_id, workflow_id=workflow_id, created=False, duplicate=True,
+                         contact_count=final.contact_count)
 
 
 def _details(ticket: TicketEvent) -> str:

@@ -44,8 +44,8 @@ DEMO_POLICY = resources.files("starter").joinpath("demo_policy.toml")
 PEOPLE = {"alice": "agent", "lena": "team-lead", "max": "manager", "ops-intake": "intake"}
 
 POLL_INTERVAL = 0.5
-FOLLOW_UP_WAIT = 30.0   # seconds to wait for the engine to ask the customer (demo policy: 5s)
-LADDER_WAIT = 45.0      # seconds to wait for the unacknowledged case to reach the ladder's top
+FOLLOW_UP_WAIT = 120.0  # seconds to wait for the engine to ask the customer (demo policy: 5s)
+LADDER_WAIT = 120.0     # seconds to wait for the unacknowledged case to reach the ladder's top
 
 
 class _Abort(Exception):

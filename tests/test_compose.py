@@ -327,7 +327,9 @@ def test_the_temporal_cloud_alternative_is_shown(text: str) -> None:
 def test_the_ui_points_at_temporal_and_the_codec_server(services: dict[str, Any], compose: dict[str, Any]) -> None:
     env = interpolate(environment(services["temporal-ui"]), placeholder_env(compose))
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert env["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
+    # The stock UI sends no Authorization header: the codec token rides in the endpoint's path.
+    assert env["TEMPORAL_CODEC_ENDPOINT"].startswith("http://localhost:8081/t/")
+    assert "RECOVERY_CODEC_TOKEN" in env["TEMPORAL_CODEC_ENDPOINT"]
     assert env["TEMPORAL_CORS_ORIGINS"]
     codec = services["codec-server"]
     assert command(codec) == ["codec-server", "--host", "0.0.0.0", "--port", "8081"]

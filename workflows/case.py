@@ -128,7 +128,7 @@ class Case:
         found = anomalies(ticket, policy)
         severity = opening_severity(ticket, policy, found)
         state = CaseState(
-            case_id=ticket.case_key,
+            case_id=workflow_id.removeprefix("complaint-"),  # the case key, with its generation if any
             workflow_id=workflow_id,
             policy=policy,
             ticket=ticket,

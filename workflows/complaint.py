@@ -318,7 +318,7 @@ class ComplaintWorkflow:
         unlogged = status.last_event_seq - self._logged_seq
         for event in self.case.state.events[-unlogged:] if unlogged else []:
             workflow.logger.info("case event %s #%d by %s", event.type, event.seq, event.actor,
-                                 extra={"case_id": status.case_id, "event": event.model_dump(mode="json")})
+                                 extra={"case_id": status.case_id, "domain_event": event.model_dump(mode="json")})
             self._count(event, status)
         self._logged_seq = status.last_event_seq
 

@@ -74,8 +74,10 @@ class TicketEvent(_Model):
         return f"{self.source}:{self.ticket_id}"
 
 
-def workflow_id_for(case_key: str) -> str:
-    return case_key if case_key.startswith("complaint-") else f"complaint-{case_key}"
+def workflow_id_for(case_key: str, generation: int = 1) -> str:
+    """`complaint-<case key>`; a new complaint after the case closed is generation 2: `…~2`."""
+    workflow_id = case_key if case_key.startswith("complaint-") else f"complaint-{case_key}"
+    return workflow_id if generation == 1 else f"{workflow_id}~{generation}"
 
 
 class Actor(_Model):

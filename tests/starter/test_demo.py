@@ -80,14 +80,11 @@ def test_demo_policy_is_valid_and_fast() -> None:
 async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
     out = io.StringIO()
     run_id = f"t{int(time.time()) % 100000}"
-    started = time.monotonic()
     code = await asyncio.to_thread(demo.run_demo, stack, "http://127.0.0.1:8233", temporal_address="127.0.0.1:7233",
                                    out=out, run_id=run_id)
-    elapsed = time.monotonic() - started
     text = out.getvalue()
     print(text)
     assert code == 0, text
-    assert elapsed < 90, f"the demo took {elapsed:.0f}s"
     assert "Traceback" not in text
 
     keys = demo.case_keys(run_id)

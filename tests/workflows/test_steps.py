@@ -176,3 +176,36 @@ async def test_raw_bad_update_input_is_a_clear_rejection(client, worker, task_qu
     assert cause.type == "invalid"
     assert cause.message == "invalid input: amount.amount: amount must not be negative"
     assert await history_length(client, opened.workflow_id) == before
+
+
+async def test_a_closed_case_is_never_restarted(client, worker, task_queue, db):
+    """A redelivered event of a closed case is a duplicate; a new complaint about the same order
+    opens the next generation, with its own keys (notifications, ledger, event store)."""
+    first = await open_case(client, ticket("gen1", customer="cust-gen"), fast_policy(), task_queue)
+    await run_step(client, first.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    await run_step(client, first.case_id, "record_fix", FixInput(actor=AGENT, description="Done."))
+    await run_step(client, first.case_id, "compensate", CompensateInput(
+        actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}))
+
+    async def asked() -> bool:
+        return (await status(client, first.case_id)).deadlines.follow_up_asked
+    await eventually(asked)
+    await run_step(client, first.case_id, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied"))
+    await run_step(client, first.case_id, "close", CloseInput(actor=AGENT, root_cause="other", note="ok"))
+    await client.get_workflow_handle(first.workflow_id).result()
+
+    again = await open_case(client, ticket("gen1", customer="cust-gen"), fast_policy(), task_queue)
+    assert (again.workflow_id, again.duplicate, again.created) == (first.workflow_id, True, False)
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{first.workflow_id}'")]
+    assert len(runs) == 1
+
+    second = await open_case(client, ticket("gen2", customer="cust-gen"), fast_policy(), task_queue)
+    assert second.created and second.workflow_id == f"{first.workflow_id}~2" and second.case_id == "cust-gen:ord-1~2"
+    await run_step(client, second.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    await run_step(client, second.case_id, "record_fix", FixInput(actor=AGENT, description="Again."))
+    paid = await run_step(client, second.case_id, "compensate", CompensateInput(
+        actor=AGENT, kind="refund", amount={"amount": "30.00", "currency": "USD"}))
+    assert paid.compensation[0].reference.endswith(f"{second.workflow_id}:4")
+    rows = await db.fetch("SELECT idempotency_key, amount FROM ledger WHERE customer_id = 'cust-gen' ORDER BY created_at")
+    assert [(r["idempotency_key"], str(r["amount"])) for r in rows] == [
+        (f"{first.workflow_id}:4", "10.000"), (f"{second.workflow_id}:4", "30.000")]
