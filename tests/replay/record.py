@@ -1,9 +1,10 @@
 """Record histories of the real ComplaintWorkflow for the replay tests.
 
-    python -m tests.replay.record
+    python -m tests.replay.record [VERSION]
 
 Starts its own dev server and time-skipping server, runs each scenario, and writes
-tests/replay/histories/<scenario>.json. Re-record only when a change is *meant* to be
+tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the projection era, "v2").
+Older files stay: every version ever recorded keeps replaying in CI. Re-record only when a change is *meant* to be
 incompatible (and then version the workflow); CI replays the committed files.
 """
 
@@ -38,6 +39,7 @@ from workflows.models import (
 )
 
 HERE = Path(__file__).parent / "histories"
+VERSION = sys.argv[1] if len(sys.argv) > 1 else "v2"
 
 
 async def _until_asked(client: Client, case: str) -> None:
@@ -93,7 +95,7 @@ async def main() -> None:
         async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
             workflow_id = await lifecycle_with_approval(env.client, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-            (HERE / "lifecycle_with_approval.json").write_text(history.to_json())
+            (HERE / f"lifecycle_with_approval_{VERSION}.json").write_text(history.to_json())
     from tests.conftest import register_search_attributes
 
     async with await WorkflowEnvironment.start_time_skipping(
@@ -103,7 +105,7 @@ async def main() -> None:
         async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
             workflow_id = await escalation_ladder(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-            (HERE / "escalation_ladder.json").write_text(history.to_json())
+            (HERE / f"escalation_ladder_{VERSION}.json").write_text(history.to_json())
     print(f"recorded histories in {HERE}")
 
 
