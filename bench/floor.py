@@ -15,7 +15,12 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.worker import Worker
 
 from bench.floor_workflow import FloorWorkflow
@@ -136,6 +141,7 @@ async def open_floor(client: Client, ticket: TicketEvent, policy: Policy, queue:
         id=floor_id(ticket.case_key),
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Case {ticket.case_key} · {ticket.customer.name} · normal",
         static_details=f"**Subject:** {ticket.subject}\n\n**Ticket:** {ticket.source} {ticket.ticket_id}",
         search_attributes=TypedSearchAttributes([

@@ -13,6 +13,7 @@ import asyncio
 import cProfile
 import io
 import pstats
+import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,7 @@ from workflows.complaint import ComplaintWorkflow
 from workflows.models import workflow_id_for
 
 
-async def main(times: int, top: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="recovery-profile-"))
+async def main(tmp: Path, times: int, top: int) -> None:
     configure_file_logging(tmp / "worker.log")
     stack = await start_stack(tmp)
     try:
@@ -64,7 +64,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     from activities.store import stop_embedded
 
+    folder = Path(tempfile.mkdtemp(prefix="recovery-profile-"))
     try:
-        asyncio.run(main(args.times, args.top))
+        asyncio.run(main(folder, args.times, args.top))
     finally:
         stop_embedded()
+        shutil.rmtree(folder, ignore_errors=True)
