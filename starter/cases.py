@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from datetime import timedelta
 from typing import Any
@@ -97,10 +99,15 @@ async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy
             SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
         ]),
     )
-    return await client.execute_update_with_start_workflow(
-        ComplaintWorkflow.add_contact, ContactInput(ticket=ticket), start_workflow_operation=start,
-        result_type=ContactResult,
-    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            ComplaintWorkflow.add_contact, ContactInput(ticket=ticket), start_workflow_operation=start,
+            result_type=ContactResult,
+        )
+    except WorkflowAlreadyStartedError:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await start.workflow_handle()  # retrieve the operation's own copy of the error: no stray warning
+        raise
 
 
 async def _closed_case_contact(client: Client, workflow_id: str, event_id: str) -> ContactResult | None:
@@ -131,8 +138,17 @@ async def run_step(client: Client, case: str, update: str, inp: Any) -> CaseStat
     try:
         # Accepted (or rejected by the validator) first; then wait for the result, however long the
         # step's activities take (a payment provider retrying, a worker restarting).
-        accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                                             result_type=CaseStatus)
+        for attempt in range(1, 4):
+            try:
+                accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                                                     result_type=CaseStatus)
+                break
+            except RPCError as err:
+                # The workflow task carrying the update failed (e.g. a worker overloaded past the
+                # SDK's deadlock detector): the update was never accepted, so asking again is safe.
+                if "workflow task failure" not in err.message or attempt == 3:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
         deadline = time.monotonic() + STEP_RESULT_WAIT.total_seconds()
         while True:
             try:
