@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
 import sys
@@ -14,11 +13,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import structlog
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.log_config import configure_logging
 from activities.notifications import Notifier
 from activities.store import create_pool, embedded_url, migrate
 from starter.binaries import find_binary
@@ -35,20 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # ---- logging: the worker logs like production (structlog JSON), but into a file ------------------
 
 def configure_file_logging(path: Path) -> None:
-    """structlog JSON lines at INFO (as the production worker does) into `path`, not the terminal."""
+    """The production worker's JSON logging (at INFO), into `path` instead of the terminal."""
     stream = open(path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
-    logging.basicConfig(stream=stream, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s",
-                        force=True)
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=True,
-    )
+    configure_logging("INFO", stream)
 
 
 def say(message: str) -> None:

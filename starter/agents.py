@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from workflows.converter import describe_validation_error
+from workflows.policy import parse_toml_config
 from workflows.models import Actor, Identifier
 
 VIEWER, INTAKE = "viewer", "intake"
@@ -74,15 +73,7 @@ class AgentDirectory:
 
 
 def parse_agents(text: str, source: str) -> AgentDirectory:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AgentsError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        parsed = AgentsFile.model_validate(data)
-    except ValidationError as exc:
-        raise AgentsError(f"{source}: {describe_validation_error(exc)}") from None
-    return AgentDirectory(parsed.agents)
+    return AgentDirectory(parse_toml_config(text, source, AgentsFile, AgentsError).agents)
 
 
 def load_agents(path: str | None = None) -> AgentDirectory:

@@ -67,19 +67,25 @@ import hashlib
 import hmac
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from workflows.converter import describe_validation_error
 from workflows.models import TicketEvent
 from workflows.money import Currency
-from workflows.policy import Severity, describe_config_error
+from workflows.policy import Severity, parse_toml_config
 
 __all__ = [
     "IntakeConfig",
@@ -191,14 +197,7 @@ class IntakeConfig(_Config):
 
 
 def parse_intake_config(text: str, source: str = "intake config") -> IntakeConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise IntakeConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return IntakeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise IntakeConfigError(describe_config_error(exc, source)) from None
+    return parse_toml_config(text, source, IntakeConfig, IntakeConfigError)
 
 
 def load_intake_config(path: str | os.PathLike[str] | None = None) -> IntakeConfig:

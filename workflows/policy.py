@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -345,15 +345,23 @@ def describe_config_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_policy(text: str, source: str = "policy") -> Policy:
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_toml_config(text: str, source: str, model: type[M], error: type[ValueError]) -> M:
+    """An ops-owned TOML file validated as `model`; any problem raises `error` naming file and key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        raise error(f"{source}: not valid TOML: {exc}") from None
     try:
-        return Policy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(describe_config_error(exc, source)) from None
+        raise error(describe_config_error(exc, source)) from None
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    return parse_toml_config(text, source, Policy, PolicyError)
 
 
 def default_policy_text() -> str:
