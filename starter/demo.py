@@ -109,6 +109,8 @@ class Demo:
     run_id: str
     started: float = field(default_factory=time.time)
     width: int = 40
+    move_to_demo_policy: Callable[[str], Awaitable[None]] | None = None
+    """Set when the stack runs another policy: moves each new case onto the demo policy."""
 
     # ---- output ---------------------------------------------------------------------------
 
@@ -162,6 +164,13 @@ class Demo:
     async def post_ticket(self, case: DemoCase, ticket: dict[str, Any], action: str) -> dict[str, Any]:
         result = await self.call(case, "POST", "/v1/tickets", "ops-intake", ticket, action=action)
         assert result is not None
+        if result.get("created") and self.move_to_demo_policy is not None:
+            try:
+                await self.move_to_demo_policy(case.key)
+            except Exception as err:  # a refused or unreachable update: this case stops, the others go on
+                self.say(case, f"✗ could not move the case onto the demo policy: {err}")
+                raise _Abort from None
+            self.say(case, "moved onto the demo policy (apply_policy update: deadlines of seconds)")
         return result
 
     async def wait_for(self, case: DemoCase, what: str, check: Callable[[dict[str, Any]], bool],
@@ -470,12 +479,19 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
             return 1
         policy = _policy_of(data)
         if policy is None or policy.split("@")[0] != DEMO_POLICY_NAME:
-            print(f"\nrecovery demo: the stack runs policy {policy or 'unknown'!r}, not the demo policy: its "
-                  f"deadlines are hours and days, so nothing would escalate or follow up during the demo.\n"
-                  f"Start the stack with `recovery dev --demo-policy` (or run the API with "
-                  f"RECOVERY_POLICY={DEMO_POLICY}) and run `recovery demo` again.\n"
-                  f"(Case {first.key} was opened as the probe and is left open.)", file=out)
-            return 1
+            # The stack's policy has deadlines of hours: move the demo's own cases onto the demo
+            # policy through Temporal (the `apply_policy` update), which the API does not expose.
+            mover = await _policy_mover(temporal_address, namespace)
+            if mover is None:
+                print(f"\nrecovery demo: the stack runs policy {policy or 'unknown'!r}, not the demo policy, and "
+                      f"Temporal at {temporal_address} can't be reached to move the demo cases onto it.\n"
+                      f"Start the stack with `recovery dev --demo-policy` (or run the API with "
+                      f"RECOVERY_POLICY={DEMO_POLICY}), or pass --address, and run `recovery demo` again.\n"
+                      f"(Case {first.key} was opened as the probe and is left open.)", file=out)
+                return 1
+            demo.move_to_demo_policy = mover
+            await mover(first.key)
+            demo.say(first, f"the stack runs {policy}; demo cases are moved onto the demo policy")
 
         await asyncio.gather(
             _guarded(demo, first, wrong_size_rest),
@@ -493,6 +509,24 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
         _summary(demo, list(cases.values()), ui_url, temporal_address, namespace)
     closed = all(c.final is not None and c.final.get("step") == "closed" for c in cases.values())
     return 0 if closed else 1
+
+
+async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str], Awaitable[None]] | None:
+    from starter.cases import run_step
+    from worker import connect
+    from workflows.models import Actor, ApplyPolicyInput
+    from workflows.policy import parse_policy
+
+    try:
+        client = await asyncio.wait_for(connect(temporal_address, namespace), 10)
+    except Exception:
+        return None
+    policy = parse_policy(DEMO_POLICY.read_text(), "demo policy")
+
+    async def move(case_key: str) -> None:
+        await run_step(client, case_key, "apply_policy",
+                       ApplyPolicyInput(actor=Actor(id="recovery-demo", role="manager"), policy=policy))
+    return move
 
 
 def _summary(demo: Demo, cases: list[DemoCase], ui_url: str, temporal_address: str, namespace: str) -> None:

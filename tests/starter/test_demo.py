@@ -125,13 +125,29 @@ async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
     assert "EscalationLevel" in text and f"recovery show {keys['shipping']}" in text
 
 
-async def test_demo_refuses_a_stack_without_the_demo_policy(client: Client, task_queue: str,
-                                                            db: asyncpg.Pool) -> None:
+async def test_demo_on_a_default_policy_stack_moves_its_cases_onto_the_demo_policy(
+        client: Client, task_queue: str, db: asyncpg.Pool) -> None:
+    """`make dev` runs the default policy: the demo moves its own cases (apply_policy) and still plays."""
     async with build_worker(client, pool=db, queue=task_queue):
         async for url in _serve(client, task_queue, default_policy_text()):
             out = io.StringIO()
             code = await asyncio.to_thread(demo.run_demo, url, "http://127.0.0.1:8233", out=out,
+                                           temporal_address=client.service_client.config.target_host,
                                            run_id=f"p{int(time.time()) % 100000}")
+    text = out.getvalue()
+    assert code == 0, text
+    assert "demo cases are moved onto the demo policy" in text and text.count("moved onto the demo policy") >= 4
+    assert "Traceback" not in text
+
+
+async def test_demo_on_a_default_policy_stack_without_temporal_says_what_to_do(
+        client: Client, task_queue: str, db: asyncpg.Pool) -> None:
+    async with build_worker(client, pool=db, queue=task_queue):
+        async for url in _serve(client, task_queue, default_policy_text()):
+            out = io.StringIO()
+            code = await asyncio.to_thread(demo.run_demo, url, "http://127.0.0.1:8233", out=out,
+                                           temporal_address=f"127.0.0.1:{_free_port()}",
+                                           run_id=f"q{int(time.time()) % 100000}")
     text = out.getvalue()
     assert code == 1
     assert "recovery dev --demo-policy" in text and "default@" in text
