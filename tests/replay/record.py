@@ -110,7 +110,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    from activities.store import stop_embedded
+
     asyncio.run(main())
+    stop_embedded()  # os._exit skips atexit, where the embedded PostgreSQL would otherwise stop
     # Skip interpreter finalization: the Temporal runtime's threads can abort it after a run.
     sys.stdout.flush()
     os._exit(0)
