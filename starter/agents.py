@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from workflows.policy import parse_toml_config
+from workflows.policy import parse_toml_config, read_config_file
 from workflows.models import Actor, Identifier
 
 VIEWER, INTAKE = "viewer", "intake"
@@ -80,8 +79,4 @@ def load_agents(path: str | None = None) -> AgentDirectory:
     path = path or os.environ.get("RECOVERY_AGENTS")
     if not path:
         return AgentDirectory({})
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise AgentsError(f"{path}: cannot read agents file: {exc.strerror}") from None
-    return parse_agents(text, path)
+    return parse_agents(read_config_file(path, "agents", AgentsError), path)

@@ -85,7 +85,7 @@ from pydantic import (
 from workflows.converter import describe_validation_error
 from workflows.models import TicketEvent
 from workflows.money import Currency
-from workflows.policy import Severity, parse_toml_config
+from workflows.policy import Severity, parse_toml_config, read_config_file
 
 __all__ = [
     "IntakeConfig",
@@ -205,12 +205,7 @@ def load_intake_config(path: str | os.PathLike[str] | None = None) -> IntakeConf
     path = path or os.environ.get("RECOVERY_INTAKE")
     if not path:
         return IntakeConfig()
-    file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise IntakeConfigError(f"{file}: cannot read intake config file: {exc.strerror}") from None
-    return parse_intake_config(text, str(file))
+    return parse_intake_config(read_config_file(path, "intake config", IntakeConfigError), str(Path(path)))
 
 
 # --- signatures ----------------------------------------------------------------------------

@@ -360,6 +360,14 @@ def parse_toml_config(text: str, source: str, model: type[M], error: type[ValueE
         raise error(describe_config_error(exc, source)) from None
 
 
+def read_config_file(path: str | os.PathLike[str], kind: str, error: type[ValueError]) -> str:
+    """The text of an ops-owned config file; an unreadable one raises `error` naming file and kind."""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise error(f"{path}: cannot read {kind} file: {exc.strerror}") from None
+
+
 def parse_policy(text: str, source: str = "policy") -> Policy:
     return parse_toml_config(text, source, Policy, PolicyError)
 
@@ -373,9 +381,4 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     path = path or os.environ.get("RECOVERY_POLICY")
     if not path:
         return parse_policy(default_policy_text(), "default policy")
-    file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise PolicyError(f"{file}: cannot read policy file: {exc.strerror}") from None
-    return parse_policy(text, str(file))
+    return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)))

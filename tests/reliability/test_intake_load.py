@@ -4,7 +4,6 @@ against `recovery api` and a worker as processes on the dev server."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import uuid
 from collections import Counter
