@@ -1,8 +1,7 @@
 """The recovery worker: runs ComplaintWorkflow and its activities on the `recovery` task queue.
 
-Connection comes from a Temporal envconfig profile (`TEMPORAL_PROFILE`, `TEMPORAL_CONFIG_FILE`)
-or the plain variables `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS*`,
-so the same worker runs against the local dev server, a cluster or Temporal Cloud.
+The connection (envconfig profile or TEMPORAL_* variables) and the metrics runtime come from
+`recovery.client`, so the same worker runs against the local dev server, a cluster or Temporal Cloud.
 """
 
 from __future__ import annotations
@@ -16,51 +15,17 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from temporalio.client import Client
-from workflows.codec import codec_from_env, data_converter_with_codec
-from temporalio.envconfig import ClientConfig
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.compensation import Compensator
-from activities.log_config import configure_logging
 from activities.notifications import Notifier
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
+from recovery.client import connect, task_queue
+from recovery.logs import configure_logging
 from workflows.complaint import ComplaintWorkflow
 
-DEFAULT_TASK_QUEUE = "recovery"
 log = structlog.get_logger("worker")
-
-
-def task_queue() -> str:
-    return os.environ.get("RECOVERY_TASK_QUEUE", DEFAULT_TASK_QUEUE)
-
-
-_runtime: list[Runtime] = []
-
-
-def metrics_runtime() -> Runtime | None:
-    """One runtime per process exporting SDK and engine metrics to Prometheus at
-    `RECOVERY_METRICS_ADDRESS` (host:port, serving /metrics); None when it is unset."""
-    address = os.environ.get("RECOVERY_METRICS_ADDRESS")
-    if not address:
-        return None
-    if not _runtime:
-        _runtime.append(Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address))))
-    return _runtime[0]
-
-
-async def connect(address: str | None = None, namespace: str | None = None) -> Client:
-    """A client with the pydantic data converter, configured by envconfig (profile, file, env)."""
-    config = ClientConfig.load_client_connect_config(profile=os.environ.get("TEMPORAL_PROFILE"))
-    if address:
-        config["target_host"] = address
-    if namespace:
-        config["namespace"] = namespace
-    config.setdefault("target_host", "localhost:7233")
-    # With RECOVERY_CODEC_KEYS set, payloads (and failures) are AES-GCM encrypted before they leave.
-    converter = data_converter_with_codec(codec_from_env())
-    return await Client.connect(**config, data_converter=converter, runtime=metrics_runtime())
 
 
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,

@@ -105,7 +105,7 @@ class Compensator:
             row = await self._issue(instruction, row, bound)
         return self._result(row, bound, instruction)
 
-    async def _issue(self, instruction: IssueInstruction, row: LedgerRow, bound) -> LedgerRow:
+    async def _issue(self, instruction: IssueInstruction, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger) -> LedgerRow:
         if row.mode == "agent":
             reference = instruction.agent_reference or f"instr-{instruction.key}"
             return await ledger.settle(self.pool, row.idempotency_key, "succeeded", reference,
@@ -131,7 +131,7 @@ class Compensator:
         return await ledger.settle(self.pool, row.idempotency_key, "succeeded", paid.id,
                                    "replayed by the provider" if paid.replayed else None)
 
-    def _result(self, row: LedgerRow, bound, instruction: IssueInstruction) -> IssueResult:
+    def _result(self, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger, instruction: IssueInstruction) -> IssueResult:
         if row.status == "succeeded":
             assert row.reference is not None
             bound.info("compensation issued", kind=row.kind, amount=str(instruction.amount)

@@ -312,7 +312,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             figs[key] = await coro_fn()
-        except Exception as err:  # noqa: BLE001 (a failed figure is reported, the others still run)
+        except Exception as err:
             traceback.print_exc(file=sys.stderr)
             figs[key] = {"error": f"{type(err).__name__}: {err}"}
         figs[key]["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -330,7 +330,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         replays=1 if args.quick else 5)
                     figs["a"], figs["b"] = a, b
                     plan = shapes["plan"]
-                except Exception as err:  # noqa: BLE001
+                except Exception as err:
                     traceback.print_exc(file=sys.stderr)
                     figs["a"] = {"error": f"{type(err).__name__}: {err}"}
                     figs["b"] = {"error": f"{type(err).__name__}: {err}"}

@@ -17,12 +17,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.log_config import configure_logging
+from recovery.logs import configure_logging
 from activities.notifications import Notifier
 from activities.store import create_pool, embedded_url, migrate
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 from workflows.models import SEND_NOTIFICATION, Notification, TicketEvent
 from workflows.policy import Policy, default_policy_text, parse_policy
 
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def configure_file_logging(path: Path) -> None:
     """The production worker's JSON logging (at INFO), into `path` instead of the terminal."""
-    stream = open(path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
+    stream = open(path, "a", buffering=1)
     configure_logging("INFO", stream)
 
 
@@ -158,7 +158,7 @@ class Stack:
         for cleanup in reversed(self.cleanups):
             try:
                 await cleanup()
-            except Exception as err:  # noqa: BLE001 (best effort at shutdown)
+            except Exception as err:
                 say(f"cleanup failed: {err!r}")
 
 

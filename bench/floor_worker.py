@@ -9,7 +9,7 @@ import signal
 import sys
 
 from bench.floor import build_floor_worker
-from worker import connect, task_queue
+from recovery.client import connect, task_queue
 
 
 async def run() -> None:

@@ -35,7 +35,7 @@ async def start_api(address: str, queue: str, log: Path) -> tuple[subprocess.Pop
     env = subprocess_env(RECOVERY_AGENTS=str(ROOT / "starter" / "dev_agents.toml"), RECOVERY_LOG_LEVEL="WARNING")
     env.pop("RECOVERY_POLICY", None)
     env.pop("RECOVERY_INTAKE", None)
-    proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "starter.cli", "api", "--host", "127.0.0.1", "--port", str(port),
          "--address", address, "--task-queue", queue],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,

@@ -31,7 +31,7 @@ async def _start(kind: str, address: str, database_url: str, queue: str, log: Pa
                          RECOVERY_LOG_LEVEL="INFO")
     env.pop("RECOVERY_METRICS_ADDRESS", None)
     log.write_bytes(b"")
-    proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
+    proc = subprocess.Popen(
         [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     deadline = time.monotonic() + 60
     while marker not in log.read_bytes():

@@ -28,7 +28,7 @@ from starter.binaries import find_binary
 from starter.cases import open_case, run_step, status, timeline
 from worker import build_worker
 from workflows import search_attributes as sa
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 
 _INDEXED = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

@@ -16,7 +16,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from workflows.policy import parse_toml_config, read_config_file
+from recovery.config import parse_toml_config, read_config_file
 from workflows.models import Actor, Identifier
 
 VIEWER, INTAKE = "viewer", "intake"

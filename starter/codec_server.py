@@ -7,7 +7,7 @@ proto JSON), answering the same shape. The UI adds an `X-Namespace` header; ever
 answered for the UI's origin (`--cors-origin`, default http://localhost:8233) with credentials allowed.
 
 Point the UI at it: Settings → Codec Server, or the dev server's `--ui-codec-endpoint`.
-Keys come from RECOVERY_CODEC_KEYS / RECOVERY_CODEC_KEY_ID (see workflows/codec.py).
+Keys come from RECOVERY_CODEC_KEYS / RECOVERY_CODEC_KEY_ID (see recovery/codec.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from workflows.codec import KEYS_ENV, CodecConfigError, codec_from_env
+from recovery.codec import KEYS_ENV, CodecConfigError, codec_from_env
 
 DEFAULT_CORS_ORIGIN = "http://localhost:8233"
 DEFAULT_HOST = "127.0.0.1"

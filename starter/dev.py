@@ -66,7 +66,7 @@ def temporal_command(home: Path, port: int, ui_port: int, codec_endpoint: str | 
 
 
 async def _wait_for_temporal(address: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    from worker import connect
+    from recovery.client import connect
 
     deadline = time.monotonic() + timeout
     while True:
@@ -78,7 +78,7 @@ async def _wait_for_temporal(address: str, server: subprocess.Popen[bytes], time
             return
         except Exception:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Temporal dev server did not answer on {address} within {timeout:.0f}s")
+                raise RuntimeError(f"the Temporal dev server did not answer on {address} within {timeout:.0f}s") from None
             await asyncio.sleep(0.25)
 
 
@@ -126,7 +126,7 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
     except Exception as err:
         print(f"recovery: error: PostgreSQL could not be prepared: {err}", file=sys.stderr)
         return 1
-    from workflows.codec import CodecConfigError, codec_from_env
+    from recovery.codec import CodecConfigError, codec_from_env
 
     try:
         codec = codec_from_env()
@@ -173,6 +173,7 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     import uvicorn
 
     import worker
+    from recovery.client import connect
     from starter.api import create_app, settings_from_env
 
     address = f"127.0.0.1:{port}"
@@ -184,9 +185,9 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     os.environ["TEMPORAL_ADDRESS"] = address
     os.environ["RECOVERY_TASK_QUEUE"] = task_queue
     _say("Temporal is up; starting the worker and the API")
-    api = uvicorn.Server(uvicorn.Config(create_app(settings_from_env(), connect=lambda: worker.connect(address)),
+    api = uvicorn.Server(uvicorn.Config(create_app(settings_from_env(), connect=lambda: connect(address)),
                                        host="127.0.0.1", port=api_port, log_level="warning"))
-    api.install_signal_handlers = lambda: None  # the worker owns SIGINT/SIGTERM and stops both
+    api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns SIGINT/SIGTERM and stops both
     stop = asyncio.Event()
     serving = asyncio.create_task(api.serve())
     codec_server = None
@@ -195,7 +196,7 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
 
         codec_app = create_codec_app(codec[0], os.environ["RECOVERY_CODEC_TOKEN"], f"http://127.0.0.1:{ui_port}")
         codec_server = uvicorn.Server(uvicorn.Config(codec_app, host="127.0.0.1", port=codec[1], log_level="warning"))
-        codec_server.install_signal_handlers = lambda: None
+        codec_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         codec_serving = asyncio.create_task(codec_server.serve())
     watcher = asyncio.create_task(_watch(server, stop))
     worker_task = asyncio.create_task(worker.run_worker(stop))

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notifications import Notifier
 from activities.store import embedded_url, migrate, stop_embedded
 from starter.binaries import find_binary
-from tests.helpers import WebhookReceiver
+from tests.helpers import WebhookReceiver, free_port
 from worker import build_worker
 from workflows import search_attributes as sa
 
@@ -34,6 +38,7 @@ _INDEXED = {
 }
 
 
+ROOT = Path(__file__).resolve().parents[1]
 CONTINUE_AS_NEW_AT = 300
 
 
@@ -141,3 +146,40 @@ def _with_database(url: str, name: str) -> str:
 
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture
+def api_url(dev_env: WorkflowEnvironment, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`recovery api` and a worker running as processes on the dev server; yields the API's URL."""
+    intake_file = tmp_path_factory.mktemp("intake") / "intake.toml"
+    intake_file.write_text('max_body_bytes = 65536\n[zendesk]\nsecrets = ["zd-secret"]\n[jira]\nsecrets = ["jira-secret"]\n')
+    port = free_port()
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "RECOVERY_TASK_QUEUE": f"schema-{uuid.uuid4().hex[:6]}",
+           "RECOVERY_AGENTS": str(ROOT / "starter" / "dev_agents.toml"), "RECOVERY_INTAKE": str(intake_file),
+           "RECOVERY_LOG_LEVEL": "WARNING", "DATABASE_URL": db_url}
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "starter.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API did not become healthy within 60 s"
+        time.sleep(0.2)
+    yield url
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise

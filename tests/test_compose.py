@@ -241,12 +241,12 @@ def test_the_dependency_graph_has_no_cycle(services: dict[str, Any]) -> None:
     state: dict[str, str] = {}
 
     def visit(name: str, path: list[str]) -> None:
-        assert state.get(name) != "open", f"dependency cycle: {' -> '.join(path + [name])}"
+        assert state.get(name) != "open", f"dependency cycle: {' -> '.join([*path, name])}"
         if state.get(name) == "done":
             return
         state[name] = "open"
         for target in depends_on(services[name]):
-            visit(target, path + [name])
+            visit(target, [*path, name])
         state[name] = "done"
 
     for name in services:
@@ -422,7 +422,7 @@ def test_gen_env_writes_exactly_the_required_secrets(compose: dict[str, Any]) ->
     assert set(written) == required_variables(compose)
     assert all(written.values())
     assert re.fullmatch(r"[0-9a-f]+", written["RECOVERY_DB_PASSWORD"]), "must be safe inside DATABASE_URL"
-    from workflows.codec import codec_from_env
+    from recovery.codec import codec_from_env
 
     assert codec_from_env({"RECOVERY_CODEC_KEYS": written["RECOVERY_CODEC_KEYS"]}) is not None
 

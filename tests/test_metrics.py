@@ -13,7 +13,7 @@ from starter.cases import open_case
 from tests.helpers import eventually, fast_policy, ticket
 from tests.starter.test_dev_stack import free_port
 from worker import build_worker
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 
 
 async def test_metrics_endpoint_shows_engine_counters_after_an_escalation(

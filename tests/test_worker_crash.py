@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 from starter.cases import open_case, run_step, timeline
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
 from workflows.complaint import ComplaintWorkflow
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 
 ROOT = Path(__file__).resolve().parents[1]

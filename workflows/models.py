@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -47,7 +48,7 @@ class Order(_Model):
     total: Amount | None = None
     shipping: Amount | None = None
 
-    def money(self, amount) -> Money | None:
+    def money(self, amount: Decimal | None) -> Money | None:
         return None if amount is None else Money(amount=amount, currency=self.currency)
 
 

@@ -78,7 +78,8 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _fits_currency(self) -> Money:
-        places = -self.amount.as_tuple().exponent if self.amount.as_tuple().exponent < 0 else 0
+        exponent = self.amount.as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
         if places > minor_units(self.currency):
             raise ValueError(
                 f"{self.currency} amounts have at most {minor_units(self.currency)} decimal places, got {self.amount}"

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -23,11 +23,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from recovery.config import parse_toml_config, read_config_file
 from workflows.money import Amount, parse_currency
 
 
@@ -109,7 +109,8 @@ class StepDeadlines(_Strict):
     close: Duration
 
     def budget(self, step: Step) -> timedelta:
-        return getattr(self, step.value)
+        budget: timedelta = getattr(self, step.value)
+        return budget
 
 
 _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -156,7 +157,7 @@ class BusinessCalendar(_Strict):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
-    def _windows_from(self, moment: datetime):
+    def _windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Yield the UTC working windows (start, end) of each day from `moment`'s local date on."""
         zone = self.zone
         day = moment.astimezone(zone).date()
@@ -329,43 +330,6 @@ class Policy(_Strict):
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
-
-
-def describe_config_error(error: ValidationError, source: str) -> str:
-    """One line per problem in an ops-owned config file: `file: key.path: why`."""
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling)"
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        lines.append(f"{source}: {key}: {message}")
-    return "\n".join(lines)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse_toml_config(text: str, source: str, model: type[M], error: type[ValueError]) -> M:
-    """An ops-owned TOML file validated as `model`; any problem raises `error` naming file and key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise error(describe_config_error(exc, source)) from None
-
-
-def read_config_file(path: str | os.PathLike[str], kind: str, error: type[ValueError]) -> str:
-    """The text of an ops-owned config file; an unreadable one raises `error` naming file and kind."""
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise error(f"{path}: cannot read {kind} file: {exc.strerror}") from None
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:

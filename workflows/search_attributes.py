@@ -3,6 +3,8 @@
 No customer personal data here: ids only, never names or emails.
 """
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 RECOVERY_STEP = SearchAttributeKey.for_keyword("RecoveryStep")
@@ -12,4 +14,4 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 TICKET_SOURCE = SearchAttributeKey.for_keyword("TicketSource")
 
-ALL = [RECOVERY_STEP, RECOVERY_SEVERITY, ESCALATION_LEVEL, CUSTOMER_ID, NEXT_DEADLINE, TICKET_SOURCE]
+ALL: list[SearchAttributeKey[Any]] = [RECOVERY_STEP, RECOVERY_SEVERITY, ESCALATION_LEVEL, CUSTOMER_ID, NEXT_DEADLINE, TICKET_SOURCE]

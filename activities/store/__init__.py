@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -27,7 +28,7 @@ def database_url() -> str:
     return embedded_url(Path(os.environ.get("RECOVERY_HOME", ".recovery")) / "postgres")
 
 
-_embedded: list = []
+_embedded: list[Any] = []
 
 
 def embedded_url(pgdata: Path) -> str:
@@ -61,7 +62,7 @@ async def create_pool(url: str | None = None, *, min_size: int = 1, max_size: in
 
 
 def migration_files() -> list[tuple[str, str]]:
-    files = sorted(f for f in MIGRATIONS.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in MIGRATIONS.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
 
 

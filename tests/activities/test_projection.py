@@ -44,7 +44,7 @@ def scripted_cases() -> dict[str, list[DomainEvent]]:
     """Three cases' real domain events from the step machine: a full path with approval and a
     reopen, an escalated one with repeat contacts, and a paused one."""
     policy = fast_policy(ack="1h", interval="30m")
-    at = lambda minutes: T0 + timedelta(minutes=minutes)  # noqa: E731
+    at = lambda minutes: T0 + timedelta(minutes=minutes)
 
     full = Case.open(ticket("p1", customer="c-full"), policy, "complaint-c-full:ord-1", at(0))
     full.acknowledge(AcknowledgeInput(actor=AGENT, message="Sorry"), at(10))

@@ -93,7 +93,7 @@ class FakePayments:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
                 params = dict(parse_qsl(raw, keep_blank_values=True))
                 answer, headers, hold = fake._handle(self.path, self.headers.get("Authorization"),
@@ -115,7 +115,7 @@ class FakePayments:
                 except OSError:
                     pass  # the client gave up (cancelled, timed out, killed): the work is done anyway
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_response(405)
                 self.end_headers()
 

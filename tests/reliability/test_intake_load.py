@@ -13,7 +13,6 @@ import httpx
 
 from starter.intake import sign_jira
 from tests.helpers import eventually
-from tests.starter.test_api_schema import api_url  # noqa: F401 (fixture: API + worker processes)
 
 INTAKE = {"Authorization": "Bearer dev-intake-012345678"}
 DISTINCT, COPIES, REPEATS, BAD = 150, 10, 50, 400
@@ -27,7 +26,7 @@ def ticket(run: str, n: int, event: str) -> dict:
             "subject": "Load", "occurred_at": "2026-11-20T10:00:00Z"}
 
 
-async def test_intake_under_load_has_no_5xx_and_no_duplicate_case(api_url: str, db_url: str) -> None:  # noqa: F811
+async def test_intake_under_load_has_no_5xx_and_no_duplicate_case(api_url: str, db_url: str) -> None:
     run = uuid.uuid4().hex[:6]
     rng = random.Random(2026)
     requests: list[tuple[str, dict | bytes, dict, str]] = []  # (path, body, headers, expectation)

@@ -16,15 +16,15 @@ from activities.notifications import Notifier
 from starter.cases import open_case, timeline
 from starter.dev import temporal_command
 from tests.helpers import WebhookReceiver, eventually, fast_policy, ticket
-from tests.starter.test_dev_stack import free_port
+from tests.helpers import free_port
 from worker import build_worker
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 
 CASES = 10
 
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(temporal_command(home, port, free_port()) + ["--headless"], stdout=subprocess.DEVNULL,
+    return subprocess.Popen([*temporal_command(home, port, free_port()), "--headless"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -3,6 +3,8 @@ contacts and the passing of time, with the engine's promises checked after every
 
 from __future__ import annotations
 
+import itertools
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -142,7 +144,7 @@ class StepMachine(RuleBasedStateMachine):
 
     @invariant()
     def steps_only_in_order(self) -> None:
-        for before, after in zip(self.steps, self.steps[1:]):
+        for before, after in itertools.pairwise(self.steps):
             assert (before, after) in ALLOWED, self.steps
 
     @invariant()

@@ -26,7 +26,7 @@ from starter.cases import open_case, run_step, status
 from tests.helpers import AGENT, LEAD, fast_policy, ticket
 from worker import build_worker
 from workflows import search_attributes as sa
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,

@@ -11,7 +11,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from workflows.complaint import ComplaintWorkflow
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -3,17 +3,9 @@ processes on the real dev server: no 5xx, and every response fits the schema."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -24,48 +16,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from temporalio.testing import WorkflowEnvironment
 
-from tests.starter.test_dev_stack import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
-
-
-@pytest.fixture
-def api_url(dev_env: WorkflowEnvironment, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    intake_file = tmp_path_factory.mktemp("intake") / "intake.toml"
-    intake_file.write_text('max_body_bytes = 65536\n[zendesk]\nsecrets = ["zd-secret"]\n[jira]\nsecrets = ["jira-secret"]\n')
-    port = free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "RECOVERY_TASK_QUEUE": f"schema-{uuid.uuid4().hex[:6]}",
-           "RECOVERY_AGENTS": str(ROOT / "starter" / "dev_agents.toml"), "RECOVERY_INTAKE": str(intake_file),
-           "RECOVERY_LOG_LEVEL": "WARNING", "DATABASE_URL": db_url}
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "starter.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API did not become healthy within 60 s"
-        time.sleep(0.2)
-    yield url
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
 
 
 def test_api_answers_within_its_schema(api_url: str) -> None:

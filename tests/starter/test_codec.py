@@ -25,7 +25,7 @@ from starter.codec_server import create_codec_app
 from tests.helpers import WebhookReceiver, eventually, fast_policy
 from worker import build_worker
 from workflows import search_attributes as sa
-from workflows.codec import (
+from recovery.codec import (
     ENCODING,
     KEY_ID_METADATA,
     CodecConfigError,
@@ -33,7 +33,7 @@ from workflows.codec import (
     codec_from_env,
     data_converter_with_codec,
 )
-from workflows.converter import data_converter
+from recovery.converter import data_converter
 from workflows.models import TicketEvent
 
 KEY_A, KEY_B = os.urandom(32), os.urandom(32)
@@ -330,7 +330,7 @@ async def test_the_ui_can_reach_the_codec_with_the_token_in_the_path() -> None:
     import httpx as _httpx
 
     from starter.codec_server import create_codec_app as _create
-    from workflows.codec import EncryptionCodec as _Codec
+    from recovery.codec import EncryptionCodec as _Codec
 
     codec = _Codec({"k": bytes(32)}, "k")
     app = _create(codec, "s3cret-token", "http://127.0.0.1:8233")

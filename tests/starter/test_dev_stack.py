@@ -17,15 +17,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:

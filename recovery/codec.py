@@ -28,6 +28,7 @@ import binascii
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
@@ -75,7 +76,7 @@ class EncryptionCodec(PayloadCodec):
     def key_ids(self) -> list[str]:
         return list(self._keys)
 
-    def _cipher(self, key_id: str):  # -> AESGCM
+    def _cipher(self, key_id: str) -> Any:  # an AESGCM; cryptography is imported lazily
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -163,7 +164,7 @@ def codec_from_env(env: Mapping[str, str] = os.environ) -> EncryptionCodec | Non
 def data_converter_with_codec(codec: PayloadCodec | None) -> DataConverter:
     """The recovery data converter with `codec` applied, failure messages and stack traces included
     (moved into the failure's encoded attributes). None → the plain recovery data converter."""
-    from workflows.converter import data_converter
+    from recovery.converter import data_converter
 
     if codec is None:
         return data_converter

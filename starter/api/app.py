@@ -1,0 +1,30 @@
+"""`create_app`: the FastAPI app assembled from the area routers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from starter.api import complaints, health, intake, reports, steps
+from starter.api.errors import ERRORS, install_error_handlers
+from starter.api.limits import BodyLimit
+from starter.api.settings import ApiSettings, TemporalClient
+
+
+def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) -> FastAPI:
+    """The API. `connect` returns the Temporal client; it is called lazily and retried until it works,
+    so the API starts (and /healthz answers 503) while Temporal is still coming up."""
+    app = FastAPI(title="service-recovery", version="1", summary="Complaint intake and agents' recovery steps.",
+                  responses=ERRORS)
+    app.state.settings = settings
+    app.state.temporal = TemporalClient(connect)
+    app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(intake.router)
+    app.include_router(complaints.router)
+    app.include_router(steps.router)
+    app.include_router(reports.router)
+    app.include_router(health.router)
+    return app

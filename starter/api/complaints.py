@@ -1,0 +1,99 @@
+"""Agents' reads: one case's status and timeline, and the case list from the visibility store."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from starter.api.auth import Reader
+from starter.api.errors import ApiError
+from starter.api.settings import temporal
+from starter.cases import status, timeline
+from workflows import search_attributes as sa
+from workflows.models import CaseStatus, DomainEvent, Identifier
+from workflows.policy import Severity, Step
+
+router = APIRouter(tags=["complaints"])
+
+
+class ComplaintView(CaseStatus):
+    timeline: list[DomainEvent]
+
+
+class ComplaintSummary(BaseModel):
+    case_id: str
+    workflow_id: str
+    status: str
+    step: str | None
+    severity: str | None
+    escalation_level: int | None
+    customer_id: str | None
+    next_deadline: datetime | None
+
+
+class ComplaintPage(BaseModel):
+    complaints: list[ComplaintSummary]
+    next_page_token: str | None
+
+
+@router.get("/v1/complaints/{case_id}", response_model=ComplaintView, summary="A case's status and timeline")
+async def get_complaint(case_id: str, request: Request, _: Reader) -> ComplaintView:
+    client = await temporal(request)
+    current = await status(client, case_id)
+    events = await timeline(client, case_id)
+    return ComplaintView(**dict(current), timeline=events)
+
+
+@router.get("/v1/complaints", response_model=ComplaintPage,
+            summary="List cases by step, severity, escalation and customer")
+async def list_complaints(
+    request: Request,
+    _: Reader,
+    step: Step | None = None,
+    severity: Severity | None = None,
+    escalated: bool | None = None,
+    customer: Annotated[Identifier | None, Query()] = None,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    page_token: str | None = None,
+) -> ComplaintPage:
+    # Every value is an enum, a bool or a checked identifier: nothing free-form reaches the query.
+    clauses = ["WorkflowType = 'ComplaintWorkflow'"]
+    if step is not None:
+        clauses.append(f"RecoveryStep = '{step.value}'")
+    if severity is not None:
+        clauses.append(f"RecoverySeverity = '{severity.value}'")
+    if escalated is not None:
+        clauses.append("EscalationLevel > 0" if escalated else "EscalationLevel = 0")
+    if customer is not None:
+        clauses.append(f"CustomerId = '{customer}'")
+    token = None
+    if page_token:
+        try:
+            token = base64.urlsafe_b64decode(page_token.encode())
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "validation", "page_token is not a token from a previous page") from None
+    client = await temporal(request)
+    iterator = client.list_workflows(" AND ".join(clauses), page_size=page_size, next_page_token=token)
+    try:
+        await iterator.fetch_next_page()
+    except Exception as err:
+        raise ApiError(422 if token else 503, "validation" if token else "unavailable",
+                       f"listing failed: {getattr(err, 'message', err)}") from None
+    complaints = []
+    for execution in iterator.current_page or []:
+        attrs = execution.typed_search_attributes
+        complaints.append(ComplaintSummary(
+            case_id=execution.id.removeprefix("complaint-"), workflow_id=execution.id,
+            status=execution.status.name if execution.status else "UNKNOWN",
+            step=attrs.get(sa.RECOVERY_STEP), severity=attrs.get(sa.RECOVERY_SEVERITY),
+            escalation_level=attrs.get(sa.ESCALATION_LEVEL), customer_id=attrs.get(sa.CUSTOMER_ID),
+            next_deadline=attrs.get(sa.NEXT_DEADLINE),
+        ))
+    next_token = iterator.next_page_token
+    return ComplaintPage(complaints=complaints,
+                         next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None)

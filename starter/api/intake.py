@@ -1,0 +1,96 @@
+"""Intake routes: generic ticket events and signed Zendesk/Jira webhooks open cases or add contacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from starter import intake
+from starter.api.auth import TicketSender
+from starter.api.errors import ApiError
+from starter.api.settings import settings_of, temporal
+from starter.cases import open_case
+from workflows.models import TicketEvent
+
+router = APIRouter(tags=["intake"])
+
+
+class IntakeResult(BaseModel):
+    case_id: str
+    workflow_id: str
+    created: bool
+    duplicate: bool
+    contact_count: int
+
+
+class Ignored(BaseModel):
+    ignored: str
+
+
+async def _open(request: Request, ticket: TicketEvent) -> IntakeResult:
+    settings = settings_of(request)
+    result = await open_case(await temporal(request), ticket, settings.policy, settings.task_queue)
+    return IntakeResult(**result.model_dump())
+
+
+@router.post("/v1/tickets", status_code=202, response_model=IntakeResult,
+             summary="Open a case from a generic ticket event, or add a repeat contact")
+async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) -> IntakeResult:
+    return await _open(request, ticket)
+
+
+_WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.post("/v1/webhooks/{source}", status_code=202, response_model=IntakeResult | Ignored,
+             summary="Signed ticket webhooks from Zendesk or Jira", openapi_extra=_WEBHOOK_BODY)
+async def post_webhook(source: str, request: Request) -> IntakeResult | Ignored:
+    settings = settings_of(request)
+    raw = await request.body()  # the signature covers these exact bytes: verify before parsing
+    received = datetime.now(timezone.utc)
+    ticket: TicketEvent | None
+    if source == "zendesk" and settings.intake.zendesk is not None:
+        config = settings.intake.zendesk
+        _verified(lambda: intake.verify_zendesk(request.headers, raw, config, received))
+        payload = _json_object(raw)
+        ticket = _mapped(lambda: intake.zendesk_ticket(payload, config, received))
+    elif source == "jira" and settings.intake.jira is not None:
+        jira = settings.intake.jira
+        _verified(lambda: intake.verify_jira(request.headers, raw, jira))
+        payload = _json_object(raw)
+        ticket = _mapped(lambda: intake.jira_ticket(payload, request.headers, jira, received))
+    else:
+        known = [name for name in ("zendesk", "jira") if getattr(settings.intake, name) is not None]
+        raise ApiError(404, "not_found", f"unknown webhook source {source!r}; configured: {', '.join(known) or 'none'}")
+    if ticket is None:
+        return Ignored(ignored="event type does not open or add to a case")
+    return await _open(request, ticket)
+
+
+def _verified(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except intake.SignatureError as err:
+        raise ApiError(401, "bad_signature", str(err)) from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "bad_request", "body must be a JSON object")
+    return payload
+
+
+def _mapped(mapping: Callable[[], TicketEvent | None]) -> TicketEvent | None:
+    try:
+        return mapping()
+    except intake.PayloadError as err:
+        raise ApiError(422, "validation", str(err)) from None

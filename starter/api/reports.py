@@ -1,0 +1,33 @@
+"""Reports from the PostgreSQL read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from recovery.reports import SlaReport, sla_report
+from starter.api.auth import Reader
+from starter.api.errors import ApiError
+from starter.api.settings import settings_of
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get("/v1/reports/sla", response_model=SlaReport,
+            summary="SLA attainment, timings, escalations, repeat contacts and compensation from the read model")
+async def report_sla(
+    request: Request,
+    _: Reader,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    top: Annotated[int, Query(ge=0, le=100)] = 5,
+) -> SlaReport:
+    settings = settings_of(request)
+    if settings.database is None:
+        raise ApiError(503, "unavailable", "no database configured for reports")
+    try:
+        return await sla_report(await settings.database(), since=since, until=until, top=top)
+    except ValueError as err:
+        raise ApiError(422, "validation", str(err)) from None

@@ -1,0 +1,81 @@
+"""What the API is configured with (agents, intake sources, policy, task queue, database), and
+the lazily connected Temporal client every router reaches through `temporal(request)`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict
+from temporalio.client import Client
+
+from starter import intake
+from starter.agents import AgentDirectory
+from starter.api.errors import ApiError
+from workflows.policy import Policy
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    agents: AgentDirectory
+    intake: intake.IntakeConfig
+    policy: Policy
+    task_queue: str = "recovery"
+    database: Callable[[], Awaitable[Any]] | None = None
+    """Returns the asyncpg pool for reports (lazily created)."""
+
+
+class TemporalClient:
+    """`connect` called lazily and retried until it works, so the API starts (and /healthz answers
+    503) while Temporal is still coming up."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Client]]):
+        self._connect = connect
+        self._lock = asyncio.Lock()
+        self._client: Client | None = None
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await self._connect()
+                    except Exception as err:
+                        raise ApiError(503, "unavailable", f"Temporal is unreachable: {err}") from None
+        return self._client
+
+
+def settings_of(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+async def temporal(request: Request) -> Client:
+    """The app's Temporal client (503 while Temporal is unreachable)."""
+    client: TemporalClient = request.app.state.temporal
+    return await client.get()
+
+
+def settings_from_env() -> ApiSettings:
+    from activities.store import create_pool
+    from starter.agents import load_agents
+    from workflows.policy import load_policy
+
+    pools: list[Any] = []
+    lock = asyncio.Lock()
+
+    async def database() -> Any:
+        async with lock:
+            if not pools:
+                try:
+                    pools.append(await create_pool(max_size=4))
+                except Exception as err:
+                    raise ApiError(503, "unavailable", str(err)) from None
+        return pools[0]
+
+    return ApiSettings(agents=load_agents(), intake=intake.load_intake_config(), policy=load_policy(),
+                       task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"), database=database)

@@ -1,0 +1,130 @@
+"""The `recovery` command line: run the worker or the local stack, open cases, report agents' steps.
+
+Every failure is one line on stderr and a non-zero exit: 2 for bad input, 1 for a step the engine
+refused or a server that can't be reached. Each subcommand names its handler with
+`set_defaults(func=...)`; handlers live in `cases` (open, steps, show), `ops` (policy, db,
+report) and `servers` (worker, api, codec-server, dev, demo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import sys
+
+from starter.cli import cases, ops, servers
+from starter.cli.common import UsageError
+from workflows.policy import PolicyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recovery", description="Service-recovery engine on Temporal.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--address", default=None, help="Temporal host:port (default: envconfig / TEMPORAL_ADDRESS"
+                        " / localhost:7233)")
+    common.add_argument("--namespace", default=None, help="Temporal namespace (default: envconfig or 'default')")
+    common.add_argument("--task-queue", default=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"))
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
+    worker.set_defaults(func=servers.cmd_worker)
+    codec = sub.add_parser("codec-server", help="serve /encode and /decode for the Temporal UI (payload encryption)")
+    codec.set_defaults(func=servers.cmd_codec_server)
+    codec.add_argument("--host", default="127.0.0.1")
+    codec.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")))
+    codec.add_argument("--cors-origin", default=os.environ.get("RECOVERY_CODEC_CORS_ORIGIN", "http://localhost:8233"),
+                       help="the Temporal UI's origin")
+    demo = sub.add_parser("demo", parents=[common], help="play the classic cases against a running stack (e.g. `recovery dev`)")
+    demo.set_defaults(func=servers.cmd_demo)
+    demo.add_argument("--api", default=os.environ.get("RECOVERY_API_URL", "http://127.0.0.1:8080"))
+    demo.add_argument("--ui", default="http://127.0.0.1:8233")
+    demo.add_argument("--token-file", default=None, help="agents file with plain tokens (default: the dev agents)")
+    db = sub.add_parser("db", help="database: migrate, status, rebuild the read model")
+    db.set_defaults(func=ops.cmd_db)
+    db.add_argument("db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION",
+                    help="migrate | status | rebuild")
+    report = sub.add_parser("report", help="SLA report from the read model")
+    report.set_defaults(func=ops.cmd_report)
+    report.add_argument("--since", type=ops._moment, default=None, help="cases opened at or after (ISO date/time)")
+    report.add_argument("--until", type=ops._moment, default=None, help="cases opened before (ISO date/time)")
+    report.add_argument("--top", type=int, default=5, help="how many top root causes")
+    report.add_argument("--json", action="store_true")
+    api = sub.add_parser("api", parents=[common], help="serve the HTTP API (intake, webhooks, agents' steps)")
+    api.set_defaults(func=servers.cmd_api)
+    api.add_argument("--host", default=os.environ.get("RECOVERY_API_HOST", "127.0.0.1"))
+    api.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
+    dev = sub.add_parser("dev", parents=[common], help="start the local stack: Temporal dev server + UI and a worker")
+    dev.set_defaults(func=servers.cmd_dev)
+    dev.add_argument("--home", default=os.environ.get("RECOVERY_HOME", ".recovery"),
+                     help="where the stack keeps its data (default $RECOVERY_HOME or ./.recovery)")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_TEMPORAL_PORT", "7233")))
+    dev.add_argument("--ui-port", type=int, default=int(os.environ.get("RECOVERY_UI_PORT", "8233")))
+    dev.add_argument("--api-port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
+    dev.add_argument("--metrics-port", type=int, default=int(os.environ.get("RECOVERY_METRICS_PORT", "9464")))
+    dev.add_argument("--codec-port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")),
+                     help="codec server port when RECOVERY_CODEC_KEYS turns encryption on")
+    dev.add_argument("--demo-policy", action="store_true",
+                     help="new cases get the demo policy (deadlines of seconds) for `recovery demo`")
+
+    open_ = sub.add_parser("open", parents=[common], help="open a case from a ticket event JSON file (- for stdin)")
+    open_.set_defaults(func=cases.cmd_open)
+    open_.add_argument("--file", required=True)
+    open_.add_argument("--policy", default=None, help="policy TOML (default $RECOVERY_POLICY or the packaged one)")
+
+    for name, (_, help_, _, arguments, _) in cases.STEP_COMMANDS.items():
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.set_defaults(func=cases.cmd_step)
+        p.add_argument("case", help="case key (customer:order or source:ticket) or workflow id")
+        p.add_argument("--agent", required=True, help="your agent id")
+        p.add_argument("--role", default=os.environ.get("RECOVERY_ROLE", "agent"),
+                       help="your role in the policy (default $RECOVERY_ROLE or 'agent')")
+        for flags, options in arguments:
+            p.add_argument(*flags, **options)
+
+    show = sub.add_parser("show", parents=[common], help="print a case's status and timeline")
+    show.set_defaults(func=cases.cmd_show)
+    show.add_argument("case")
+
+    policy = sub.add_parser("policy", help="policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_sub.add_parser("check", help="validate a policy file and summarise it")
+    check.set_defaults(func=ops.cmd_policy_check)
+    check.add_argument("file", nargs="?", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from activities.store import stop_embedded
+
+    code = _main(argv)
+    stop_embedded()
+    # The Temporal core runtime's threads can abort the interpreter while it finalizes after a
+    # client call; everything is flushed and closed by now, so leave without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from activities.store import DatabaseError
+    from starter.cases import CaseError
+
+    try:
+        result = args.func(args)
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
+    except (UsageError, PolicyError) as err:
+        print(f"recovery: error: {err}", file=sys.stderr)
+        return 2
+    except CaseError as err:
+        print(f"recovery: rejected ({err.code}): {err.message}", file=sys.stderr)
+        return 1
+    except (ConnectionError, DatabaseError) as err:
+        print(f"recovery: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,98 @@
+"""The intake config: an ops-owned TOML file naming the webhook sources, their secrets and field
+mappings (documented in docs/ops.md, "Webhook intake")."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from recovery.config import parse_toml_config, read_config_file
+from workflows.money import Currency
+from workflows.policy import Severity
+
+
+class IntakeConfigError(ValueError):
+    """An intake file that cannot be used; one line per problem, naming the file, the key and why."""
+
+
+def _text_id(value: Any) -> Any:
+    """TOML users write custom field ids as numbers as often as strings: accept both."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _base_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"base_url {value!r} must start with https:// (e.g. https://example.zendesk.com)")
+    return value
+
+
+Secret = Annotated[str, Field(min_length=1)]
+Secrets = Annotated[list[Secret], Field(min_length=1, max_length=2)]
+FieldId = Annotated[str, BeforeValidator(_text_id), Field(min_length=1)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("base_url", check_fields=False)
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _base_url(value)
+
+
+class ZendeskConfig(_Config):
+    secrets: Secrets
+    """One signing secret, or two while rotating (both verify)."""
+    tolerance_seconds: int = Field(300, gt=0)
+    priority_map: dict[str, Severity] = {
+        "urgent": Severity.CRITICAL, "high": Severity.HIGH, "normal": Severity.NORMAL, "low": Severity.LOW,
+    }
+    order_field: FieldId | None = None
+    """Custom field id holding the order id, for the event-subscribed envelope shape."""
+    default_currency: Currency = "USD"
+    base_url: str | None = None
+    """e.g. https://example.zendesk.com, for ticket links."""
+
+
+class JiraConfig(_Config):
+    secrets: Secrets
+    customer_id_field: FieldId | None = None
+    """e.g. customfield_10050; falls back to the reporter's accountId."""
+    customer_name_field: FieldId | None = None
+    """Falls back to the reporter's displayName."""
+    order_id_field: FieldId | None = None
+    order_total_field: FieldId | None = None
+    shipping_field: FieldId | None = None
+    currency_field: FieldId | None = None
+    default_currency: Currency = "USD"
+    priority_map: dict[str, Severity] = {
+        "Highest": Severity.CRITICAL, "High": Severity.HIGH, "Medium": Severity.NORMAL,
+        "Low": Severity.LOW, "Lowest": Severity.LOW,
+    }
+    base_url: str | None = None
+    """e.g. https://example.atlassian.net, for links /browse/KEY."""
+
+
+class IntakeConfig(_Config):
+    max_body_bytes: int = Field(262144, gt=0)
+    zendesk: ZendeskConfig | None = None
+    jira: JiraConfig | None = None
+
+
+def parse_intake_config(text: str, source: str = "intake config") -> IntakeConfig:
+    return parse_toml_config(text, source, IntakeConfig, IntakeConfigError)
+
+
+def load_intake_config(path: str | os.PathLike[str] | None = None) -> IntakeConfig:
+    """The intake config at `path`, else at $RECOVERY_INTAKE, else none (no webhook sources)."""
+    path = path or os.environ.get("RECOVERY_INTAKE")
+    if not path:
+        return IntakeConfig()
+    return parse_intake_config(read_config_file(path, "intake config", IntakeConfigError), str(Path(path)))

@@ -1,0 +1,131 @@
+"""Jira webhooks to ticket events: `jira:issue_created` and `jira:issue_updated` (one issue is one contact)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from starter.intake.config import JiraConfig
+from starter.intake.fields import (
+    PayloadError,
+    _amount_text,
+    _customer,
+    _object,
+    _require,
+    _scalar_text,
+    _severity,
+    _ticket,
+)
+from workflows.models import TicketEvent
+
+JIRA_TICKET_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
+
+
+def _adf_text(node: Any) -> list[str]:
+    """Text nodes of an Atlassian Document Format tree, in document order."""
+    if isinstance(node, list):
+        return [text for child in node for text in _adf_text(child)]
+    if not isinstance(node, dict):
+        return []
+    texts = []
+    if node.get("type") == "text" and isinstance(node.get("text"), str):
+        texts.append(node["text"])
+    texts.extend(_adf_text(node.get("content")))
+    return texts
+
+
+def _jira_description(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return " ".join(t.strip() for t in _adf_text(value) if t.strip())
+    return ""
+
+
+def _field_text(value: Any) -> str | None:
+    """A Jira field value as text: strings and numbers, or the `value`/`displayName`/`name` of an object."""
+    if isinstance(value, dict):
+        for key in ("value", "displayName", "name"):
+            text = _field_text(value.get(key))
+            if text is not None:
+                return text
+        return None
+    if isinstance(value, float):
+        return _amount_text(value, "field")
+    return _scalar_text(value)
+
+
+_NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9._@-]")
+
+
+def jira_ticket(
+    payload: dict[str, Any], headers: Mapping[str, str], config: JiraConfig, received_at: datetime
+) -> TicketEvent | None:
+    """Map a verified Jira webhook body to a ticket event; None for events other than issue created/updated.
+
+    `headers` is accepted for the HTTP layer's convenience and not used: deliveries are deduplicated by
+    the event id `jira:<issue key>`, not by `X-Atlassian-Webhook-Identifier`."""
+    if not isinstance(payload, dict):
+        raise PayloadError("body must be a JSON object")
+    event = _scalar_text(payload.get("webhookEvent"))
+    if event is None:
+        raise PayloadError("webhookEvent: required field is missing or empty")
+    if event not in JIRA_TICKET_EVENTS:
+        return None
+    issue = _object(payload, "issue", "")
+    key = _require(issue, "key", "issue.")
+    fields = _object(issue, "fields", "issue.")
+    subject = _require(fields, "summary", "issue.fields.")
+    reporter_value = fields.get("reporter")
+    reporter: dict[str, Any] = reporter_value if isinstance(reporter_value, dict) else {}
+
+    customer_id = _field_text(fields.get(config.customer_id_field)) if config.customer_id_field else None
+    if customer_id is None:
+        account = _scalar_text(reporter.get("accountId"))
+        if account is None:
+            where = f"issue.fields.{config.customer_id_field} or " if config.customer_id_field else ""
+            raise PayloadError(f"{where}issue.fields.reporter.accountId: required field is missing or empty")
+        # Atlassian account ids may hold ':' (557058:f581…), which customer ids do not allow.
+        customer_id = "jira-" + _NOT_IDENTIFIER.sub("_", account)
+    name = _field_text(fields.get(config.customer_name_field)) if config.customer_name_field else None
+    name = name or _scalar_text(reporter.get("displayName")) or "Jira reporter"
+
+    order = None
+    order_id = _field_text(fields.get(config.order_id_field)) if config.order_id_field else None
+    if order_id is not None:
+        def amount(field: str | None) -> str | None:
+            if not field:
+                return None
+            value = fields.get(field)
+            if isinstance(value, dict):
+                value = value.get("value")
+            return _amount_text(value, f"issue.fields.{field}")
+
+        currency = _field_text(fields.get(config.currency_field)) if config.currency_field else None
+        order = {
+            "id": order_id,
+            "currency": currency or config.default_currency,
+            "total": amount(config.order_total_field),
+            "shipping": amount(config.shipping_field),
+        }
+
+    priority = fields.get("priority")
+    timestamp = payload.get("timestamp")
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        occurred_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=timestamp)
+    else:
+        occurred_at = received_at
+    return _ticket(
+        source="jira",
+        event_id=f"jira:{key}",
+        ticket_id=key,
+        customer=_customer(customer_id, name, _scalar_text(reporter.get("emailAddress"))),
+        order=order,
+        subject=subject,
+        description=_jira_description(fields.get("description")),
+        severity=_severity(priority.get("name") if isinstance(priority, dict) else None, config.priority_map),
+        occurred_at=occurred_at,
+        url=f"{config.base_url}/browse/{key}" if config.base_url else None,
+    )

@@ -1,0 +1,93 @@
+"""Webhook signatures, always checked on the raw request bytes (never on re-serialised JSON) with
+`hmac.compare_digest`: Zendesk's timestamped base64 HMAC and Jira's `X-Hub-Signature`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+
+from starter.intake.config import JiraConfig, ZendeskConfig
+
+ZENDESK_SIGNATURE = "X-Zendesk-Webhook-Signature"
+ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
+JIRA_SIGNATURE = "X-Hub-Signature"
+JIRA_DELIVERY = "X-Atlassian-Webhook-Identifier"
+
+
+class SignatureError(Exception):
+    """A webhook whose signature does not verify; the message is a short reason (answer 401)."""
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _hmac(secret: str, message: bytes) -> bytes:
+    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
+
+
+def sign_zendesk(secret: str, timestamp: str, raw: bytes) -> str:
+    """base64(HMAC-SHA256(secret, timestamp + body)), the `X-Zendesk-Webhook-Signature` value."""
+    return base64.b64encode(_hmac(secret, timestamp.encode() + bytes(raw))).decode()
+
+
+def sign_jira(secret: str, raw: bytes) -> str:
+    """`sha256=<hex HMAC-SHA256(secret, body)>`, the `X-Hub-Signature` value."""
+    return "sha256=" + _hmac(secret, bytes(raw)).hex()
+
+
+def _matches_any(given: bytes, expected: list[bytes]) -> bool:
+    # Compare against every secret (no early exit), each in constant time.
+    results = [hmac.compare_digest(given, candidate) for candidate in expected]
+    return any(results)
+
+
+def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig, now: datetime) -> None:
+    """Raise SignatureError unless the body carries a valid, fresh signature by one of the secrets."""
+    signature = _header(headers, ZENDESK_SIGNATURE)
+    if not signature:
+        raise SignatureError(f"missing {ZENDESK_SIGNATURE} header")
+    timestamp = _header(headers, ZENDESK_TIMESTAMP)
+    if not timestamp:
+        raise SignatureError(f"missing {ZENDESK_TIMESTAMP} header")
+    try:
+        sent_at = datetime.fromisoformat(timestamp.strip())
+    except ValueError:
+        raise SignatureError(f"{ZENDESK_TIMESTAMP} is not an ISO 8601 time") from None
+    if sent_at.tzinfo is None:  # Zendesk sends UTC with a Z; a zoneless time is read as UTC
+        sent_at = sent_at.replace(tzinfo=timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    if abs(now - sent_at) > timedelta(seconds=config.tolerance_seconds):
+        raise SignatureError(f"timestamp outside the ±{config.tolerance_seconds} s window")
+    expected = [sign_zendesk(secret, timestamp, raw).encode() for secret in config.secrets]
+    if not _matches_any(signature.strip().encode(), expected):
+        raise SignatureError("signature does not match")
+
+
+_HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def verify_jira(headers: Mapping[str, str], raw: bytes, config: JiraConfig) -> None:
+    """Raise SignatureError unless `X-Hub-Signature: sha256=<hex>` verifies with one of the secrets."""
+    signature = _header(headers, JIRA_SIGNATURE)
+    if not signature:
+        raise SignatureError(f"missing {JIRA_SIGNATURE} header")
+    algorithm, sep, digest = signature.strip().partition("=")
+    if not sep:
+        raise SignatureError(f"malformed {JIRA_SIGNATURE} header (expected sha256=<hex>)")
+    if algorithm.strip().lower() != "sha256":
+        raise SignatureError(f"unsupported signature algorithm {algorithm.strip()!r} (expected sha256)")
+    if not _HEX_SHA256.match(digest):
+        raise SignatureError(f"malformed {JIRA_SIGNATURE} header (expected 64 hex digits after sha256=)")
+    expected = [sign_jira(secret, raw).encode() for secret in config.secrets]
+    if not _matches_any(("sha256=" + digest.lower()).encode(), expected):
+        raise SignatureError("signature does not match")
