@@ -14,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md worker.py ./
 COPY workflows/ workflows/
 COPY activities/ activities/
+COPY recovery/ recovery/
 COPY starter/ starter/
 RUN pip install . && rm -rf /src
 

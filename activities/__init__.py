@@ -1,1 +1,2 @@
-"""Activities: the engine's only I/O (notifications now; the ledger and projection later)."""
+"""Activities: the engine's only I/O — notifications, compensation through the ledger and payments
+provider, and the event-store projection (store/)."""

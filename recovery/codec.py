@@ -17,8 +17,9 @@ Keys come from the environment (`codec_from_env`):
     RECOVERY_CODEC_KEYS="2026a:<base64 32 bytes>,2025b:<base64 32 bytes>"
     RECOVERY_CODEC_KEY_ID=2026a          # encodes new payloads; default: the first id
 
-This module does no I/O: it is imported by the data converter module. `cryptography` is imported
-when a payload is first encoded or decoded (outside the workflow sandbox).
+This module does no I/O; it imports the data converter module (`recovery.converter`) to add the
+codec to it. `cryptography` is imported when a payload is first encoded or decoded (outside the
+workflow sandbox).
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Ways in: the `recovery` CLI, the local dev stack, and (later) the HTTP intake."""
+"""Ways in: the `recovery` CLI, the HTTP API (intake, webhooks, agents' steps), the local dev stack,
+the demo and the codec server."""
