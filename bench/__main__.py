@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     print(f"\nwall {wall:.0f}s; load average before {load_before}, after {result['meta']['load_average_after']}; "
           f"CPU: this benchmark {own:.0f}s, other processes {max(0.0, busy - own):.0f}s of {busy:.0f}s busy "
-          f"({os.cpu_count()} cores × {wall:.0f}s = {os.cpu_count() * wall:.0f}s available)")
+          f"({os.cpu_count()} cores × {wall:.0f}s = {(os.cpu_count() or 1) * wall:.0f}s available)")
     text = json.dumps(result, indent=2, default=str)
     if args.json:
         Path(args.json).write_text(text + "\n")

@@ -135,7 +135,7 @@ async def open_floor(client: Client, ticket: TicketEvent, policy: Policy, queue:
     start_input = CaseStart(ticket=ticket, policy=policy).model_dump(mode="json")
     start_input["plan"] = plan
     start_input["follow_up_seconds"] = follow_up_seconds
-    start = WithStartWorkflowOperation(
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         "FloorWorkflow",
         start_input,
         id=floor_id(ticket.case_key),

@@ -14,7 +14,7 @@ Kept free of project imports: the sandbox re-imports this module for every workf
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -37,7 +37,7 @@ class FloorWorkflow:
         self.seq = 0
         self.projected = 0
         self.closed = False
-        self.follow_up_due = None
+        self.follow_up_due: datetime | None = None
         self.asked = False
 
     @workflow.run
@@ -51,10 +51,10 @@ class FloorWorkflow:
                     break
                 seen = self.changes
                 waiting = self.follow_up_due is not None and not self.asked
-                timeout = (self.follow_up_due - workflow.now()).total_seconds() if waiting else None
+                timeout = (self.follow_up_due - workflow.now()).total_seconds() if self.follow_up_due and waiting else None
             try:
                 await workflow.wait_condition(
-                    lambda seen=seen: self.changes != seen,
+                    lambda seen=seen: self.changes != seen,  # type: ignore[misc]
                     timeout=max(timeout, 0.001) if timeout is not None else IDLE_TIMER.total_seconds())
             except TimeoutError:
                 async with self.lock:

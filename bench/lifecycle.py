@@ -54,14 +54,14 @@ async def real_lifecycle(client: Client, queue: str, key: str, policy: Policy) -
     started = time.perf_counter()
     opened = await open_case(client, ticket(key), policy, queue)
     case = opened.case_id
-    await run_step(client, case, "acknowledge", ACK)
-    await run_step(client, case, "record_fix", FIX)
-    await run_step(client, case, "compensate", COMPENSATE)
+    await run_step(client, case, ComplaintWorkflow.acknowledge, ACK)
+    await run_step(client, case, ComplaintWorkflow.record_fix, FIX)
+    await run_step(client, case, ComplaintWorkflow.compensate, COMPENSATE)
     await asyncio.sleep(FOLLOW_UP_SECONDS)
     while not (await status(client, case)).deadlines.follow_up_asked:
         await asyncio.sleep(POLL)
-    await run_step(client, case, "complete_follow_up", FOLLOW)
-    await run_step(client, case, "close", CLOSE)
+    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FOLLOW)
+    await run_step(client, case, ComplaintWorkflow.close, CLOSE)
     await client.get_workflow_handle(opened.workflow_id).result()
     return time.perf_counter() - started
 

@@ -50,29 +50,21 @@ def find_pids(marker: str) -> list[int]:
 
 def find_named(marker: str, name: str) -> list[int]:
     """`find_pids(marker)` restricted to processes whose name (comm) contains `name`."""
-    found = []
-    for pid in find_pids(marker):
-        try:
-            if name in Path(f"/proc/{pid}/comm").read_text():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
+    return [pid for pid in find_pids(marker) if _named(pid, name)]
 
 
 def children_named(name: str) -> list[int]:
     """This process's children whose name (comm) contains `name`."""
-    found = []
-    for pid in _pids():
-        fields = _stat(pid)
-        if fields is None or int(fields[1]) != os.getpid():
-            continue
-        try:
-            if name in Path(f"/proc/{pid}/comm").read_text():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
+    mine = [pid for pid in _pids() if (fields := _stat(pid)) is not None and int(fields[1]) == os.getpid()]
+    return [pid for pid in mine if _named(pid, name)]
+
+
+def _named(pid: int, name: str) -> bool:
+    """Whether process `pid`'s name (comm) contains `name`; False once it has gone."""
+    try:
+        return name in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
 
 
 Groups = dict[str, Callable[[], list[int]]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from temporalio.client import Client
 from bench.common import bounded, say, summary, ticket
 from bench.lifecycle import ACK, COMPENSATE, FIX, lifecycle_policy
 from starter.cases import open_case, run_step
+from workflows.complaint import ComplaintWorkflow
 
 POLL = 0.005
 
@@ -44,10 +46,13 @@ async def figure_e(client: Client, pool: asyncpg.Pool, queue: str, cases: int, c
     async def one(i: int) -> None:
         opened = await open_case(client, ticket(f"proj{nonce}-{i}"), policy, queue)
         samples["open"].append(await _lag(pool, opened.workflow_id, 1, time.perf_counter()))
-        for update, inp in (("acknowledge", ACK), ("record_fix", FIX), ("compensate", COMPENSATE)):
+        steps: tuple[tuple[Callable[..., Any], Any], ...] = (
+            (ComplaintWorkflow.acknowledge, ACK), (ComplaintWorkflow.record_fix, FIX),
+            (ComplaintWorkflow.compensate, COMPENSATE))
+        for update, inp in steps:
             result = await run_step(client, opened.case_id, update, inp)
             returned = time.perf_counter()
-            samples[update].append(await _lag(pool, opened.workflow_id, result.last_event_seq, returned))
+            samples[update.__name__].append(await _lag(pool, opened.workflow_id, result.last_event_seq, returned))
 
     FIRST_POLL_HITS.clear()
     say(f"(e): {cases} cases × 4 steps at concurrency {concurrency}, read model polled every {POLL * 1000:.0f} ms")

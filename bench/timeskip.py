@@ -28,6 +28,7 @@ from starter.binaries import find_binary
 from starter.cases import open_case, run_step, status, timeline
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.complaint import ComplaintWorkflow
 from recovery.converter import data_converter
 
 _INDEXED = {
@@ -55,13 +56,13 @@ async def thirty_day_case(env: WorkflowEnvironment, queue: str, key: str, days: 
     started = time.perf_counter()
     opened = await open_case(client, ticket(key), policy, queue)
     await env.sleep(timedelta(hours=2))                      # 1 h deadline missed: warnings, escalation
-    await run_step(client, opened.case_id, "acknowledge", ACK)   # late
+    await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, ACK)   # late
     await env.sleep(timedelta(days=days))                    # the fix step sits: ladder to the top, daily updates
-    await run_step(client, opened.case_id, "record_fix", FIX)
-    await run_step(client, opened.case_id, "compensate", COMPENSATE)
+    await run_step(client, opened.case_id, ComplaintWorkflow.record_fix, FIX)
+    await run_step(client, opened.case_id, ComplaintWorkflow.compensate, COMPENSATE)
     await env.sleep(timedelta(days=1, seconds=1))            # follow-up asked a day later
-    await run_step(client, opened.case_id, "complete_follow_up", FOLLOW)
-    await run_step(client, opened.case_id, "close", CLOSE)
+    await run_step(client, opened.case_id, ComplaintWorkflow.complete_follow_up, FOLLOW)
+    await run_step(client, opened.case_id, ComplaintWorkflow.close, CLOSE)
     result = await client.get_workflow_handle(opened.workflow_id).result()
     wall = time.perf_counter() - started
     cpu = meter.stop()

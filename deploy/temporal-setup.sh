@@ -7,7 +7,7 @@
 # 1. waits until the frontend answers SERVING (at most TEMPORAL_SETUP_TIMEOUT seconds, default 180);
 # 2. creates the namespace when it is missing (retention TEMPORAL_NAMESPACE_RETENTION, default 30d);
 # 3. registers the engine's custom search attributes — the six of workflows/search_attributes.py
-#    (tests/test_compose.py keeps the two lists equal) — skipping those already registered, and
+#    (tests/deploy/test_compose.py keeps the two lists equal) — skipping those already registered, and
 #    failing when one exists with another type (the engine would then fail on every case);
 # 4. waits until the namespace lists all six, so no worker starts before they can be used.
 #

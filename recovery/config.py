@@ -11,19 +11,14 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from recovery.validation import problems
+
 
 def describe_config_error(error: ValidationError, source: str) -> str:
     """One line per problem in an ops-owned config file: `file: key.path: why`."""
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling)"
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        lines.append(f"{source}: {key}: {message}")
-    return "\n".join(lines)
+    plain = {"extra_forbidden": "unknown key (check the spelling)", "missing": "required key is missing"}
+    return "\n".join(f"{source}: {key}: {plain.get(kind, message)}"
+                     for key, message, kind in problems(error.errors(), top="(top level)"))
 
 
 M = TypeVar("M", bound=BaseModel)

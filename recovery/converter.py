@@ -12,14 +12,7 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter, JSONPlainPayloadConverter
 from temporalio.exceptions import ApplicationError
 
-
-def describe_validation_error(err: ValidationError) -> str:
-    """`amount.amount: amount must not be negative; kind: ...` — one line, field first."""
-    parts = []
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "input"
-        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
+from recovery.validation import describe_validation_error
 
 
 class _ExplainingJSONConverter(PydanticJSONPlainPayloadConverter):

@@ -16,11 +16,12 @@ import asyncpg
 from pydantic import BaseModel, PlainSerializer
 
 from workflows.money import minor_units
+from workflows.policy import STEP_ORDER, Severity
 
 Amount = Annotated[Decimal, PlainSerializer(str, return_type=str)]
 
-SEVERITIES = ["critical", "high", "normal", "low"]
-STEPS = ["acknowledge", "fix", "compensate", "follow_up", "close"]
+SEVERITIES = [severity.value for severity in Severity]
+STEPS = [step.value for step in STEP_ORDER]
 
 
 class StepSla(BaseModel):

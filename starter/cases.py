@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,29 +22,15 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart, ComplaintWorkflow
-from workflows.models import CaseStatus, ContactInput, ContactResult, DomainEvent, TicketEvent, workflow_id_for
+from workflows.models import CaseStatus, ContactInput, ContactResult, DomainEvent, TicketEvent, case_id_of, workflow_id_for
 from workflows.policy import Policy
 from workflows.triage import anomalies, opening_severity
-
-# Update name → what the agent is doing, for messages.
-STEPS = {
-    "acknowledge": "acknowledge",
-    "record_fix": "record a fix",
-    "compensate": "compensate",
-    "approve_compensation": "approve compensation",
-    "complete_follow_up": "complete the follow-up",
-    "close": "close",
-    "pause": "pause",
-    "resume": "resume",
-    "change_severity": "change severity",
-    "apply_policy": "apply a policy",
-}
-
 
 STEP_RESULT_WAIT = timedelta(minutes=5)
 MAX_GENERATIONS = 100
@@ -81,7 +68,7 @@ async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_qu
 async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str,
                              workflow_id: str) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
-    case_id = workflow_id.removeprefix("complaint-")
+    case_id = case_id_of(workflow_id)
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
         CaseStart(ticket=ticket, policy=policy),
@@ -132,8 +119,9 @@ def _details(ticket: TicketEvent) -> str:
     return "\n\n".join(lines)
 
 
-async def run_step(client: Client, case: str, update: str, inp: Any) -> CaseStatus:
-    """Run one of the agents' update steps and return the case's new status."""
+async def run_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel) -> CaseStatus:
+    """Run one of the agents' update steps (`ComplaintWorkflow.acknowledge`, … — see `starter.steps`)
+    and return the case's new status."""
     workflow_id = workflow_id_for(case)
     handle = client.get_workflow_handle(workflow_id)
     try:
@@ -141,8 +129,9 @@ async def run_step(client: Client, case: str, update: str, inp: Any) -> CaseStat
         # step's activities take (a payment provider retrying, a worker restarting).
         for attempt in range(1, 4):
             try:
-                accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                                                     result_type=CaseStatus)
+                # (the SDK's overloads do not cover a method reference typed as a plain callable)
+                accepted = await handle.start_update(  # type: ignore[call-overload]
+                    update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus)
                 break
             except RPCError as err:
                 # The workflow task carrying the update failed (e.g. a worker overloaded past the

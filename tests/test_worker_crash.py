@@ -50,11 +50,11 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         opened = await asyncio.wait_for(
             open_case(client, ticket("crash", customer="cust-crash"), fast_policy(), task_queue), 30)
         case = opened.case_id
-        await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
+        await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
 
         # Kill 1: while the fix notice is in flight (posted, not yet answered).
         receiver.hold("fix_notice")
-        fixing = asyncio.create_task(run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Sent.")))
+        fixing = asyncio.create_task(run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent.")))
         await eventually(lambda: asyncio.to_thread(receiver.held.is_set), timeout=30)
         kill(worker)
         receiver.release.set()
@@ -62,7 +62,7 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         fixed = await asyncio.wait_for(fixing, 90)
         assert fixed.step == "compensate"
 
-        await run_step(client, case, "compensate", CompensateInput(
+        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="credit", amount={"amount": "30.00", "currency": "USD"}))
 
         # Kill 2: idle between steps; the next worker rebuilds the case from history.
@@ -73,8 +73,8 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         async def asked() -> bool:
             return any(item["template"] == "follow_up_request" for item in receiver.for_case(case))
         await eventually(asked, timeout=60)
-        await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied"))
-        await run_step(client, case, "close", CloseInput(actor=AGENT, root_cause="other", note="Done."))
+        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied"))
+        await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="Done."))
         events = await timeline(client, case)
         history = await client.get_workflow_handle(opened.workflow_id).fetch_history()
     finally:

@@ -38,20 +38,13 @@ from workflows.models import (
     PauseInput,
     ResumeInput,
     TicketEvent,
+    case_id_of,
 )
-from workflows.policy import Policy, Severity, Step
+from workflows.policy import Policy, Severity, Step, next_step
 from workflows.triage import anomalies, opening_severity
 
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
 _EPSILON = 0.001
-
-_NEXT_STEP = {
-    Step.ACKNOWLEDGE: Step.FIX,
-    Step.FIX: Step.COMPENSATE,
-    Step.COMPENSATE: Step.FOLLOW_UP,
-    Step.FOLLOW_UP: Step.CLOSE,
-    Step.CLOSE: Step.CLOSED,
-}
 
 RejectionCode = Literal["out_of_order", "closed", "forbidden", "invalid", "conflict", "not_ready"]
 
@@ -128,7 +121,7 @@ class Case:
         found = anomalies(ticket, policy)
         severity = opening_severity(ticket, policy, found)
         state = CaseState(
-            case_id=workflow_id.removeprefix("complaint-"),  # the case key, with its generation if any
+            case_id=case_id_of(workflow_id),  # the case key, with its generation if any
             workflow_id=workflow_id,
             policy=policy,
             ticket=ticket,
@@ -590,7 +583,7 @@ class Case:
         return self.policy.deadlines(self.state.severity).budget(step).total_seconds()
 
     def _advance(self, now: datetime) -> None:
-        self._start_step(_NEXT_STEP[self.state.step], now)
+        self._start_step(next_step(self.state.step), now)
 
     def _start_step(self, step: Step, now: datetime) -> None:
         s = self.state

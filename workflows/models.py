@@ -75,10 +75,18 @@ class TicketEvent(_Model):
         return f"{self.source}:{self.ticket_id}"
 
 
+WORKFLOW_ID_PREFIX = "complaint-"
+
+
 def workflow_id_for(case_key: str, generation: int = 1) -> str:
     """`complaint-<case key>`; a new complaint after the case closed is generation 2: `…~2`."""
-    workflow_id = case_key if case_key.startswith("complaint-") else f"complaint-{case_key}"
+    workflow_id = case_key if case_key.startswith(WORKFLOW_ID_PREFIX) else f"{WORKFLOW_ID_PREFIX}{case_key}"
     return workflow_id if generation == 1 else f"{workflow_id}~{generation}"
+
+
+def case_id_of(workflow_id: str) -> str:
+    """The case id of a complaint workflow id: its case key, with the generation if any (`cust-1:ord-1~2`)."""
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
 class Actor(_Model):

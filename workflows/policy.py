@@ -56,6 +56,18 @@ class Step(StrEnum):
     CLOSED = "closed"
 
 
+STEP_ORDER: tuple[Step, ...] = (Step.ACKNOWLEDGE, Step.FIX, Step.COMPENSATE, Step.FOLLOW_UP, Step.CLOSE)
+"""The recovery steps in the order a case runs them; after the last one the case is CLOSED.
+The step machine, the read-model projection and the reports all take the order from here."""
+
+
+def next_step(step: Step) -> Step:
+    """The step after `step`; CLOSED after the last one (and for CLOSED itself)."""
+    if step not in STEP_ORDER or step is STEP_ORDER[-1]:
+        return Step.CLOSED
+    return STEP_ORDER[STEP_ORDER.index(step) + 1]
+
+
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

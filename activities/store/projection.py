@@ -18,7 +18,8 @@ import asyncpg
 import structlog
 from temporalio import activity
 
-from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch
+from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch, case_id_of
+from workflows.policy import STEP_ORDER, Step, next_step
 
 log = structlog.get_logger("projection")
 
@@ -31,7 +32,7 @@ class Projection:
     last_seq: int = 0
 
 
-_NEXT = {"acknowledge": "fix", "fix": "compensate", "compensate": "follow_up", "follow_up": "close", "close": "closed"}
+_STEP_NAMES = {step.value for step in STEP_ORDER}
 
 
 def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
@@ -46,7 +47,7 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
         d = e.data
         if e.type == "opened":
             case = {
-                "workflow_id": workflow_id, "case_id": workflow_id.removeprefix("complaint-"),
+                "workflow_id": workflow_id, "case_id": case_id_of(workflow_id),
                 "customer_id": d.get("customer_id", ""), "source": d.get("source", ""),
                 "opening_severity": d["severity"], "severity": d["severity"], "step": "acknowledge",
                 "escalation_level": 0, "max_escalation_level": 0, "contact_count": 1, "paused": False,
@@ -113,7 +114,7 @@ def _complete_step(case: dict[str, Any], result: Projection, at: datetime, round
     current = case["step"]
     if result.steps and result.steps[-1]["step"] == current and result.steps[-1]["completed_at"] is None:
         result.steps[-1]["completed_at"] = at
-    following = _NEXT.get(current, "closed")
+    following = next_step(Step(current)).value if current in _STEP_NAMES else Step.CLOSED.value
     case["step"] = following
     if following != "closed":
         result.steps.append(_step(case["workflow_id"], round_, following, case["severity"], at))

@@ -15,7 +15,7 @@ from starter.api.errors import ApiError
 from starter.api.settings import temporal
 from starter.cases import status, timeline
 from workflows import search_attributes as sa
-from workflows.models import CaseStatus, DomainEvent, Identifier
+from workflows.models import CaseStatus, DomainEvent, Identifier, case_id_of
 from workflows.policy import Severity, Step
 
 router = APIRouter(tags=["complaints"])
@@ -88,7 +88,7 @@ async def list_complaints(
     for execution in iterator.current_page or []:
         attrs = execution.typed_search_attributes
         complaints.append(ComplaintSummary(
-            case_id=execution.id.removeprefix("complaint-"), workflow_id=execution.id,
+            case_id=case_id_of(execution.id), workflow_id=execution.id,
             status=execution.status.name if execution.status else "UNKNOWN",
             step=attrs.get(sa.RECOVERY_STEP), severity=attrs.get(sa.RECOVERY_SEVERITY),
             escalation_level=attrs.get(sa.ESCALATION_LEVEL), customer_id=attrs.get(sa.CUSTOMER_ID),

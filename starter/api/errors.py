@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from recovery.validation import describe_problems
 from starter.cases import CaseError
 
 log = logging.getLogger("recovery.api")
@@ -61,11 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = err.errors()
         if any(p.get("type") == "json_invalid" for p in problems):
             return error_response(400, "bad_request", "body is not valid JSON")
-        parts = []
-        for p in problems:
-            where = ".".join(str(x) for x in p.get("loc", ()) if x != "body") or "body"
-            parts.append(f"{where}: {str(p.get('msg', 'invalid')).removeprefix('Value error, ')}")
-        return error_response(422, "validation", "; ".join(parts))
+        return error_response(422, "validation", describe_problems(problems, skip=("body",), top="body"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -15,53 +16,45 @@ from starter.api.auth import TicketSender
 from starter.api.errors import ApiError
 from starter.api.settings import settings_of, temporal
 from starter.cases import open_case
-from workflows.models import TicketEvent
+from workflows.models import ContactResult, TicketEvent
 
 router = APIRouter(tags=["intake"])
-
-
-class IntakeResult(BaseModel):
-    case_id: str
-    workflow_id: str
-    created: bool
-    duplicate: bool
-    contact_count: int
+log = logging.getLogger("recovery.api")
 
 
 class Ignored(BaseModel):
     ignored: str
 
 
-async def _open(request: Request, ticket: TicketEvent) -> IntakeResult:
+async def _open(request: Request, ticket: TicketEvent) -> ContactResult:
     settings = settings_of(request)
-    result = await open_case(await temporal(request), ticket, settings.policy, settings.task_queue)
-    return IntakeResult(**result.model_dump())
+    return await open_case(await temporal(request), ticket, settings.policy, settings.task_queue)
 
 
-@router.post("/v1/tickets", status_code=202, response_model=IntakeResult,
+@router.post("/v1/tickets", status_code=202, response_model=ContactResult,
              summary="Open a case from a generic ticket event, or add a repeat contact")
-async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) -> IntakeResult:
+async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) -> ContactResult:
     return await _open(request, ticket)
 
 
 _WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
-@router.post("/v1/webhooks/{source}", status_code=202, response_model=IntakeResult | Ignored,
+@router.post("/v1/webhooks/{source}", status_code=202, response_model=ContactResult | Ignored,
              summary="Signed ticket webhooks from Zendesk or Jira", openapi_extra=_WEBHOOK_BODY)
-async def post_webhook(source: str, request: Request) -> IntakeResult | Ignored:
+async def post_webhook(source: str, request: Request) -> ContactResult | Ignored:
     settings = settings_of(request)
     raw = await request.body()  # the signature covers these exact bytes: verify before parsing
     received = datetime.now(timezone.utc)
     ticket: TicketEvent | None
     if source == "zendesk" and settings.intake.zendesk is not None:
         config = settings.intake.zendesk
-        _verified(lambda: intake.verify_zendesk(request.headers, raw, config, received))
+        _verified(source, lambda: intake.verify_zendesk(request.headers, raw, config, received))
         payload = _json_object(raw)
         ticket = _mapped(lambda: intake.zendesk_ticket(payload, config, received))
     elif source == "jira" and settings.intake.jira is not None:
         jira = settings.intake.jira
-        _verified(lambda: intake.verify_jira(request.headers, raw, jira))
+        _verified(source, lambda: intake.verify_jira(request.headers, raw, jira))
         payload = _json_object(raw)
         ticket = _mapped(lambda: intake.jira_ticket(payload, request.headers, jira, received))
     else:
@@ -72,11 +65,13 @@ async def post_webhook(source: str, request: Request) -> IntakeResult | Ignored:
     return await _open(request, ticket)
 
 
-def _verified(check: Callable[[], None]) -> None:
+def _verified(source: str, check: Callable[[], int]) -> None:
     try:
-        check()
+        secret = check()
     except intake.SignatureError as err:
         raise ApiError(401, "bad_signature", str(err)) from None
+    if secret > 0:  # rotation: ops wait for these to stop before removing the old secret
+        log.info("webhook signed with the old secret", extra={"source": source})
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

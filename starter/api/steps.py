@@ -8,24 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from recovery.converter import describe_validation_error
+from recovery.validation import describe_validation_error
 from starter.api.auth import Agent
 from starter.api.errors import ApiError
 from starter.api.settings import temporal
 from starter.cases import run_step
-from workflows.models import (
-    AcknowledgeInput,
-    ApprovalInput,
-    CaseStatus,
-    CloseInput,
-    CompensateInput,
-    CompensationKind,
-    FixInput,
-    FollowUpInput,
-    FollowUpOutcome,
-    PauseInput,
-    ResumeInput,
-)
+from starter.steps import API_STEPS, AgentStep
+from workflows.models import CaseStatus, CompensationKind, FollowUpOutcome
 from workflows.money import Money
 
 router = APIRouter(tags=["steps"])
@@ -75,26 +64,31 @@ class ResumeBody(_Body):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-def step_route(path: str, update: str, body_type: type[_Body], input_type: type[BaseModel], summary: str) -> None:
+# Each step's body: what the agent sends (the actor comes from the token). Keyed by update name.
+BODIES: dict[str, type[_Body]] = {
+    "acknowledge": AcknowledgeBody,
+    "record_fix": FixBody,
+    "compensate": CompensationBody,
+    "approve_compensation": ApprovalBody,
+    "complete_follow_up": FollowUpBody,
+    "close": CloseBody,
+    "pause": PauseBody,
+    "resume": ResumeBody,
+}
+
+
+def step_route(step: AgentStep, body_type: type[_Body]) -> None:
     async def run(case_id: str, body: Any, request: Request, actor: Agent) -> CaseStatus:
         try:
-            inp = input_type.model_validate({**body.model_dump(), "actor": actor.model_dump()})
+            inp = step.input.model_validate({**body.model_dump(), "actor": actor.model_dump()})
         except ValidationError as err:
             raise ApiError(422, "validation", describe_validation_error(err)) from None
-        return await run_step(await temporal(request), case_id, update, inp)
+        return await run_step(await temporal(request), case_id, step.update, inp)
 
     run.__annotations__["body"] = body_type  # one handler shape, each step's own body schema
-    router.post(f"/v1/complaints/{{case_id}}/{path}", response_model=CaseStatus, summary=summary,
-                name=f"step_{update}")(run)
+    router.post(f"/v1/complaints/{{case_id}}/{step.path}", response_model=CaseStatus, summary=step.summary,
+                name=f"step_{step.name}")(run)
 
 
-step_route("acknowledge", "acknowledge", AcknowledgeBody, AcknowledgeInput, "Acknowledge and apologise")
-step_route("fix", "record_fix", FixBody, FixInput, "Record the fix")
-step_route("compensation", "compensate", CompensationBody, CompensateInput,
-           "Propose compensation (issued at once within the agent's authority)")
-step_route("approval", "approve_compensation", ApprovalBody, ApprovalInput,
-           "Approve or reject the pending compensation (not one's own)")
-step_route("follow-up", "complete_follow_up", FollowUpBody, FollowUpInput, "Record the follow-up's outcome")
-step_route("close", "close", CloseBody, CloseInput, "Close with a root cause")
-step_route("pause", "pause", PauseBody, PauseInput, "Pause while waiting on the customer")
-step_route("resume", "resume", ResumeBody, ResumeInput, "Resume a paused case")
+for _step in API_STEPS:
+    step_route(_step, BODIES[_step.name])

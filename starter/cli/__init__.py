@@ -16,6 +16,7 @@ import sys
 
 from starter.cli import cases, ops, servers
 from starter.cli.common import UsageError
+from starter.steps import AGENT_STEPS
 from workflows.policy import PolicyError
 
 
@@ -74,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     open_.add_argument("--file", required=True)
     open_.add_argument("--policy", default=None, help="policy TOML (default $RECOVERY_POLICY or the packaged one)")
 
-    for name, (_, help_, _, arguments, _) in cases.STEP_COMMANDS.items():
-        p = sub.add_parser(name, parents=[common], help=help_)
+    for step in AGENT_STEPS:
+        if step.command is None:
+            continue
+        arguments, _ = cases.STEP_ARGUMENTS[step.command]
+        p = sub.add_parser(step.command, parents=[common], help=step.help)
         p.set_defaults(func=cases.cmd_step)
         p.add_argument("case", help="case key (customer:order or source:ticket) or workflow id")
         p.add_argument("--agent", required=True, help="your agent id")

@@ -10,64 +10,41 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 
 from starter.cli.common import UsageError, _actor, _client, _model, _print_json
-from workflows.models import (
-    AcknowledgeInput,
-    ApprovalInput,
-    CaseStatus,
-    ChangeSeverityInput,
-    CloseInput,
-    CompensateInput,
-    DomainEvent,
-    FixInput,
-    FollowUpInput,
-    PauseInput,
-    ResumeInput,
-    TicketEvent,
-)
-from workflows.policy import load_policy
+from starter.steps import BY_COMMAND
+from workflows.models import CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome, TicketEvent
+from workflows.policy import Severity, load_policy
 
-# ---- step commands: name → (update, help, input type, arguments, build input) ----------------
+# ---- step commands: each command's own arguments and how they become its input ---------------
+# (the command names, help, updates and input types come from starter.steps.AGENT_STEPS)
 
+Argument = tuple[tuple[str, ...], dict[str, Any]]
 StepBuilder = Callable[[argparse.Namespace], dict[str, Any]]
-STEP_COMMANDS: dict[str, tuple[str, str, type[BaseModel], list[tuple[tuple[str, ...], dict[str, Any]]], StepBuilder]] = {
-    "ack": ("acknowledge", "acknowledge the complaint and apologise", AcknowledgeInput,
-            [(("--message",), {"default": "", "help": "apology / personal note to the customer"})],
+STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
+    "ack": ([(("--message",), {"default": "", "help": "apology / personal note to the customer"})],
             lambda a: {"message": a.message}),
-    "fix": ("record_fix", "record the fix", FixInput,
-            [(("--description",), {"required": True, "help": "what was done to fix it"})],
+    "fix": ([(("--description",), {"required": True, "help": "what was done to fix it"})],
             lambda a: {"description": a.description}),
-    "compensate": ("compensate", "propose compensation (issued at once within your authority)", CompensateInput,
-                   [(("--kind",), {"required": True,
-                                   "choices": ["refund", "credit", "coupon", "upgrade", "gift", "none"]}),
+    "compensate": ([(("--kind",), {"required": True, "choices": [k.value for k in CompensationKind]}),
                     (("--amount",), {"help": "decimal string, e.g. 20.00"}),
                     (("--currency",), {"default": "USD", "help": "ISO 4217 code (default USD)"}),
                     (("--reason",), {"default": "", "help": "why (required for --kind none)"}),
                     (("--reference",), {"help": "external reference if you issued it yourself"})],
                    lambda a: {"kind": a.kind, "reason": a.reason, "reference": a.reference,
                               "amount": {"amount": a.amount, "currency": a.currency} if a.amount else None}),
-    "approve": ("approve_compensation", "approve (or --reject) the compensation waiting for approval",
-                ApprovalInput,
-                [(("--reject",), {"action": "store_true", "help": "reject it instead"}),
+    "approve": ([(("--reject",), {"action": "store_true", "help": "reject it instead"}),
                  (("--note",), {"default": ""})],
                 lambda a: {"approve": not a.reject, "note": a.note}),
-    "follow-up": ("complete_follow_up", "record the customer's answer to the follow-up", FollowUpInput,
-                  [(("--outcome",), {"required": True, "choices": ["satisfied", "unsatisfied", "no_response"]}),
+    "follow-up": ([(("--outcome",), {"required": True, "choices": [o.value for o in FollowUpOutcome]}),
                    (("--csat",), {"type": int, "help": "customer satisfaction 1-5"}),
                    (("--note",), {"default": ""})],
                   lambda a: {"outcome": a.outcome, "csat": a.csat, "note": a.note}),
-    "close": ("close", "close with a root cause from the policy", CloseInput,
-              [(("--root-cause",), {"required": True}), (("--note",), {"required": True})],
+    "close": ([(("--root-cause",), {"required": True}), (("--note",), {"required": True})],
               lambda a: {"root_cause": a.root_cause, "note": a.note}),
-    "pause": ("pause", "pause while waiting on the customer (deadlines stop)", PauseInput,
-              [(("--reason",), {"required": True})], lambda a: {"reason": a.reason}),
-    "resume": ("resume", "resume a paused case", ResumeInput,
-               [(("--note",), {"default": ""})], lambda a: {"note": a.note}),
-    "severity": ("change_severity", "change the severity (deadlines recomputed)", ChangeSeverityInput,
-                 [(("--to",), {"required": True, "choices": ["critical", "high", "normal", "low"],
-                               "dest": "severity"}),
+    "pause": ([(("--reason",), {"required": True})], lambda a: {"reason": a.reason}),
+    "resume": ([(("--note",), {"default": ""})], lambda a: {"note": a.note}),
+    "severity": ([(("--to",), {"required": True, "choices": [s.value for s in Severity], "dest": "severity"}),
                   (("--reason",), {"required": True})],
                  lambda a: {"severity": a.severity, "reason": a.reason}),
 }
@@ -146,10 +123,11 @@ async def cmd_open(args: argparse.Namespace) -> int:
 async def cmd_step(args: argparse.Namespace) -> int:
     from starter.cases import run_step
 
-    update, _, model, _, build = STEP_COMMANDS[args.command]
-    inp = _model(model, {"actor": _actor(args), **build(args)})
+    step = BY_COMMAND[args.command]
+    _, build = STEP_ARGUMENTS[args.command]
+    inp = _model(step.input, {"actor": _actor(args), **build(args)})
     client = await _client(args)
-    status = await run_step(client, args.case, update, inp)
+    status = await run_step(client, args.case, step.update, inp)
     if args.json:
         _print_json(status)
     else:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
-from recovery.converter import describe_validation_error
+from recovery.validation import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -28,7 +28,7 @@ from starter.demo.driver import (
     _guarded,
     _NotReady,
 )
-from starter.demo.scenarios import _ticket, case_keys, glasses, late, shipping, wrong_size_rest
+from starter.demo.scenarios import case_keys, glasses, late, open_case, shipping, wrong_size_rest, wrong_size_ticket
 
 
 def load_tokens(path: str | Path | None = None) -> dict[str, str]:
@@ -111,13 +111,7 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
         # The first case doubles as the probe: is the stack running the demo policy?
         first = cases["wrong-size"]
         try:
-            ticket = _ticket(run_id, first.key, source="generic", event="web-wrong-size", ticket="W-1001",
-                             name="Sam Buyer", email="sam@example.com",
-                             order={"currency": "USD", "total": "64.00", "shipping": "5.00"},
-                             subject="Wrong size shipped", description="Ordered a medium, received an XXL.")
-            result = await demo.post_ticket(first, ticket, "open the case")
-            demo.say(first, f"ticket posted by ops-intake → case opened (contacts: {result['contact_count']})")
-            data = await demo.view(first)
+            data = await open_case(demo, first, wrong_size_ticket(run_id, first.key))
         except _Abort:
             print("recovery demo: could not open the first case (the error is above); stopping", file=out)
             return 1
@@ -158,6 +152,7 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
 async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str], Awaitable[None]] | None:
     from starter.cases import run_step
     from recovery.client import connect
+    from workflows.complaint import ComplaintWorkflow
     from workflows.models import Actor, ApplyPolicyInput
     from workflows.policy import parse_policy
 
@@ -168,7 +163,7 @@ async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str]
     policy = parse_policy(DEMO_POLICY.read_text(), "demo policy")
 
     async def move(case_key: str) -> None:
-        await run_step(client, case_key, "apply_policy",
+        await run_step(client, case_key, ComplaintWorkflow.apply_policy,
                        ApplyPolicyInput(actor=Actor(id="recovery-demo", role="manager"), policy=policy))
     return move
 

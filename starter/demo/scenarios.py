@@ -44,6 +44,21 @@ def _ticket(run_id: str, key: str, *, source: str, event: str, ticket: str, name
     return body
 
 
+async def open_case(demo: Demo, case: DemoCase, ticket: dict[str, Any]) -> dict[str, Any]:
+    """Post the case's first ticket as ops-intake; returns the case as the API shows it."""
+    result = await demo.post_ticket(case, ticket, "open the case")
+    demo.say(case, f"ticket posted by ops-intake → case opened (contacts: {result['contact_count']})")
+    return await demo.view(case)
+
+
+def wrong_size_ticket(run_id: str, key: str) -> dict[str, Any]:
+    """The first case's ticket (the runner opens it itself: it doubles as the probe of the stack's policy)."""
+    return _ticket(run_id, key, source="generic", event="web-wrong-size", ticket="W-1001",
+                   name="Sam Buyer", email="sam@example.com",
+                   order={"currency": "USD", "total": "64.00", "shipping": "5.00"},
+                   subject="Wrong size shipped", description="Ordered a medium, received an XXL.")
+
+
 # ---- the four cases -------------------------------------------------------------------------
 
 async def _close_out(demo: Demo, case: DemoCase, root_cause: str, note: str, csat: int = 5,
@@ -93,9 +108,7 @@ async def glasses(demo: Demo, case: DemoCase) -> None:
                      subject="One of eight glasses arrived broken",
                      description="A set of eight wine glasses for a wedding gift; one was shattered in the box.",
                      severity="high")
-    result = await demo.post_ticket(case, ticket, "open the case")
-    demo.say(case, f"ticket posted by ops-intake → case opened (contacts: {result['contact_count']})")
-    await demo.view(case)
+    await open_case(demo, case, ticket)
     await _ack_and_fix(demo, case, "We're so sorry one of your glasses arrived broken.",
                        "replacement glass shipped express in reinforced packaging")
     status = await demo.step(case, "compensation", "alice", {
@@ -164,9 +177,7 @@ async def late(demo: Demo, case: DemoCase) -> None:
                      order={"currency": "USD", "total": "42.00", "shipping": "6.00"},
                      subject="Birthday present arrived a week late",
                      description="The order was promised for the 14th and arrived on the 21st.", severity="low")
-    result = await demo.post_ticket(case, ticket, "open the case")
-    demo.say(case, f"ticket posted by ops-intake → case opened (contacts: {result['contact_count']})")
-    await demo.view(case)
+    await open_case(demo, case, ticket)
     await _ack_and_fix(demo, case, "We're sorry your present arrived late.",
                        "root cause found: parcel stuck at the regional hub; carrier SLA escalated")
     status = await demo.step(case, "compensation", "alice", {

@@ -10,7 +10,7 @@ from typing import Any, overload
 
 from pydantic import ValidationError
 
-from recovery.converter import describe_validation_error
+from recovery.validation import describe_validation_error
 from workflows.models import TicketEvent
 from workflows.policy import Severity
 

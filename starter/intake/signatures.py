@@ -44,14 +44,18 @@ def sign_jira(secret: str, raw: bytes) -> str:
     return "sha256=" + _hmac(secret, bytes(raw)).hex()
 
 
-def _matches_any(given: bytes, expected: list[bytes]) -> bool:
+def _verified_by(given: bytes, expected: list[bytes]) -> int:
+    """Which secret signed it: 0 for the first (current) one, 1 for the second while rotating."""
     # Compare against every secret (no early exit), each in constant time.
     results = [hmac.compare_digest(given, candidate) for candidate in expected]
-    return any(results)
+    if not any(results):
+        raise SignatureError("signature does not match")
+    return results.index(True)
 
 
-def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig, now: datetime) -> None:
-    """Raise SignatureError unless the body carries a valid, fresh signature by one of the secrets."""
+def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig, now: datetime) -> int:
+    """Raise SignatureError unless the body carries a valid, fresh signature by one of the secrets;
+    return which one (0 = the first; 1 = the second, i.e. the sender still uses the old secret)."""
     signature = _header(headers, ZENDESK_SIGNATURE)
     if not signature:
         raise SignatureError(f"missing {ZENDESK_SIGNATURE} header")
@@ -69,15 +73,15 @@ def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig
     if abs(now - sent_at) > timedelta(seconds=config.tolerance_seconds):
         raise SignatureError(f"timestamp outside the ±{config.tolerance_seconds} s window")
     expected = [sign_zendesk(secret, timestamp, raw).encode() for secret in config.secrets]
-    if not _matches_any(signature.strip().encode(), expected):
-        raise SignatureError("signature does not match")
+    return _verified_by(signature.strip().encode(), expected)
 
 
 _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def verify_jira(headers: Mapping[str, str], raw: bytes, config: JiraConfig) -> None:
-    """Raise SignatureError unless `X-Hub-Signature: sha256=<hex>` verifies with one of the secrets."""
+def verify_jira(headers: Mapping[str, str], raw: bytes, config: JiraConfig) -> int:
+    """Raise SignatureError unless `X-Hub-Signature: sha256=<hex>` verifies with one of the secrets;
+    return which one (0 = the first; 1 = the second)."""
     signature = _header(headers, JIRA_SIGNATURE)
     if not signature:
         raise SignatureError(f"missing {JIRA_SIGNATURE} header")
@@ -89,5 +93,4 @@ def verify_jira(headers: Mapping[str, str], raw: bytes, config: JiraConfig) -> N
     if not _HEX_SHA256.match(digest):
         raise SignatureError(f"malformed {JIRA_SIGNATURE} header (expected 64 hex digits after sha256=)")
     expected = [sign_jira(secret, raw).encode() for secret in config.secrets]
-    if not _matches_any(("sha256=" + digest.lower()).encode(), expected):
-        raise SignatureError("signature does not match")
+    return _verified_by(("sha256=" + digest.lower()).encode(), expected)

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from starter.cases import open_case, run_step, timeline
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
 from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
+from workflows.complaint import ComplaintWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES, KILLS, SEED = 12, 3, 20261122
@@ -51,16 +52,16 @@ class Workers:
 async def lifecycle(client: Client, queue: str, receiver: WebhookReceiver, n: int) -> str:
     opened = await open_case(client, ticket(f"chaos{n}", customer=f"cust-chaos-{n}"), fast_policy(), queue)
     case = opened.case_id
-    await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
-    await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Fixed."))
-    await run_step(client, case, "compensate", CompensateInput(
+    await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
+    await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Fixed."))
+    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
         actor=AGENT, kind="refund" if n % 2 else "coupon", amount={"amount": f"{10 + n}.00", "currency": "USD"}))
 
     async def asked() -> bool:  # the CSAT request going out is how an agent learns the customer was asked
         return any(i["template"] == "follow_up_request" for i in receiver.for_case(case))
     await eventually(asked, timeout=120, interval=0.5)
-    await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied"))
-    await run_step(client, case, "close", CloseInput(actor=AGENT, root_cause="other", note="ok"))
+    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied"))
+    await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="ok"))
     return case
 
 

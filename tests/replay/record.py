@@ -27,6 +27,7 @@ from tests.helpers import AGENT, LEAD, fast_policy, ticket
 from worker import build_worker
 from workflows import search_attributes as sa
 from recovery.converter import data_converter
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,
@@ -54,20 +55,20 @@ async def lifecycle_with_approval(client: Client, queue: str) -> str:
     opened = await open_case(client, ticket("rec-life", customer="cust-rec"), fast_policy(), queue)
     case = opened.case_id
     await open_case(client, ticket("rec-life-2", customer="cust-rec"), fast_policy(), queue)
-    await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT, message="Sorry."))
-    await run_step(client, case, "pause", PauseInput(actor=AGENT, reason="waiting for photos"))
-    await run_step(client, case, "resume", ResumeInput(actor=AGENT))
-    await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Replacement sent."))
-    await run_step(client, case, "compensate", CompensateInput(
+    await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry."))
+    await run_step(client, case, ComplaintWorkflow.pause, PauseInput(actor=AGENT, reason="waiting for photos"))
+    await run_step(client, case, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
+    await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replacement sent."))
+    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
         actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}))
-    await run_step(client, case, "approve_compensation", ApprovalInput(actor=LEAD, approve=True))
+    await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=LEAD, approve=True))
     await _until_asked(client, case)
-    await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="unsatisfied"))
-    await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Second replacement."))
-    await run_step(client, case, "compensate", CompensateInput(actor=AGENT, kind="none", reason="Done already."))
+    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="unsatisfied"))
+    await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Second replacement."))
+    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Done already."))
     await _until_asked(client, case)
-    await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
-    await run_step(client, case, "close", CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Fixed."))
+    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+    await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Fixed."))
     await client.get_workflow_handle(opened.workflow_id).result()
     return opened.workflow_id
 
@@ -76,7 +77,7 @@ async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
     opened = await open_case(env.client, ticket("rec-ladder", customer="cust-ladder"),
                              fast_policy(ack="1h", interval="30m", max_silence="90m"), queue)
     await env.sleep(timedelta(hours=3))
-    await run_step(env.client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    await run_step(env.client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     return opened.workflow_id
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -166,11 +167,17 @@ async def test_zendesk_bad_signature_is_401_and_opens_nothing(api: httpx.AsyncCl
     assert not await workflow_exists(client, f"complaint-zd-user-{requester}:ord-glass")
 
 
-async def test_zendesk_rotation_accepts_old_and_new_secret(api: httpx.AsyncClient) -> None:
+async def test_zendesk_rotation_accepts_old_and_new_secret(api: httpx.AsyncClient,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="recovery.api")
     for n, secret in enumerate([OLD_SECRET, NEW_SECRET]):
         raw = zendesk_trigger(f"930{n}", unique("rot"))
         response = await api.post("/v1/webhooks/zendesk", content=raw, headers=zendesk_headers(raw, secret=secret))
         assert response.status_code == 202, (secret, response.text)
+    # Deliveries signed with the second listed secret (the one being retired) are logged, so ops can
+    # tell when it is safe to remove it; the fixture lists OLD_SECRET first, so NEW_SECRET is second here.
+    logged = [r for r in caplog.records if r.getMessage() == "webhook signed with the old secret"]
+    assert [getattr(r, "source", None) for r in logged] == ["zendesk"]
 
 
 async def test_zendesk_event_envelope_opens_a_case(api: httpx.AsyncClient) -> None:

@@ -1,4 +1,5 @@
-"""The pure step machine, without a server: business-time deadlines, severity changes, caps."""
+"""The pure step machine, without a server: business-time deadlines, severity changes, caps, step
+order, authority and approval, follow-up and reopening, root causes, repeat contacts."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers import AGENT, fast_policy, ticket
+from tests.helpers import AGENT, LEAD, OTHER_AGENT, fast_policy, ticket
 from workflows.case import Case, Rejection
-from workflows.models import AcknowledgeInput, ChangeSeverityInput, CompensateInput, FixInput, PauseInput, ResumeInput
+from workflows.models import (
+    AcknowledgeInput,
+    ApprovalInput,
+    ChangeSeverityInput,
+    CloseInput,
+    CompensateInput,
+    FixInput,
+    FollowUpInput,
+    PauseInput,
+    ResumeInput,
+)
 from workflows.policy import Policy
 
 NY = ZoneInfo("America/New_York")
@@ -86,3 +97,136 @@ def test_compensation_above_the_customer_cap_is_refused() -> None:
         case.check_compensate(CompensateInput(actor=AGENT, kind="refund",
                                               amount={"amount": "10000.01", "currency": "USD"}), t0)
     assert refused.value.code == "forbidden" and "above the cap of 10000.00" in refused.value.message
+
+
+# ---- rules the pure machine decides (the dev-server tests in test_steps.py show the same through updates)
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def at_compensate(policy: Policy | None = None) -> Case:
+    case = opened(T0, policy or fast_policy())
+    case.acknowledge(AcknowledgeInput(actor=AGENT), T0)
+    case.record_fix(FixInput(actor=AGENT, description="Sent the right size."), T0)
+    return case
+
+
+def issue_pending(case: Case) -> None:
+    """What the workflow does after the issue activity succeeds."""
+    comp = next(c for c in case.state.compensations if c.status == "issuing")
+    case.compensation_issued(comp.seq, f"ref-{comp.seq}", T0)
+
+
+def ask_follow_up(case: Case) -> datetime:
+    """Run the timers until the engine has asked the customer; returns when that was."""
+    while not case.state.clock.follow_up_asked:
+        wake = case.next_wakeup()
+        assert wake is not None
+        case.tick(wake.at)
+    return wake.at
+
+
+def test_out_of_order_steps_are_refused_naming_the_current_step_and_write_nothing() -> None:
+    case = opened(T0, fast_policy())
+    case.acknowledge(AcknowledgeInput(actor=AGENT), T0)
+    before = [e.type for e in case.state.events]
+    for check in (lambda: case.check_compensate(CompensateInput(actor=AGENT, kind="none", reason="x"), T0),
+                  lambda: case.check_close(CloseInput(actor=AGENT, root_cause="other", note="x")),
+                  lambda: case.acknowledge(AcknowledgeInput(actor=AGENT), T0)):
+        with pytest.raises(Rejection) as refused:
+            check()
+        assert refused.value.code == "out_of_order" and "step 'fix'" in refused.value.message
+    assert [e.type for e in case.state.events] == before == ["opened", "acknowledged"]
+
+
+def test_compensation_within_authority_is_issued_and_the_case_moves_on() -> None:
+    case = at_compensate()
+    comp = case.compensate(CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}), T0)
+    assert comp.status == "issuing" and case.state.step == "compensate"
+    issue_pending(case)
+    assert case.state.step == "follow_up"
+    assert [(c.status, c.reference) for c in case.state.compensations] == [("issued", f"ref-{comp.seq}")]
+
+
+def test_compensation_over_authority_needs_someone_elses_approval_within_their_ceiling() -> None:
+    case = at_compensate()
+    comp = case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}), T0)
+    assert comp.status == "pending_approval" and case.pending_compensation is comp
+    with pytest.raises(Rejection) as own:
+        case.check_approval(ApprovalInput(actor=AGENT, approve=True))
+    assert own.value.code == "forbidden" and "self-approval" in own.value.message
+    with pytest.raises(Rejection, match="may not approve"):
+        case.check_approval(ApprovalInput(actor=OTHER_AGENT, approve=True))
+    with pytest.raises(Rejection) as conflict:
+        case.check_compensate(CompensateInput(actor=AGENT, kind="none", reason="x"), T0)
+    assert conflict.value.code == "conflict"
+    case.decide_approval(ApprovalInput(actor=LEAD, approve=True), T0)
+    issue_pending(case)
+    assert case.state.step == "follow_up"
+    assert [(c.status, c.approved_by.id if c.approved_by else None) for c in case.state.compensations] == [
+        ("issued", "lena")]
+
+
+def test_an_approval_above_the_approvers_ceiling_is_refused() -> None:
+    case = at_compensate()
+    case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "7455.00", "currency": "USD"}), T0)
+    with pytest.raises(Rejection) as refused:
+        case.check_approval(ApprovalInput(actor=LEAD, approve=True))
+    assert refused.value.code == "forbidden" and "above what role 'team-lead' may approve" in refused.value.message
+    case.check_approval(ApprovalInput(actor=LEAD, approve=False))  # rejecting is always within a lead's remit
+
+
+def test_a_rejected_compensation_returns_the_step_to_the_agent() -> None:
+    case = at_compensate()
+    case.compensate(CompensateInput(actor=AGENT, kind="credit", amount={"amount": "300.00", "currency": "USD"}), T0)
+    case.decide_approval(ApprovalInput(actor=LEAD, approve=False, note="Offer a coupon."), T0)
+    assert case.state.step == "compensate" and case.pending_compensation is None
+    assert [e.type for e in case.state.events][-2:] == ["compensation_proposed", "compensation_rejected"]
+    case.compensate(CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "25.00", "currency": "USD"}), T0)
+    issue_pending(case)
+    assert case.state.step == "follow_up"
+
+
+def test_follow_up_waits_for_the_engine_to_ask_and_unsatisfied_reopens_at_fix() -> None:
+    case = at_compensate()
+    case.compensate(CompensateInput(actor=AGENT, kind="none", reason="Nothing owed."), T0)
+    issue_pending(case)
+    with pytest.raises(Rejection) as early:
+        case.check_follow_up(FollowUpInput(actor=AGENT, outcome="satisfied"))
+    assert early.value.code == "not_ready"
+    asked = ask_follow_up(case)
+    case.complete_follow_up(FollowUpInput(actor=AGENT, outcome="unsatisfied", csat=2), asked)
+    assert case.state.step == "fix"
+    assert [e.type for e in case.state.events][-2:] == ["follow_up_done", "reopened"]
+    assert case.status(asked).deadlines.due_at == asked + timedelta(hours=4)  # the fix budget starts again
+
+
+def test_close_needs_a_root_cause_from_the_policy() -> None:
+    case = at_compensate()
+    case.compensate(CompensateInput(actor=AGENT, kind="none", reason="Nothing owed."), T0)
+    issue_pending(case)
+    asked = ask_follow_up(case)
+    case.complete_follow_up(FollowUpInput(actor=AGENT, outcome="satisfied"), asked)
+    with pytest.raises(Rejection) as unknown:
+        case.check_close(CloseInput(actor=AGENT, root_cause="gremlins", note="?"))
+    assert unknown.value.code == "invalid" and "unknown root cause 'gremlins'" in unknown.value.message
+    case.close(CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Size chart fixed."), asked)
+    assert case.closed and case.state.root_cause == "wrong-item-shipped" and case.next_wakeup() is None
+    with pytest.raises(Rejection) as after:
+        case.check_pause(PauseInput(actor=AGENT, reason="x"))
+    assert after.value.code == "closed"
+
+
+def test_contacts_repeat_events_are_duplicates_and_every_third_raises_severity_and_escalates() -> None:
+    case = opened(T0, fast_policy())
+    first = ticket("pure")
+    assert (case.add_contact(first, T0).created, case.add_contact(first, T0).duplicate) == (True, True)
+    second = case.add_contact(ticket("pure-2"), T0)
+    assert (second.created, second.duplicate, second.contact_count) == (False, False, 2)
+    assert case.add_contact(ticket("pure-2"), T0).duplicate
+    severity = case.state.severity
+    case.add_contact(ticket("pure-3"), T0)
+    assert case.state.contact_count == 3
+    assert case.state.severity is severity.raised() and case.state.escalation_level == 1
+    assert case.state.events[-1].type == "escalated"
+    assert case.state.events[-1].data["reason"] == "3 contacts on this case"

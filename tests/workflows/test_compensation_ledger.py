@@ -20,6 +20,7 @@ from tests.fakes.payments import FakePayments
 from tests.helpers import AGENT, eventually, fast_policy, ticket
 from worker import build_worker
 from workflows.models import AcknowledgeInput, CompensateInput, FixInput
+from workflows.complaint import ComplaintWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 async def at_compensate(client: Client, queue: str, customer: str, order: str) -> str:
     opened = await open_case(client, ticket(f"{customer}-{order}", customer=customer, order=order), fast_policy(),
                              queue)
-    await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
-    await run_step(client, opened.case_id, "record_fix", FixInput(actor=AGENT, description="Done."))
+    await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
+    await run_step(client, opened.case_id, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Done."))
     return opened.case_id
 
 
@@ -39,11 +40,11 @@ async def test_a_compensation_over_the_customers_cap_across_cases_is_stopped_and
                             compensator=compensator):
         first = await at_compensate(client, task_queue, "cust-cap", "ord-a")
         second = await at_compensate(client, task_queue, "cust-cap", "ord-b")
-        paid = await run_step(client, first, "compensate", CompensateInput(
+        paid = await run_step(client, first, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="coupon", amount={"amount": "40.00", "currency": "USD"}))
         assert paid.step == "follow_up"
         # Within the agent's authority and within this case, but the customer already has 40 of 60.
-        stopped = await run_step(client, second, "compensate", CompensateInput(
+        stopped = await run_step(client, second, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="credit", amount={"amount": "45.00", "currency": "USD"}))
         events = await timeline(client, second)
         rows = await db.fetch("SELECT status, amount FROM ledger WHERE customer_id = 'cust-cap' ORDER BY created_at")
@@ -69,7 +70,7 @@ async def test_worker_killed_after_the_provider_refunded_refunds_exactly_once(
         try:
             case = await asyncio.wait_for(at_compensate(client, task_queue, "cust-kill", "ord-k"), 60)
             payments.hold_next = True  # the provider refunds, then the answer never reaches this worker
-            refunding = asyncio.create_task(run_step(client, case, "compensate", CompensateInput(
+            refunding = asyncio.create_task(run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
                 actor=AGENT, kind="refund", amount={"amount": "45.00", "currency": "USD"})))
             await eventually(lambda: asyncio.to_thread(payments.held.is_set), timeout=30)
             worker.send_signal(signal.SIGKILL)

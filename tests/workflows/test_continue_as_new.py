@@ -8,6 +8,7 @@ from starter.cases import open_case, run_step, status, timeline
 from tests.conftest import CONTINUE_AS_NEW_AT
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.models import AcknowledgeInput, PauseInput, ResumeInput
+from workflows.complaint import ComplaintWorkflow
 
 
 async def test_long_history_continues_as_new_with_its_state(client: Client, worker, task_queue: str) -> None:
@@ -17,8 +18,8 @@ async def test_long_history_continues_as_new_with_its_state(client: Client, work
     cycles = 0
     while (await client.get_workflow_handle(opened.workflow_id).describe()).run_id == first_run:
         assert cycles < CONTINUE_AS_NEW_AT, "never continued as new"
-        await run_step(client, case, "pause", PauseInput(actor=AGENT, reason=f"waiting #{cycles}"))
-        await run_step(client, case, "resume", ResumeInput(actor=AGENT))
+        await run_step(client, case, ComplaintWorkflow.pause, PauseInput(actor=AGENT, reason=f"waiting #{cycles}"))
+        await run_step(client, case, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
         cycles += 1
 
     old = await client.get_workflow_handle(opened.workflow_id, run_id=first_run).describe()
@@ -31,5 +32,5 @@ async def test_long_history_continues_as_new_with_its_state(client: Client, work
     # The case goes on in the new run, and the same ticket is still recognised as a duplicate.
     again = await open_case(client, ticket("long", customer="cust-long"), fast_policy(), task_queue)
     assert again.duplicate and again.contact_count == 1
-    acked = await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
+    acked = await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     assert acked.step == "fix" and acked.last_event_seq == len(events) + 1

@@ -12,6 +12,7 @@ from starter.cases import open_case, run_step, status, timeline
 from tests.helpers import AGENT, fast_policy, ticket
 from worker import build_worker
 from workflows.models import AcknowledgeInput, DomainEvent, PauseInput, ResumeInput
+from workflows.complaint import ComplaintWorkflow
 
 QUEUE = "recovery-skip"
 
@@ -52,7 +53,7 @@ async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, rec
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("stop"), fast_policy(ack="1h", fix="10h", interval="30m"), QUEUE)
         await skip_env.sleep(timedelta(minutes=70))
-        await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+        await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         await skip_env.sleep(timedelta(hours=4))
         events = await timeline(client, opened.case_id)
         current = await status(client, opened.case_id)
@@ -70,11 +71,11 @@ async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnviro
         opened = await open_case(client, ticket("pause"), fast_policy(ack="1h", interval="30m"), QUEUE)
         before = (await status(client, opened.case_id)).deadlines.due_at
         await skip_env.sleep(timedelta(minutes=10))
-        paused = await run_step(client, opened.case_id, "pause",
+        paused = await run_step(client, opened.case_id, ComplaintWorkflow.pause,
                                 PauseInput(actor=AGENT, reason="waiting for photos"))
         assert paused.paused and paused.deadlines.due_at is None
         await skip_env.sleep(timedelta(hours=3))
-        resumed = await run_step(client, opened.case_id, "resume", ResumeInput(actor=AGENT))
+        resumed = await run_step(client, opened.case_id, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
         events = await timeline(client, opened.case_id)
 
     pause_event = next(e for e in events if e.type == "paused")
@@ -92,7 +93,7 @@ async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, rece
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("quiet"),
                                  fast_policy(ack="1h", fix="3d", interval="30m", max_silence="6h"), QUEUE)
-        await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+        await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         await skip_env.sleep(timedelta(hours=13))
         events = await timeline(client, opened.case_id)
 
@@ -107,7 +108,7 @@ async def test_age_ceiling_escalates_to_the_top(skip_env: WorkflowEnvironment, r
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
         opened = await open_case(client, ticket("old"), fast_policy(ack="1h", fix="30d", interval="30m",
                                                                     age_ceiling="2d"), QUEUE)
-        await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+        await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         await skip_env.sleep(timedelta(days=2, minutes=1))
         events = await timeline(client, opened.case_id)
 
