@@ -1,8 +1,11 @@
-"""Smoke test of the benchmark: `python -m bench --quick` runs every figure end to end, in under a minute."""
+"""Smoke test of the benchmark: `python -m bench --quick` runs every figure end to end (speed is what the
+figures report; the timeout only catches a hang, generous because the machine is shared)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +15,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(300)
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
-                         check=False, capture_output=True, text=True, timeout=60)
+    # Its own session, so a hang stops the bench together with the servers it started.
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: the bench's cleanup stops what it started
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+        pytest.fail(f"bench --quick still running after 240 s\nstderr:\n{stderr[-3000:]}\nstdout:\n{stdout[-2000:]}")
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     result = json.loads(out.read_text())
     figures = result["figures"]
