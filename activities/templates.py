@@ -38,6 +38,8 @@ INTERNAL = {
     "escalation": ("Escalation", "Case $case escalated to level $level at step $step: $reason."),
     "approval_needed": ("Approval needed", "Case $case: $agent proposes a $kind of $amount, above their authority."),
     "approval_rejected": ("Compensation rejected", "Case $case: $approver rejected the $amount proposal. $note"),
+    "pause_ended": ("Pause ended", "Case $case: the pause budget ($budget) is used up, so the pause has ended "
+                    "and the $step deadline runs again; due $due."),
     "reopened": ("Case reopened", "Case $case reopened at fix: the customer is not satisfied. $note"),
 }
 

@@ -5,6 +5,7 @@ workflow sandbox may pass it through (`workflows.policy` parses policies with it
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -14,11 +15,19 @@ from pydantic import BaseModel, ValidationError
 from recovery.validation import problems
 
 
+_NAMES_KEY = re.compile(r"^[a-z_][\w-]*(\.[\w-]+)*: ")
+
+
 def describe_config_error(error: ValidationError, source: str) -> str:
     """One line per problem in an ops-owned config file: `file: key.path: why`."""
     plain = {"extra_forbidden": "unknown key (check the spelling)", "missing": "required key is missing"}
-    return "\n".join(f"{source}: {key}: {plain.get(kind, message)}"
-                     for key, message, kind in problems(error.errors(), top="(top level)"))
+    lines = []
+    for key, message, kind in problems(error.errors(), top="(top level)"):
+        if key == "(top level)" and _NAMES_KEY.match(message):
+            lines.append(f"{source}: {message}")  # a check across keys names its own key
+        else:
+            lines.append(f"{source}: {key}: {plain.get(kind, message)}")
+    return "\n".join(lines)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -30,6 +30,7 @@ from workflows import search_attributes as sa
 from workflows.complaint import CaseStart, ComplaintWorkflow
 from workflows.models import CaseStatus, ContactInput, ContactResult, DomainEvent, TicketEvent, case_id_of, workflow_id_for
 from workflows.policy import Policy
+from workflows.rules import PolicySet, RuleMatch
 from workflows.triage import anomalies, opening_severity
 
 STEP_RESULT_WAIT = timedelta(minutes=5)
@@ -46,16 +47,20 @@ class CaseError(Exception):
         self.message = message
 
 
-async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str) -> ContactResult:
+async def open_case(client: Client, ticket: TicketEvent, policy: Policy | PolicySet, task_queue: str) -> ContactResult:
     """Start the case's workflow or add the ticket to it: one atomic update-with-start.
 
     A closed case's workflow is never started again (its sequence numbers key notifications, the
     ledger and the event store): a redelivered event is a duplicate of it, and a new complaint about
-    the same customer and order opens the next generation, `complaint-<case key>~2`, `~3`, …"""
+    the same customer and order opens the next generation, `complaint-<case key>~2`, `~3`, …
+
+    Given a policy set, its rules choose the policy; the match is recorded in the `opened` event."""
+    policies = policy if isinstance(policy, PolicySet) else PolicySet.single(policy)
+    chosen, rule = policies.select(ticket)
     for generation in range(1, MAX_GENERATIONS + 1):
         workflow_id = workflow_id_for(ticket.case_key, generation)
         try:
-            return await _update_with_start(client, ticket, policy, task_queue, workflow_id)
+            return await _update_with_start(client, ticket, chosen, rule, task_queue, workflow_id)
         except WorkflowAlreadyStartedError:
             closed = await _closed_case_contact(client, workflow_id, ticket.event_id)
             if closed is not None:
@@ -65,13 +70,13 @@ async def open_case(client: Client, ticket: TicketEvent, policy: Policy, task_qu
     raise CaseError("conflict", f"case {ticket.case_key} has been opened and closed {MAX_GENERATIONS} times")
 
 
-async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, task_queue: str,
-                             workflow_id: str) -> ContactResult:
+async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, rule: RuleMatch,
+                             task_queue: str, workflow_id: str) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
     case_id = case_id_of(workflow_id)
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
-        CaseStart(ticket=ticket, policy=policy),
+        CaseStart(ticket=ticket, policy=policy, rule=rule),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

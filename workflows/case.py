@@ -8,11 +8,12 @@ whole state survives continue-as-new and the rules can be tested without a serve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from workflows.models import (
     ENGINE,
@@ -40,7 +41,8 @@ from workflows.models import (
     TicketEvent,
     case_id_of,
 )
-from workflows.policy import Policy, Severity, Step, next_step
+from workflows.policy import Clock, Policy, Severity, Step, format_duration, next_step
+from workflows.rules import RuleMatch
 from workflows.triage import anomalies, opening_severity
 
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
@@ -66,7 +68,7 @@ class StepClock(BaseModel):
     """Budget spent before `segment_start`."""
     segment_start: datetime | None
     """When the clock last started running; None while paused or closed."""
-    fired_warnings: list[float] = []
+    fired_warnings: list[float] = Field(default_factory=list)
     escalations: int = 0
     follow_up_asked: bool = False
 
@@ -92,6 +94,13 @@ class CaseState(BaseModel):
     paused: bool = False
     pause_reason: str | None = None
     paused_at: datetime | None = None
+    pause_used: float = 0.0
+    """Pause taken by the case so far, in its severity's clock (working time for business clocks),
+    up to `pause_counted_from`; kept across steps, severity and policy changes."""
+    pause_counted_from: datetime | None = None
+    """While paused: the moment from which the running pause is not yet in `pause_used`."""
+    pause_budget: bool = True
+    """Whether `max_pause` is enforced (the workflow turns it off for histories from before it)."""
     compensations: list[Compensation] = []
     root_cause: str | None = None
     closed_at: datetime | None = None
@@ -100,7 +109,8 @@ class CaseState(BaseModel):
     """Events up to here are in the event store."""
 
 
-class Wakeup(BaseModel):
+@dataclass(frozen=True)
+class Wakeup:
     at: datetime
     summary: str
 
@@ -111,13 +121,18 @@ def format_moment(moment: datetime, policy: Policy) -> str:
 
 
 class Case:
-    def __init__(self, state: CaseState):
+    def __init__(self, state: CaseState, *, effects: bool = True):
         self.state = state
+        self.effects = effects
+        """False for the policy simulator: no notifications or compensation to do, only events."""
+        self._clocks: dict[Severity, Clock] = {}
+        self._clocks_of: Policy | None = None
 
     # ---- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, ticket: TicketEvent, policy: Policy, workflow_id: str, now: datetime) -> Case:
+    def open(cls, ticket: TicketEvent, policy: Policy, workflow_id: str, now: datetime,
+             rule: RuleMatch | None = None, *, effects: bool = True) -> Case:
         found = anomalies(ticket, policy)
         severity = opening_severity(ticket, policy, found)
         state = CaseState(
@@ -133,7 +148,7 @@ class Case:
             contact_count=1,
             seen_event_ids=[ticket.event_id],
         )
-        case = cls(state)
+        case = cls(state, effects=effects)
         order = ticket.order
         event = case._event(
             "opened",
@@ -148,6 +163,7 @@ class Case:
             order_id=order.id if order else None,
             policy=f"{policy.name}@{policy.version}",
             anomalies=found,
+            **({"rule": rule.model_dump(mode="json")} if rule is not None else {}),
         )
         case._notify(
             event,
@@ -156,7 +172,7 @@ class Case:
             "new_case",
             subject=ticket.subject,
             severity=severity.value,
-            due=format_moment(case._due_at(state.clock.budget), policy),
+            due=case._format(case._due_at(state.clock.budget)),
         )
         return case
 
@@ -222,6 +238,10 @@ class Case:
             follow_up_asked=s.clock.follow_up_asked,
         )
 
+    def due_at(self) -> datetime | None:
+        """When the current step is due; None while paused or closed."""
+        return None if self.closed else self._due_at(self.state.clock.budget)
+
     def next_wakeup(self) -> Wakeup | None:
         """The next moment a timer must wake the workflow, and why (the timer's summary)."""
         s = self.state
@@ -230,6 +250,10 @@ class Case:
         escalation = self.policy.escalation
         step = s.step.value
         candidates: list[Wakeup] = []
+        if s.paused and (left := self._pause_left()) is not None:
+            assert s.pause_counted_from is not None
+            candidates.append(Wakeup(at=self._clock().add(s.pause_counted_from, max(left, 0.0)),
+                                     summary="pause budget used up: resume"))
         if not s.paused:
             if self._ladder_active():
                 warning = self._next_warning()
@@ -256,6 +280,8 @@ class Case:
         if self.closed:
             return
         escalation = self.policy.escalation
+        if s.paused and (left := self._pause_left(now)) is not None and left <= _EPSILON:
+            self._pause_budget_used_up(now)
         if not s.paused and s.step is Step.FOLLOW_UP and not s.clock.follow_up_asked:
             if self._consumed(now) + _EPSILON >= s.clock.budget:
                 self._ask_follow_up(now)
@@ -270,7 +296,7 @@ class Case:
                                         due_at=self._due_at(s.clock.budget).isoformat())
                     self._notify(event, "internal", self.policy.assignee_role, "warning",
                                  step=s.step.value, percent=str(int(fraction * 100)),
-                                 due=format_moment(self._due_at(s.clock.budget), self.policy))
+                                 due=self._format(self._due_at(s.clock.budget)))
             while self._can_climb() and consumed >= self._next_escalation_threshold():
                 s.clock.escalations += 1
                 reason = "deadline missed" if s.clock.escalations == 1 else "step still open"
@@ -293,7 +319,7 @@ class Case:
         event = self._event("acknowledged", now, inp.actor, message=inp.message)
         self._advance(now)
         self._notify_customer(event, "acknowledgement", message=inp.message,
-                              fix_due=format_moment(self._due_at(self.state.clock.budget), self.policy))
+                              fix_due=self._format(self._due_at(self.state.clock.budget)))
 
     def check_record_fix(self, inp: FixInput) -> None:
         self._require_step(Step.FIX, "record a fix")
@@ -383,7 +409,7 @@ class Case:
         if comp.kind is not CompensationKind.NONE:
             self._notify_customer(event, "compensation_notice", kind=comp.kind.value,
                                   amount=str(comp.amount) if comp.amount else "",
-                                  follow_up_due=format_moment(self._due_at(self.state.clock.budget), self.policy))
+                                  follow_up_due=self._format(self._due_at(self.state.clock.budget)))
 
     def compensation_failed(self, comp_seq: int, reason: str, now: datetime) -> None:
         comp = self._compensation(comp_seq)
@@ -424,14 +450,25 @@ class Case:
         self._require_open("pause")
         if self.state.paused:
             raise Rejection("conflict", f"the case is already paused ({self.state.pause_reason})")
+        left = self._pause_left()
+        if left is not None and left <= _EPSILON:
+            limit = self._max_pause()
+            assert limit is not None
+            raise Rejection("conflict", f"cannot pause: the pause budget is used up (paused "
+                            f"{format_duration(timedelta(seconds=round(self.state.pause_used)))} of "
+                            f"{format_duration(limit)} allowed at severity {self.state.severity.value}, "
+                            f"counted in {self._clock_kind()} time)")
 
     def pause(self, inp: PauseInput, now: datetime) -> None:
         self.check_pause(inp)
         s = self.state
         self._settle(now)
         s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = None, True, inp.reason, now
+        s.pause_counted_from = now
+        left = self._pause_left()
         self._event("paused", now, inp.actor, step=s.step.value, reason=inp.reason,
-                    remaining_seconds=round(s.clock.budget - s.clock.consumed, 3))
+                    remaining_seconds=round(s.clock.budget - s.clock.consumed, 3),
+                    **({"pause_left_seconds": round(left, 3)} if left is not None else {}))
 
     def check_resume(self, inp: ResumeInput) -> None:
         self._require_open("resume")
@@ -440,11 +477,73 @@ class Case:
 
     def resume(self, inp: ResumeInput, now: datetime) -> None:
         self.check_resume(inp)
+        self._end_pause(now, inp.actor, inp.note)
+
+    def _end_pause(self, now: datetime, actor: Actor, note: str, **extra: Any) -> DomainEvent:
         s = self.state
         paused_for = (now - s.paused_at).total_seconds() if s.paused_at else 0.0
+        self._settle_pause(now)
         s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = now, False, None, None
-        self._event("resumed", now, inp.actor, step=s.step.value, paused_seconds=round(paused_for, 3),
-                    due_at=self._due_at(s.clock.budget).isoformat(), note=inp.note)
+        s.pause_counted_from = None
+        due = self._due_at(s.clock.budget)
+        return self._event("resumed", now, actor, step=s.step.value, paused_seconds=round(paused_for, 3),
+                           pause_used_seconds=round(s.pause_used, 3),
+                           due_at=due.isoformat() if due else None, note=note, **extra)
+
+    def _pause_budget_used_up(self, now: datetime) -> None:
+        limit = self._max_pause()
+        assert limit is not None
+        note = f"pause budget of {format_duration(limit)} used up"
+        event = self._end_pause(now, ENGINE, note, reason="pause budget used up")
+        due = self._due_at(self.state.clock.budget)
+        self._notify(event, "internal", self.policy.assignee_role, "pause_ended", budget=format_duration(limit),
+                     step=self.state.step.value, due=self._format(due) if due else "")
+
+    def _max_pause(self) -> timedelta | None:
+        if not self.state.pause_budget:
+            return None
+        return self.policy.deadlines(self.state.severity).max_pause
+
+    def _pause_used(self, now: datetime | None = None) -> float:
+        s = self.state
+        if now is None or s.pause_counted_from is None:
+            return s.pause_used
+        return s.pause_used + self._clock().elapsed(s.pause_counted_from, now)
+
+    def _pause_left(self, now: datetime | None = None) -> float | None:
+        """Pause budget left (severity clock seconds) at `now` (default: up to the last fold)."""
+        limit = self._max_pause()
+        if limit is None:
+            return None
+        return limit.total_seconds() - self._pause_used(now)
+
+    def _settle_pause(self, now: datetime) -> None:
+        """Fold the running pause into `pause_used`, so the clock it is counted in can change."""
+        s = self.state
+        if s.paused and s.pause_counted_from is not None:
+            s.pause_used = self._pause_used(now)
+            s.pause_counted_from = now
+
+    def _format(self, moment: datetime | None) -> str:
+        """A moment for people, in the zone of the current severity's calendar."""
+        if moment is None:
+            return ""
+        if not self.effects:
+            return ""  # nobody reads it: the simulator sends no messages
+        return moment.astimezone(self.policy.zone(self.state.severity)).strftime("%a %d %b %Y %H:%M %Z")
+
+    def _clock(self) -> Clock:
+        """The current severity's clock (cached per policy: the simulator asks for it very often)."""
+        policy, severity = self.state.policy, self.state.severity
+        if policy is not self._clocks_of:
+            self._clocks, self._clocks_of = {}, policy
+        clock = self._clocks.get(severity)
+        if clock is None:
+            clock = self._clocks[severity] = policy.clock(severity)
+        return clock
+
+    def _clock_kind(self) -> str:
+        return self.policy.deadlines(self.state.severity).clock
 
     def check_change_severity(self, inp: ChangeSeverityInput) -> None:
         self._require_open("change severity")
@@ -462,6 +561,7 @@ class Case:
         self.check_apply_policy(inp)
         s = self.state
         self._settle(now)
+        self._settle_pause(now)
         old = f"{s.policy.name}@{s.policy.version}"
         s.policy = inp.policy
         s.clock.budget = self._budget(s.step)
@@ -518,6 +618,8 @@ class Case:
 
     def _notify(self, event: DomainEvent, audience: Literal["customer", "internal"], recipient: str,
                 template: str, **params: str) -> None:
+        if not self.effects:
+            return
         s = self.state
         index = sum(1 for e in s.outbox if e.event_seq == event.seq)
         key = f"{s.workflow_id}:{event.seq}:{index}"
@@ -531,6 +633,8 @@ class Case:
         self._notify(event, "customer", "customer", template, **params)
 
     def _issue(self, comp: Compensation, event: DomainEvent) -> None:
+        if not self.effects:
+            return
         s = self.state
         key = f"{s.workflow_id}:{comp.seq}"
         s.outbox.append(Effect(key=f"{key}:issue", event_seq=event.seq, compensation_seq=comp.seq,
@@ -591,6 +695,12 @@ class Case:
         s.clock = StepClock(budget=self._budget(step),
                             segment_start=None if (s.paused or step is Step.CLOSED) else now)
 
+    def ask_follow_up(self, now: datetime) -> None:
+        """Ask the customer now. For the policy simulator: an answer recorded before the candidate
+        policy would have asked (the workflow asks only when the follow-up delay has passed)."""
+        if self.state.step is Step.FOLLOW_UP and not self.state.clock.follow_up_asked:
+            self._ask_follow_up(now)
+
     def _ask_follow_up(self, now: datetime) -> None:
         s = self.state
         event = self._event("follow_up_asked", now, ENGINE)
@@ -600,6 +710,7 @@ class Case:
     def _set_severity(self, severity: Severity, now: datetime, actor: Actor, reason: str) -> None:
         s = self.state
         self._settle(now)
+        self._settle_pause(now)
         previous = s.severity
         s.severity = severity
         s.clock.budget = self._budget(s.step)
@@ -611,12 +722,12 @@ class Case:
         """Fold the running segment into `consumed`, so the budget can change or stop."""
         c = self.state.clock
         if c.segment_start is not None:
-            c.consumed += self.policy.clock(self.state.severity).elapsed(c.segment_start, now)
+            c.consumed += self._clock().elapsed(c.segment_start, now)
             c.segment_start = now
 
     def _consumed(self, now: datetime) -> float:
         c = self.state.clock
-        running = self.policy.clock(self.state.severity).elapsed(c.segment_start, now) if c.segment_start else 0.0
+        running = self._clock().elapsed(c.segment_start, now) if c.segment_start else 0.0
         return c.consumed + running
 
     def _due_at(self, threshold: float) -> datetime | None:
@@ -626,7 +737,7 @@ class Case:
             return None
         if threshold <= c.consumed:
             return c.segment_start
-        return self.policy.clock(self.state.severity).add(c.segment_start, threshold - c.consumed)
+        return self._clock().add(c.segment_start, threshold - c.consumed)
 
     def _ladder_active(self) -> bool:
         s = self.state

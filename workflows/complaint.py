@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         TicketEvent,
     )
     from workflows.policy import Policy
+    from workflows.rules import RuleMatch
 
 T = TypeVar("T")
 
@@ -63,6 +64,8 @@ class CaseStart(BaseModel):
     ticket: TicketEvent
     policy: Policy
     state: CaseState | None = None
+    rule: RuleMatch | None = None
+    """The policy rule that chose `policy` (recorded in the `opened` event)."""
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -72,7 +75,8 @@ class ComplaintWorkflow:
         if start.state is not None:
             self.case = Case(start.state)
         else:
-            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now())
+            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now(),
+                                  start.rule)
         self._lock = asyncio.Lock()
         self._changes = 0
         self._published: dict[str, Any] = {}
@@ -83,6 +87,9 @@ class ComplaintWorkflow:
     async def run(self, start: CaseStart) -> CaseStatus:
         # Histories from before the event store have no projection: they replay without it.
         self._projecting = workflow.patched("project-events")
+        # Histories from before the pause budget replay without it (their policies have no max_pause,
+        # but a continued-as-new state must not start enforcing it either).
+        self.case.state.pause_budget = workflow.patched("pause-budget")
         if self._projecting:
             projector = asyncio.create_task(self._projector())
         async with self._lock:

@@ -40,6 +40,8 @@ class Customer(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})] | None = None
+    tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    """The customer's tier (gold, enterprise, ...), for policy rules."""
 
 
 class Order(_Model):
@@ -66,6 +68,12 @@ class TicketEvent(_Model):
     occurred_at: AwareDatetime
     url: Annotated[str, Field(max_length=2000)] | None = None
     tags: list[str] = []
+    brand: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The brand the ticket came in for (Zendesk `brand_id`), for policy rules."""
+    group: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The group or queue handling it (Zendesk `group_id`, a JSM queue), for policy rules."""
+    project: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The Jira project key, for policy rules."""
 
     @property
     def case_key(self) -> str:

@@ -13,9 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -23,11 +22,23 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
 
 from recovery.config import parse_toml_config, read_config_file
+from workflows.calendars import (
+    WEEKDAYS,
+    Calendar,
+    CalendarArithmetic,
+    HolidayFileError,
+    Window,
+    check_zone,
+    from_micros,
+    load_holiday_file,
+    to_micros,
+)
 from workflows.money import Amount, parse_currency
 
 
@@ -114,34 +125,48 @@ class StepDeadlines(_Strict):
     before the customer is asked; the agent then has the same span again to record the answer."""
 
     clock: Literal["wall", "business"] = "wall"
+    calendar: str | None = None
+    """A calendar of `[calendars]` (implies the business clock); None: the `[calendar]` short form."""
     acknowledge: Duration
     fix: Duration
     compensate: Duration
     follow_up: Duration
     close: Duration
+    max_pause: Duration | None = None
+    """Total pause a case may take (in this severity's clock); None: no limit."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calendar_implies_business(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("calendar") is not None:
+            if data.get("clock", "business") == "wall":
+                raise ValueError('calendar and clock = "wall" contradict each other: a calendar counts '
+                                 'only its working time (drop one of them)')
+            data = {**data, "clock": "business"}
+        return data
 
     def budget(self, step: Step) -> timedelta:
         budget: timedelta = getattr(self, step.value)
         return budget
 
 
-_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS = WEEKDAYS
 
 
 class BusinessCalendar(_Strict):
+    """The short calendar form (`[calendar]`): one working window shared by all working days."""
+
     time_zone: str = "UTC"
     working_hours: tuple[time, time] = (time(9), time(17))
     working_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
     holidays: list[date] = []
 
+    _full: Calendar | None = PrivateAttr(default=None)
+
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as "America"
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
-        return value
+        return check_zone(value)
 
     @field_validator("working_hours", mode="before")
     @classmethod
@@ -167,56 +192,40 @@ class BusinessCalendar(_Strict):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
+        return self.full.zone
 
-    def _windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """Yield the UTC working windows (start, end) of each day from `moment`'s local date on."""
-        zone = self.zone
-        day = moment.astimezone(zone).date()
-        working = {_WEEKDAYS.index(d) for d in self.working_days}
-        holidays = set(self.holidays)
-        for _ in range(3700):  # ten years of days: a bound, never reached by sane budgets
-            if day.weekday() in working and day not in holidays:
-                start = datetime.combine(day, self.working_hours[0], tzinfo=zone).astimezone(timezone.utc)
-                end = datetime.combine(day, self.working_hours[1], tzinfo=zone).astimezone(timezone.utc)
-                yield start, end
-            day += timedelta(days=1)
-        raise ValueError("business calendar has no working time in the next ten years")
+    @property
+    def full(self) -> Calendar:
+        """The same calendar in the full form, which does the arithmetic."""
+        if self._full is None:
+            start, end = (t.hour * 60 + t.minute for t in self.working_hours)
+            window = Window(start=start, end=end)
+            self._full = Calendar(time_zone=self.time_zone, week={d: [window] for d in self.working_days},
+                                  holidays=self.holidays)
+        return self._full
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The moment when `seconds` of working time have passed after `start`."""
-        remaining = timedelta(seconds=seconds)
-        cursor = start.astimezone(timezone.utc)
-        for win_start, win_end in self._windows_from(cursor):
-            if win_end <= cursor:
-                continue
-            begin = max(cursor, win_start)
-            available = win_end - begin
-            if remaining <= available:
-                return begin + remaining
-            remaining -= available
-        raise AssertionError("unreachable")
+        return self.full.add(start, seconds)
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         """Working seconds between `start` and `end`."""
-        start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-        total = 0.0
-        if end <= start:
-            return total
-        for win_start, win_end in self._windows_from(start):
-            if win_start >= end:
-                break
-            overlap = min(win_end, end) - max(win_start, start)
-            if overlap > timedelta(0):
-                total += overlap.total_seconds()
-        return total
+        return self.full.elapsed(start, end)
 
 
 class Clock:
     """Adds budgets to moments and measures spent budget, in wall or business time."""
 
-    def __init__(self, calendar: BusinessCalendar | None):
-        self._calendar = calendar
+    def __init__(self, calendar: BusinessCalendar | Calendar | None):
+        self._calendar = calendar.full if isinstance(calendar, BusinessCalendar) else calendar
+        self._arithmetic: CalendarArithmetic | None = None
+
+    def _business(self, at: int) -> CalendarArithmetic:
+        arithmetic = self._arithmetic
+        if arithmetic is None or at < arithmetic.covers_from:
+            assert self._calendar is not None
+            arithmetic = self._arithmetic = self._calendar.arithmetic(at)
+        return arithmetic
 
     def add(self, start: datetime, seconds: float) -> datetime:
         if self._calendar is None:
@@ -225,14 +234,21 @@ class Clock:
             # Aware arithmetic in one zone is wall-clock arithmetic (a DST day has 24 "hours" but
             # 23 or 25 real ones), so add in UTC and hand back the caller's zone.
             return (start.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(start.tzinfo)
-        return self._calendar.add(start, seconds)
+        at = to_micros(start)
+        if seconds <= 0:
+            return from_micros(at)
+        return from_micros(self._business(at).add(at, round(seconds * 1_000_000)))
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         if self._calendar is None:
             if start.tzinfo is not None and end.tzinfo is not None:
                 start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
             return max(0.0, (end - start).total_seconds())
-        return self._calendar.elapsed(start, end)
+        a, b = to_micros(start), to_micros(end)
+        if b <= a:
+            return 0.0
+        arithmetic = self._business(a)
+        return (arithmetic.cumulative(b) - arithmetic.cumulative(a)) / 1_000_000
 
 
 class EscalationPolicy(_Strict):
@@ -301,6 +317,7 @@ class Policy(_Strict):
     default_severity: Severity = Severity.NORMAL
     assignee_role: str = "agent"
     calendar: BusinessCalendar = BusinessCalendar()
+    calendars: dict[str, Calendar] = {}
     severities: dict[Severity, StepDeadlines]
     escalation: EscalationPolicy = EscalationPolicy()
     roles: dict[str, RolePolicy]
@@ -308,6 +325,8 @@ class Policy(_Strict):
     repeat_contacts: RepeatContacts = RepeatContacts()
     triage: TriagePolicy = TriagePolicy()
     root_causes: list[str]
+
+    _clocks: dict[Severity, Clock] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -318,13 +337,40 @@ class Policy(_Strict):
             raise ValueError(f"assignee_role {self.assignee_role!r} is not one of roles")
         if not self.root_causes:
             raise ValueError("root_causes: list at least one root cause")
+        for severity, deadlines in self.severities.items():
+            if deadlines.calendar is not None and deadlines.calendar not in self.calendars:
+                defined = ", ".join(sorted(self.calendars)) or "none"
+                raise ValueError(f"severities.{severity.value}.calendar: unknown calendar "
+                                 f"{deadlines.calendar!r} (defined in [calendars]: {defined})")
         return self
 
     def deadlines(self, severity: Severity) -> StepDeadlines:
         return self.severities[severity]
 
     def clock(self, severity: Severity) -> Clock:
-        return Clock(self.calendar if self.severities[severity].clock == "business" else None)
+        clock = self._clocks.get(severity)
+        if clock is None:
+            business = self.severities[severity].clock == "business"
+            clock = self._clocks[severity] = Clock(self.business_calendar(severity) if business else None)
+        return clock
+
+    def business_calendar(self, severity: Severity) -> BusinessCalendar | Calendar:
+        """The calendar a severity's business clock counts in (the short form unless it names one)."""
+        name = self.severities[severity].calendar
+        return self.calendars[name] if name is not None else self.calendar
+
+    def calendar_named(self, name: str | None) -> BusinessCalendar | Calendar:
+        """`[calendars.NAME]`, or the `[calendar]` short form for None or "default"."""
+        if name is None or (name == "default" and name not in self.calendars):
+            return self.calendar
+        if name not in self.calendars:
+            defined = ", ".join(["default", *sorted(self.calendars)])
+            raise PolicyError(f"unknown calendar {name!r} (defined: {defined})")
+        return self.calendars[name]
+
+    def zone(self, severity: Severity) -> ZoneInfo:
+        """The zone moments are shown in to people: the severity's calendar's."""
+        return self.business_calendar(severity).zone
 
     def role(self, name: str) -> RolePolicy | None:
         return self.roles.get(name)
@@ -344,8 +390,29 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
 
 
-def parse_policy(text: str, source: str = "policy") -> Policy:
-    return parse_toml_config(text, source, Policy, PolicyError)
+def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None) -> Policy:
+    """A policy from TOML text; holiday files are read now, relative to `base_dir` (the policy
+    file's folder), so the policy that enters a workflow holds only their dates."""
+    policy = parse_toml_config(text, source, Policy, PolicyError)
+    return resolve_holiday_files(policy, Path(base_dir) if base_dir is not None else Path.cwd(), source)
+
+
+def resolve_holiday_files(policy: Policy, base_dir: Path, source: str) -> Policy:
+    if not any(c.holiday_files for c in policy.calendars.values()):
+        return policy
+    calendars = {}
+    for name, calendar in policy.calendars.items():
+        days: set[date] = set()
+        for index, file in enumerate(calendar.holiday_files):
+            path = Path(file) if Path(file).is_absolute() else base_dir / file
+            try:
+                days.update(load_holiday_file(path))
+            except HolidayFileError as exc:
+                raise PolicyError(f"{source}: calendars.{name}.holiday_files.{index}: {exc}") from None
+        data = calendar.model_dump(mode="json")
+        data["file_holidays"] = [d.isoformat() for d in sorted(days)]
+        calendars[name] = Calendar.model_validate(data)
+    return policy.model_copy(update={"calendars": calendars})
 
 
 def default_policy_text() -> str:
@@ -357,4 +424,4 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     path = path or os.environ.get("RECOVERY_POLICY")
     if not path:
         return parse_policy(default_policy_text(), "default policy")
-    return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)))
+    return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)), Path(path).parent)

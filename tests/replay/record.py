@@ -3,7 +3,8 @@
     python -m tests.replay.record [VERSION]
 
 Starts its own dev server and time-skipping server, runs each scenario, and writes
-tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the projection era, "v2").
+tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the projection era, "v2"; the
+business-calendar and pause-budget era was recorded as "calendars").
 Older files stay: every version ever recorded keeps replaying in CI. Re-record only when a change is *meant* to be
 incompatible (and then version the workflow); CI replays the committed files.
 """
@@ -28,9 +29,11 @@ from worker import build_worker
 from workflows import search_attributes as sa
 from recovery.converter import data_converter
 from workflows.complaint import ComplaintWorkflow
+from workflows.policy import Policy
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,
+    ChangeSeverityInput,
     CloseInput,
     CompensateInput,
     FixInput,
@@ -81,6 +84,22 @@ async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
     return opened.workflow_id
 
 
+async def pause_budget(env: WorkflowEnvironment, queue: str) -> str:
+    """A pause that outlives the severity's max_pause (changed to high while paused): it ends by itself."""
+    data = fast_policy(ack="2h", interval="30m").model_dump(mode="json")
+    data["severities"]["normal"]["max_pause"] = "2h"
+    data["severities"]["high"]["max_pause"] = "1h"
+    opened = await open_case(env.client, ticket("rec-pause", customer="cust-pause"), Policy.model_validate(data), queue)
+    await env.sleep(timedelta(minutes=10))
+    await run_step(env.client, opened.case_id, "pause", PauseInput(actor=AGENT, reason="waiting for photos"))
+    await env.sleep(timedelta(minutes=20))
+    await run_step(env.client, opened.case_id, "change_severity",
+                   ChangeSeverityInput(actor=AGENT, severity="high", reason="VIP"))
+    await env.sleep(timedelta(hours=1))
+    await run_step(env.client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    return opened.workflow_id
+
+
 async def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
     import tempfile
@@ -107,6 +126,9 @@ async def main() -> None:
             workflow_id = await escalation_ladder(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / f"escalation_ladder_{VERSION}.json").write_text(history.to_json())
+            workflow_id = await pause_budget(env, queue)
+            history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+            (HERE / f"pause_budget_{VERSION}.json").write_text(history.to_json())
     print(f"recorded histories in {HERE}")
 
 

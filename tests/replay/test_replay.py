@@ -21,9 +21,12 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed() -> None:
-    # Before the event store (no projection) and after it (`project-events` patch): both must replay.
+    # Before the event store (no projection), after it (`project-events` patch), and after the pause
+    # budget and business calendars (`pause-budget` patch): all must replay.
     assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder",
-                                           "lifecycle_with_approval_v2", "escalation_ladder_v2"}
+                                           "lifecycle_with_approval_v2", "escalation_ladder_v2",
+                                           "lifecycle_with_approval_calendars", "escalation_ladder_calendars",
+                                           "pause_budget_calendars"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
