@@ -22,6 +22,7 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from itertools import pairwise
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,7 +95,7 @@ def _windows(value: Any) -> list[Window]:
     if not isinstance(value, list):
         raise ValueError('write the windows as a list, e.g. ["08:00-12:00", "13:00-18:00"]')
     windows = sorted((parse_window(v) for v in value), key=lambda w: w.start)
-    for first, second in zip(windows, windows[1:]):
+    for first, second in pairwise(windows):
         if first.overnight or second.start < first.end:
             raise ValueError(f"windows {first} and {second} overlap")
     return windows

@@ -287,7 +287,7 @@ def _money(text: Any) -> Money | None:
     if not text:
         return None
     amount, currency = str(text).split()
-    return Money(amount=amount, currency=currency)  # type: ignore[arg-type]
+    return Money(amount=amount, currency=currency)
 
 
 def _ticket(event: DomainEvent, severity: str | None, *, contact: bool = False,
