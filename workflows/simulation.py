@@ -414,12 +414,13 @@ def _run_parallel(ordered: list[CaseHistory], candidate: Policy, as_of: datetime
 
 
 def simulate(histories: list[CaseHistory], candidate: Policy, *, since: datetime | None = None,
-             until: datetime | None = None, workers: int = 1) -> SimulationReport:
+             until: datetime | None = None, workers: int = 1, parallel_from: int = 1000) -> SimulationReport:
     """Replay `histories` under `candidate` and compare with what was recorded. `workers` > 1 splits
-    the cases over that many processes; the report is the same, byte for byte."""
+    the cases over that many processes (from `parallel_from` cases on); the report is the same,
+    byte for byte."""
     ordered = sorted(histories, key=lambda h: h.workflow_id)
     as_of = max((e.at for h in ordered for e in h.events), default=datetime(1970, 1, 1, tzinfo=UTC))
-    if workers > 1 and len(ordered) >= 1000:
+    if workers > 1 and len(ordered) >= parallel_from:
         parts = _run_parallel(ordered, candidate, as_of, workers)
     else:
         parts = [_simulate_chunk(ordered, candidate, as_of)]
@@ -516,9 +517,12 @@ def _why(actual: Outcome, simulated: Outcome, notes: list[str]) -> list[str]:
 
 def format_simulation(report: SimulationReport) -> str:
     """The report as text for the terminal (deterministic: no clocks, fixed order)."""
-    window = f"{_iso(report.since) if report.since else 'the beginning'} to {_iso(report.until) if report.until else 'now'}"
+    window = "all stored cases"
+    if report.since or report.until:
+        window = "cases opened" + (f" from {_iso(report.since)}" if report.since else "") + (
+            f" before {_iso(report.until)}" if report.until else "")
     t = report.totals
-    lines = [f"policy simulation: candidate {report.candidate}, cases opened {window}",
+    lines = [f"policy simulation: candidate {report.candidate}, {window}",
              f"  cases: {t.cases}   breaches: {t.actual_breaches} as recorded → {t.candidate_breaches} "
              f"under the candidate   cases with another outcome: {t.changed}", ""]
     header = f"  {'severity':<9} {'step':<11} {'completed':>9} {'attainment':>16} {'breaches':>10} {'warnings':>10}  escalations by level"
