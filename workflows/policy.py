@@ -390,10 +390,18 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
 
 
-def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None) -> Policy:
+def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None,
+                 *, read_files: bool = True) -> Policy:
     """A policy from TOML text; holiday files are read now, relative to `base_dir` (the policy
-    file's folder), so the policy that enters a workflow holds only their dates."""
+    file's folder), so the policy that enters a workflow holds only their dates. With
+    `read_files=False` (a policy uploaded over HTTP) a holiday file is refused instead."""
     policy = parse_toml_config(text, source, Policy, PolicyError)
+    if not read_files:
+        for name, calendar in policy.calendars.items():
+            if calendar.holiday_files:
+                raise PolicyError(f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
+                                  "(list the dates in holidays instead)")
+        return policy
     return resolve_holiday_files(policy, Path(base_dir) if base_dir is not None else Path.cwd(), source)
 
 

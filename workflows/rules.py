@@ -190,6 +190,11 @@ class PolicySet:
     def single(cls, policy: Policy, source: str = "policy") -> PolicySet:
         return cls({policy.name: policy}, [Rule(name="single policy", policy=policy.name)], None, source)
 
+    @property
+    def primary(self) -> Policy:
+        """The set's default policy, else the first rule's: roles and defaults for callers that need one."""
+        return self.policies[self.default or self.rules[0].policy]
+
     def explain(self, ticket: TicketEvent) -> tuple[Policy, RuleMatch, list[RuleCheck]]:
         """The policy the ticket gets, the match, and every rule checked on the way (in order)."""
         checks: list[RuleCheck] = []

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from starter.api import complaints, health, intake, reports, steps
+from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.settings import ApiSettings, TemporalClient
@@ -26,5 +26,6 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.include_router(complaints.router)
     app.include_router(steps.router)
     app.include_router(reports.router)
+    app.include_router(policy.router)
     app.include_router(health.router)
     return app

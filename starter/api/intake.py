@@ -28,7 +28,8 @@ class Ignored(BaseModel):
 
 async def _open(request: Request, ticket: TicketEvent) -> ContactResult:
     settings = settings_of(request)
-    return await open_case(await temporal(request), ticket, settings.policy, settings.task_queue)
+    return await open_case(await temporal(request), ticket, settings.policies or settings.policy,
+                           settings.task_queue)
 
 
 @router.post("/v1/tickets", status_code=202, response_model=ContactResult,

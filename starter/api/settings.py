@@ -16,6 +16,7 @@ from starter import intake
 from starter.agents import AgentDirectory
 from starter.api.errors import ApiError
 from workflows.policy import Policy
+from workflows.rules import PolicySet
 
 
 class ApiSettings(BaseModel):
@@ -24,6 +25,9 @@ class ApiSettings(BaseModel):
     agents: AgentDirectory
     intake: intake.IntakeConfig
     policy: Policy
+    """The policy for roles and defaults (a policy set's default)."""
+    policies: PolicySet | None = None
+    """The policy set whose rules choose each new case's policy; None: `policy` for every case."""
     task_queue: str = "recovery"
     database: Callable[[], Awaitable[Any]] | None = None
     """Returns the asyncpg pool for reports (lazily created)."""
@@ -63,7 +67,7 @@ async def temporal(request: Request) -> Client:
 def settings_from_env() -> ApiSettings:
     from activities.store import create_pool
     from starter.agents import load_agents
-    from workflows.policy import load_policy
+    from workflows.rules import load_policy_set
 
     pools: list[Any] = []
     lock = asyncio.Lock()
@@ -77,5 +81,7 @@ def settings_from_env() -> ApiSettings:
                     raise ApiError(503, "unavailable", str(err)) from None
         return pools[0]
 
-    return ApiSettings(agents=load_agents(), intake=intake.load_intake_config(), policy=load_policy(),
+    policies = load_policy_set()
+    return ApiSettings(agents=load_agents(), intake=intake.load_intake_config(), policy=policies.primary,
+                       policies=policies,
                        task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"), database=database)

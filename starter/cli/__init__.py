@@ -15,6 +15,7 @@ import os
 import sys
 
 from starter.cli import cases, ops, servers
+from starter.cli import policy as policy_commands
 from starter.cli.common import UsageError
 from starter.steps import AGENT_STEPS
 from workflows.policy import PolicyError
@@ -94,9 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy = sub.add_parser("policy", help="policy tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
-    check = policy_sub.add_parser("check", help="validate a policy file and summarise it")
-    check.set_defaults(func=ops.cmd_policy_check)
-    check.add_argument("file", nargs="?", default=None)
+    policy_commands.add_commands(policy_sub)
     return parser
 
 

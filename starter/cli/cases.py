@@ -14,7 +14,8 @@ from typing import Any
 from starter.cli.common import UsageError, _actor, _client, _model, _print_json
 from starter.steps import BY_COMMAND
 from workflows.models import CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome, TicketEvent
-from workflows.policy import Severity, load_policy
+from workflows.policy import Severity
+from workflows.rules import load_policy_set
 
 # ---- step commands: each command's own arguments and how they become its input ---------------
 # (the command names, help, updates and input types come from starter.steps.AGENT_STEPS)
@@ -108,7 +109,7 @@ async def cmd_open(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as err:
         raise UsageError(f"{path} is not valid JSON: {err}") from None
     ticket = _model(TicketEvent, raw)
-    policy = load_policy(args.policy)
+    policy = load_policy_set(args.policy)
     client = await _client(args)
     result = await open_case(client, ticket, policy, args.task_queue)
     if args.json:

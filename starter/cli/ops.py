@@ -1,4 +1,4 @@
-"""Ops commands: check a policy file, migrate or rebuild the database, the SLA report."""
+"""Ops commands: migrate or rebuild the database, the SLA report (policy commands: `starter.cli.policy`)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,6 @@ import time
 from datetime import datetime, timezone
 
 from starter.cli.common import UsageError
-from workflows.policy import load_policy
-
-
-def cmd_policy_check(args: argparse.Namespace) -> int:
-    policy = load_policy(args.file)
-    print(f"policy {policy.name}@{policy.version}: ok")
-    for severity, d in policy.severities.items():
-        print(f"  {severity.value:<8} [{d.clock}] acknowledge {d.model_dump(mode='json')['acknowledge']}, "
-              f"fix {d.model_dump(mode='json')['fix']}, compensate {d.model_dump(mode='json')['compensate']}, "
-              f"follow-up {d.model_dump(mode='json')['follow_up']}, close {d.model_dump(mode='json')['close']}")
-    print(f"  ladder: {' → '.join(policy.escalation.ladder)}")
-    return 0
 
 
 async def cmd_db(args: argparse.Namespace) -> int:
