@@ -112,6 +112,7 @@ def jira_ticket(
         }
 
     priority = fields.get("priority")
+    labels = fields.get("labels")
     timestamp = payload.get("timestamp")
     if isinstance(timestamp, int) and not isinstance(timestamp, bool):
         occurred_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=timestamp)
@@ -128,4 +129,14 @@ def jira_ticket(
         severity=_severity(priority.get("name") if isinstance(priority, dict) else None, config.priority_map),
         occurred_at=occurred_at,
         url=f"{config.base_url}/browse/{key}" if config.base_url else None,
+        project=_project_key(fields, key),
+        tags=[str(label) for label in labels if isinstance(label, str)][:50] if isinstance(labels, list) else [],
     )
+
+
+def _project_key(fields: dict[str, Any], key: str) -> str | None:
+    """The Jira project key, for policy rules: `fields.project.key`, else the issue key's prefix."""
+    project = fields.get("project")
+    if isinstance(project, dict) and _scalar_text(project.get("key")):
+        return _scalar_text(project.get("key"))
+    return key.rsplit("-", 1)[0] if "-" in key else None

@@ -71,6 +71,7 @@ def _zendesk_trigger(payload: dict[str, Any], config: ZendeskConfig, received_at
         severity=_severity(payload.get("priority"), config.priority_map),
         occurred_at=_aware_time(payload.get("updated_at")) or received_at,
         url=url,
+        **_routing(payload),
     )
 
 
@@ -102,4 +103,17 @@ def _zendesk_envelope(payload: dict[str, Any], config: ZendeskConfig, received_a
         severity=_severity(detail.get("priority"), config.priority_map),
         occurred_at=_aware_time(detail.get("created_at")) or _aware_time(payload.get("time")) or received_at,
         url=f"{config.base_url}/agent/tickets/{ticket_id}" if config.base_url else None,
+        **_routing(detail),
     )
+
+
+def _routing(data: dict[str, Any]) -> dict[str, Any]:
+    """What policy rules match on: `brand_id`, `group_id` and `tags` (a list, or the space-separated
+    text of the {{ticket.tags}} placeholder)."""
+    tags = data.get("tags")
+    if isinstance(tags, str):
+        tags = tags.split()
+    routing: dict[str, Any] = {"brand": _scalar_text(data.get("brand_id")), "group": _scalar_text(data.get("group_id"))}
+    if isinstance(tags, list):
+        routing["tags"] = [str(t) for t in tags if isinstance(t, (str, int)) and str(t).strip()][:50]
+    return routing

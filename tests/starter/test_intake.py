@@ -481,3 +481,19 @@ def test_config_reports_every_problem_one_per_line() -> None:
         parse_intake_config('[zendesk]\nsecrets = []\ncolour = "red"\n', "intake.toml")
     lines = reason(excinfo).splitlines()
     assert len(lines) == 2 and all(line.startswith("intake.toml: zendesk.") for line in lines)
+
+
+# --- what policy rules match on ------------------------------------------------------------
+
+
+def test_zendesk_brand_group_and_tags_reach_the_ticket() -> None:
+    ticket = zendesk_ticket(trigger_body(brand_id=360001, group_id="billing", tags="vip eu_brand"), ZD, NOW)
+    assert (ticket.brand, ticket.group, ticket.tags) == ("360001", "billing", ["vip", "eu_brand"])
+    plain = zendesk_ticket(trigger_body(), ZD, NOW)
+    assert (plain.brand, plain.group, plain.tags) == (None, None, [])
+
+
+def test_jira_project_and_labels_reach_the_ticket() -> None:
+    ticket = jira_ticket(jira_body(project={"key": "SHOP", "name": "Shop"}, labels=["outage", "customer"]), {}, JIRA, NOW)
+    assert (ticket.project, ticket.tags) == ("SHOP", ["outage", "customer"])
+    assert jira_ticket(jira_body(), {}, JIRA, NOW).project == "SUP"  # from the issue key
