@@ -45,7 +45,8 @@ from activities.payments import PROVIDER_KINDS, PaymentDeclined, PaymentUnavaila
 from activities.store import ledger
 from activities.store.ledger import LedgerRow, Mode
 from workflows.models import ISSUE_COMPENSATION, IssueInstruction, IssueResult
-from workflows.policy import Policy, load_policy
+from workflows.policy import Policy
+from workflows.rules import load_policy_set
 
 log = structlog.get_logger("compensation")
 
@@ -81,7 +82,7 @@ class Compensator:
     @classmethod
     def from_env(cls, pool: asyncpg.Pool, policy: Policy | None = None) -> Compensator:
         """`RECOVERY_PAYMENTS_URL`, `RECOVERY_PAYMENTS_KEY`, and the cap of `policy` (default: `load_policy()`)."""
-        policy = policy or load_policy()
+        policy = policy or load_policy_set().primary  # a policy set: its default policy's cap
         return cls(pool, os.environ.get("RECOVERY_PAYMENTS_URL") or None,
                    os.environ.get("RECOVERY_PAYMENTS_KEY") or None,
                    customer_cap=policy.compensation.customer_cap, cap_window=policy.compensation.cap_window)

@@ -7,7 +7,7 @@
 
 Figures: (a) floor lifecycles/s, (b) real lifecycles/s and (b)/(a), (c) escalation precision, (d) intake
 overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on the time-skipping
-server. See docs/performance.md for what each measures and what limits it.
+server, (h) the policy simulator over stored cases. See docs/performance.md for what each measures and what limits it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from bench.common import RecordingNotifier, configure_file_logging, say, start_stack
 from bench.procs import cpu_seconds, find_named, find_pids, load_average
 
-FIGURES = "abcdefg"
+FIGURES = "abcdefgh"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--tuning-lifecycles", type=int, default=64, help="measured lifecycles per variant")
     g = p.add_argument_group("(g) time skipping")
     g.add_argument("--skip-days", type=int, default=30, help="days the case sits idle")
+    g = p.add_argument_group("(h) policy simulator")
+    g.add_argument("--simulation-cases", type=int, default=10_000, help="stored cases to simulate")
     args = p.parse_args(argv)
     if args.quick:
         args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
@@ -74,6 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.intake_requests, args.intake_concurrency = 20, 1
         args.projection_cases, args.projection_concurrency = 4, 2
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
+        args.simulation_cases = 200
     args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}
@@ -142,6 +145,12 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
             f"every simulated timer is a real round trip through the worker: {m['history_events']} history events, "
             f"{m['domain_events']} domain events ({m['event_types'].get('customer_updated', 0)} daily status "
             f"updates), each with a notification and a projection activity; CPU s {m['cpu_seconds']}{quiet}")
+    h = figs.get("h")
+    if h and "error" not in h:
+        add("h", f"simulate {h['cases']} stored cases (s)", h["value"], "<", 10.0,
+            f"each case replays its {h['events'] / max(h['cases'], 1):.1f} events and every timer of the candidate "
+            f"through the pure step machine (pydantic state, business-calendar arithmetic): read {h['read_s']} s, "
+            f"simulate {h['simulate_s']} s on {h['workers']} processes, CPU s {h['cpu_s']} in this process")
     return rows
 
 
@@ -213,6 +222,10 @@ def table(result: dict[str, Any]) -> str:
             row("(f)", "worker memory per cached case real / floor (x)", _fmt(fig["value"], 2), *v("f"))
             row("", "  KiB per case real / floor",
                 f"{_fmt(fig['real_kib_per_case'], 1)} / {_fmt(fig['floor_kib_per_case'], 1)}")
+        elif key == "h":
+            row("(h)", f"policy simulator, {fig['cases']} stored cases, read + simulate (s)", _fmt(fig["value"], 2), *v("h"))
+            row("", "  read / simulate (s), processes",
+                f"{_fmt(fig['read_s'], 2)} / {_fmt(fig['simulate_s'], 2)}, {fig['workers']}")
         elif key == "g":
             row("(g)", f"{fig['days_idle']}-day case, time-skipping server, wall (s)", _fmt(fig["value"], 3), *v("g"))
             if fig.get("without_daily_status_updates"):
@@ -368,6 +381,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             from bench.timeskip import figure_g
 
             await figure("g", lambda: figure_g(stack.pool, args.skip_days, variants=not args.quick))
+        if "h" in args.only:
+            from bench.simulation import figure_h
+
+            await figure("h", lambda: figure_h(stack.pool, args.simulation_cases))
         # CPU totals before the servers stop (the embedded PostgreSQL is not our child: its time is lost at exit)
         CPU_AT_END.update(busy=_busy_cpu_seconds(), own=_own_cpu_seconds(marker))
     finally:

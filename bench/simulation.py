@@ -9,6 +9,7 @@ history from PostgreSQL and replay it under a candidate with a shorter acknowled
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -147,7 +148,8 @@ async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
     cpu = time.process_time()
     loaded = await load_histories(pool)
     read = time.perf_counter() - started
-    report = simulate(loaded, candidate)
+    workers = min(2, os.cpu_count() or 1)  # as `recovery policy simulate` does
+    report = simulate(loaded, candidate, workers=workers)
     text = format_simulation(report)
     wall = time.perf_counter() - started
     return {
@@ -158,6 +160,7 @@ async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
         "read_s": round(read, 3),
         "simulate_s": round(wall - read, 3),
         "cpu_s": round(time.process_time() - cpu, 3),
+        "workers": workers,
         "cases_per_s": round(report.totals.cases / wall, 1) if wall else None,
         "breaches_recorded": report.totals.actual_breaches,
         "breaches_candidate": report.totals.candidate_breaches,

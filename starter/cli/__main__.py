@@ -4,4 +4,5 @@ import sys
 
 from starter.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process of `policy simulate` imports this module
+    sys.exit(main())
