@@ -5,6 +5,9 @@ body `{"payloads": [{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}]}
 proto JSON), answering the same shape. The UI adds an `X-Namespace` header; every request must carry
 `Authorization: Bearer $RECOVERY_CODEC_TOKEN`. The browser calls it cross-origin, so preflights are
 answered for the UI's origin (`--cors-origin`, default http://localhost:8233) with credentials allowed.
+A request that carries any other `Origin` is refused with 403 before the token is even looked at: a
+page on a foreign site must not be able to use a token it got hold of, whatever the browser's CORS
+enforcement does (non-browser clients such as the `temporal` CLI send no Origin and are unaffected).
 
 Point the UI at it: Settings → Codec Server, or the dev server's `--ui-codec-endpoint`.
 Keys come from RECOVERY_CODEC_KEYS / RECOVERY_CODEC_KEY_ID (see recovery/codec.py).
@@ -56,7 +59,17 @@ def create_codec_app(codec: PayloadCodec, token: str, cors_origin: str = DEFAULT
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=cors)
 
+    def foreign(request: Request) -> bool:
+        origin = request.headers.get("origin")
+        return origin is not None and origin.rstrip("/") != cors_origin.rstrip("/")
+
+    def refuse_origin(request: Request) -> JSONResponse:
+        # No CORS headers: the foreign page learns nothing, not even the allowed origin.
+        return JSONResponse({"error": f"origin {request.headers.get('origin')!r} is not allowed"}, status_code=403)
+
     async def handle(request: Request, encode: bool, path_token: str | None = None) -> Response:
+        if foreign(request):
+            return refuse_origin(request)
         given = request.headers.get("authorization", "").encode()
         if path_token is not None:
             # The stock Web UI can't add a fixed Authorization header; it can call an endpoint whose
@@ -97,7 +110,9 @@ def create_codec_app(codec: PayloadCodec, token: str, cors_origin: str = DEFAULT
     @app.options("/decode", include_in_schema=False)
     @app.options("/t/{path_token}/encode", include_in_schema=False)
     @app.options("/t/{path_token}/decode", include_in_schema=False)
-    async def options() -> Response:
+    async def options(request: Request) -> Response:
+        if foreign(request):
+            return refuse_origin(request)
         return Response(status_code=200, headers=preflight)
 
     return app

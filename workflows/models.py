@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from workflows.money import Amount, Currency, Money
+from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
@@ -49,6 +49,13 @@ class Order(_Model):
     currency: Currency
     total: Amount | None = None
     shipping: Amount | None = None
+
+    @model_validator(mode="after")
+    def _fits_currency(self) -> Order:
+        for amount in (self.total, self.shipping):
+            if amount is not None:
+                check_places_on_entry(amount, self.currency)
+        return self
 
     def money(self, amount: Decimal | None) -> Money | None:
         return None if amount is None else Money(amount=amount, currency=self.currency)

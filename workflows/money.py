@@ -62,6 +62,25 @@ def parse_amount(value: Any) -> Decimal:
     return amount
 
 
+def check_places(amount: Decimal, currency: str) -> None:
+    """The one decimal rule for every amount of money (compensation, orders, policy limits): no more
+    decimal places than the currency's minor unit. Raises ValueError."""
+    exponent = amount.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if places > minor_units(currency):
+        raise ValueError(f"{currency} amounts have at most {minor_units(currency)} decimal places, got {amount}")
+
+
+def check_places_on_entry(amount: Decimal, currency: str) -> None:
+    """`check_places` for values that were not held to it before (order amounts, policy limits):
+    enforced wherever they enter (API, CLI, policy files), but a value already in a case's history
+    is read as written inside the workflow, so no existing case fails its replay."""
+    from temporalio import workflow
+
+    if not workflow.in_workflow():
+        check_places(amount, currency)
+
+
 # The JSON schemas say what the validators accept, so the published OpenAPI is exact.
 Currency = Annotated[str, BeforeValidator(parse_currency),
                      WithJsonSchema({"type": "string", "enum": sorted(_ISO_4217), "description": "ISO 4217 code"})]
@@ -78,12 +97,7 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _fits_currency(self) -> Money:
-        exponent = self.amount.as_tuple().exponent
-        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        if places > minor_units(self.currency):
-            raise ValueError(
-                f"{self.currency} amounts have at most {minor_units(self.currency)} decimal places, got {self.amount}"
-            )
+        check_places(self.amount, self.currency)
         return self
 
     def __str__(self) -> str:

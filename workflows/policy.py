@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,7 +40,7 @@ from workflows.calendars import (
     load_holiday_file,
     to_micros,
 )
-from workflows.money import Amount, parse_currency
+from workflows.money import Amount, check_places_on_entry, parse_currency
 
 
 class Severity(StrEnum):
@@ -282,7 +283,13 @@ def _money_map(value: Any) -> Any:
     return {parse_currency(k): v for k, v in value.items()}
 
 
-MoneyMap = Annotated[dict[str, Amount], BeforeValidator(_money_map)]
+def _money_map_places(value: dict[str, Decimal]) -> dict[str, Decimal]:
+    for currency, amount in value.items():
+        check_places_on_entry(amount, currency)
+    return value
+
+
+MoneyMap = Annotated[dict[str, Amount], BeforeValidator(_money_map), AfterValidator(_money_map_places)]
 
 
 class RolePolicy(_Strict):

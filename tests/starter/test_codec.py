@@ -343,3 +343,20 @@ async def test_the_ui_can_reach_the_codec_with_the_token_in_the_path() -> None:
         assert (await http.post("/t/wrong/decode", json=encoded.json())).status_code == 401
         preflight = await http.options("/t/s3cret-token/decode")
         assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+
+
+async def test_codec_server_refuses_foreign_origins(http: httpx.AsyncClient) -> None:
+    """Issue 15.10: a token is not enough when the request comes from another site's page."""
+    body = {"payloads": [json_format.MessageToDict(plain_payload("x"))]}
+    for origin in ("https://evil.example", "http://localhost:8234", "null"):
+        refused = await http.post("/decode", json=body, headers={**AUTH, "Origin": origin})
+        assert refused.status_code == 403, origin
+        assert "not allowed" in refused.json()["error"]
+        assert "access-control-allow-origin" not in refused.headers
+        preflight = await http.options("/decode", headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 403
+        assert "access-control-allow-origin" not in preflight.headers
+        assert (await http.post("/t/" + TOKEN + "/encode", json=body, headers={"Origin": origin})).status_code == 403
+    # The UI's own origin and clients without an Origin (CLI) still work.
+    assert (await http.post("/decode", json=body, headers={**AUTH, "Origin": UI})).status_code == 200
+    assert (await http.post("/decode", json=body, headers=AUTH)).status_code == 200

@@ -563,3 +563,21 @@ def test_non_string_currency_is_refused() -> None:
 ])
 def test_severity_raised_moves_one_level_and_stops_at_critical(severity: Severity, raised: Severity) -> None:
     assert severity.raised() == raised
+
+
+@pytest.mark.parametrize(("field", "amount", "currency"), [
+    ("total", "1.005", "USD"), ("shipping", "10.5", "JPY"), ("total", "1.0001", "KWD")])
+def test_order_amounts_follow_the_same_decimal_rule_as_compensation(field: str, amount: str, currency: str) -> None:
+    """Issue 15.8: one money rule; an order amount the compensation rule refuses is refused too."""
+    from workflows.models import Order
+
+    with pytest.raises(ValidationError, match="decimal places"):
+        Money(amount=amount, currency=currency)
+    with pytest.raises(ValidationError, match="decimal places"):
+        Order.model_validate({"id": "o-1", "currency": currency, field: amount})
+    assert Order.model_validate({"id": "o-1", "currency": currency, field: "10"}).money(Decimal(10)) is not None
+
+
+def test_policy_limits_follow_the_same_decimal_rule() -> None:
+    with pytest.raises(PolicyError, match="decimal places"):
+        parse_policy(default_policy_text().replace('limit = { USD = "50.00"', 'limit = { USD = "50.005"', 1))
