@@ -31,6 +31,8 @@ log = structlog.get_logger("worker")
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
                  compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
     notifier = notifier or Notifier(os.environ.get("RECOVERY_NOTIFY_WEBHOOK"))
+    if client.data_converter.payload_codec is not None:
+        notifier.log_bodies = False  # encrypted payloads: no message text in (unencrypted) logs
     compensator = compensator or Compensator.from_env(pool)
     return Worker(
         client,

@@ -324,8 +324,11 @@ class ComplaintWorkflow:
         workflow.set_current_details(self._details(status))
         unlogged = status.last_event_seq - self._logged_seq
         for event in self.case.state.events[-unlogged:] if unlogged else []:
+            # Ids, type and sequence only: event data holds customers' words (subjects, notes), and
+            # logs are not encrypted. The data is in the timeline and the event store.
             workflow.logger.info("case event %s #%d by %s", event.type, event.seq, event.actor,
-                                 extra={"case_id": status.case_id, "domain_event": event.model_dump(mode="json")})
+                                 extra={"case_id": status.case_id, "event_type": event.type, "seq": event.seq,
+                                        "actor": event.actor})
             self._count(event, status)
         self._logged_seq = status.last_event_seq
 

@@ -1,0 +1,89 @@
+"""Customer data stays out of what is not encrypted (issue 15.2): with payload encryption on, a
+canary planted in the customer's name, e-mail, the subject and the description appears nowhere in
+the worker's logs (at DEBUG), the raw history, search attributes, memo or ids."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+
+from starter.cases import open_case, run_step
+from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy
+from workflows.codec import EncryptionCodec, data_converter_with_codec
+from workflows.models import AcknowledgeInput, FixInput, TicketEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = os.urandom(32)
+
+
+def canary_ticket(canary: str, customer: str) -> TicketEvent:
+    return TicketEvent.model_validate({
+        "source": "generic",
+        "event_id": f"evt-{uuid.uuid4().hex[:8]}",
+        "ticket_id": "T-canary",
+        "customer": {"id": customer, "name": f"Name {canary}", "email": f"{canary}@example.com"},
+        "order": {"id": "ord-1", "currency": "USD", "total": "88.00", "shipping": "9.00"},
+        "subject": f"Subject {canary}",
+        "description": f"Description {canary}",
+        "occurred_at": "2026-11-20T10:00:00+00:00",
+    })
+
+
+def start_worker(client: Client, queue: str, receiver: WebhookReceiver, database: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        "RECOVERY_TASK_QUEUE": queue,
+        "RECOVERY_NOTIFY_WEBHOOK": receiver.url,
+        "RECOVERY_CODEC_KEYS": f"k1:{base64.b64encode(KEY).decode()}",
+        "RECOVERY_LOG_LEVEL": "DEBUG",
+    }
+    return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
+        client: Client, task_queue: str, receiver: WebhookReceiver, db_url: str) -> None:
+    canary = f"canary{uuid.uuid4().hex}"
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    encrypted = Client(client.service_client, namespace=client.namespace,
+                       data_converter=data_converter_with_codec(EncryptionCodec({"k1": KEY}, current="k1")))
+    worker = start_worker(client, task_queue, receiver, db_url)
+    try:
+        opened = await asyncio.wait_for(open_case(encrypted, canary_ticket(canary, customer), fast_policy(),
+                                                  task_queue), 60)
+        await run_step(encrypted, opened.case_id, "acknowledge",
+                       AcknowledgeInput(actor=AGENT, message=f"Sorry {canary}"))
+        await run_step(encrypted, opened.case_id, "record_fix",
+                       FixInput(actor=AGENT, description=f"Refunded {canary}"))
+
+        async def notified() -> bool:
+            templates = {item["template"] for item in receiver.for_case(opened.case_id)}
+            return {"new_case", "acknowledgement", "fix_notice"} <= templates
+        await eventually(notified, timeout=60)
+        # The canary did travel: the notification webhook (the intended channel) got it.
+        assert any(canary in item["text"] for item in receiver.for_case(opened.case_id))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        logs, _ = await asyncio.to_thread(worker.communicate, timeout=60)
+
+    assert "case event fix_recorded #" in logs and "notification" in logs, logs[-3000:]
+    assert canary not in logs, [line for line in logs.splitlines() if canary in line][:3]
+
+    handle = client.get_workflow_handle(opened.workflow_id)
+    history = (await handle.fetch_history()).to_json()
+    assert canary not in history
+    described = await handle.describe()
+    assert not any(canary in str(v) for v in described.search_attributes.values())
+    assert not any(canary in str(k) or canary in str(v) for k, v in (await described.memo()).items())
+    assert canary not in described.id and canary not in described.run_id and canary not in opened.case_id
