@@ -87,3 +87,37 @@ async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
     assert not any(canary in str(v) for v in described.search_attributes.values())
     assert not any(canary in str(k) or canary in str(v) for k, v in (await described.memo()).items())
     assert canary not in described.id and canary not in described.run_id and canary not in opened.case_id
+
+
+async def test_cli_without_the_keys_refuses_to_open_a_case_in_an_encrypted_namespace(
+        client: Client, task_queue: str, receiver: WebhookReceiver, db, tmp_path: Path) -> None:
+    """Issue 15.9: nothing written in plain text, one line, no traceback."""
+    import json
+
+    from activities.notifications import Notifier
+    from worker import build_worker
+
+    codec = EncryptionCodec({"k1": KEY}, current="k1")
+    encrypted = Client(client.service_client, namespace=client.namespace, data_converter=data_converter_with_codec(codec))
+    first = canary_ticket("first", f"cust-{uuid.uuid4().hex[:8]}")
+    second = canary_ticket("second", f"cust-{uuid.uuid4().hex[:8]}")
+    ticket_file = tmp_path / "ticket.json"
+    ticket_file.write_text(second.model_dump_json())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOVERY_CODEC")}
+    args = [sys.executable, "-m", "starter.cli", "open", "--file", str(ticket_file), "--operator",
+            "--address", client.service_client.config.target_host, "--task-queue", task_queue]
+    async with build_worker(encrypted, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
+        await open_case(encrypted, first, fast_policy(), task_queue)
+        for extra_env in ({}, {"RECOVERY_CODEC_KEYS": f"other:{base64.b64encode(os.urandom(32)).decode()}"}):
+            result = await asyncio.to_thread(subprocess.run, args, cwd=ROOT, capture_output=True, text=True,
+                                             timeout=60, env={**env, **extra_env})
+            assert result.returncode == 2, result
+            assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert "encrypted" in result.stderr and "'k1'" in result.stderr and "nothing was sent" in result.stderr
+        listed = [w async for w in client.list_workflows(f"CustomerId = '{second.customer.id}'")]
+        assert listed == []
+        # With the keys, the same command opens the case.
+        ok = await asyncio.to_thread(subprocess.run, args, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                     env={**env, "RECOVERY_CODEC_KEYS": f"k1:{base64.b64encode(KEY).decode()}"})
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(second.model_dump_json())["customer"]["id"] in ok.stdout

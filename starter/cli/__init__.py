@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--namespace", default=None, help="Temporal namespace (default: envconfig or 'default')")
     common.add_argument("--task-queue", default=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"))
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument("--operator", action="store_true",
+                        help="OPERATORS ONLY: talk to Temporal directly, trusting --agent/--role")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     worker = sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
@@ -131,3 +133,6 @@ def _main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # never a traceback: one line, and the kind of failure for a bug report
+        print(f"recovery: error: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return 1

@@ -32,12 +32,18 @@ def _actor(args: argparse.Namespace) -> dict[str, str]:
 
 async def _client(args: argparse.Namespace) -> Client:
     from recovery.client import connect
+    from starter.codec_check import CodecMismatch, require_namespace_keys
 
     try:
-        return await connect(args.address, args.namespace)
+        client = await connect(args.address, args.namespace)
     except Exception as err:  # connection errors come in several types; all mean the same here
         where = args.address or os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
         raise ConnectionError(f"cannot reach Temporal at {where}: {err}") from None
+    try:
+        await require_namespace_keys(client, args.task_queue)
+    except CodecMismatch as err:
+        raise UsageError(str(err)) from None
+    return client
 
 
 def _print_json(model: Any) -> None:
