@@ -45,12 +45,14 @@ def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None
     )
 
 
-async def run_worker(stop: asyncio.Event | None = None) -> None:
+async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT, unless the caller handles signals itself)."""
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     pool = await create_pool()
     try:
         await require_migrated(pool)

@@ -148,7 +148,10 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
         while True:
             try:
                 return await accepted.result()
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
+            except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+                if isinstance(err.__cause__, asyncio.CancelledError):
+                    # Our caller was cancelled (a stopping API): stop waiting, don't poll on.
+                    raise asyncio.CancelledError() from None
                 if time.monotonic() > deadline:
                     raise CaseError("unavailable", f"the step was accepted but had not finished after "
                                     f"{STEP_RESULT_WAIT}; it will complete — check the case later") from None

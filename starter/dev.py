@@ -6,7 +6,9 @@
   persisted in SQLite (WAL) under $RECOVERY_HOME;
 * the worker and the HTTP API in this process.
 
-Ctrl-C stops everything; all data survives restarts.
+Ctrl-C or SIGTERM stops everything, in order: the API (in-flight requests get a few seconds), the
+worker, the Temporal server's process group, PostgreSQL. A run that was SIGKILLed leaves nothing that
+blocks the next start (see starter/processes.py). All data survives restarts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import secrets
 import signal
 import socket
 import subprocess
+from types import FrameType
 import sys
 import time
 from importlib import resources
@@ -25,11 +28,13 @@ from pathlib import Path
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from starter.binaries import find_binary
+from starter.processes import start_child, stop_child, stop_leftover
 from workflows import search_attributes as sa
 
 _SA_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
 DEV_AGENTS = resources.files("starter").joinpath("dev_agents.toml")
 DEMO_POLICY = resources.files("starter").joinpath("demo_policy.toml")
+API_GRACE_SECONDS = 5  # in-flight API requests at shutdown (a step may wait minutes for a stopped worker)
 
 
 def _say(message: str) -> None:
@@ -105,15 +110,24 @@ def _prepare_database(home: Path) -> str:
     return url
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM before the event loop runs: unwind through the cleanup below
+
+
 def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str, metrics_port: int = 9464,
             demo_policy: bool = False, codec_port: int = 8888) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    home.mkdir(parents=True, exist_ok=True)
+    pidfile = home / "temporal.pid"
+    leftover = stop_leftover(pidfile, marker=str(home.resolve() / "temporal.db"))
+    if leftover is not None:
+        _say(f"stopped the Temporal dev server left running by an earlier run (pid {leftover})")
     for name, flag, p in (("Temporal server", "--port", port), ("Temporal UI", "--ui-port", ui_port),
                           ("API", "--api-port", api_port), ("metrics", "--metrics-port", metrics_port)):
         if not port_free(p):
             print(f"recovery: error: port {p} for the {name} is in use; pick another with {flag} "
                   f"(or stop what holds it)", file=sys.stderr)
             return 1
-    home.mkdir(parents=True, exist_ok=True)
     os.environ["RECOVERY_HOME"] = str(home)
     os.environ.setdefault("RECOVERY_AGENTS", str(DEV_AGENTS))
     os.environ["RECOVERY_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
@@ -123,8 +137,12 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
     _say(f"data in {home.resolve()}")
     try:
         _prepare_database(home)
+    except KeyboardInterrupt:
+        _stop_database()
+        return 0
     except Exception as err:
         print(f"recovery: error: PostgreSQL could not be prepared: {err}", file=sys.stderr)
+        _stop_database()
         return 1
     from recovery.codec import CodecConfigError, codec_from_env
 
@@ -132,12 +150,14 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
         codec = codec_from_env()
     except CodecConfigError as err:
         print(f"recovery: error: {err}", file=sys.stderr)
+        _stop_database()
         return 1
     codec_endpoint = None
     if codec is not None:
         if not port_free(codec_port):
             print(f"recovery: error: port {codec_port} for the codec server is in use; pick another with --codec-port",
                   file=sys.stderr)
+            _stop_database()
             return 1
         os.environ.setdefault("RECOVERY_CODEC_TOKEN", secrets.token_urlsafe(24))
         # The UI calls <endpoint>/decode; the token rides in the path since the UI adds no header.
@@ -145,27 +165,27 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
         _say(f"payload encryption on (key {codec.current}); the UI decodes through the codec server")
     log_path = home / "temporal.log"
     _say(f"starting the Temporal dev server on 127.0.0.1:{port} (log: {log_path})")
-    with open(log_path, "ab") as log:
-        server = subprocess.Popen(temporal_command(home, port, ui_port, codec_endpoint), stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    server = None
     try:
+        server = start_child(temporal_command(home, port, ui_port, codec_endpoint), pidfile, log_path)
         return asyncio.run(_run(server, port, ui_port, api_port, metrics_port, task_queue,
                                 (codec, codec_port) if codec is not None else None))
     except KeyboardInterrupt:
         return 0
     finally:
-        _say("stopping the Temporal dev server")
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        from activities.store import stop_embedded
-
-        stop_embedded()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if server is not None:
+            _say("stopping the Temporal dev server")
+            stop_child(server, pidfile)
+        _stop_database()
         _say("stopped; data kept for the next start")
+
+
+def _stop_database() -> None:
+    from activities.store import stop_embedded
+
+    stop_embedded()
 
 
 async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, metrics_port: int,
@@ -186,20 +206,26 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     os.environ["RECOVERY_TASK_QUEUE"] = task_queue
     _say("Temporal is up; starting the worker and the API")
     api = uvicorn.Server(uvicorn.Config(create_app(settings_from_env(), connect=lambda: connect(address)),
-                                       host="127.0.0.1", port=api_port, log_level="warning"))
-    api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the worker owns SIGINT/SIGTERM and stops both
+                                       host="127.0.0.1", port=api_port, log_level="warning",
+                                       timeout_graceful_shutdown=API_GRACE_SECONDS))
+    api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # this function owns SIGINT/SIGTERM
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(api.serve())
     codec_server = None
     if codec is not None:
         from starter.codec_server import create_codec_app
 
         codec_app = create_codec_app(codec[0], os.environ["RECOVERY_CODEC_TOKEN"], f"http://127.0.0.1:{ui_port}")
-        codec_server = uvicorn.Server(uvicorn.Config(codec_app, host="127.0.0.1", port=codec[1], log_level="warning"))
+        codec_server = uvicorn.Server(uvicorn.Config(codec_app, host="127.0.0.1", port=codec[1], log_level="warning",
+                                                     timeout_graceful_shutdown=API_GRACE_SECONDS))
         codec_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         codec_serving = asyncio.create_task(codec_server.serve())
     watcher = asyncio.create_task(_watch(server, stop))
-    worker_task = asyncio.create_task(worker.run_worker(stop))
+    worker_stop = asyncio.Event()
+    worker_task = asyncio.create_task(worker.run_worker(worker_stop, handle_signals=False))
     while not api.started and not serving.done():
         await asyncio.sleep(0.05)
     _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
@@ -213,15 +239,23 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
         for agent_id, role, token in _dev_tokens():
             _say(f"  {agent_id:<11} {role:<10} Authorization: Bearer {token}")
     _say("open a case:  recovery open --file examples/shipping-charge.json    (Ctrl-C stops the stack)")
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await worker_task
+        await asyncio.wait([worker_task, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        # The API first, while the worker still runs: in-flight steps may finish within the grace
+        # period, and none waits for a worker that is already gone.
+        _say("stopping the API and the worker")
         watcher.cancel()
+        stopping.cancel()
         api.should_exit = True
-        await serving
         if codec_server is not None:
             codec_server.should_exit = True
+        await serving
+        if codec_server is not None:
             await codec_serving
+        worker_stop.set()
+        await worker_task
     return 0 if server.poll() is None else 1
 
 

