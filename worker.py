@@ -22,6 +22,7 @@ from activities.notifications import Notifier
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
 from recovery.client import connect, task_queue
+from recovery.codec import EncryptionCodec
 from recovery.logs import configure_logging
 from workflows.complaint import ComplaintWorkflow
 
@@ -31,14 +32,15 @@ log = structlog.get_logger("worker")
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
                  compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
     notifier = notifier or Notifier(os.environ.get("RECOVERY_NOTIFY_WEBHOOK"))
-    if client.data_converter.payload_codec is not None:
+    codec = client.data_converter.payload_codec
+    if codec is not None:
         notifier.log_bodies = False  # encrypted payloads: no message text in (unencrypted) logs
     compensator = compensator or Compensator.from_env(pool)
     return Worker(
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
-        activities=[notifier.send, compensator.issue_compensation, Projector(pool).project_events],
+        activities=[notifier.send, compensator.issue_compensation, Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from starter.cases import open_case, run_step
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy
-from workflows.codec import EncryptionCodec, data_converter_with_codec
+from recovery.codec import EncryptionCodec, data_converter_with_codec
 from workflows.models import AcknowledgeInput, FixInput, TicketEvent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +87,18 @@ async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
     assert not any(canary in str(v) for v in described.search_attributes.values())
     assert not any(canary in str(k) or canary in str(v) for k, v in (await described.memo()).items())
     assert canary not in described.id and canary not in described.run_id and canary not in opened.case_id
+
+    # The event store (issue 15.11): the worker stored the case's texts encrypted with the same keys.
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch("SELECT type, data::text, sealed FROM events WHERE workflow_id = $1", opened.workflow_id)
+    finally:
+        await conn.close()
+    assert {r["type"] for r in rows} >= {"opened", "acknowledged", "fix_recorded"}
+    assert canary not in repr([dict(r) for r in rows])
+    assert any(r["sealed"] for r in rows)
 
 
 async def test_cli_without_the_keys_refuses_to_open_a_case_in_an_encrypted_namespace(

@@ -18,6 +18,8 @@ import asyncpg
 import structlog
 from temporalio import activity
 
+from activities.store import privacy
+from recovery.codec import EncryptionCodec
 from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch, case_id_of
 from workflows.policy import STEP_ORDER, Step, next_step
 
@@ -130,19 +132,31 @@ _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "comp
 _COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
 
 
-async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str, events: list[DomainEvent]) -> None:
+def _row(workflow_id: str, case_id: str, event: DomainEvent, codec: EncryptionCodec | None) -> tuple[Any, ...]:
+    data = event.model_dump(mode="json")["data"]
+    sealed = None
+    if codec is not None:  # customers' words encrypted with the payload keys; facts stay queryable
+        data, texts = privacy.split(event.type, data)
+        sealed = privacy.seal(texts, codec)
+    return (workflow_id, event.seq, case_id, event.type, event.at, event.actor, json.dumps(data), sealed)
+
+
+async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str, events: list[DomainEvent],
+                        codec: EncryptionCodec | None = None) -> None:
     await conn.executemany(
-        "INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (workflow_id, seq) DO NOTHING",
-        [(workflow_id, e.seq, case_id, e.type, e.at, e.actor, json.dumps(e.model_dump(mode="json")["data"]))
-         for e in events],
+        "INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data, sealed) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow_id, seq) DO NOTHING",
+        [_row(workflow_id, case_id, e, codec) for e in events],
     )
 
 
-async def stored_events(conn: asyncpg.Connection, workflow_id: str) -> list[DomainEvent]:
-    rows = await conn.fetch("SELECT seq, type, at, actor, data FROM events WHERE workflow_id = $1 ORDER BY seq",
-                            workflow_id)
-    return [DomainEvent(seq=r["seq"], type=r["type"], at=r["at"], actor=r["actor"], data=json.loads(r["data"]))
+async def stored_events(conn: asyncpg.Connection, workflow_id: str,
+                        codec: EncryptionCodec | None = None) -> list[DomainEvent]:
+    """A case's stored events; sealed texts are merged back when `codec` holds their key."""
+    rows = await conn.fetch("SELECT seq, type, at, actor, data, sealed FROM events WHERE workflow_id = $1 "
+                            "ORDER BY seq", workflow_id)
+    return [DomainEvent(seq=r["seq"], type=r["type"], at=r["at"], actor=r["actor"],
+                        data={**json.loads(r["data"]), **(privacy.unseal(r["sealed"], codec) if r["sealed"] else {})})
             for r in rows]
 
 
@@ -174,11 +188,11 @@ async def write_projection(conn: asyncpg.Connection, projection: Projection) -> 
                                      records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations])
 
 
-async def project(pool: asyncpg.Pool, batch: ProjectionBatch) -> bool:
+async def project(pool: asyncpg.Pool, batch: ProjectionBatch, codec: EncryptionCodec | None = None) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         # One projector per case at a time; different cases proceed in parallel.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", batch.workflow_id)
-        await append_events(conn, batch.workflow_id, batch.case_id, batch.events)
+        await append_events(conn, batch.workflow_id, batch.case_id, batch.events, codec)
         return await refresh_case(conn, batch.workflow_id)
 
 
@@ -197,12 +211,14 @@ async def rebuild(pool: asyncpg.Pool) -> int:
 
 
 class Projector:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, codec: EncryptionCodec | None = None):
         self.pool = pool
+        self.codec = codec
+        """With the payload keys, event texts are stored encrypted (activities/store/privacy.py)."""
 
     @activity.defn(name=PROJECT_EVENTS)
     async def project_events(self, batch: ProjectionBatch) -> int:
-        await project(self.pool, batch)
+        await project(self.pool, batch, self.codec)
         log.bind(case_id=batch.case_id, workflow_id=batch.workflow_id).debug(
             "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events))
         return max((e.seq for e in batch.events), default=0)
