@@ -76,7 +76,7 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
             assert all(e.data.get("erased") for e in await stored_events(conn, workflow_id, CODEC))
     assert kept in await raw_rows(db, "complaint-c-kept:ord-1")
     log = await db.fetch("SELECT customer_sha256, erased_by, cases FROM erasures ORDER BY id")
-    assert [dict(r) for r in log][0] == {"customer_sha256": customer_digest("c-gone"), "erased_by": "ops-alice",
+    assert dict(log[0]) == {"customer_sha256": customer_digest("c-gone"), "erased_by": "ops-alice",
                                          "cases": 1}
     assert "c-gone" not in repr([dict(r) for r in log])
     # Erasure keeps the read model: a rebuild from the erased events gives the same rows.

@@ -97,7 +97,7 @@ async def test_dev_stops_everything_on_sigterm_mid_step_and_starts_over_a_killed
             elapsed = time.monotonic() - started
             try:
                 await asyncio.wait_for(in_flight, 10)
-            except (httpx.HTTPError, asyncio.TimeoutError):
+            except (TimeoutError, httpx.HTTPError):
                 pass  # the connection was closed by the stopping API: that's the point
         assert code == 0, "".join(stack.output)
         assert elapsed < 45, f"recovery dev took {elapsed:.0f}s to stop"
