@@ -218,10 +218,16 @@ LIMIT $3
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """Naive datetimes are taken as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """Naive datetimes are taken as UTC; a moment that has no UTC time (0001-01-01T00:00+14:00,
+    9999-12-31T23:59-14:00) is a ValueError."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the range of UTC times (years 1-9999)") from None
 
 
 def _seconds(value: float | None) -> float | None:

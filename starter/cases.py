@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -127,7 +128,7 @@ def _details(ticket: TicketEvent) -> str:
 async def run_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel) -> CaseStatus:
     """Run one of the agents' update steps (`ComplaintWorkflow.acknowledge`, … — see `starter.steps`)
     and return the case's new status."""
-    workflow_id = workflow_id_for(case)
+    workflow_id = _case_workflow_id(case)
     handle = client.get_workflow_handle(workflow_id)
     try:
         # Accepted (or rejected by the validator) first; then wait for the result, however long the
@@ -160,7 +161,7 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
 
 
 async def status(client: Client, case: str) -> CaseStatus:
-    workflow_id = workflow_id_for(case)
+    workflow_id = _case_workflow_id(case)
     try:
         return await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.status)
     except RPCError as err:
@@ -168,11 +169,25 @@ async def status(client: Client, case: str) -> CaseStatus:
 
 
 async def timeline(client: Client, case: str) -> list[DomainEvent]:
-    workflow_id = workflow_id_for(case)
+    workflow_id = _case_workflow_id(case)
     try:
         return await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.timeline)
     except RPCError as err:
         raise _case_error(err, workflow_id) from None
+
+
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:~-]{0,199}$"
+"""A case key (customer:order, source:ticket, with ~N for a later generation) or a workflow id."""
+_CASE = re.compile(CASE_ID_PATTERN)
+
+
+def _case_workflow_id(case: str) -> str:
+    """The workflow id of a case key or workflow id typed by a person; anything that can't be one is
+    refused here, before Temporal sees it."""
+    if not _CASE.match(case):
+        raise CaseError("invalid", f"{case[:100]!r} is not a case key (customer:order or source:ticket) "
+                        "or a workflow id")
+    return workflow_id_for(case)
 
 
 def _case_error(err: Exception, workflow_id: str) -> CaseError:
@@ -187,6 +202,8 @@ def _case_error(err: Exception, workflow_id: str) -> CaseError:
         if "completed" in err.message or "closed" in err.message.lower():
             return CaseError("closed", f"case {workflow_id} is closed")
         return CaseError("not_found", f"no case {workflow_id}")
+    if err.status == RPCStatusCode.INVALID_ARGUMENT:
+        return CaseError("invalid", f"Temporal refused the request as invalid: {err.message}")
     if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return CaseError("unavailable", f"Temporal is unreachable: {err.message}")
     return CaseError("unavailable", f"Temporal refused the call: {err.message}")

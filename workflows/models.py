@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
@@ -32,8 +32,29 @@ Identifier = Annotated[str, AfterValidator(_identifier), Field(json_schema_extra
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 
 
+# C0 controls but tab, newline and carriage return, and DEL: never meaningful in a ticket or a note,
+# and NUL is refused by PostgreSQL text columns further down.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: Any) -> Any:
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and (found := _CONTROL.search(text)):
+            raise ValueError(f"control character {found.group()!r} is not allowed in text")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        # Checked where input enters (API, CLI); a history already written is read as written.
+        from temporalio import workflow
+
+        return value if workflow.in_workflow() else _no_control_characters(value)
 
 
 class Customer(_Model):
@@ -81,6 +102,27 @@ class TicketEvent(_Model):
     """The group or queue handling it (Zendesk `group_id`, a JSM queue), for policy rules."""
     project: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     """The Jira project key, for policy rules."""
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        from temporalio import workflow
+
+        if not isinstance(value, str | datetime) and not workflow.in_workflow():
+            raise ValueError("occurred_at must be an ISO 8601 time with a timezone, e.g. 2026-11-20T10:00:00Z")
+        return value
+
+    @field_validator("occurred_at", mode="after")
+    @classmethod
+    def _has_a_utc_time(cls, value: datetime) -> datetime:
+        from temporalio import workflow
+
+        if not workflow.in_workflow():  # checked on entry; a history already written is read as written
+            try:
+                value.astimezone(timezone.utc)
+            except OverflowError:
+                raise ValueError(f"{value.isoformat()} is outside the range of UTC times (years 1-9999)") from None
+        return value
 
     @property
     def case_key(self) -> str:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from starter.api import complaints, health, intake, policy, reports, steps
-from starter.api.errors import ERRORS, install_error_handlers
+from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.settings import ApiSettings, TemporalClient
 
@@ -21,6 +21,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
+    app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
     install_error_handlers(app)
     app.include_router(intake.router)
     app.include_router(complaints.router)

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
-from starter.api.settings import temporal
+from starter.api.settings import CaseId, temporal
 from starter.cases import status, timeline
 from workflows import search_attributes as sa
 from workflows.models import CaseStatus, DomainEvent, Identifier, case_id_of
@@ -42,7 +42,7 @@ class ComplaintPage(BaseModel):
 
 
 @router.get("/v1/complaints/{case_id}", response_model=ComplaintView, summary="A case's status and timeline")
-async def get_complaint(case_id: str, request: Request, _: Reader) -> ComplaintView:
+async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> ComplaintView:
     client = await temporal(request)
     current = await status(client, case_id)
     events = await timeline(client, case_id)
@@ -74,7 +74,7 @@ async def list_complaints(
     token = None
     if page_token:
         try:
-            token = base64.urlsafe_b64decode(page_token.encode())
+            token = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(422, "validation", "page_token is not a token from a previous page") from None
     client = await temporal(request)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.validation import describe_problems
 from starter.cases import CaseError
@@ -47,7 +48,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error as `{error, detail}`: ours, the engine's refusals, validation, HTTP and the unexpected."""
+    """Every error as `{error, detail}`: ours, the engine's refusals, validation and HTTP (the
+    unexpected ones: `CatchAll`)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, err: ApiError) -> JSONResponse:
@@ -69,7 +71,32 @@ def install_error_handlers(app: FastAPI) -> None:
         names = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(err.status_code, names.get(err.status_code, "http_error"), str(err.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, err: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=err)
-        return error_response(500, "internal", "unexpected server error; the request may be retried")
+
+
+class CatchAll:
+    """ASGI middleware, outermost of ours: an unexpected error becomes a JSON 500 here. (Starlette's
+    own last-resort handler re-raises after answering, and the server then drops the keep-alive
+    connection: every client behind a pool would pay a reconnect for one bad request.)"""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as err:
+            log.exception("unexpected error", exc_info=err)
+            if started:
+                raise  # half a response is out: only dropping the connection tells the client
+            response = error_response(500, "internal", "unexpected server error; the request may be retried")
+            await response(scope, receive, send)

@@ -7,12 +7,10 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """ASGI middleware: 413 from Content-Length before reading, or as soon as a streamed body passes the limit."""
+    """ASGI middleware: 413 from Content-Length before reading, and 413 as soon as a streamed
+    (chunked) body passes the limit. The body is read here, up to the limit, and handed to the app
+    whole: a route never sees a truncated body (which it would call malformed, 400)."""
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app, self.limit = app, limit
@@ -30,28 +28,31 @@ class BodyLimit:
             if int(declared) > self.limit:
                 await _send_json(send, 413, "too_large", f"body of {int(declared)} bytes is over the {self.limit}-byte limit")
                 return
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
                 await _send_json(send, 413, "too_large", f"body is over the {self.limit}-byte limit")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for a disconnect as usual
+
+        await self.app(scope, replay, send)
 
 
 async def _send_json(send: Send, status: int, error: str, detail: str) -> None:

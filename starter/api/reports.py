@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
+
+from activities.store import DatabaseError
 
 from recovery.reports import SlaReport, sla_report
 from starter.api.auth import Reader
@@ -31,3 +34,5 @@ async def report_sla(
         return await sla_report(await settings.database(), since=since, until=until, top=top)
     except ValueError as err:
         raise ApiError(422, "validation", str(err)) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client
 
 from starter import intake
 from starter.agents import AgentDirectory
 from starter.api.errors import ApiError
+from starter.cases import CASE_ID_PATTERN
 from workflows.policy import Policy
 from workflows.rules import PolicySet
 
@@ -51,6 +52,11 @@ class TemporalClient:
                     except Exception as err:
                         raise ApiError(503, "unavailable", f"Temporal is unreachable: {err}") from None
         return self._client
+
+
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="case key (customer:order or source:ticket) "
+                                                                   "or workflow id")]
+"""A case in a route's path: refused with 422 before anything reaches Temporal."""
 
 
 def settings_of(request: Request) -> ApiSettings:

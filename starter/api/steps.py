@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recovery.validation import describe_validation_error
 from starter.api.auth import Agent
 from starter.api.errors import ApiError
-from starter.api.settings import temporal
+from starter.api.settings import CaseId, temporal
 from starter.cases import run_step
 from starter.steps import API_STEPS, AgentStep
 from workflows.models import CaseStatus, CompensationKind, FollowUpOutcome
@@ -21,8 +21,9 @@ router = APIRouter(tags=["steps"])
 
 
 class _Body(BaseModel):
-    # Unknown fields are ignored: in particular an `actor` in a body never names who acts.
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # Unknown fields are refused (422), a misspelt one as much as an `actor`: who acts comes from
+    # the bearer token only.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class AcknowledgeBody(_Body):
@@ -78,7 +79,7 @@ BODIES: dict[str, type[_Body]] = {
 
 
 def step_route(step: AgentStep, body_type: type[_Body]) -> None:
-    async def run(case_id: str, body: Any, request: Request, actor: Agent) -> CaseStatus:
+    async def run(case_id: CaseId, body: Any, request: Request, actor: Agent) -> CaseStatus:
         try:
             inp = step.input.model_validate({**body.model_dump(), "actor": actor.model_dump()})
         except ValidationError as err:

@@ -115,7 +115,11 @@ def jira_ticket(
     labels = fields.get("labels")
     timestamp = payload.get("timestamp")
     if isinstance(timestamp, int) and not isinstance(timestamp, bool):
-        occurred_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=timestamp)
+        try:
+            occurred_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=timestamp)
+        except OverflowError:
+            raise PayloadError(f"timestamp {timestamp} is not a time in milliseconds since 1970 "
+                               "(years 1-9999)") from None
     else:
         occurred_at = received_at
     return _ticket(

@@ -70,7 +70,11 @@ def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig
         sent_at = sent_at.replace(tzinfo=timezone.utc)
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    if abs(now - sent_at) > timedelta(seconds=config.tolerance_seconds):
+    try:
+        skew = abs(now - sent_at)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no UTC time at all
+        raise SignatureError(f"{ZENDESK_TIMESTAMP} is outside the range of UTC times") from None
+    if skew > timedelta(seconds=config.tolerance_seconds):
         raise SignatureError(f"timestamp outside the ±{config.tolerance_seconds} s window")
     expected = [sign_zendesk(secret, timestamp, raw).encode() for secret in config.secrets]
     return _verified_by(signature.strip().encode(), expected)

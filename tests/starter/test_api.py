@@ -347,13 +347,15 @@ async def test_422_step_validation_and_unknown_root_cause(api: httpx.AsyncClient
 async def test_actor_is_the_authenticated_agent_and_a_lead_approves(api: httpx.AsyncClient) -> None:
     opened = (await api.post("/v1/tickets", json=generic_ticket(unique("actor")), headers=INTAKE)).json()
     case = opened["case_id"]
-    acked = await api.post(f"/v1/complaints/{case}/acknowledge", headers=ALICE,
-                           json={"message": "Sorry!", "actor": {"id": "lena", "role": "team-lead"}})
+    # An `actor` in a body is refused (it never names who acts): only the token does.
+    assert_error(await api.post(f"/v1/complaints/{case}/acknowledge", headers=ALICE,
+                                json={"message": "Sorry!", "actor": {"id": "lena", "role": "team-lead"}}),
+                 422, "validation", "actor")
+    acked = await api.post(f"/v1/complaints/{case}/acknowledge", headers=ALICE, json={"message": "Sorry!"})
     assert acked.status_code == 200, acked.text
     await api.post(f"/v1/complaints/{case}/fix", json={"description": "Replacement glass sent."}, headers=ALICE)
     await api.post(f"/v1/complaints/{case}/compensation", headers=ALICE,
-                   json={"kind": "refund", "amount": {"amount": "120.00", "currency": "USD"},
-                         "actor": {"id": "lena", "role": "team-lead"}})
+                   json={"kind": "refund", "amount": {"amount": "120.00", "currency": "USD"}})
     approved = await api.post(f"/v1/complaints/{case}/approval", json={"approve": True}, headers=LENA)
     assert approved.status_code == 200, approved.text
     assert approved.json()["step"] == "follow_up"
