@@ -61,8 +61,11 @@ AGENT_STEPS: tuple[AgentStep, ...] = (
               "pause", "Pause while waiting on the customer"),
     AgentStep(ComplaintWorkflow.resume, ResumeInput, "resume", "resume a paused case", "resume", "Resume a paused case"),
     AgentStep(ComplaintWorkflow.change_severity, ChangeSeverityInput, "severity",
-              "change the severity (deadlines recomputed)"),
-    AgentStep(ComplaintWorkflow.apply_policy, ApplyPolicyInput, None),  # ops scripts and the demo (docs/ops.md)
+              "change the severity (deadlines recomputed)",
+              "severity", "Change the severity (deadlines recomputed, elapsed time kept)"),
+    # Its own command and route (the API applies its own policy, never one from the request):
+    # `recovery apply-policy` (starter/cli/cases.py) and POST …/policy (starter/api/steps.py).
+    AgentStep(ComplaintWorkflow.apply_policy, ApplyPolicyInput, None),
 )
 
 BY_COMMAND = {step.command: step for step in AGENT_STEPS if step.command}

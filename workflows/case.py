@@ -557,6 +557,14 @@ class Case:
     def check_apply_policy(self, inp: ApplyPolicyInput) -> None:
         self._require_open("apply a policy")
 
+    def check_may_apply_policy(self, inp: ApplyPolicyInput) -> None:
+        """Who may move the case: a role the case's current policy allows. Checked by the update's
+        validator only (validators don't run on replay, so cases moved before this rule replay)."""
+        allowed = self.policy.apply_policy_roles
+        if inp.actor.role not in allowed:
+            raise Rejection("forbidden", f"role {inp.actor.role!r} may not apply a policy to this case "
+                            f"(policy {self.policy.name}@{self.policy.version} allows: {', '.join(allowed) or 'nobody'})")
+
     def apply_policy(self, inp: ApplyPolicyInput, now: datetime) -> None:
         self.check_apply_policy(inp)
         s = self.state

@@ -243,6 +243,7 @@ class ComplaintWorkflow:
     @apply_policy.validator
     def _validate_apply_policy(self, inp: ApplyPolicyInput) -> None:
         self._check(lambda: self.case.check_apply_policy(inp))
+        self._check(lambda: self.case.check_may_apply_policy(inp))
 
     # ---- internals -------------------------------------------------------------------------
 

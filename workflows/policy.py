@@ -332,6 +332,8 @@ class Policy(_Strict):
     repeat_contacts: RepeatContacts = RepeatContacts()
     triage: TriagePolicy = TriagePolicy()
     root_causes: list[str]
+    apply_policy_roles: list[str] = ["manager"]
+    """Roles that may move an open case of this policy onto another one (`apply_policy`)."""
 
     _clocks: dict[Severity, Clock] = PrivateAttr(default_factory=dict)
 

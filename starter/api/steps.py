@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recovery.validation import describe_validation_error
 from starter.api.auth import Agent
 from starter.api.errors import ApiError
-from starter.api.settings import CaseId, temporal
+from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import run_step
 from starter.steps import API_STEPS, AgentStep
-from workflows.models import CaseStatus, CompensationKind, FollowUpOutcome
+from workflows.complaint import ComplaintWorkflow
+from workflows.models import ApplyPolicyInput, CaseStatus, CompensationKind, FollowUpOutcome
 from workflows.money import Money
+from workflows.policy import Severity
 
 router = APIRouter(tags=["steps"])
 
@@ -65,6 +67,16 @@ class ResumeBody(_Body):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class SeverityBody(_Body):
+    severity: Severity
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class PolicyBody(_Body):
+    expected: Annotated[str, Field(max_length=200)] | None = None
+    """`name@version` the caller means to apply; refused (409) when the API runs another one."""
+
+
 # Each step's body: what the agent sends (the actor comes from the token). Keyed by update name.
 BODIES: dict[str, type[_Body]] = {
     "acknowledge": AcknowledgeBody,
@@ -75,6 +87,7 @@ BODIES: dict[str, type[_Body]] = {
     "close": CloseBody,
     "pause": PauseBody,
     "resume": ResumeBody,
+    "change_severity": SeverityBody,
 }
 
 
@@ -93,3 +106,16 @@ def step_route(step: AgentStep, body_type: type[_Body]) -> None:
 
 for _step in API_STEPS:
     step_route(_step, BODIES[_step.name])
+
+
+@router.post("/v1/complaints/{case_id}/policy", response_model=CaseStatus, name="step_apply_policy",
+             summary="Move an open case onto the API's current policy (roles the case's policy allows)")
+async def apply_policy(case_id: CaseId, body: PolicyBody, request: Request, actor: Agent) -> CaseStatus:
+    """The policy is the one this API runs (RECOVERY_POLICY), never one from the request; the case
+    records who moved it and from which policy version (`policy_applied` event)."""
+    policy = settings_of(request).policy
+    current = f"{policy.name}@{policy.version}"
+    if body.expected is not None and body.expected != current:
+        raise ApiError(409, "conflict", f"this API runs policy {current}, not {body.expected}")
+    inp = ApplyPolicyInput(actor=actor, policy=policy)
+    return await run_step(await temporal(request), case_id, ComplaintWorkflow.apply_policy, inp)

@@ -29,8 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--namespace", default=None, help="Temporal namespace (default: envconfig or 'default')")
     common.add_argument("--task-queue", default=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"))
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    common.add_argument("--operator", action="store_true",
-                        help="OPERATORS ONLY: talk to Temporal directly, trusting --agent/--role")
+    # Case commands go through the API as the token's agent; --operator goes to Temporal directly.
+    casework = argparse.ArgumentParser(add_help=False, parents=[common])
+    casework.add_argument("--operator", action="store_true",
+                          help="OPERATORS ONLY: talk to Temporal directly, trusting --agent/--role "
+                               "(default: through the API as the agent of RECOVERY_TOKEN)")
+    casework.add_argument("--api", default=None, help="the API's URL (default $RECOVERY_API_URL, the config file, "
+                          "or http://127.0.0.1:8080)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     worker = sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
@@ -73,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--demo-policy", action="store_true",
                      help="new cases get the demo policy (deadlines of seconds) for `recovery demo`")
 
-    open_ = sub.add_parser("open", parents=[common], help="open a case from a ticket event JSON file (- for stdin)")
+    open_ = sub.add_parser("open", parents=[casework], help="open a case from a ticket event JSON file (- for stdin)")
     open_.set_defaults(func=cases.cmd_open)
     open_.add_argument("--file", required=True)
     open_.add_argument("--policy", default=None, help="policy TOML (default $RECOVERY_POLICY or the packaged one)")
@@ -82,16 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
         if step.command is None:
             continue
         arguments, _ = cases.STEP_ARGUMENTS[step.command]
-        p = sub.add_parser(step.command, parents=[common], help=step.help)
+        p = sub.add_parser(step.command, parents=[casework], help=step.help)
         p.set_defaults(func=cases.cmd_step)
         p.add_argument("case", help="case key (customer:order or source:ticket) or workflow id")
-        p.add_argument("--agent", required=True, help="your agent id")
-        p.add_argument("--role", default=os.environ.get("RECOVERY_ROLE", "agent"),
-                       help="your role in the policy (default $RECOVERY_ROLE or 'agent')")
+        _identity(p)
         for flags, options in arguments:
             p.add_argument(*flags, **options)
 
-    show = sub.add_parser("show", parents=[common], help="print a case's status and timeline")
+    apply = sub.add_parser("apply-policy", parents=[casework],
+                           help="move an open case onto a policy (roles its current policy allows)")
+    apply.set_defaults(func=cases.cmd_apply_policy)
+    apply.add_argument("case", help="case key (customer:order or source:ticket) or workflow id")
+    apply.add_argument("--expect", default=None, help="name@version you mean to apply (refused if it is another)")
+    apply.add_argument("--policy", default=None, help="--operator only: policy TOML (default $RECOVERY_POLICY)")
+    _identity(apply)
+
+    show = sub.add_parser("show", parents=[casework], help="print a case's status and timeline")
     show.set_defaults(func=cases.cmd_show)
     show.add_argument("case")
 
@@ -99,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     policy_commands.add_commands(policy_sub)
     return parser
+
+
+def _identity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--agent", default=None, help="--operator only: the agent id Temporal is told")
+    parser.add_argument("--role", default=None,
+                        help="--operator only: the role Temporal is told (default $RECOVERY_ROLE or 'agent')")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,20 +1,34 @@
-"""Case commands: open a case from a ticket file, run an agent's step, show a case."""
+"""Case commands: open a case from a ticket file, run an agent's step, show a case, apply a policy.
+
+Each goes through the HTTP API as the token's agent (`remote`), or with `--operator` straight to
+Temporal as `--agent/--role` (operators only). Input is validated here first either way: bad input
+is exit 2 before anything is sent."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
+from starter.cli import remote
 from starter.cli.common import UsageError, _actor, _client, _model, _print_json
 from starter.steps import BY_COMMAND
-from workflows.models import CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome, TicketEvent
-from workflows.policy import Severity
+from workflows.complaint import ComplaintWorkflow
+from workflows.models import (
+    ApplyPolicyInput,
+    CaseStatus,
+    CompensationKind,
+    ContactResult,
+    DomainEvent,
+    FollowUpOutcome,
+    TicketEvent,
+)
+from workflows.policy import Severity, load_policy
 from workflows.rules import load_policy_set
 
 # ---- step commands: each command's own arguments and how they become its input ---------------
@@ -49,6 +63,21 @@ STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
                   (("--reason",), {"required": True})],
                  lambda a: {"severity": a.severity, "reason": a.reason}),
 }
+
+
+_ANYONE = {"id": "cli", "role": "agent"}  # stands in for the token's agent when checking input locally
+
+
+def _operator_actor(args: argparse.Namespace) -> dict[str, str]:
+    if not args.agent:
+        raise UsageError("--operator needs --agent (and --role): Temporal takes them on trust")
+    args.role = args.role or os.environ.get("RECOVERY_ROLE", "agent")
+    return _actor(args)
+
+
+def _no_identity_flags(args: argparse.Namespace) -> None:
+    if getattr(args, "agent", None) or getattr(args, "role", None):
+        raise UsageError("--agent/--role are for --operator mode only; through the API your token says who you are")
 
 
 # ---- output -----------------------------------------------------------------------------------
@@ -109,9 +138,14 @@ async def cmd_open(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as err:
         raise UsageError(f"{path} is not valid JSON: {err}") from None
     ticket = _model(TicketEvent, raw)
-    policy = load_policy_set(args.policy)
-    client = await _client(args)
-    result = await open_case(client, ticket, policy, args.task_queue)
+    if not args.operator:
+        if args.policy:
+            raise UsageError("--policy is for --operator mode; through the API a case gets the API's policy")
+        result = ContactResult.model_validate(await remote.Api(args).call("POST", "/v1/tickets", raw))
+    else:
+        policy = load_policy_set(args.policy)
+        client = await _client(args)
+        result = await open_case(client, ticket, policy, args.task_queue)
     if args.json:
         _print_json(result)
     else:
@@ -126,9 +160,19 @@ async def cmd_step(args: argparse.Namespace) -> int:
 
     step = BY_COMMAND[args.command]
     _, build = STEP_ARGUMENTS[args.command]
-    inp = _model(step.input, {"actor": _actor(args), **build(args)})
-    client = await _client(args)
-    status = await run_step(client, args.case, step.update, inp)
+    body = build(args)
+    if not args.operator:
+        _model(step.input, {"actor": _ANYONE, **body})
+        _no_identity_flags(args)
+        if step.path is None:
+            raise UsageError(f"`{step.command}` is not offered by the API; operators: --operator")
+        answer = await remote.Api(args).call("POST", remote.case_path(args.case, step.path),
+                                              remote.without_none(body))
+        status = CaseStatus.model_validate(answer)
+    else:
+        inp = _model(step.input, {"actor": _operator_actor(args), **body})
+        client = await _client(args)
+        status = await run_step(client, args.case, step.update, inp)
     if args.json:
         _print_json(status)
     else:
@@ -139,9 +183,14 @@ async def cmd_step(args: argparse.Namespace) -> int:
 async def cmd_show(args: argparse.Namespace) -> int:
     from starter.cases import status, timeline
 
-    client = await _client(args)
-    current = await status(client, args.case)
-    events = await timeline(client, args.case)
+    if not args.operator:
+        answer = await remote.Api(args).call("GET", remote.case_path(args.case))
+        events = [DomainEvent.model_validate(e) for e in answer.pop("timeline", [])]
+        current = CaseStatus.model_validate(answer)
+    else:
+        client = await _client(args)
+        current = await status(client, args.case)
+        events = await timeline(client, args.case)
     if args.json:
         print(json.dumps({"status": current.model_dump(mode="json"),
                           "timeline": [e.model_dump(mode="json") for e in events]}, indent=2))
@@ -149,4 +198,30 @@ async def cmd_show(args: argparse.Namespace) -> int:
         print(format_status(current))
         print()
         print(format_timeline(events))
+    return 0
+
+
+async def cmd_apply_policy(args: argparse.Namespace) -> int:
+    """Move an open case onto a policy: through the API its current policy (`--expect name@version`
+    guards against applying another one); with --operator the file given (or RECOVERY_POLICY)."""
+    from starter.cases import run_step
+
+    if not args.operator:
+        _no_identity_flags(args)
+        if args.policy:
+            raise UsageError("--policy is for --operator mode; through the API the case gets the API's policy "
+                             "(use --expect name@version to make sure which)")
+        answer = await remote.Api(args).call("POST", remote.case_path(args.case, "policy"),
+                                              remote.without_none({"expected": args.expect}))
+        status = CaseStatus.model_validate(answer)
+    else:
+        policy = load_policy(args.policy)
+        if args.expect and args.expect != f"{policy.name}@{policy.version}":
+            raise UsageError(f"the policy file is {policy.name}@{policy.version}, not {args.expect}")
+        inp = _model(ApplyPolicyInput, {"actor": _operator_actor(args), "policy": policy})
+        status = await run_step(await _client(args), args.case, ComplaintWorkflow.apply_policy, inp)
+    if args.json:
+        _print_json(status)
+    else:
+        print(format_status(status))
     return 0

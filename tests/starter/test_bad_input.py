@@ -42,6 +42,7 @@ STEP_BODIES: dict[str, dict[str, Any]] = {
     "compensation": {"kind": "credit", "amount": {"amount": "10.00", "currency": "USD"}, "reason": "late"},
     "approval": {"approve": True, "note": "ok"}, "follow-up": {"outcome": "satisfied", "csat": 5, "note": ""},
     "close": {"root_cause": "carrier", "note": "done"}, "pause": {"reason": "waiting"}, "resume": {"note": ""},
+    "severity": {"severity": "high", "reason": "customer called twice"}, "policy": {"expected": "default@2026-11"},
 }
 OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 CONTROL = ["\u0000", "\u0007", "\u001b[31m", "\u007f"]

@@ -54,10 +54,10 @@ def test_good_policy_file_is_summarised() -> None:
 
 def test_bad_amount_is_a_validation_error_before_anything_is_sent() -> None:
     # No server at this address: the input is refused before any connection is tried.
-    result = recovery("compensate", "c:o", "--agent", "alice", "--kind", "refund", "--amount", "12.5.5",
+    result = recovery("compensate", "c:o", "--operator", "--agent", "alice", "--kind", "refund", "--amount", "12.5.5",
                       "--address", "127.0.0.1:1")
     assert_one_line_error(result, 2, "amount.amount", "not a decimal number")
-    result = recovery("compensate", "c:o", "--agent", "alice", "--kind", "refund", "--amount", "-3",
+    result = recovery("compensate", "c:o", "--operator", "--agent", "alice", "--kind", "refund", "--amount", "-3",
                       "--address", "127.0.0.1:1")
     assert_one_line_error(result, 2, "must not be negative")
 
@@ -75,7 +75,7 @@ def test_bad_ticket_file_names_the_field(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_is_one_line() -> None:
-    result = recovery("show", "c:o", "--address", "127.0.0.1:1")
+    result = recovery("show", "c:o", "--operator", "--address", "127.0.0.1:1")
     assert_one_line_error(result, 1, "cannot reach Temporal at 127.0.0.1:1")
 
 
@@ -88,7 +88,7 @@ async def test_open_act_and_show_through_the_cli(client: Client, task_queue: str
         "order": {"id": "ord-9", "currency": "USD", "total": "88.00", "shipping": "7455.00"},
         "subject": "Shipping charge of $7,455 on an $88 order", "occurred_at": "2026-11-20T10:00:00-05:00",
     }))
-    common = [*address(client), "--task-queue", task_queue]
+    common = ["--operator", *address(client), "--task-queue", task_queue]
     opened = await arecovery("open", "--file", str(ticket), *common)
     assert opened.returncode == 0, opened.stderr
     assert opened.stdout.startswith("cust-cli:ord-9: opened (contacts: 1")

@@ -83,7 +83,7 @@ async def stored_case(home: Path, workflow_id: str) -> dict | None:
 async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Path) -> None:
     port, ui_port, api_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     home = tmp_path / "home"
-    common = ["--address", f"127.0.0.1:{port}", "--task-queue", "recovery-dev-test"]
+    common = ["--operator", "--address", f"127.0.0.1:{port}", "--task-queue", "recovery-dev-test"]
     stack = Stack(home, port, ui_port, api_port, metrics_port)
     try:
         await asyncio.to_thread(stack.wait_for, "open a case:")
