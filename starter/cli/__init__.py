@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=ops.cmd_db)
     db.add_argument("db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION",
                     help="migrate | status | rebuild")
+    erase = sub.add_parser("erase-customer", help="GDPR: erase a customer's texts from the event store")
+    erase.set_defaults(func=ops.cmd_erase_customer)
+    erase.add_argument("customer", help="the customer id")
+    erase.add_argument("--by", required=True, help="who asked for the erasure (recorded in the erasure log)")
     report = sub.add_parser("report", help="SLA report from the read model")
     report.set_defaults(func=ops.cmd_report)
     report.add_argument("--since", type=ops._moment, default=None, help="cases opened at or after (ISO date/time)")

@@ -57,3 +57,29 @@ def _moment(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def cmd_erase_customer(args: argparse.Namespace) -> int:
+    """GDPR erasure of a customer's texts from the event store (activities/store/privacy.py)."""
+    from activities.store import create_pool, require_migrated
+    from pydantic import TypeAdapter, ValidationError
+
+    from activities.store.privacy import erase_customer
+    from workflows.models import Identifier
+
+    try:
+        TypeAdapter(Identifier).validate_python(args.customer)
+    except ValidationError:
+        raise UsageError(f"{args.customer!r} is not a customer id") from None
+    if not args.by:
+        raise UsageError("--by is required: who asked for the erasure (kept in the erasure log)")
+    pool = await create_pool()
+    try:
+        await require_migrated(pool)
+        erased = await erase_customer(pool, args.customer, erased_by=args.by)
+    finally:
+        await pool.close()
+    print(f"erased the texts of {erased.events} events in {erased.cases} cases of customer {args.customer} "
+          f"from the event store (logged by hash). Temporal histories: delete the closed cases with "
+          f"`temporal workflow delete --query \"CustomerId = '{args.customer}'\"` (see docs/engineers.md).")
+    return 0

@@ -82,3 +82,23 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
     # Erasure keeps the read model: a rebuild from the erased events gives the same rows.
     assert await rebuild(db) == 3
     assert await db.fetch("SELECT * FROM cases ORDER BY workflow_id") == before
+
+
+async def test_erase_customer_command(db: asyncpg.Pool, db_url: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    canary = f"canary{uuid.uuid4().hex}"
+    workflow_id, events = case_events(canary, "c-cli")
+    await project(db, ProjectionBatch(workflow_id=workflow_id, case_id="c-cli:ord-1", events=events))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = [sys.executable, "-m", "starter.cli", "erase-customer"]
+    refused = subprocess.run([*run, "c-cli"], cwd=root, capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode == 2 and "--by" in refused.stderr
+    done = subprocess.run([*run, "c-cli", "--by", "dpo@example.com"], cwd=root, capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "in 1 cases of customer c-cli" in done.stdout
+    assert canary not in await raw_rows(db, workflow_id)
