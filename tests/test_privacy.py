@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 from temporalio.client import Client
 
 from starter.cases import open_case, run_step
@@ -73,6 +74,17 @@ async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
         await eventually(notified, timeout=60)
         # The canary did travel: the notification webhook (the intended channel) got it.
         assert any(canary in item["text"] for item in receiver.for_case(opened.case_id))
+
+        async def stored() -> list[dict]:
+            conn = await asyncpg.connect(db_url)
+            try:
+                rows = await conn.fetch("SELECT type, data::text, sealed FROM events WHERE workflow_id = $1",
+                                        opened.workflow_id)
+            finally:
+                await conn.close()
+            assert {r["type"] for r in rows} >= {"opened", "acknowledged", "fix_recorded"}
+            return [dict(r) for r in rows]
+        rows = await eventually(stored, timeout=60)  # the projection runs beside the steps
     finally:
         worker.send_signal(signal.SIGTERM)
         logs, _ = await asyncio.to_thread(worker.communicate, timeout=60)
@@ -89,15 +101,7 @@ async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
     assert canary not in described.id and canary not in described.run_id and canary not in opened.case_id
 
     # The event store (issue 15.11): the worker stored the case's texts encrypted with the same keys.
-    import asyncpg
-
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows = await conn.fetch("SELECT type, data::text, sealed FROM events WHERE workflow_id = $1", opened.workflow_id)
-    finally:
-        await conn.close()
-    assert {r["type"] for r in rows} >= {"opened", "acknowledged", "fix_recorded"}
-    assert canary not in repr([dict(r) for r in rows])
+    assert canary not in repr(rows)
     assert any(r["sealed"] for r in rows)
 
 
@@ -133,3 +137,35 @@ async def test_cli_without_the_keys_refuses_to_open_a_case_in_an_encrypted_names
                                      env={**env, "RECOVERY_CODEC_KEYS": f"k1:{base64.b64encode(KEY).decode()}"})
         assert ok.returncode == 0, ok.stderr
         assert json.loads(second.model_dump_json())["customer"]["id"] in ok.stdout
+
+
+async def test_api_without_the_keys_refuses_to_write_into_an_encrypted_task_queue(
+        client: Client, task_queue: str, receiver: WebhookReceiver, db) -> None:
+    """Issue 15.9 for the API: 503 misconfigured, nothing started."""
+    import httpx
+
+    from activities.notifications import Notifier
+    from starter.agents import load_agents
+    from starter.api import ApiSettings, create_app
+    from starter.intake import IntakeConfig
+    from worker import build_worker
+
+    encrypted = Client(client.service_client, namespace=client.namespace,
+                       data_converter=data_converter_with_codec(EncryptionCodec({"k1": KEY}, current="k1")))
+    second = canary_ticket("second", f"cust-{uuid.uuid4().hex[:8]}")
+
+    async def plain_client() -> Client:
+        return client  # no codec
+
+    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(),
+                           policy=fast_policy(), task_queue=task_queue)
+    async with build_worker(encrypted, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
+        await open_case(encrypted, canary_ticket("first", f"cust-{uuid.uuid4().hex[:8]}"), fast_policy(), task_queue)
+        app = create_app(settings, plain_client)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            refused = await http.post("/v1/tickets", content=second.model_dump_json(),
+                                      headers={"Authorization": "Bearer dev-intake-012345678",
+                                               "Content-Type": "application/json"})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "misconfigured" and "'k1'" in refused.json()["detail"]
+        assert [w async for w in client.list_workflows(f"CustomerId = '{second.customer.id}'")] == []

@@ -19,7 +19,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app = FastAPI(title="service-recovery", version="1", summary="Complaint intake and agents' recovery steps.",
                   responses=ERRORS)
     app.state.settings = settings
-    app.state.temporal = TemporalClient(connect)
+    app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
     install_error_handlers(app)

@@ -38,8 +38,9 @@ class TemporalClient:
     """`connect` called lazily and retried until it works, so the API starts (and /healthz answers
     503) while Temporal is still coming up."""
 
-    def __init__(self, connect: Callable[[], Awaitable[Client]]):
+    def __init__(self, connect: Callable[[], Awaitable[Client]], task_queue: str | None = None):
         self._connect = connect
+        self._task_queue = task_queue
         self._lock = asyncio.Lock()
         self._client: Client | None = None
 
@@ -48,10 +49,23 @@ class TemporalClient:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await self._connect()
+                        client = await self._connect()
                     except Exception as err:
                         raise ApiError(503, "unavailable", f"Temporal is unreachable: {err}") from None
+                    if self._task_queue is not None:
+                        await _require_keys(client, self._task_queue)
+                    self._client = client
         return self._client
+
+
+async def _require_keys(client: Client, task_queue: str) -> None:
+    """An API without the payload keys of its task queue's cases would write tickets in plain text."""
+    from starter.codec_check import CodecMismatch, require_namespace_keys
+
+    try:
+        await require_namespace_keys(client, task_queue)
+    except CodecMismatch as err:
+        raise ApiError(503, "misconfigured", f"this API is misconfigured: {err}") from None
 
 
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="case key (customer:order or source:ticket) "

@@ -3,6 +3,7 @@ encrypted with those keys and the read model is unchanged; a customer's texts ca
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -95,10 +96,11 @@ async def test_erase_customer_command(db: asyncpg.Pool, db_url: str) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DATABASE_URL": db_url}
     run = [sys.executable, "-m", "starter.cli", "erase-customer"]
-    refused = subprocess.run([*run, "c-cli"], cwd=root, capture_output=True, text=True, env=env, timeout=60)
+    refused = await asyncio.to_thread(subprocess.run, [*run, "c-cli"], cwd=root, capture_output=True, text=True,
+                                      env=env, timeout=60)
     assert refused.returncode == 2 and "--by" in refused.stderr
-    done = subprocess.run([*run, "c-cli", "--by", "dpo@example.com"], cwd=root, capture_output=True, text=True,
-                          env=env, timeout=60)
+    done = await asyncio.to_thread(subprocess.run, [*run, "c-cli", "--by", "dpo@example.com"], cwd=root,
+                                   capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "in 1 cases of customer c-cli" in done.stdout
     assert canary not in await raw_rows(db, workflow_id)
