@@ -19,6 +19,7 @@ from temporalio.client import Client
 from starter.cases import open_case, run_step
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy
 from recovery.codec import EncryptionCodec, data_converter_with_codec
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, FixInput, TicketEvent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,9 +64,9 @@ async def test_canary_appears_in_no_log_history_search_attribute_memo_or_id(
     try:
         opened = await asyncio.wait_for(open_case(encrypted, canary_ticket(canary, customer), fast_policy(),
                                                   task_queue), 60)
-        await run_step(encrypted, opened.case_id, "acknowledge",
+        await run_step(encrypted, opened.case_id, ComplaintWorkflow.acknowledge,
                        AcknowledgeInput(actor=AGENT, message=f"Sorry {canary}"))
-        await run_step(encrypted, opened.case_id, "record_fix",
+        await run_step(encrypted, opened.case_id, ComplaintWorkflow.record_fix,
                        FixInput(actor=AGENT, description=f"Refunded {canary}"))
 
         async def notified() -> bool:
