@@ -217,7 +217,7 @@ LIMIT $3
 """
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def utc_moment(value: datetime | None) -> datetime | None:
     """Naive datetimes are taken as UTC; a moment that has no UTC time (0001-01-01T00:00+14:00,
     9999-12-31T23:59-14:00) is a ValueError."""
     if value is None:
@@ -251,7 +251,7 @@ def _percentiles(row: asyncpg.Record, name: str) -> Percentiles:
 async def sla_report(pool: asyncpg.Pool, *, since: datetime | None = None, until: datetime | None = None,
                      top: int = 5) -> SlaReport:
     """The SLA report of the cases opened in [since, until) (either bound optional)."""
-    since, until = _aware(since), _aware(until)
+    since, until = utc_moment(since), utc_moment(until)
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
     if top < 0:

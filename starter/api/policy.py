@@ -7,10 +7,13 @@ import os
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.store import DatabaseError
 from activities.store.history import load_histories
+from recovery.reports import utc_moment
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
 from starter.api.settings import settings_of
@@ -37,14 +40,21 @@ async def post_simulation(body: SimulationRequest, request: Request, _: Reader) 
     settings = settings_of(request)
     if settings.database is None:
         raise ApiError(503, "unavailable", "no database configured for simulations")
-    if body.since and body.until and body.since >= body.until:
+    try:
+        since, until = utc_moment(body.since), utc_moment(body.until)
+    except ValueError as err:
+        raise ApiError(422, "validation", str(err)) from None
+    if since and until and since >= until:
         raise ApiError(422, "validation", "since must be before until")
     try:
         # An uploaded policy may not make the server read files: its holidays are listed as dates.
         candidate = parse_policy(body.policy, "candidate policy", read_files=False)
     except PolicyError as err:
         raise ApiError(422, "validation", str(err)) from None
-    histories = await load_histories(await settings.database(), body.since, body.until)
+    try:
+        histories = await load_histories(await settings.database(), since, until)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
     workers = min(2, os.cpu_count() or 1)
     return await asyncio.to_thread(simulate, histories, candidate, since=body.since, until=body.until,
                                    workers=workers)
