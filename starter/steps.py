@@ -15,6 +15,7 @@ from workflows.models import (
     AcknowledgeInput,
     ApplyPolicyInput,
     ApprovalInput,
+    AssignInput,
     ChangeSeverityInput,
     CloseInput,
     CompensateInput,
@@ -60,6 +61,9 @@ AGENT_STEPS: tuple[AgentStep, ...] = (
     AgentStep(ComplaintWorkflow.pause, PauseInput, "pause", "pause while waiting on the customer (deadlines stop)",
               "pause", "Pause while waiting on the customer"),
     AgentStep(ComplaintWorkflow.resume, ResumeInput, "resume", "resume a paused case", "resume", "Resume a paused case"),
+    AgentStep(ComplaintWorkflow.assign, AssignInput, "assign",
+              "give the case an owner (--to yourself claims it; owners and leads hand it on)",
+              "assignment", "Claim the case, assign it to an agent, or hand it on (its owner or a lead)"),
     AgentStep(ComplaintWorkflow.change_severity, ChangeSeverityInput, "severity",
               "change the severity (deadlines recomputed)"),
     AgentStep(ComplaintWorkflow.apply_policy, ApplyPolicyInput, None),  # ops scripts and the demo (docs/ops.md)

@@ -21,6 +21,7 @@ from workflows.models import (
     Actor,
     ApplyPolicyInput,
     ApprovalInput,
+    AssignInput,
     ChangeSeverityInput,
     CloseInput,
     CaseStatus,
@@ -107,6 +108,8 @@ class CaseState(BaseModel):
     outbox: list[Effect] = []
     projected_seq: int = 0
     """Events up to here are in the event store."""
+    assignee: str | None = None
+    """The agent who owns the case (`assign`); internal notifications go to them when set."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,38 @@ class Case:
             root_cause=s.root_cause,
             policy=f"{s.policy.name}@{s.policy.version}",
             last_event_seq=s.seq,
+            assignee=s.assignee,
+            accepts=self.accepted_steps(),
         )
+
+    def accepted_steps(self) -> list[str]:
+        """The agents' updates the engine would accept now, found by running each step's own check on
+        a probe input: a refusal about the case's state (order, pause, closed, pending, not ready) leaves
+        the step out; one about the probe itself (who it is, what it asks) does not."""
+        probe = Actor(id="probe-agent", role="probe")
+        checks = {
+            "acknowledge": lambda: self.check_acknowledge(AcknowledgeInput(actor=probe)),
+            "record_fix": lambda: self.check_record_fix(FixInput(actor=probe, description="probe")),
+            "compensate": lambda: self.check_compensate(
+                CompensateInput(actor=probe, kind=CompensationKind.NONE, reason="probe"), self.state.opened_at),
+            "approve_compensation": lambda: self.check_approval(ApprovalInput(actor=probe, approve=False)),
+            "complete_follow_up": lambda: self.check_follow_up(
+                FollowUpInput(actor=probe, outcome=FollowUpOutcome.SATISFIED)),
+            "close": lambda: self.check_close(CloseInput(actor=probe, root_cause=self.policy.root_causes[0],
+                                                         note="probe")),
+            "pause": lambda: self.check_pause(PauseInput(actor=probe, reason="probe")),
+            "resume": lambda: self.check_resume(ResumeInput(actor=probe)),
+            "assign": lambda: self._require_open("assign"),
+        }
+        accepted = []
+        for name, check in checks.items():
+            try:
+                check()
+            except Rejection as rejection:
+                if rejection.code not in ("forbidden", "invalid"):
+                    continue
+            accepted.append(name)
+        return accepted
 
     def _deadlines(self, now: datetime) -> Deadlines:
         s = self.state
@@ -294,7 +328,7 @@ class Case:
                     s.clock.fired_warnings.append(fraction)
                     event = self._event("warning", now, ENGINE, step=s.step.value, fraction=fraction,
                                         due_at=self._due_at(s.clock.budget).isoformat())
-                    self._notify(event, "internal", self.policy.assignee_role, "warning",
+                    self._notify(event, "internal", self._owner_or_role(), "warning",
                                  step=s.step.value, percent=str(int(fraction * 100)),
                                  due=self._format(self._due_at(s.clock.budget)))
             while self._can_climb() and consumed >= self._next_escalation_threshold():
@@ -545,6 +579,29 @@ class Case:
     def _clock_kind(self) -> str:
         return self.policy.deadlines(self.state.severity).clock
 
+    def check_assign(self, inp: AssignInput) -> None:
+        self._require_open("assign")
+        s = self.state
+        role = self.policy.role(inp.actor.role)
+        if role is None:
+            raise Rejection("forbidden", f"role {inp.actor.role!r} may not assign cases")
+        if inp.assignee == s.assignee:
+            raise Rejection("conflict", f"the case is already assigned to {inp.assignee}")
+        if s.assignee is not None and s.assignee != inp.actor.id and not role.approves_up_to:
+            raise Rejection("forbidden", f"the case belongs to {s.assignee}: only they or a lead may reassign it")
+
+    def assign(self, inp: AssignInput, now: datetime) -> None:
+        self.check_assign(inp)
+        s = self.state
+        previous, s.assignee = s.assignee, inp.assignee
+        kind = "claimed" if inp.assignee == inp.actor.id and previous is None else (
+            "assigned" if previous is None else "reassigned")
+        event = self._event("assigned", now, inp.actor, assignee=inp.assignee, previous=previous, how=kind,
+                            note=inp.note)
+        if inp.assignee != inp.actor.id:
+            self._notify(event, "internal", inp.assignee, "assigned", by=inp.actor.id, step=s.step.value,
+                         note=inp.note)
+
     def check_change_severity(self, inp: ChangeSeverityInput) -> None:
         self._require_open("change severity")
         if inp.severity is self.state.severity:
@@ -579,7 +636,7 @@ class Case:
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
                             event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
-        self._notify(event, "internal", self.policy.assignee_role, "repeat_contact",
+        self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
                      count=str(s.contact_count), subject=ticket.subject)
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
@@ -653,7 +710,12 @@ class Case:
         s.escalation_level = level
         role = self.policy.escalation.role(level)
         event = self._event("escalated", now, ENGINE, step=s.step.value, level=level, role=role, reason=reason)
-        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason)
+        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason,
+                     owner=s.assignee or "nobody (unassigned)")
+
+    def _owner_or_role(self) -> str:
+        """Who hears about this case's warnings and repeat contacts: its owner, else the assignee role."""
+        return self.state.assignee or self.policy.assignee_role
 
     def _compensation(self, seq: int) -> Compensation:
         return next(c for c in self.state.compensations if c.seq == seq)

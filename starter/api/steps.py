@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recovery.validation import describe_validation_error
 from starter.api.auth import Agent
 from starter.api.errors import ApiError
-from starter.api.settings import temporal
+from starter.api.settings import settings_of, temporal
 from starter.cases import run_step
 from starter.steps import API_STEPS, AgentStep
-from workflows.models import CaseStatus, CompensationKind, FollowUpOutcome
+from workflows.models import CaseStatus, CompensationKind, FollowUpOutcome, Identifier
 from workflows.money import Money
 
 router = APIRouter(tags=["steps"])
@@ -64,6 +64,20 @@ class ResumeBody(_Body):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class AssignBody(_Body):
+    assignee: Identifier = Field(description="the agent who will own the case; your own id claims it")
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+def _known_assignee(request: Request, body: Any) -> None:
+    """The new owner must be an agent of the agents file who may work cases (the engine can't know)."""
+    if isinstance(body, AssignBody):
+        settings = settings_of(request)
+        role = settings.agents.role_of(body.assignee)
+        if role is None or role not in settings.policy.roles:
+            raise ApiError(422, "validation", f"assignee: {body.assignee!r} is not an agent who may work cases")
+
+
 # Each step's body: what the agent sends (the actor comes from the token). Keyed by update name.
 BODIES: dict[str, type[_Body]] = {
     "acknowledge": AcknowledgeBody,
@@ -74,11 +88,13 @@ BODIES: dict[str, type[_Body]] = {
     "close": CloseBody,
     "pause": PauseBody,
     "resume": ResumeBody,
+    "assign": AssignBody,
 }
 
 
 def step_route(step: AgentStep, body_type: type[_Body]) -> None:
     async def run(case_id: str, body: Any, request: Request, actor: Agent) -> CaseStatus:
+        _known_assignee(request, body)
         try:
             inp = step.input.model_validate({**body.model_dump(), "actor": actor.model_dump()})
         except ValidationError as err:
