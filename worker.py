@@ -31,6 +31,8 @@ log = structlog.get_logger("worker")
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
                  compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
     notifier = notifier or Notifier(os.environ.get("RECOVERY_NOTIFY_WEBHOOK"))
+    if notifier.store is None:
+        notifier.store = pool  # the customer-message log the console reads
     compensator = compensator or Compensator.from_env(pool)
     return Worker(
         client,

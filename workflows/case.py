@@ -222,6 +222,10 @@ class Case:
             last_event_seq=s.seq,
             assignee=s.assignee,
             accepts=self.accepted_steps(),
+            customer_name=s.ticket.customer.name,
+            order_id=s.ticket.order.id if s.ticket.order else None,
+            ticket_id=s.ticket.ticket_id,
+            ticket_url=s.ticket.url,
         )
 
     def accepted_steps(self) -> list[str]:

@@ -275,6 +275,10 @@ class CaseStatus(BaseModel):
     last_event_seq: int
     assignee: str | None = None
     """The agent who owns the case; None while unassigned."""
+    customer_name: str | None = None
+    order_id: str | None = None
+    ticket_id: str | None = None
+    ticket_url: str | None = None
     accepts: list[str] = []
     """The agents' updates the engine would accept now, by the case's state (an agent's role and
     authority may still refuse compensate/approve_compensation): the console offers only these."""

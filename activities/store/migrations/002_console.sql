@@ -17,3 +17,16 @@ CREATE TABLE case_status (
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX case_status_due_at ON case_status (due_at) WHERE due_at IS NOT NULL;
+
+-- Every message the customer was sent, as they saw it (title and text rendered by the notifier),
+-- once per notification key however often a send is retried.
+CREATE TABLE customer_messages (
+    key          text        PRIMARY KEY,
+    workflow_id  text        NOT NULL,
+    case_id      text        NOT NULL,
+    template     text        NOT NULL,
+    title        text        NOT NULL,
+    text         text        NOT NULL,
+    sent_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX customer_messages_workflow ON customer_messages (workflow_id, sent_at);
