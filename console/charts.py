@@ -32,9 +32,9 @@ class Chart:
 
 def _bars(rows: list[tuple[str, float, str, str]], max_value: float, label: str) -> str:
     """Horizontal bars: (label, value, value text, colour) each; scales to the page width."""
-    row_h, left, width = 28, 190, 560
+    row_h, left, width = 30, 210, 480
     height = row_h * len(rows) + 10
-    parts = [f'<svg viewBox="0 0 {left + width + 90} {height}" role="img" aria-label="{escape(label)}" '
+    parts = [f'<svg viewBox="0 0 {left + width + 150} {height}" role="img" aria-label="{escape(label)}" '
              f'class="chart" preserveAspectRatio="xMinYMin meet">']
     for i, (name, value, text, colour) in enumerate(rows):
         y = 5 + i * row_h

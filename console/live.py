@@ -26,11 +26,15 @@ class Changes:
         self._lock = asyncio.Lock()
 
     async def _listen(self) -> None:
+        # Shielded: a page closing mid-way must not leave a connection taken from the pool but unused.
+        await asyncio.shield(self._start())
+
+    async def _start(self) -> None:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
                 return
             pool = await self._pool()
-            conn = await pool.acquire()
+            conn = await pool.acquire()  # held for the process's life: one connection, however many pages
             await conn.add_listener(CHANGES_CHANNEL, self._on_notify)
             conn.add_termination_listener(lambda _conn: self._lost())
             self._conn = conn
@@ -60,3 +64,4 @@ class Changes:
                     yield f"event: change\ndata: {workflow_id}\n\n"
         finally:
             self._subscribers.discard(queue)
+

@@ -26,7 +26,7 @@ TABS = {
     "paused": "Paused",
 }
 
-# Each tab: its condition and order. $1 is always the signed-in agent's id.
+# Each tab: its condition and order; `$1` is the signed-in agent's id.
 _TAB_SQL = {
     "mine": ("c.assignee = $1", "s.due_at ASC NULLS LAST, c.opened_at"),
     "unassigned": ("c.assignee IS NULL", "c.opened_at"),
@@ -87,6 +87,7 @@ class QueuePage:
 
 async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: int = 1) -> QueuePage:
     where, order = _TAB_SQL[tab]
+    where = f"$1::text IS NOT NULL AND {where}"  # every tab's query takes the agent's id as $1
     args: list[Any] = [me]
     clauses = [_OPEN, where, *filters.clauses(args)]
     args += [PAGE_SIZE + 1, (page - 1) * PAGE_SIZE]

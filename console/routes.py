@@ -192,9 +192,11 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
             forms = views.step_forms(view.status, policy, me, agents, granted, datetime.now(UTC))
             if refused is not None:
                 views.refill(forms, *refused)
+        # A refusal of a step not offered here (a crafted POST, or the case moved on) is said above the forms.
+        unplaced = refused[2] if refused and not any(f.update == refused[0] for f in forms) else None
         return page("case.html", request, session, status_code, view=view, status=view.status, case_id=case_id,
                     forms=forms, steps=views.progress(view.status, view.events), notice=notice,
-                    refused=refused, viewer=me)
+                    unplaced=unplaced, viewer=me)
 
     @router.get("/cases/{case_id}")
     async def case_detail(request: Request, case_id: str, done: str = "") -> Response:

@@ -138,7 +138,7 @@ def _form(update: str, status: CaseStatus, policy: Policy, me: Viewer, agents: l
                                               hint="The customer receives this text.")], [("", "Record fix")])
     if update == "compensate":
         role = policy.role(me.role)
-        currencies = sorted({*(role.limit if role else {}), *policy.compensation.customer_cap}) or ["USD"]
+        currencies = list(dict.fromkeys([*(role.limit if role else {}), *policy.compensation.customer_cap])) or ["USD"]
         facts = []
         for cur in currencies:
             authority = policy.limit_of(me.role, cur)
