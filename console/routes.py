@@ -25,9 +25,9 @@ from console import readmodel, views
 from console.charts import report_charts
 from console.live import Changes
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
+from recovery.converter import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.cases import CaseError, run_step
-from recovery.converter import describe_validation_error
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,

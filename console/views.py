@@ -196,7 +196,7 @@ def _form(update: str, status: CaseStatus, policy: Policy, me: Viewer, agents: l
 
 def step_input(update: str, form: dict[str, str], agent: str) -> dict[str, Any]:
     """The update's input fields (without the actor) from a submitted form."""
-    get = lambda name: form.get(name, "").strip()  # noqa: E731
+    get = lambda name: form.get(name, "").strip()
     if update == "acknowledge":
         return {"message": get("message")}
     if update == "record_fix":

@@ -8,6 +8,7 @@ whole state survives continue-as-new and the rules can be tested without a serve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -233,7 +234,7 @@ class Case:
         a probe input: a refusal about the case's state (order, pause, closed, pending, not ready) leaves
         the step out; one about the probe itself (who it is, what it asks) does not."""
         probe = Actor(id="probe-agent", role="probe")
-        checks = {
+        checks: dict[str, Callable[[], None]] = {
             "acknowledge": lambda: self.check_acknowledge(AcknowledgeInput(actor=probe)),
             "record_fix": lambda: self.check_record_fix(FixInput(actor=probe, description="probe")),
             "compensate": lambda: self.check_compensate(

@@ -204,7 +204,7 @@ async def write_status(conn: asyncpg.Connection, batch: ProjectionBatch) -> bool
         "WHERE case_status.last_seq < EXCLUDED.last_seq",
         batch.workflow_id, batch.case_id, status.last_event_seq, status.deadlines.due_at,
         status.model_dump_json())
-    return result.endswith(" 1")
+    return bool(result.endswith(" 1"))
 
 
 async def rebuild(pool: asyncpg.Pool) -> int:

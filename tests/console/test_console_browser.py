@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect

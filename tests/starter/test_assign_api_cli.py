@@ -14,7 +14,7 @@ from tests.starter.test_api import ALICE, BOB, LENA, VIEWER, api, assert_error, 
 from tests.starter.test_cli import ROOT, address, arecovery, assert_one_line_error
 
 
-async def test_assignment_claim_refusals_and_lead_reassign(api: httpx.AsyncClient) -> None:
+async def test_assignment_claim_refusals_and_lead_reassign(api: httpx.AsyncClient) -> None:  # noqa: F811 (fixture)
     customer = unique("own")
     opened = await api.post("/v1/tickets", json=generic_ticket(customer), headers=ALICE)
     case = opened.json()["case_id"]
