@@ -11,7 +11,7 @@ from html import escape
 
 import asyncpg
 
-from activities.store.reports import SEVERITIES, STEPS, sla_report
+from recovery.reports import SEVERITIES, STEPS, sla_report
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 SEVERITY_COLOURS = {"critical": "#D55E00", "high": "#E69F00", "normal": "#0072B2", "low": "#009E73"}
