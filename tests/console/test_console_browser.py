@@ -112,6 +112,17 @@ async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, 
     await expect(unassigned).to_have_text(str(before + 1))
     assert await page.evaluate("window.__sameDocument === true")
     await shot(page, stack, "queue")
+    other = await new_case(stack)
+    await expect(page.locator(f'tr[data-case="{other}"]')).to_be_visible(timeout=10_000)
+    # Filters: a customer-id prefix keeps only that customer's case.
+    await page.get_by_label("Customer id").fill(case.split(":")[0])
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await expect(page.get_by_role("table")).to_contain_text("matching the filters")
+    await page.get_by_label("Severity").select_option("critical")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.get_by_text("No open cases in Unassigned matching the filters.")).to_be_visible()
+    await page.get_by_role("link", name="Clear").click()
 
     await row.get_by_role("link", name=case).click()
     steps = page.locator("form.step")
