@@ -60,7 +60,7 @@ class SessionKeeper:
 
     def issue(self, agent: str, role: str, zone: str) -> tuple[Session, str]:
         session = Session(sid=secrets.token_urlsafe(16), agent=agent, role=role, zone=zone,
-                          expires=time.time() + self.ttl.total_seconds())
+                          expires=float(int(time.time() + self.ttl.total_seconds())))
         body = base64.urlsafe_b64encode(json.dumps(
             {"sid": session.sid, "agent": agent, "role": role, "zone": zone, "exp": int(session.expires)},
             separators=(",", ":")).encode()).decode().rstrip("=")

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from workflows.models import CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome
+from workflows.case import assignment_refusal
+from workflows.models import Actor, CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome
 from workflows.policy import Policy
 
 STEPS = [("acknowledge", "Acknowledge", "acknowledged"), ("fix", "Fix", "fix_recorded"),
@@ -184,13 +185,17 @@ def _form(update: str, status: CaseStatus, policy: Policy, me: Viewer, agents: l
     if update == "resume":
         return StepForm(update, title, [Field("note", "Note", "text")], [("", "Resume")])
     if update == "assign":
-        choices = [(agent, f"{agent} ({role})") for agent, role in agents]
+        actor = Actor(id=me.agent, role=me.role)
+        choices = [(agent, f"{agent} ({role})") for agent, role in agents
+                   if assignment_refusal(policy, status.assignee, actor, agent) is None]
+        if not choices:
+            return None  # someone else's case and not a lead: the engine would refuse any assignment
         facts = [f"Owner: {status.assignee}." if status.assignee else "Nobody owns this case yet."]
         buttons = [("", "Assign")]
-        if status.assignee != me.agent:
+        if any(agent == me.agent for agent, _ in choices):
             buttons.insert(0, ("claim", "Claim for me"))
-        return StepForm(update, title, [Field("assignee", "Assign to", "select", False, choices,
-                                              value=status.assignee or "")], buttons, facts=facts)
+        return StepForm(update, title, [Field("assignee", "Assign to", "select", False, choices)], buttons,
+                        facts=facts)
     return None
 
 

@@ -124,6 +124,20 @@ def format_moment(moment: datetime, policy: Policy) -> str:
     return moment.astimezone(policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
 
 
+def assignment_refusal(policy: Policy, owner: str | None, actor: Actor, assignee: str) -> Rejection | None:
+    """Why `actor` may not make `assignee` the owner of a case owned by `owner` (None: they may).
+    Anyone who works cases may claim or assign an unowned case; an owned one is handed on by its owner
+    or by a lead (a role that approves compensation). Pages use it to offer only what would pass."""
+    role = policy.role(actor.role)
+    if role is None:
+        return Rejection("forbidden", f"role {actor.role!r} may not assign cases")
+    if assignee == owner:
+        return Rejection("conflict", f"the case is already assigned to {assignee}")
+    if owner is not None and owner != actor.id and not role.approves_up_to:
+        return Rejection("forbidden", f"the case belongs to {owner}: only they or a lead may reassign it")
+    return None
+
+
 class Case:
     def __init__(self, state: CaseState, *, effects: bool = True):
         self.state = state
@@ -586,14 +600,9 @@ class Case:
 
     def check_assign(self, inp: AssignInput) -> None:
         self._require_open("assign")
-        s = self.state
-        role = self.policy.role(inp.actor.role)
-        if role is None:
-            raise Rejection("forbidden", f"role {inp.actor.role!r} may not assign cases")
-        if inp.assignee == s.assignee:
-            raise Rejection("conflict", f"the case is already assigned to {inp.assignee}")
-        if s.assignee is not None and s.assignee != inp.actor.id and not role.approves_up_to:
-            raise Rejection("forbidden", f"the case belongs to {s.assignee}: only they or a lead may reassign it")
+        refusal = assignment_refusal(self.policy, self.state.assignee, inp.actor, inp.assignee)
+        if refusal is not None:
+            raise refusal
 
     def assign(self, inp: AssignInput, now: datetime) -> None:
         self.check_assign(inp)

@@ -152,6 +152,11 @@ async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, 
 
     await page.goto(f"{stack.url}/?tab=mine")
     await expect(page.locator(f'tr[data-case="{case}"]')).to_be_visible()
+    # Someone else's case is not offered to another agent for taking (the engine's own rule decides).
+    bob = await sign_in(browser, stack, "bob")
+    await bob.goto(f"{stack.url}/cases/{case}")
+    await expect(bob.locator('form.step[data-step="compensate"]')).to_have_count(1)
+    assert await bob.locator('form.step[data-step="assign"]').count() == 0
 
 
 async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_refused(
