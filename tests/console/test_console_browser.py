@@ -169,6 +169,15 @@ async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_
     form = alice.locator('form.step[data-step="compensate"]')
     await expect(form.get_by_text("Your authority: 50.00 USD without approval")).to_be_visible()
     await expect(form.get_by_text("left under this customer's cap: 10000.00 USD")).to_be_visible()
+    # Over the customer's cap: the engine's refusal appears in the form, in words, with what was typed kept.
+    await form.get_by_label("Kind").select_option("refund")
+    await form.get_by_label("Amount").fill("20000.00")
+    await form.get_by_label("Reason").fill("Everything, twice")
+    await form.get_by_role("button", name="Propose").click()
+    form = alice.locator('form.step[data-step="compensate"]')
+    await expect(form.get_by_role("alert")).to_contain_text("above the cap of 10000.00")
+    assert await form.get_by_label("Amount").input_value() == "20000.00"
+    assert await form.get_by_label("Reason").input_value() == "Everything, twice"
     await form.get_by_label("Kind").select_option("refund")
     await form.get_by_label("Amount").fill("120.00")
     await form.get_by_label("Currency").select_option("USD")
@@ -216,6 +225,12 @@ async def test_escalation_shows_on_an_open_page_without_reload(browser: Browser,
     assert await page.evaluate("window.__sameDocument === true")
     await expect(page.locator("#timeline")).to_contain_text("escalated")
     await shot(page, stack, "case-escalated")
+    # A repeat contact shows the same way.
+    customer, order = case.split(":")
+    await open_case(stack.client, ticket(f"{order}-again", customer=customer, order=order), stack.policy,
+                    stack.task_queue)
+    await expect(page.locator("#timeline")).to_contain_text("contact added", timeout=10_000)
+    assert await page.evaluate("window.__sameDocument === true")
 
 
 async def test_posts_without_csrf_are_refused_and_change_nothing(browser: Browser, stack: Stack) -> None:
