@@ -14,6 +14,7 @@ import uuid
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from console import readmodel
 from starter.cases import open_case, run_step
 from tests.console.conftest import ROOT, Stack
 from tests.helpers import AGENT, eventually, ticket
@@ -98,7 +99,8 @@ async def test_sign_in_wrong_token_roles_and_sign_out(browser: Browser, stack: S
     assert "/login" in page.url
 
 
-async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, stack: Stack) -> None:
+async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, stack: Stack,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     page = await sign_in(browser, stack, "alice")
     await page.goto(f"{stack.url}/?tab=unassigned")
     await expect(page.locator("body[data-live-open]")).to_have_count(1)
@@ -123,6 +125,17 @@ async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, 
     await page.get_by_role("button", name="Filter").click()
     await expect(page.get_by_text("No open cases in Unassigned matching the filters.")).to_be_visible()
     await page.get_by_role("link", name="Clear").click()
+    # Pages: one row a page here, so the two new cases are on pages of their own.
+    monkeypatch.setattr(readmodel, "PAGE_SIZE", 1)
+    await page.reload()
+    first = await page.locator("tbody tr").get_attribute("data-case")
+    await page.get_by_role("link", name="Next →").click()
+    await expect(page.get_by_text("Page 2")).to_be_visible()
+    assert await page.locator("tbody tr").count() == 1
+    assert await page.locator("tbody tr").get_attribute("data-case") != first
+    await expect(page.get_by_role("link", name="← Previous")).to_be_visible()
+    monkeypatch.undo()
+    await page.goto(f"{stack.url}/?tab=unassigned")
 
     await row.get_by_role("link", name=case).click()
     steps = page.locator("form.step")
