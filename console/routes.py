@@ -18,37 +18,24 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio.client import Client
 
 from console import readmodel, views
 from console.charts import report_charts
 from console.live import Changes
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
-from recovery.converter import describe_validation_error
+from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.cases import CaseError, run_step
-from workflows.models import (
-    AcknowledgeInput,
-    ApprovalInput,
-    AssignInput,
-    CloseInput,
-    CompensateInput,
-    FixInput,
-    FollowUpInput,
-    PauseInput,
-    ResumeInput,
-    workflow_id_for,
-)
+from starter.steps import AGENT_STEPS
+from workflows.models import workflow_id_for
 from workflows.policy import Severity, Step
 
 log = logging.getLogger("recovery.console")
 
-INPUTS: dict[str, type[BaseModel]] = {
-    "acknowledge": AcknowledgeInput, "record_fix": FixInput, "compensate": CompensateInput,
-    "approve_compensation": ApprovalInput, "complete_follow_up": FollowUpInput, "close": CloseInput,
-    "pause": PauseInput, "resume": ResumeInput, "assign": AssignInput,
-}
+# The steps the console offers forms for, from the one step registry (update name → step).
+STEPS = {step.name: step for step in AGENT_STEPS if step.name in views.LABELS}
 _STATUS = {"out_of_order": 409, "closed": 409, "conflict": 409, "not_ready": 409, "forbidden": 403,
            "invalid": 422, "not_found": 404, "unavailable": 503}
 
@@ -209,7 +196,7 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
         form = await form_of(request)
         if not keeper.check(keeper.csrf_for(session), form.get("csrf")):
             return refused_csrf(request, session)
-        if update not in INPUTS:
+        if update not in STEPS:
             return page("message.html", request, session, 404, title="No such step", text=f"There is no step {update!r}.")
         if not can_act(session.role):
             return await case_page(request, session, case_id, 403,
@@ -220,11 +207,11 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
             return await case_page(request, session, case_id, 422,
                                    refused=(update, form, "Choose an agent who may work cases."))
         try:
-            inp = INPUTS[update].model_validate({**fields, "actor": {"id": session.agent, "role": session.role}})
+            inp = STEPS[update].input.model_validate({**fields, "actor": {"id": session.agent, "role": session.role}})
         except ValidationError as err:
             return await case_page(request, session, case_id, 422, refused=(update, form, describe_validation_error(err)))
         try:
-            status = await run_step(await temporal(), case_id, update, inp)
+            status = await run_step(await temporal(), case_id, STEPS[update].update, inp)
         except CaseError as err:
             return await case_page(request, session, case_id, _STATUS.get(err.code, 409),
                                    refused=(update, form, _sentence(err.message)))

@@ -18,6 +18,7 @@ from console import readmodel
 from starter.cases import open_case, run_step
 from tests.console.conftest import ROOT, Stack
 from tests.helpers import AGENT, eventually, ticket
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, FixInput
 
 TOKENS = {"alice": "dev-alice-0123456789", "bob": "dev-bob-0123456789ab", "lena": "dev-lena-0123456789a",
@@ -175,8 +176,8 @@ async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, 
 async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_refused(
         browser: Browser, stack: Stack) -> None:
     case = await new_case(stack)
-    await run_step(stack.client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
-    await run_step(stack.client, case, "record_fix", FixInput(actor=AGENT, description="Replaced."))
+    await run_step(stack.client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
+    await run_step(stack.client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replaced."))
     alice = await sign_in(browser, stack, "alice")
     await alice.goto(f"{stack.url}/cases/{case}")
     form = alice.locator('form.step[data-step="compensate"]')
