@@ -36,7 +36,7 @@ INTERNAL = {
     "repeat_contact": ("Repeat contact", "Case $case: contact #$count from the customer: \"$subject\"."),
     "warning": ("Deadline warning", "Case $case: $percent% of the $step budget is gone; due $due."),
     "escalation": ("Escalation", "Case $case escalated to level $level at step $step: $reason. Owner: $owner."),
-    "assigned": ("Case assigned to you", "Case $case (\"$subject\", at $step) was assigned to you by $by. $note"),
+    "assigned": ("Case assigned to you", "Case $case (\"$subject\", at $step) was assigned to you by $agent. $note"),
     "approval_needed": ("Approval needed", "Case $case: $agent proposes a $kind of $amount, above their authority."),
     "approval_rejected": ("Compensation rejected", "Case $case: $approver rejected the $amount proposal. $note"),
     "pause_ended": ("Pause ended", "Case $case: the pause budget ($budget) is used up, so the pause has ended "

@@ -613,7 +613,7 @@ class Case:
         event = self._event("assigned", now, inp.actor, assignee=inp.assignee, previous=previous, how=kind,
                             note=inp.note)
         if inp.assignee != inp.actor.id:
-            self._notify(event, "internal", inp.assignee, "assigned", by=inp.actor.id, step=s.step.value,
+            self._notify(event, "internal", inp.assignee, "assigned", agent=inp.actor.id, step=s.step.value,
                          note=inp.note)
 
     def check_change_severity(self, inp: ChangeSeverityInput) -> None:
