@@ -16,6 +16,7 @@ COPY workflows/ workflows/
 COPY activities/ activities/
 COPY recovery/ recovery/
 COPY starter/ starter/
+COPY console/ console/
 RUN pip install . && rm -rf /src
 
 # Never root at run time.

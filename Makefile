@@ -21,7 +21,7 @@ test: $(VENV)/.installed
 # Import order (I001) and line length (E501) and `ruff format --check` are the style checks: they
 # are off until the one-shot `make format` commit lands, then LINT_STYLE=1 becomes the default.
 LINT_STYLE ?= 0
-TYPED := workflows activities recovery starter worker.py bench
+TYPED := workflows activities recovery starter console worker.py bench
 ifeq ($(LINT_STYLE),1)
 RUFF_STYLE_IGNORE :=
 else

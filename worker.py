@@ -35,6 +35,8 @@ def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None
     codec = client.data_converter.payload_codec
     if codec is not None:
         notifier.log_bodies = False  # encrypted payloads: no message text in (unencrypted) logs
+    if notifier.store is None:
+        notifier.store = pool  # the customer-message log the console reads
     compensator = compensator or Compensator.from_env(pool)
     return Worker(
         client,

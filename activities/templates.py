@@ -35,7 +35,8 @@ INTERNAL = {
     "new_case": ("New case", "New $severity case $case: \"$subject\" for $customer. Acknowledge by $due."),
     "repeat_contact": ("Repeat contact", "Case $case: contact #$count from the customer: \"$subject\"."),
     "warning": ("Deadline warning", "Case $case: $percent% of the $step budget is gone; due $due."),
-    "escalation": ("Escalation", "Case $case escalated to level $level at step $step: $reason."),
+    "escalation": ("Escalation", "Case $case escalated to level $level at step $step: $reason. Owner: $owner."),
+    "assigned": ("Case assigned to you", "Case $case (\"$subject\", at $step) was assigned to you by $agent. $note"),
     "approval_needed": ("Approval needed", "Case $case: $agent proposes a $kind of $amount, above their authority."),
     "approval_rejected": ("Compensation rejected", "Case $case: $approver rejected the $amount proposal. $note"),
     "pause_ended": ("Pause ended", "Case $case: the pause budget ($budget) is used up, so the pause has ended "
@@ -44,8 +45,13 @@ INTERNAL = {
 }
 
 
+# Params added later than some queued notifications (a case's outbox may predate them).
+_DEFAULTS = {"owner": "nobody (unassigned)"}
+
+
 def render(audience: str, template: str, params: dict[str, str]) -> tuple[str, str]:
     """(title, text) of a message; a missing param shows as `$name` rather than failing a send."""
     table = CUSTOMER if audience == "customer" else INTERNAL
     title, body = table[template]
+    params = {**_DEFAULTS, **params}
     return Template(title).safe_substitute(params), " ".join(Template(body).safe_substitute(params).split())

@@ -31,6 +31,7 @@ SEARCH_ATTRIBUTES=(
     CustomerId:Keyword
     NextDeadline:Datetime
     TicketSource:Keyword
+    Assignee:Keyword
 )
 
 say() { printf '[temporal-setup] %s\n' "$*"; }

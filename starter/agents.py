@@ -67,6 +67,14 @@ class AgentDirectory:
                 found = Actor(id=agent_id, role=role)
         return found
 
+    def role_of(self, agent_id: str) -> str | None:
+        """The role of agent `agent_id`, None when the file has no such agent."""
+        return next((role for known, role, _ in self._digests if known == agent_id), None)
+
+    def members(self) -> list[tuple[str, str]]:
+        """(agent id, role) of every agent in the file, by id."""
+        return sorted((agent_id, role) for agent_id, role, _ in self._digests)
+
     def __len__(self) -> int:
         return len(self._digests)
 

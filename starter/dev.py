@@ -229,6 +229,7 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     while not api.started and not serving.done():
         await asyncio.sleep(0.05)
     _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
+    _say(f"Console:      http://127.0.0.1:{api_port}/  (agents sign in with a token below)")
     _say(f"API:          http://127.0.0.1:{api_port}  (OpenAPI at /openapi.json, docs at /docs)")
     _say(f"metrics:      http://127.0.0.1:{metrics_port}/metrics")
     if codec is not None:

@@ -8,6 +8,7 @@ whole state survives continue-as-new and the rules can be tested without a serve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from workflows.models import (
     Actor,
     ApplyPolicyInput,
     ApprovalInput,
+    AssignInput,
     ChangeSeverityInput,
     CloseInput,
     CaseStatus,
@@ -107,6 +109,8 @@ class CaseState(BaseModel):
     outbox: list[Effect] = []
     projected_seq: int = 0
     """Events up to here are in the event store."""
+    assignee: str | None = None
+    """The agent who owns the case (`assign`); internal notifications go to them when set."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,20 @@ class Wakeup:
 def format_moment(moment: datetime, policy: Policy) -> str:
     """A customer-readable time in the policy calendar's zone, e.g. `Mon 23 Nov 2026 10:30 EST`."""
     return moment.astimezone(policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def assignment_refusal(policy: Policy, owner: str | None, actor: Actor, assignee: str) -> Rejection | None:
+    """Why `actor` may not make `assignee` the owner of a case owned by `owner` (None: they may).
+    Anyone who works cases may claim or assign an unowned case; an owned one is handed on by its owner
+    or by a lead (a role that approves compensation). Pages use it to offer only what would pass."""
+    role = policy.role(actor.role)
+    if role is None:
+        return Rejection("forbidden", f"role {actor.role!r} may not assign cases")
+    if assignee == owner:
+        return Rejection("conflict", f"the case is already assigned to {assignee}")
+    if owner is not None and owner != actor.id and not role.approves_up_to:
+        return Rejection("forbidden", f"the case belongs to {owner}: only they or a lead may reassign it")
+    return None
 
 
 class Case:
@@ -217,7 +235,42 @@ class Case:
             root_cause=s.root_cause,
             policy=f"{s.policy.name}@{s.policy.version}",
             last_event_seq=s.seq,
+            assignee=s.assignee,
+            accepts=self.accepted_steps(),
+            customer_name=s.ticket.customer.name,
+            order_id=s.ticket.order.id if s.ticket.order else None,
+            ticket_id=s.ticket.ticket_id,
+            ticket_url=s.ticket.url,
         )
+
+    def accepted_steps(self) -> list[str]:
+        """The agents' updates the engine would accept now, found by running each step's own check on
+        a probe input: a refusal about the case's state (order, pause, closed, pending, not ready) leaves
+        the step out; one about the probe itself (who it is, what it asks) does not."""
+        probe = Actor(id="probe-agent", role="probe")
+        checks: dict[str, Callable[[], None]] = {
+            "acknowledge": lambda: self.check_acknowledge(AcknowledgeInput(actor=probe)),
+            "record_fix": lambda: self.check_record_fix(FixInput(actor=probe, description="probe")),
+            "compensate": lambda: self.check_compensate(
+                CompensateInput(actor=probe, kind=CompensationKind.NONE, reason="probe"), self.state.opened_at),
+            "approve_compensation": lambda: self.check_approval(ApprovalInput(actor=probe, approve=False)),
+            "complete_follow_up": lambda: self.check_follow_up(
+                FollowUpInput(actor=probe, outcome=FollowUpOutcome.SATISFIED)),
+            "close": lambda: self.check_close(CloseInput(actor=probe, root_cause=self.policy.root_causes[0],
+                                                         note="probe")),
+            "pause": lambda: self.check_pause(PauseInput(actor=probe, reason="probe")),
+            "resume": lambda: self.check_resume(ResumeInput(actor=probe)),
+            "assign": lambda: self._require_open("assign"),
+        }
+        accepted = []
+        for name, check in checks.items():
+            try:
+                check()
+            except Rejection as rejection:
+                if rejection.code not in ("forbidden", "invalid"):
+                    continue
+            accepted.append(name)
+        return accepted
 
     def _deadlines(self, now: datetime) -> Deadlines:
         s = self.state
@@ -294,7 +347,7 @@ class Case:
                     s.clock.fired_warnings.append(fraction)
                     event = self._event("warning", now, ENGINE, step=s.step.value, fraction=fraction,
                                         due_at=self._due_at(s.clock.budget).isoformat())
-                    self._notify(event, "internal", self.policy.assignee_role, "warning",
+                    self._notify(event, "internal", self._owner_or_role(), "warning",
                                  step=s.step.value, percent=str(int(fraction * 100)),
                                  due=self._format(self._due_at(s.clock.budget)))
             while self._can_climb() and consumed >= self._next_escalation_threshold():
@@ -545,6 +598,24 @@ class Case:
     def _clock_kind(self) -> str:
         return self.policy.deadlines(self.state.severity).clock
 
+    def check_assign(self, inp: AssignInput) -> None:
+        self._require_open("assign")
+        refusal = assignment_refusal(self.policy, self.state.assignee, inp.actor, inp.assignee)
+        if refusal is not None:
+            raise refusal
+
+    def assign(self, inp: AssignInput, now: datetime) -> None:
+        self.check_assign(inp)
+        s = self.state
+        previous, s.assignee = s.assignee, inp.assignee
+        kind = "claimed" if inp.assignee == inp.actor.id and previous is None else (
+            "assigned" if previous is None else "reassigned")
+        event = self._event("assigned", now, inp.actor, assignee=inp.assignee, previous=previous, how=kind,
+                            note=inp.note)
+        if inp.assignee != inp.actor.id:
+            self._notify(event, "internal", inp.assignee, "assigned", agent=inp.actor.id, step=s.step.value,
+                         note=inp.note)
+
     def check_change_severity(self, inp: ChangeSeverityInput) -> None:
         self._require_open("change severity")
         if inp.severity is self.state.severity:
@@ -587,7 +658,7 @@ class Case:
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
                             event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
-        self._notify(event, "internal", self.policy.assignee_role, "repeat_contact",
+        self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
                      count=str(s.contact_count), subject=ticket.subject)
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
@@ -661,7 +732,12 @@ class Case:
         s.escalation_level = level
         role = self.policy.escalation.role(level)
         event = self._event("escalated", now, ENGINE, step=s.step.value, level=level, role=role, reason=reason)
-        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason)
+        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason,
+                     owner=s.assignee or "nobody (unassigned)")
+
+    def _owner_or_role(self) -> str:
+        """Who hears about this case's warnings and repeat contacts: its owner, else the assignee role."""
+        return self.state.assignee or self.policy.assignee_role
 
     def _compensation(self, seq: int) -> Compensation:
         return next(c for c in self.state.compensations if c.seq == seq)

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AcknowledgeInput,
         ApplyPolicyInput,
         ApprovalInput,
+        AssignInput,
         CaseStatus,
         ChangeSeverityInput,
         CloseInput,
@@ -137,7 +138,8 @@ class ComplaintWorkflow:
             await workflow.wait_condition(lambda: not self._projected())
             events = [e for e in state.events if e.seq > state.projected_seq]
             await workflow.execute_activity(
-                PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id, events=events),
+                PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id, events=events,
+                                                status=self.case.status(workflow.now())),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=PROJECT_RETRY,
                 summary=f"store events {events[0].seq}-{events[-1].seq}",
             )
@@ -228,6 +230,15 @@ class ComplaintWorkflow:
     def _validate_resume(self, inp: ResumeInput) -> None:
         self._check(lambda: self.case.check_resume(inp))
 
+    @workflow.update(description="Give the case an owner: claim it, assign it to an agent, or (its owner or a lead) "
+                                 "hand it to someone else. Warnings and repeat contacts then go to the owner.")
+    async def assign(self, inp: AssignInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.assign(inp, now))
+
+    @assign.validator
+    def _validate_assign(self, inp: AssignInput) -> None:
+        self._check(lambda: self.case.check_assign(inp))
+
     @workflow.update(description="Change the severity: deadlines are recomputed, elapsed time is kept.")
     async def change_severity(self, inp: ChangeSeverityInput) -> CaseStatus:
         return await self._step(lambda now: self.case.change_severity(inp, now))
@@ -313,6 +324,8 @@ class ComplaintWorkflow:
             sa.TICKET_SOURCE.name: status.ticket_source,
             sa.NEXT_DEADLINE.name: deadline,
         }
+        if status.assignee is not None:  # never unset: histories from before `assign` keep their commands
+            values[sa.ASSIGNEE.name] = status.assignee
         keys = {key.name: key for key in sa.ALL}
         updates: list[SearchAttributeUpdate[Any]] = []
         for name, value in values.items():
@@ -362,6 +375,8 @@ class ComplaintWorkflow:
             lines.append(f"**Paused:** {status.pause_reason}")
         elif status.deadlines.due_at is not None:
             lines.append(f"**Due:** {format_moment(status.deadlines.due_at, policy)}")
+        if status.assignee:
+            lines.append(f"**Owner:** {status.assignee}")
         if status.escalation_level:
             lines.append(f"**Escalation:** level {status.escalation_level} ({status.escalation_role})")
         lines.append(f"**Contacts:** {status.contact_count}  ·  **events:** {status.last_event_seq}")

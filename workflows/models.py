@@ -244,6 +244,15 @@ class ApplyPolicyInput(_Model):
     policy: Policy
 
 
+class AssignInput(_Model):
+    """Give the case an owner: oneself (a claim) or another agent. An owned case is handed on by its
+    owner or by a lead (a role that approves compensation)."""
+
+    actor: Actor
+    assignee: Identifier
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
 class ContactInput(_Model):
     ticket: TicketEvent
 
@@ -313,6 +322,15 @@ class CaseStatus(BaseModel):
     root_cause: str | None
     policy: str
     last_event_seq: int
+    assignee: str | None = None
+    """The agent who owns the case; None while unassigned."""
+    customer_name: str | None = None
+    order_id: str | None = None
+    ticket_id: str | None = None
+    ticket_url: str | None = None
+    accepts: list[str] = []
+    """The agents' updates the engine would accept now, by the case's state (an agent's role and
+    authority may still refuse compensate/approve_compensation): the console offers only these."""
 
 
 # Activity names, so the workflow module never imports the activity modules (and their I/O libraries).
@@ -360,6 +378,8 @@ class ProjectionBatch(BaseModel):
     workflow_id: str
     case_id: str
     events: list[DomainEvent]
+    status: CaseStatus | None = None
+    """The case's status as of the last event: the read model's snapshot for pages (None in old histories)."""
 
 
 class Effect(BaseModel):

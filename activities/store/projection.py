@@ -55,7 +55,7 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
                 "escalation_level": 0, "max_escalation_level": 0, "contact_count": 1, "paused": False,
                 "breaches": 0, "opened_at": e.at, "acknowledged_at": None, "fixed_at": None,
                 "compensated_at": None, "closed_at": None, "root_cause": None, "csat": None,
-                "anomalies": d.get("anomalies", []),
+                "anomalies": d.get("anomalies", []), "assignee": None,
             }
             result.steps.append(_step(workflow_id, 1, "acknowledge", d["severity"], e.at))
         elif case is None:
@@ -71,6 +71,8 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
             if d.get("reason") == "deadline missed" and result.steps and result.steps[-1]["step"] == d.get("step"):
                 result.steps[-1]["breached"] = True
                 case["breaches"] += 1
+        elif e.type == "assigned":
+            case["assignee"] = d.get("assignee")
         elif e.type == "paused":
             case["paused"] = True
         elif e.type == "resumed":
@@ -127,7 +129,7 @@ def _complete_step(case: dict[str, Any], result: Projection, at: datetime, round
 _CASE_COLUMNS = ["workflow_id", "case_id", "customer_id", "source", "opening_severity", "severity", "step",
                  "escalation_level", "max_escalation_level", "contact_count", "paused", "breaches", "opened_at",
                  "acknowledged_at", "fixed_at", "compensated_at", "closed_at", "root_cause", "csat", "anomalies",
-                 "last_seq"]
+                 "last_seq", "assignee"]
 _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "completed_at", "breached"]
 _COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
 
@@ -188,12 +190,35 @@ async def write_projection(conn: asyncpg.Connection, projection: Projection) -> 
                                      records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations])
 
 
+CHANGES_CHANNEL = "recovery_case_changed"
+"""NOTIFY channel: the payload is the workflow id of a case whose read model just moved (pages listen)."""
+
+
 async def project(pool: asyncpg.Pool, batch: ProjectionBatch, codec: EncryptionCodec | None = None) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         # One projector per case at a time; different cases proceed in parallel.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", batch.workflow_id)
         await append_events(conn, batch.workflow_id, batch.case_id, batch.events, codec)
-        return await refresh_case(conn, batch.workflow_id)
+        changed = await refresh_case(conn, batch.workflow_id)
+        if batch.status is not None:
+            changed = await write_status(conn, batch) or changed
+        if changed:
+            await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, batch.workflow_id)
+        return changed
+
+
+async def write_status(conn: asyncpg.Connection, batch: ProjectionBatch) -> bool:
+    """Keep the newest status snapshot of the case (an older, redelivered batch changes nothing)."""
+    status = batch.status
+    assert status is not None
+    result = await conn.execute(
+        "INSERT INTO case_status (workflow_id, case_id, last_seq, due_at, status) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (workflow_id) DO UPDATE SET case_id = EXCLUDED.case_id, last_seq = EXCLUDED.last_seq, "
+        "due_at = EXCLUDED.due_at, status = EXCLUDED.status, updated_at = now() "
+        "WHERE case_status.last_seq < EXCLUDED.last_seq",
+        batch.workflow_id, batch.case_id, status.last_event_seq, status.deadlines.due_at,
+        status.model_dump_json())
+    return bool(result.endswith(" 1"))
 
 
 async def rebuild(pool: asyncpg.Pool) -> int:

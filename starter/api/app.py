@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 from temporalio.client import Client
 
+import console
 from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
@@ -17,7 +18,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     """The API. `connect` returns the Temporal client; it is called lazily and retried until it works,
     so the API starts (and /healthz answers 503) while Temporal is still coming up."""
     app = FastAPI(title="service-recovery", version="1", summary="Complaint intake and agents' recovery steps.",
-                  responses=ERRORS)
+                  responses=ERRORS, docs_url=None, redoc_url=None)  # /docs is served offline by the console
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
@@ -29,4 +30,5 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.include_router(reports.router)
     app.include_router(policy.router)
     app.include_router(health.router)
+    console.install(app, settings, app.state.temporal.get)  # the agents' console (/, /login, /cases…) and /docs
     return app

@@ -96,7 +96,7 @@ def settings_from_env() -> ApiSettings:
         async with lock:
             if not pools:
                 try:
-                    pools.append(await create_pool(max_size=4))
+                    pools.append(await create_pool(max_size=6))  # one of them listens for the console
                 except Exception as err:
                     raise ApiError(503, "unavailable", str(err)) from None
         return pools[0]

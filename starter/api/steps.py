@@ -15,7 +15,7 @@ from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import run_step
 from starter.steps import API_STEPS, AgentStep
 from workflows.complaint import ComplaintWorkflow
-from workflows.models import ApplyPolicyInput, CaseStatus, CompensationKind, FollowUpOutcome
+from workflows.models import ApplyPolicyInput, CaseStatus, CompensationKind, FollowUpOutcome, Identifier
 from workflows.money import Money
 from workflows.policy import Severity
 
@@ -77,6 +77,20 @@ class PolicyBody(_Body):
     """`name@version` the caller means to apply; refused (409) when the API runs another one."""
 
 
+class AssignBody(_Body):
+    assignee: Identifier = Field(description="the agent who will own the case; your own id claims it")
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+def _known_assignee(request: Request, body: Any) -> None:
+    """The new owner must be an agent of the agents file who may work cases (the engine can't know)."""
+    if isinstance(body, AssignBody):
+        settings = settings_of(request)
+        role = settings.agents.role_of(body.assignee)
+        if role is None or role not in settings.policy.roles:
+            raise ApiError(422, "validation", f"assignee: {body.assignee!r} is not an agent who may work cases")
+
+
 # Each step's body: what the agent sends (the actor comes from the token). Keyed by update name.
 BODIES: dict[str, type[_Body]] = {
     "acknowledge": AcknowledgeBody,
@@ -88,11 +102,13 @@ BODIES: dict[str, type[_Body]] = {
     "pause": PauseBody,
     "resume": ResumeBody,
     "change_severity": SeverityBody,
+    "assign": AssignBody,
 }
 
 
 def step_route(step: AgentStep, body_type: type[_Body]) -> None:
     async def run(case_id: CaseId, body: Any, request: Request, actor: Agent) -> CaseStatus:
+        _known_assignee(request, body)
         try:
             inp = step.input.model_validate({**body.model_dump(), "actor": actor.model_dump()})
         except ValidationError as err:

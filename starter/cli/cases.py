@@ -59,6 +59,9 @@ STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
               lambda a: {"root_cause": a.root_cause, "note": a.note}),
     "pause": ([(("--reason",), {"required": True})], lambda a: {"reason": a.reason}),
     "resume": ([(("--note",), {"default": ""})], lambda a: {"note": a.note}),
+    "assign": ([(("--to",), {"required": True, "dest": "assignee", "help": "agent id of the new owner"}),
+                (("--note",), {"default": ""})],
+               lambda a: {"assignee": a.assignee, "note": a.note}),
     "severity": ([(("--to",), {"required": True, "choices": [s.value for s in Severity], "dest": "severity"}),
                   (("--reason",), {"required": True})],
                  lambda a: {"severity": a.severity, "reason": a.reason}),
@@ -100,6 +103,7 @@ def format_status(status: CaseStatus) -> str:
         ("next escalation", _when(d.next_escalation_at)),
         ("escalation level", level),
         ("contacts", str(status.contact_count)),
+        ("owner", status.assignee or "unassigned"),
     ]
     if status.paused:
         rows.append(("paused", status.pause_reason or ""))
@@ -171,6 +175,12 @@ async def cmd_step(args: argparse.Namespace) -> int:
         status = CaseStatus.model_validate(answer)
     else:
         inp = _model(step.input, {"actor": _operator_actor(args), **body})
+        if step.command == "assign":
+            from starter.agents import load_agents
+
+            agents = load_agents()  # with RECOVERY_AGENTS set, the new owner must be one of its agents
+            if len(agents) and agents.role_of(args.assignee) is None:
+                raise UsageError(f"--to: {args.assignee!r} is not an agent in {os.environ.get('RECOVERY_AGENTS')}")
         client = await _client(args)
         status = await run_step(client, args.case, step.update, inp)
     if args.json:

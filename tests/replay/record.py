@@ -33,6 +33,7 @@ from workflows.policy import Policy
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,
+    AssignInput,
     ChangeSeverityInput,
     CloseInput,
     CompensateInput,
@@ -58,6 +59,7 @@ async def lifecycle_with_approval(client: Client, queue: str) -> str:
     opened = await open_case(client, ticket("rec-life", customer="cust-rec"), fast_policy(), queue)
     case = opened.case_id
     await open_case(client, ticket("rec-life-2", customer="cust-rec"), fast_policy(), queue)
+    await run_step(client, case, ComplaintWorkflow.assign, AssignInput(actor=AGENT, assignee=AGENT.id))
     await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry."))
     await run_step(client, case, ComplaintWorkflow.pause, PauseInput(actor=AGENT, reason="waiting for photos"))
     await run_step(client, case, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))

@@ -26,7 +26,8 @@ def test_histories_are_committed() -> None:
     assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder",
                                            "lifecycle_with_approval_v2", "escalation_ladder_v2",
                                            "lifecycle_with_approval_calendars", "escalation_ladder_calendars",
-                                           "pause_budget_calendars"}
+                                           "pause_budget_calendars",
+                                           "lifecycle_with_approval_assign", "escalation_ladder_assign"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

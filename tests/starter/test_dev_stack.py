@@ -92,6 +92,9 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
         ticket = json.loads((ROOT / "examples" / "shipping-charge.json").read_text())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
             assert (await api.get("/healthz")).status_code == 200
+            # The console is part of the stack: / sends a stranger to the sign-in page.
+            console = await api.get("/", follow_redirects=True)
+            assert console.status_code == 200 and "Your agent token" in console.text
             opened = await api.post("/v1/tickets", json=ticket, headers={"Authorization": f"Bearer {token}"})
         assert opened.status_code == 202, opened.text
         assert opened.json()["created"]
