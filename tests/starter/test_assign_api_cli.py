@@ -44,7 +44,7 @@ async def test_recovery_assign(client: Client, task_queue: str, tmp_path: Path) 
         "customer": {"id": "cust-cli-own", "name": "Ada"}, "subject": "Late parcel",
         "occurred_at": "2026-11-20T10:00:00+00:00",
     }))
-    common = [*address(client), "--task-queue", task_queue]
+    common = ["--operator", *address(client), "--task-queue", task_queue]  # direct-Temporal mode
     assert (await arecovery("open", "--file", str(ticket), *common)).returncode == 0
     os.environ["RECOVERY_AGENTS"] = str(ROOT / "starter" / "dev_agents.toml")
     try:
