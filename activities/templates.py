@@ -21,7 +21,7 @@ CUSTOMER = {
     ),
     "compensation_notice": (
         "Making it right",
-        "Hello $customer, to make up for \"$subject\" we've issued a $kind $amount. "
+        "Hello $customer, to make up for \"$subject\" we've issued a $kind $amount.$code_text "
         "We'll check in with you by $follow_up_due.",
     ),
     "follow_up_request": (
@@ -44,8 +44,13 @@ INTERNAL = {
 }
 
 
+OPTIONAL = {"code_text": ""}
+"""Params added later: notifications queued before them (carried in a case's state) render without."""
+
+
 def render(audience: str, template: str, params: dict[str, str]) -> tuple[str, str]:
     """(title, text) of a message; a missing param shows as `$name` rather than failing a send."""
     table = CUSTOMER if audience == "customer" else INTERNAL
     title, body = table[template]
+    params = {**OPTIONAL, **params}
     return Template(title).safe_substitute(params), " ".join(Template(body).safe_substitute(params).split())
