@@ -21,7 +21,7 @@ CUSTOMER = {
     ),
     "compensation_notice": (
         "Making it right",
-        "Hello $customer, to make up for \"$subject\" we've issued a $kind $amount. "
+        "Hello $customer, to make up for \"$subject\" we've issued a $kind $amount.$code_text "
         "We'll check in with you by $follow_up_due.",
     ),
     "follow_up_request": (
@@ -45,13 +45,13 @@ INTERNAL = {
 }
 
 
-# Params added later than some queued notifications (a case's outbox may predate them).
-_DEFAULTS = {"owner": "nobody (unassigned)"}
+OPTIONAL = {"owner": "nobody (unassigned)", "code_text": ""}
+"""Params added later: notifications queued before them (carried in a case's state) render without."""
 
 
 def render(audience: str, template: str, params: dict[str, str]) -> tuple[str, str]:
     """(title, text) of a message; a missing param shows as `$name` rather than failing a send."""
     table = CUSTOMER if audience == "customer" else INTERNAL
     title, body = table[template]
-    params = {**_DEFAULTS, **params}
+    params = {**OPTIONAL, **params}
     return Template(title).safe_substitute(params), " ".join(Template(body).safe_substitute(params).split())

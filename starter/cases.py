@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
@@ -34,8 +38,15 @@ from workflows.policy import Policy
 from workflows.rules import PolicySet, RuleMatch
 from workflows.triage import anomalies, opening_severity
 
+log = structlog.get_logger("cases")
+
 STEP_RESULT_WAIT = timedelta(minutes=5)
 MAX_GENERATIONS = 100
+MOVING_RETRIES = 60
+"""How often a call is retried while the case moves to a new run (continue-as-new) — seconds' worth."""
+
+Database = Callable[[], Awaitable[Any]]
+"""Returns the asyncpg pool of the event store (lazily created), for what Temporal may have forgotten."""
 
 
 class CaseError(Exception):
@@ -48,27 +59,99 @@ class CaseError(Exception):
         self.message = message
 
 
-async def open_case(client: Client, ticket: TicketEvent, policy: Policy | PolicySet, task_queue: str) -> ContactResult:
+async def open_case(client: Client, ticket: TicketEvent, policy: Policy | PolicySet, task_queue: str,
+                    database: Database | None = None) -> ContactResult:
     """Start the case's workflow or add the ticket to it: one atomic update-with-start.
 
     A closed case's workflow is never started again (its sequence numbers key notifications, the
     ledger and the event store): a redelivered event is a duplicate of it, and a new complaint about
-    the same customer and order opens the next generation, `complaint-<case key>~2`, `~3`, …
+    the same customer and order opens the next generation, `complaint-<case key>~2`, `~3`, … — also
+    while the closed case's workflow is still finishing (it turns new complaints away as `closed`),
+    and also once Temporal's retention has purged it: with `database`, a generation the event store
+    knows but Temporal does not is never reused.
 
     Given a policy set, its rules choose the policy; the match is recorded in the `opened` event."""
+    refuse_control_characters(ticket)
     policies = policy if isinstance(policy, PolicySet) else PolicySet.single(policy)
     chosen, rule = policies.select(ticket)
     for generation in range(1, MAX_GENERATIONS + 1):
         workflow_id = workflow_id_for(ticket.case_key, generation)
-        try:
-            return await _update_with_start(client, ticket, chosen, rule, task_queue, workflow_id)
-        except WorkflowAlreadyStartedError:
-            closed = await _closed_case_contact(client, workflow_id, ticket.event_id)
-            if closed is not None:
-                return closed
-        except (WorkflowUpdateFailedError, RPCError) as err:
-            raise _case_error(err, workflow_id) from None
+        if database is not None and await _purged(client, database, workflow_id):
+            continue
+        for attempt in range(MOVING_RETRIES):
+            try:
+                return await _update_with_start(client, ticket, chosen, rule, task_queue, workflow_id)
+            except WorkflowAlreadyStartedError:
+                closed = await _closed_case_contact(client, workflow_id, ticket.event_id)
+                if closed is not None:
+                    return closed
+                break  # closed, and this is a new complaint: the next generation
+            except (WorkflowUpdateFailedError, RPCError) as err:
+                if _rejection(err) == "closed":
+                    break  # the closed case is still finishing; the complaint is not one of its events
+                if _moving(err) and attempt < MOVING_RETRIES - 1:
+                    await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
+                    continue
+                raise _case_error(err, workflow_id) from None
     raise CaseError("conflict", f"case {ticket.case_key} has been opened and closed {MAX_GENERATIONS} times")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def refuse_control_characters(ticket: TicketEvent) -> None:
+    """Every intake path opens cases here: a control character (NUL above all, which PostgreSQL
+    cannot store) is refused with the field named, before anything is started. (Checked here, not
+    in the TicketEvent model, so histories that already hold one still decode and replay.)"""
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            found = _CONTROL.search(value)
+            if found:
+                raise CaseError("invalid", f"{where}: control character U+{ord(found.group()):04X} is not allowed")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{where}.{index}")
+    walk(ticket.model_dump(mode="json"), "")
+
+
+def _rejection(err: Exception) -> str | None:
+    if isinstance(err, WorkflowUpdateFailedError) and isinstance(err.cause, ApplicationError):
+        return err.cause.type
+    return None
+
+
+def _moving(err: Exception) -> bool:
+    """The case is continuing as new: the update was turned away, or reached the run just ended."""
+    if _rejection(err) == "moving":
+        return True
+    if not isinstance(err, RPCError):
+        return False
+    return ((err.status == RPCStatusCode.NOT_FOUND and "completed" in err.message)
+            or (err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "closing" in err.message))
+
+
+async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
+    """True when the event store has this workflow id but Temporal no longer knows it (retention)."""
+    try:
+        pool = await database()
+        known = await pool.fetchval("SELECT 1 FROM events WHERE workflow_id = $1 LIMIT 1", workflow_id)
+    except Exception as err:  # intake stays up while PostgreSQL is down
+        # Only a case purged by retention AND a database outage at once could reuse its id.
+        log.warning("event store unreachable; generation checked in Temporal only", workflow_id=workflow_id,
+                    error=f"{type(err).__name__}: {err}")
+        return False
+    if known is None:
+        return False
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return True
+        raise _case_error(err, workflow_id) from None
+    return False
 
 
 async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, rule: RuleMatch,
@@ -107,11 +190,13 @@ async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy
 async def _closed_case_contact(client: Client, workflow_id: str, event_id: str) -> ContactResult | None:
     """The answer for `event_id` if the closed case `workflow_id` already has it, else None."""
     handle = client.get_workflow_handle(workflow_id)
-    events = await handle.query(ComplaintWorkflow.timeline)
-    seen = {e.data.get("event_id") for e in events if e.type in ("opened", "contact_added")}
-    if event_id not in seen:
-        return None
-    final = await handle.query(ComplaintWorkflow.status)
+    try:
+        seen = await handle.query(ComplaintWorkflow.seen_event, event_id)
+        if not seen:
+            return None
+        final = await handle.query(ComplaintWorkflow.status)
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
+        raise _query_error(err, workflow_id) from None
     return ContactResult(case_id=final.case_id, workflow_id=workflow_id, created=False, duplicate=True,
                          contact_count=final.contact_count)
 
@@ -133,18 +218,25 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
     try:
         # Accepted (or rejected by the validator) first; then wait for the result, however long the
         # step's activities take (a payment provider retrying, a worker restarting).
-        for attempt in range(1, 4):
+        failures = 0
+        for attempt in range(1, MOVING_RETRIES + 1):
             try:
                 # (the SDK's overloads do not cover a method reference typed as a plain callable)
                 accepted = await handle.start_update(  # type: ignore[call-overload]
                     update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus)
                 break
-            except RPCError as err:
+            except (WorkflowUpdateFailedError, RPCError) as err:
+                if attempt < MOVING_RETRIES and _moving(err) and await _still_running(handle):
+                    # Turned away (or reached the old run) while the case continues as new: never
+                    # accepted there, so the new run is asked.
+                    await asyncio.sleep(min(0.05 * attempt, 1.0))
+                    continue
                 # The workflow task carrying the update failed (e.g. a worker overloaded past the
                 # SDK's deadlock detector): the update was never accepted, so asking again is safe.
-                if "workflow task failure" not in err.message or attempt == 3:
+                if not isinstance(err, RPCError) or "workflow task failure" not in err.message or failures == 2:
                     raise
-                await asyncio.sleep(0.5 * attempt)
+                failures += 1
+                await asyncio.sleep(0.5 * failures)
         deadline = time.monotonic() + STEP_RESULT_WAIT.total_seconds()
         while True:
             try:
@@ -160,20 +252,48 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
         raise _case_error(err, workflow_id) from None
 
 
+async def _still_running(handle: Any) -> bool:
+    """Whether the case's latest run is open (a `completed` answer was the old run of a continue-as-new)."""
+    try:
+        described = await handle.describe()
+    except RPCError:
+        return False
+    return bool(described.status == WorkflowExecutionStatus.RUNNING)
+
+
 async def status(client: Client, case: str) -> CaseStatus:
     workflow_id = _case_workflow_id(case)
     try:
         return await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.status)
-    except RPCError as err:
-        raise _case_error(err, workflow_id) from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
+        raise _query_error(err, workflow_id) from None
 
 
-async def timeline(client: Client, case: str) -> list[DomainEvent]:
+async def timeline(client: Client, case: str, database: Database | None = None) -> list[DomainEvent]:
+    """The case's domain events. A long case's run holds only its recent ones (continue-as-new
+    carries no projected events); with `database` the earlier ones come from the event store."""
     workflow_id = _case_workflow_id(case)
     try:
-        return await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.timeline)
-    except RPCError as err:
-        raise _case_error(err, workflow_id) from None
+        events = await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.timeline)
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
+        raise _query_error(err, workflow_id) from None
+    if database is not None and (not events or events[0].seq > 1):
+        from activities.store.projection import stored_events
+
+        pool = await database()
+        async with pool.acquire() as conn:
+            stored = await stored_events(conn, workflow_id)
+        merged = {e.seq: e for e in stored} | {e.seq: e for e in events}
+        events = [merged[seq] for seq in sorted(merged)]
+    return events
+
+
+def _query_error(err: Exception, workflow_id: str) -> CaseError:
+    """A query that failed: the case exists but its worker could not answer (e.g. a closed case
+    whose history no worker can replay now) — 503, never a stack trace."""
+    if isinstance(err, RPCError):
+        return _case_error(err, workflow_id)
+    return CaseError("unavailable", f"case {workflow_id} could not be read just now: {err}")
 
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:~-]{0,199}$"

@@ -24,7 +24,8 @@ LEAD = Actor(id="lena", role="team-lead")
 
 
 def ticket(n: int | str = 1, *, event: str | None = None, customer: str = "cust-1", order: str | None = "ord-1",
-           severity: str | None = None, **extra: Any) -> TicketEvent:
+           severity: str | None = None, payment: str | None = None, stripe_customer: str | None = None,
+           **extra: Any) -> TicketEvent:
     data: dict[str, Any] = {
         "source": "generic",
         "event_id": event or f"evt-{n}",
@@ -36,6 +37,10 @@ def ticket(n: int | str = 1, *, event: str | None = None, customer: str = "cust-
     }
     if order:
         data["order"] = {"id": order, "currency": "USD", "total": "88.00", "shipping": "9.00"}
+        if payment:
+            data["order"]["payment_reference"] = payment
+    if stripe_customer:
+        data["customer"]["payment_customer_id"] = stripe_customer
     if severity:
         data["severity"] = severity
     data.update(extra)

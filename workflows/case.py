@@ -8,6 +8,7 @@ whole state survives continue-as-new and the rules can be tested without a serve
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,21 @@ from workflows.triage import anomalies, opening_severity
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
 _EPSILON = 0.001
 
+SEEN_WINDOW = 2000
+"""How many recent contact event ids (as digests) a case remembers for de-duplication; ticket
+systems redeliver within minutes or hours, so a window this size catches redeliveries while the
+carried state stays a few tens of KB whatever the number of contacts."""
+SILENCE_RETRY = timedelta(hours=1)
+"""After a status update that was not delivered, the next attempt comes this much later at most."""
+RECHECK_FIRST = timedelta(seconds=30)
+RECHECK_MAX = timedelta(hours=1)
+"""A compensation whose outcome is unknown is re-checked after 30 s, doubling up to hourly."""
+
+
+def event_digest(event_id: str) -> str:
+    """A short, stable stand-in for a ticket event id in the de-duplication window."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
 RejectionCode = Literal["out_of_order", "closed", "forbidden", "invalid", "conflict", "not_ready"]
 
 
@@ -73,6 +89,8 @@ class StepClock(BaseModel):
     fired_warnings: list[float] = Field(default_factory=list)
     escalations: int = 0
     follow_up_asked: bool = False
+    deadline_missed: bool = False
+    """The step's deadline passed (recorded once per step as a `deadline_missed` event)."""
 
 
 class CaseState(BaseModel):
@@ -87,7 +105,11 @@ class CaseState(BaseModel):
     last_customer_message_at: datetime
     seq: int = 0
     events: list[DomainEvent] = []
+    """Domain events of this run (and unprojected ones carried over); the event store has them all."""
     seen_event_ids: list[str] = []
+    """Before the `robust-cases` patch: every contact event id. After it: empty (see the digests)."""
+    seen_event_digests: list[str] = []
+    """The last SEEN_WINDOW contact event ids, as `event_digest`s."""
     contact_count: int = 0
     escalation_level: int = 0
     age_ceiling_reached: bool = False
@@ -111,6 +133,8 @@ class CaseState(BaseModel):
     """Events up to here are in the event store."""
     assignee: str | None = None
     """The agent who owns the case (`assign`); internal notifications go to them when set."""
+    last_silence_update_at: datetime | None = None
+    """When the engine last queued a max-silence status update (spaces retries of undelivered ones)."""
 
 
 @dataclass(frozen=True)
@@ -139,12 +163,31 @@ def assignment_refusal(policy: Policy, owner: str | None, actor: Actor, assignee
 
 
 class Case:
-    def __init__(self, state: CaseState, *, effects: bool = True):
+    def __init__(self, state: CaseState, *, effects: bool = True, robust: bool = False):
         self.state = state
         self.effects = effects
         """False for the policy simulator: no notifications or compensation to do, only events."""
         self._clocks: dict[Severity, Clock] = {}
         self._clocks_of: Policy | None = None
+        self.robust = robust
+        """The `robust-cases` rules: breach events at any level, silence moved by delivery only,
+        bounded de-duplication, unknown compensation outcomes re-checked. Off for histories
+        recorded before them (the workflow decides with `workflow.patched`)."""
+
+    def make_robust(self) -> None:
+        """Switch to the robust rules (a new run, or one continued from an older run's state)."""
+        s = self.state
+        self.robust = True
+        if s.seen_event_ids:
+            digests = [event_digest(e) for e in s.seen_event_ids] + s.seen_event_digests
+            s.seen_event_digests, s.seen_event_ids = digests[-SEEN_WINDOW:], []
+
+    def carried_state(self) -> CaseState:
+        """What the next run needs: projected events stay behind (the event store has them)."""
+        s = self.state
+        if self.robust:
+            s.events = [e for e in s.events if e.seq > s.projected_seq]
+        return s
 
     # ---- opening ---------------------------------------------------------------------------
 
@@ -207,7 +250,7 @@ class Case:
     @property
     def pending_compensation(self) -> Compensation | None:
         for comp in self.state.compensations:
-            if comp.status in ("pending_approval", "issuing"):
+            if comp.status in ("pending_approval", "issuing", "outcome_unknown"):
                 return comp
         return None
 
@@ -317,13 +360,26 @@ class Case:
                     role = escalation.role(s.escalation_level + 1)
                     candidates.append(Wakeup(at=self._due_at(self._next_escalation_threshold()),
                                              summary=f"{step}: escalate to {role}"))
+                if self.robust and not s.clock.deadline_missed:
+                    # At the top of the ladder no escalation timer marks the deadline: this one does.
+                    candidates.append(Wakeup(at=self._due_at(s.clock.budget), summary=f"{step}: deadline"))
             elif s.step is Step.FOLLOW_UP:
                 candidates.append(Wakeup(at=self._due_at(s.clock.budget), summary="follow-up: ask the customer"))
         if not s.age_ceiling_reached:
             candidates.append(Wakeup(at=s.opened_at + escalation.age_ceiling, summary="age ceiling"))
-        candidates.append(Wakeup(at=s.last_customer_message_at + escalation.max_silence,
-                                 summary="max silence: status update"))
+        candidates.append(Wakeup(at=self._silence_due(), summary="max silence: status update"))
+        if self.robust:
+            for comp in s.compensations:
+                if comp.status == "outcome_unknown" and comp.recheck_at is not None:
+                    candidates.append(Wakeup(at=comp.recheck_at, summary="recheck compensation outcome"))
         return min(candidates, key=lambda w: w.at)
+
+    def _silence_due(self) -> datetime:
+        s = self.state
+        due = s.last_customer_message_at + self.policy.escalation.max_silence
+        if self.robust and s.last_silence_update_at is not None:
+            due = max(due, s.last_silence_update_at + min(self.policy.escalation.max_silence, SILENCE_RETRY))
+        return due
 
     # ---- time ------------------------------------------------------------------------------
 
@@ -350,6 +406,12 @@ class Case:
                     self._notify(event, "internal", self._owner_or_role(), "warning",
                                  step=s.step.value, percent=str(int(fraction * 100)),
                                  due=self._format(self._due_at(s.clock.budget)))
+            if self.robust and consumed >= s.clock.budget and not s.clock.deadline_missed:
+                # A breach is its own event, whatever the escalation level: reports count these.
+                s.clock.deadline_missed = True
+                due = self._due_at(s.clock.budget)
+                self._event("deadline_missed", now, ENGINE, step=s.step.value, severity=s.severity.value,
+                            due_at=due.isoformat() if due else None, level=s.escalation_level)
             while self._can_climb() and consumed >= self._next_escalation_threshold():
                 s.clock.escalations += 1
                 reason = "deadline missed" if s.clock.escalations == 1 else "step still open"
@@ -358,9 +420,16 @@ class Case:
             s.age_ceiling_reached = True
             if s.escalation_level < len(escalation.ladder):
                 self._escalate(now, len(escalation.ladder), "age ceiling reached")
-        if now + timedelta(seconds=_EPSILON) >= s.last_customer_message_at + escalation.max_silence:
+        if now + timedelta(seconds=_EPSILON) >= self._silence_due():
+            s.last_silence_update_at = now
             event = self._event("customer_updated", now, ENGINE, step=s.step.value, reason="max silence")
             self._notify_customer(event, "status_update", step=s.step.value.replace("_", " "))
+        if self.robust:
+            for comp in s.compensations:
+                if comp.status == "outcome_unknown" and comp.recheck_at is not None \
+                        and now + timedelta(seconds=_EPSILON) >= comp.recheck_at:
+                    comp.recheck_at = None  # the same key again: the activity looks the payment up first
+                    self._issue(comp, comp.seq)
 
     # ---- agents' steps: check_* raise Rejection, the others apply ---------------------------
 
@@ -386,6 +455,9 @@ class Case:
     def check_compensate(self, inp: CompensateInput, now: datetime) -> None:
         self._require_step(Step.COMPENSATE, "compensate")
         pending = self.pending_compensation
+        if pending is not None and pending.status == "outcome_unknown":
+            raise Rejection("conflict", f"a {pending.kind.value} of {pending.amount} has an unknown outcome "
+                            "(checking with the payment provider); nothing new is issued until it is resolved")
         if pending is not None:
             raise Rejection("conflict", f"a {pending.kind.value} of {pending.amount} is already {pending.status.replace('_', ' ')}")
         if self.policy.role(inp.actor.role) is None:
@@ -416,7 +488,7 @@ class Case:
             self._notify(event, "internal", "approvers", "approval_needed", kind=inp.kind.value,
                          amount=str(inp.amount), agent=inp.actor.id)
         else:
-            self._issue(comp, event)
+            self._issue(comp, event.seq)
         return comp
 
     def check_approval(self, inp: ApprovalInput) -> None:
@@ -442,7 +514,7 @@ class Case:
             comp.approved_by = inp.actor
             comp.status = "issuing"
             event = self._event("compensation_approved", now, inp.actor, proposal=comp.seq, note=inp.note)
-            self._issue(comp, event)
+            self._issue(comp, event.seq)
         else:
             comp.status = "rejected"
             event = self._event("compensation_rejected", now, inp.actor, proposal=comp.seq, note=inp.note)
@@ -450,19 +522,36 @@ class Case:
                          amount=str(comp.amount), approver=inp.actor.id, note=inp.note)
         return comp
 
-    def compensation_issued(self, comp_seq: int, reference: str, now: datetime) -> None:
+    def compensation_issued(self, comp_seq: int, reference: str, now: datetime, code: str | None = None) -> None:
+        """Issued; `code` is what the customer redeems (a coupon or gift card code), shown to them."""
         comp = self._compensation(comp_seq)
-        comp.status, comp.reference, comp.issued_at = "issued", reference, now
+        comp.status, comp.reference, comp.issued_at, comp.code = "issued", reference, now, code
         event = self._event("compensation_issued", now, comp.approved_by or comp.proposed_by, proposal=comp.seq,
                             kind=comp.kind.value, amount=str(comp.amount) if comp.amount else None,
                             value=str(comp.amount.amount) if comp.amount else None,
                             currency=comp.amount.currency if comp.amount else None,
-                            reference=reference, agent_issued=comp.agent_issued)
+                            reference=reference, agent_issued=comp.agent_issued,
+                            **({"code": code} if code else {}))
         self._advance(now)
         if comp.kind is not CompensationKind.NONE:
             self._notify_customer(event, "compensation_notice", kind=comp.kind.value,
                                   amount=str(comp.amount) if comp.amount else "",
+                                  code_text=f" Your code: {code}." if code else "",
                                   follow_up_due=self._format(self._due_at(self.state.clock.budget)))
+
+    def compensation_unknown(self, comp_seq: int, reason: str, now: datetime) -> None:
+        """Issuing gave up without a definite answer: the money may have left. Never re-proposed
+        under a new key; the same key is re-checked (looked up at the provider first) until resolved."""
+        comp = self._compensation(comp_seq)
+        first = comp.status != "outcome_unknown"
+        comp.status = "outcome_unknown"
+        comp.checks += 1
+        wait = min(RECHECK_FIRST * 2 ** (comp.checks - 1), RECHECK_MAX)
+        comp.recheck_at = now + wait
+        if first:  # one event and one escalation; the re-checks themselves add nothing to the history
+            self._event("compensation_outcome_unknown", now, ENGINE, proposal=comp.seq, reason=reason,
+                        recheck_at=comp.recheck_at.isoformat())
+            self._escalate(now, self.state.escalation_level + 1, "compensation outcome unknown")
 
     def compensation_failed(self, comp_seq: int, reason: str, now: datetime) -> None:
         comp = self._compensation(comp_seq)
@@ -646,20 +735,42 @@ class Case:
         s.clock.budget = self._budget(s.step)
         self._event("policy_applied", now, inp.actor, previous=old, policy=f"{inp.policy.name}@{inp.policy.version}")
 
+    def has_seen(self, event_id: str) -> bool:
+        """Whether this case already has the ticket event `event_id` (within the de-duplication window)."""
+        s = self.state
+        return (event_id == s.ticket.event_id or event_id in s.seen_event_ids
+                or event_digest(event_id) in s.seen_event_digests)
+
+    def check_add_contact(self, ticket: TicketEvent) -> None:
+        if self.robust and self.closed and not self.has_seen(ticket.event_id):
+            # Not a duplicate: a new complaint, which belongs to the next generation of this case.
+            raise Rejection("closed", "the case is closed; a new complaint opens the next generation")
+
     def add_contact(self, ticket: TicketEvent, now: datetime) -> ContactResult:
         """A ticket event about this case. A repeated event id changes nothing."""
         s = self.state
         if ticket.event_id == s.ticket.event_id and not s.opening_reported:
             s.opening_reported = True
             return self._contact_result(created=True, duplicate=False)
-        if ticket.event_id in s.seen_event_ids or self.closed:
+        if self.robust:
+            if self.has_seen(ticket.event_id):
+                return self._contact_result(created=False, duplicate=True)
+            self.check_add_contact(ticket)
+            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1):], event_digest(ticket.event_id)]
+        elif ticket.event_id in s.seen_event_ids or self.closed:
             return self._contact_result(created=False, duplicate=True)
-        s.seen_event_ids.append(ticket.event_id)
+        else:
+            s.seen_event_ids.append(ticket.event_id)
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
                             event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
-        self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
-                     count=str(s.contact_count), subject=ticket.subject)
+        queued = self._unsent_repeat_contact() if self.robust else None
+        if queued is not None and queued.notification is not None:
+            # A burst of contacts is one message to the assignee, not one each ("contact #5–14").
+            queued.notification.params["count"] = f"{queued.notification.params['first']}–{s.contact_count}"
+        else:
+            self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
+                         count=str(s.contact_count), first=str(s.contact_count), subject=ticket.subject)
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
             if s.severity.raised() is not s.severity:
@@ -667,6 +778,13 @@ class Case:
             if s.escalation_level < len(self.policy.escalation.ladder):
                 self._escalate(now, s.escalation_level + 1, reason)
         return self._contact_result(created=False, duplicate=False)
+
+    def _unsent_repeat_contact(self) -> Effect | None:
+        for effect in self.state.outbox:
+            note = effect.notification
+            if note is not None and note.template == "repeat_contact" and not effect.started and "first" in note.params:
+                return effect
+        return None
 
     def _contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
         s = self.state
@@ -680,6 +798,11 @@ class Case:
 
     def effect_done(self, effect: Effect) -> None:
         self.state.outbox = [e for e in self.state.outbox if e.key != effect.key]
+
+    def notification_delivered(self, effect: Effect, now: datetime) -> None:
+        """The silence clock moves when a customer message is delivered, not when it is queued."""
+        if self.robust and effect.notification is not None and effect.notification.audience == "customer":
+            self.state.last_customer_message_at = max(self.state.last_customer_message_at, now)
 
     def notification_failed(self, effect: Effect, reason: str, now: datetime) -> None:
         assert effect.notification is not None
@@ -708,20 +831,23 @@ class Case:
             template=template, params={**base, **{k: str(v) for k, v in params.items()}})))
 
     def _notify_customer(self, event: DomainEvent, template: str, **params: str) -> None:
-        self.state.last_customer_message_at = event.at
+        if not self.robust:  # robust: moved by `notification_delivered`
+            self.state.last_customer_message_at = event.at
         self._notify(event, "customer", "customer", template, **params)
 
-    def _issue(self, comp: Compensation, event: DomainEvent) -> None:
+    def _issue(self, comp: Compensation, event_seq: int) -> None:
         if not self.effects:
             return
         s = self.state
         key = f"{s.workflow_id}:{comp.seq}"
-        s.outbox.append(Effect(key=f"{key}:issue", event_seq=event.seq, compensation_seq=comp.seq,
+        s.outbox.append(Effect(key=f"{key}:issue", event_seq=event_seq, compensation_seq=comp.seq,
                                issue=IssueInstruction(
                                    key=key, case_id=s.case_id, workflow_id=s.workflow_id,
                                    customer_id=s.ticket.customer.id, kind=comp.kind, amount=comp.amount,
                                    reason=comp.reason, issued_by=comp.proposed_by, approved_by=comp.approved_by,
-                                   agent_reference=comp.reference)))
+                                   agent_reference=comp.reference,
+                                   payment_reference=s.ticket.order.payment_reference if s.ticket.order else None,
+                                   payment_customer_id=s.ticket.customer.payment_customer_id)))
 
     def _escalate(self, now: datetime, level: int, reason: str) -> None:
         s = self.state

@@ -56,6 +56,17 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 ISSUE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                           maximum_attempts=10, non_retryable_error_types=["CompensationDeclined"])
+# Robust runs give up sooner: the outcome is then "unknown" and re-checked under the same key
+# (Case.compensation_unknown), so a long provider outage neither wedges the case nor pays twice.
+ISSUE_RETRY_ROBUST = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
+                                 maximum_attempts=5, non_retryable_error_types=["CompensationDeclined"])
+DECLINED = "CompensationDeclined"
+POISON = "PoisonBatch"
+"""A projection batch the event store can never take (the activity says so): skipped with an alert."""
+MAX_UPDATES_PER_RUN = 500
+"""Continue as new after this many updates, well below the server's 2,000 per run."""
+MOVING = "moving"
+"""Update rejection while the run continues as new: the caller retries, reaching the new run."""
 
 
 class CaseStart(BaseModel):
@@ -83,6 +94,9 @@ class ComplaintWorkflow:
         self._published: dict[str, Any] = {}
         self._logged_seq = self.case.state.seq if start.state is not None else 0
         self._projecting = False
+        self._robust = False
+        self._moving = False
+        self._updates = 0
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
@@ -91,6 +105,11 @@ class ComplaintWorkflow:
         # Histories from before the pause budget replay without it (their policies have no max_pause,
         # but a continued-as-new state must not start enforcing it either).
         self.case.state.pause_budget = workflow.patched("pause-budget")
+        # Breach events, delivery-moved silence, bounded state, continue-as-new under load,
+        # unknown compensation outcomes, poison batches: see Case.robust. Older histories replay without.
+        self._robust = workflow.patched("robust-cases")
+        if self._robust:
+            self.case.make_robust()
         if self._projecting:
             projector = asyncio.create_task(self._projector())
         async with self._lock:
@@ -117,6 +136,15 @@ class ComplaintWorkflow:
                     # run and its replay (seen after a worker died with a task in flight).
                     self.case.tick(wakeup.at)
                     await self._drain()
+            if self._robust and (workflow.info().is_continue_as_new_suggested()
+                                 or self._updates >= MAX_UPDATES_PER_RUN):
+                # New updates are turned away ("moving", retried by callers against the new run), so
+                # the handlers in flight can finish even under a steady stream of contacts.
+                self._moving = True
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                async with self._lock:
+                    workflow.continue_as_new(CaseStart(ticket=self.case.state.ticket, policy=self.case.policy,
+                                                       state=self.case.carried_state()))
             if workflow.info().is_continue_as_new_suggested():
                 # Unprojected events travel in the state: the next run's projector sends them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -137,12 +165,22 @@ class ComplaintWorkflow:
         while True:
             await workflow.wait_condition(lambda: not self._projected())
             events = [e for e in state.events if e.seq > state.projected_seq]
-            await workflow.execute_activity(
-                PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id, events=events,
-                                                status=self.case.status(workflow.now())),
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=PROJECT_RETRY,
-                summary=f"store events {events[0].seq}-{events[-1].seq}",
-            )
+            try:
+                await workflow.execute_activity(
+                    PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id,
+                                                    events=events, status=self.case.status(workflow.now())),
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=PROJECT_RETRY,
+                    summary=f"store events {events[0].seq}-{events[-1].seq}",
+                )
+            except ActivityError as err:
+                # Only a non-retryable failure gets here (PROJECT_RETRY retries outages for ever): a
+                # batch the store can never take must not keep the case from finishing. Alert, go on.
+                if not self._robust:
+                    raise
+                workflow.logger.error("events %d-%d could not be stored: %s", events[0].seq, events[-1].seq,
+                                      err.cause or err, extra={"case_id": state.case_id, "alert": "projection"})
+                workflow.metric_meter().create_counter(
+                    "recovery_projection_failures", "event batches the event store refused").add(1)
             state.projected_seq = max(state.projected_seq, events[-1].seq)
 
     # ---- queries ---------------------------------------------------------------------------
@@ -151,19 +189,39 @@ class ComplaintWorkflow:
     def status(self) -> CaseStatus:
         return self.case.status(workflow.now())
 
-    @workflow.query(description="Every domain event of the case in order, with sequence, time, actor and data.")
+    @workflow.query(description="The domain events this run holds, in order (a long case keeps only its recent "
+                                "ones across continue-as-new; the event store has every one).")
     def timeline(self) -> list[DomainEvent]:
         return list(self.case.state.events)
+
+    @workflow.query(description="Whether this case already has the ticket event with this id (de-duplication).")
+    def seen_event(self, event_id: str) -> bool:
+        return self.case.has_seen(event_id)
 
     # ---- agents' steps ---------------------------------------------------------------------
 
     @workflow.update(description="A ticket event about this case: opens it, or adds a repeat contact. "
                                  "The same event id twice changes nothing.")
     async def add_contact(self, inp: ContactInput) -> ContactResult:
+        self._updates += 1
+        if self._robust:
+            # Applied at once (a synchronous change of the step machine), then the outbox is drained:
+            # concurrent contacts share one drain, their notifications sent side by side.
+            result: list[ContactResult] = []
+            self._check(lambda: result.append(self.case.add_contact(inp.ticket, workflow.now())))
+            self._changes += 1
+            async with self._lock:
+                await self._drain()
+            return result[0]
         async with self._lock:
-            result = self.case.add_contact(inp.ticket, workflow.now())
+            results: list[ContactResult] = []
+            self._check(lambda: results.append(self.case.add_contact(inp.ticket, workflow.now())))
             await self._after_change()
-        return result
+        return results[0]
+
+    @add_contact.validator
+    def _validate_add_contact(self, inp: ContactInput) -> None:
+        self._admit(lambda: self.case.check_add_contact(inp.ticket))
 
     @workflow.update(description="Acknowledge the complaint and apologise; the customer is told the next promise.")
     async def acknowledge(self, inp: AcknowledgeInput) -> CaseStatus:
@@ -171,7 +229,7 @@ class ComplaintWorkflow:
 
     @acknowledge.validator
     def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
-        self._check(lambda: self.case.check_acknowledge(inp))
+        self._admit(lambda: self.case.check_acknowledge(inp))
 
     @workflow.update(description="Record the fix for the customer's problem.")
     async def record_fix(self, inp: FixInput) -> CaseStatus:
@@ -179,7 +237,7 @@ class ComplaintWorkflow:
 
     @record_fix.validator
     def _validate_record_fix(self, inp: FixInput) -> None:
-        self._check(lambda: self.case.check_record_fix(inp))
+        self._admit(lambda: self.case.check_record_fix(inp))
 
     @workflow.update(description="Propose compensation: issued at once within the agent's authority, "
                                  "otherwise it waits for approval by someone else.")
@@ -188,7 +246,7 @@ class ComplaintWorkflow:
 
     @compensate.validator
     def _validate_compensate(self, inp: CompensateInput) -> None:
-        self._check(lambda: self.case.check_compensate(inp, workflow.now()))
+        self._admit(lambda: self.case.check_compensate(inp, workflow.now()))
 
     @workflow.update(description="Approve or reject the compensation waiting for approval (not one's own).")
     async def approve_compensation(self, inp: ApprovalInput) -> CaseStatus:
@@ -196,7 +254,7 @@ class ComplaintWorkflow:
 
     @approve_compensation.validator
     def _validate_approval(self, inp: ApprovalInput) -> None:
-        self._check(lambda: self.case.check_approval(inp))
+        self._admit(lambda: self.case.check_approval(inp))
 
     @workflow.update(description="Record the customer's answer to the follow-up; unsatisfied reopens the case at fix.")
     async def complete_follow_up(self, inp: FollowUpInput) -> CaseStatus:
@@ -204,7 +262,7 @@ class ComplaintWorkflow:
 
     @complete_follow_up.validator
     def _validate_follow_up(self, inp: FollowUpInput) -> None:
-        self._check(lambda: self.case.check_follow_up(inp))
+        self._admit(lambda: self.case.check_follow_up(inp))
 
     @workflow.update(description="Close the case with a root cause from the policy and a note.")
     async def close(self, inp: CloseInput) -> CaseStatus:
@@ -212,7 +270,7 @@ class ComplaintWorkflow:
 
     @close.validator
     def _validate_close(self, inp: CloseInput) -> None:
-        self._check(lambda: self.case.check_close(inp))
+        self._admit(lambda: self.case.check_close(inp))
 
     @workflow.update(description="Pause while waiting on the customer: deadlines stop, elapsed time is kept.")
     async def pause(self, inp: PauseInput) -> CaseStatus:
@@ -220,7 +278,7 @@ class ComplaintWorkflow:
 
     @pause.validator
     def _validate_pause(self, inp: PauseInput) -> None:
-        self._check(lambda: self.case.check_pause(inp))
+        self._admit(lambda: self.case.check_pause(inp))
 
     @workflow.update(description="Resume a paused case: deadlines run again from where they stopped.")
     async def resume(self, inp: ResumeInput) -> CaseStatus:
@@ -228,7 +286,7 @@ class ComplaintWorkflow:
 
     @resume.validator
     def _validate_resume(self, inp: ResumeInput) -> None:
-        self._check(lambda: self.case.check_resume(inp))
+        self._admit(lambda: self.case.check_resume(inp))
 
     @workflow.update(description="Give the case an owner: claim it, assign it to an agent, or (its owner or a lead) "
                                  "hand it to someone else. Warnings and repeat contacts then go to the owner.")
@@ -237,7 +295,7 @@ class ComplaintWorkflow:
 
     @assign.validator
     def _validate_assign(self, inp: AssignInput) -> None:
-        self._check(lambda: self.case.check_assign(inp))
+        self._admit(lambda: self.case.check_assign(inp))
 
     @workflow.update(description="Change the severity: deadlines are recomputed, elapsed time is kept.")
     async def change_severity(self, inp: ChangeSeverityInput) -> CaseStatus:
@@ -245,7 +303,7 @@ class ComplaintWorkflow:
 
     @change_severity.validator
     def _validate_change_severity(self, inp: ChangeSeverityInput) -> None:
-        self._check(lambda: self.case.check_change_severity(inp))
+        self._admit(lambda: self.case.check_change_severity(inp))
 
     @workflow.update(description="Apply a new policy to this in-flight case (new cases get it automatically).")
     async def apply_policy(self, inp: ApplyPolicyInput) -> CaseStatus:
@@ -253,10 +311,16 @@ class ComplaintWorkflow:
 
     @apply_policy.validator
     def _validate_apply_policy(self, inp: ApplyPolicyInput) -> None:
-        self._check(lambda: self.case.check_apply_policy(inp))
-        self._check(lambda: self.case.check_may_apply_policy(inp))
+        self._admit(lambda: self.case.check_apply_policy(inp))
+        self._admit(lambda: self.case.check_may_apply_policy(inp))
 
     # ---- internals -------------------------------------------------------------------------
+
+    def _admit(self, check: Callable[[], None]) -> None:
+        """A validator: turn the update away while the run is moving to a new one, else check it."""
+        if self._moving:
+            raise ApplicationError("the case is moving to a new run; retry", type=MOVING, non_retryable=True)
+        self._check(check)
 
     @staticmethod
     def _check(check: Callable[[], None]) -> None:
@@ -266,6 +330,7 @@ class ComplaintWorkflow:
             raise ApplicationError(rejection.message, type=rejection.code, non_retryable=True) from None
 
     async def _step(self, apply: Callable[[Any], Any]) -> CaseStatus:
+        self._updates += 1
         async with self._lock:
             # Checked again under the lock: another handler may have moved the case since validation.
             self._check(lambda: apply(workflow.now()))
@@ -279,6 +344,17 @@ class ComplaintWorkflow:
     async def _drain(self) -> None:
         """Do the outbox's effects in order, then show the new state in the UI."""
         while (effect := self.case.take_effect()) is not None:
+            if effect.notification is not None and self._robust:
+                batch = []  # the notifications at the head of the outbox go out together
+                for queued in self.case.state.outbox:
+                    if queued.notification is None:
+                        break
+                    batch.append(queued)
+                    queued.started = True
+                await asyncio.gather(*(self._send(queued) for queued in batch))
+                for queued in batch:
+                    self.case.effect_done(queued)
+                continue
             if effect.notification is not None:
                 await self._send(effect)
             elif effect.issue is not None:
@@ -296,6 +372,8 @@ class ComplaintWorkflow:
             )
         except ActivityError as err:
             self.case.notification_failed(effect, str(err.cause or err), workflow.now())
+        else:
+            self.case.notification_delivered(effect, workflow.now())
 
     async def _issue(self, effect: Effect) -> None:
         instruction = effect.issue
@@ -304,13 +382,20 @@ class ComplaintWorkflow:
         try:
             result = await workflow.execute_activity(
                 ISSUE_COMPENSATION, instruction, result_type=IssueResult,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=ISSUE_RETRY,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ISSUE_RETRY_ROBUST if self._robust else ISSUE_RETRY,
                 summary=f"issue {instruction.kind.value}{amount}",
             )
         except ActivityError as err:
-            self.case.compensation_failed(effect.compensation_seq, str(err.cause or err), workflow.now())
+            cause = err.cause
+            definite = isinstance(cause, ApplicationError) and cause.type == DECLINED
+            if self._robust and not definite:
+                # Retries gave up on an outage or timeout: the provider may have paid. Check again later.
+                self.case.compensation_unknown(effect.compensation_seq, str(cause or err), workflow.now())
+            else:
+                self.case.compensation_failed(effect.compensation_seq, str(cause or err), workflow.now())
         else:
-            self.case.compensation_issued(effect.compensation_seq, result.reference, workflow.now())
+            self.case.compensation_issued(effect.compensation_seq, result.reference, workflow.now(), result.code)
 
     def _publish(self) -> None:
         now = workflow.now()
@@ -355,9 +440,12 @@ class ComplaintWorkflow:
         elif event.type == "escalated":
             meter.create_counter("recovery_escalations", "escalations").add(
                 1, {"level": str(event.data.get("level")), "reason": str(event.data.get("reason"))})
-            if event.data.get("reason") == "deadline missed":
+            if event.data.get("reason") == "deadline missed" and not self._robust:
                 meter.create_counter("recovery_breaches", "step deadlines missed").add(
                     1, {"step": str(event.data.get("step")), "severity": status.severity.value})
+        elif event.type == "deadline_missed":
+            meter.create_counter("recovery_breaches", "step deadlines missed").add(
+                1, {"step": str(event.data.get("step")), "severity": status.severity.value})
         elif event.type == "acknowledged":
             meter.create_histogram_float("recovery_time_to_acknowledge", "opened to acknowledged",
                                          "s").record((event.at - status.opened_at).total_seconds(),
@@ -377,6 +465,9 @@ class ComplaintWorkflow:
             lines.append(f"**Due:** {format_moment(status.deadlines.due_at, policy)}")
         if status.assignee:
             lines.append(f"**Owner:** {status.assignee}")
+        pending = status.pending_compensation
+        if pending is not None and pending.status == "outcome_unknown":
+            lines.append(f"**Compensation:** {pending.kind.value} {pending.amount or ''} — outcome unknown, checking")
         if status.escalation_level:
             lines.append(f"**Escalation:** level {status.escalation_level} ({status.escalation_role})")
         lines.append(f"**Contacts:** {status.contact_count}  ·  **events:** {status.last_event_seq}")

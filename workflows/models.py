@@ -63,6 +63,8 @@ class Customer(_Model):
     email: Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})] | None = None
     tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     """The customer's tier (gold, enterprise, ...), for policy rules."""
+    payment_customer_id: Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9]{1,100}$")] | None = None
+    """The customer at the payment provider (Stripe `cus_…`): credits go to this balance."""
 
 
 class Order(_Model):
@@ -70,6 +72,8 @@ class Order(_Model):
     currency: Currency
     total: Amount | None = None
     shipping: Amount | None = None
+    payment_reference: Annotated[str, Field(pattern=r"^(pi|ch)_[A-Za-z0-9]{1,100}$")] | None = None
+    """The order's payment at the provider (Stripe PaymentIntent `pi_…` or Charge `ch_…`): refunds go to it."""
 
     @model_validator(mode="after")
     def _fits_currency(self) -> Order:
@@ -285,8 +289,15 @@ class Compensation(BaseModel):
     approved_by: Actor | None = None
     reference: str | None = None
     agent_issued: bool = False
-    status: Literal["pending_approval", "issuing", "issued", "rejected", "failed"] = "issuing"
+    status: Literal["pending_approval", "issuing", "outcome_unknown", "issued", "rejected", "failed"] = "issuing"
+    """`outcome_unknown`: issuing gave up without a definite answer; re-checked under the same key."""
     issued_at: datetime | None = None
+    checks: int = 0
+    """How many times issuing ended without a definite answer."""
+    code: str | None = None
+    """The code the customer redeems (coupon, gift card)."""
+    recheck_at: datetime | None = None
+    """When an `outcome_unknown` compensation is checked again."""
 
 
 class Deadlines(BaseModel):
@@ -365,11 +376,17 @@ class IssueInstruction(BaseModel):
     issued_by: Actor
     approved_by: Actor | None = None
     agent_reference: str | None = None
+    payment_reference: str | None = None
+    """The order's payment to refund (`order.payment_reference` of the ticket)."""
+    payment_customer_id: str | None = None
+    """The provider's customer to credit (`customer.payment_customer_id` of the ticket)."""
 
 
 class IssueResult(BaseModel):
     reference: str
     agent_issued: bool
+    code: str | None = None
+    """For a coupon or gift card: the code the customer redeems."""
 
 
 class ProjectionBatch(BaseModel):
@@ -390,3 +407,5 @@ class Effect(BaseModel):
     notification: Notification | None = None
     issue: IssueInstruction | None = None
     compensation_seq: int | None = None
+    started: bool = False
+    """The workflow has started doing it (a notification in flight can no longer take more news)."""

@@ -12,7 +12,7 @@ refused it), `refused` (the cap refused it; no provider was called).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -23,10 +23,10 @@ from workflows.models import IssueInstruction
 from workflows.money import minor_units
 from workflows.policy import format_duration
 
-Mode = Literal["provider", "agent", "record"]
+Mode = Literal["provider", "agent", "record", "code"]
 Status = Literal["pending", "succeeded", "declined", "refused"]
 
-MODES: frozenset[str] = frozenset({"provider", "agent", "record"})
+MODES: frozenset[str] = frozenset({"provider", "agent", "record", "code"})
 STATUSES: frozenset[str] = frozenset({"pending", "succeeded", "declined", "refused"})
 COUNTED = ("pending", "succeeded")
 """Statuses that count toward the customer's cap: money that left, or may be leaving."""
@@ -50,6 +50,8 @@ class LedgerRow:
     detail: str | None
     created_at: datetime
     updated_at: datetime
+    fresh: bool = False
+    """Created by this `reserve` call; False for a row an earlier attempt left (maybe mid-payment)."""
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> LedgerRow:
@@ -103,7 +105,7 @@ async def reserve(pool: asyncpg.Pool, instruction: IssueInstruction, mode: Mode,
             instruction.kind.value, amount, currency, mode, status, detail, now)
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1", instruction.key)
     assert row is not None
-    return LedgerRow.from_record(row)
+    return replace(LedgerRow.from_record(row), fresh=True)
 
 
 async def settle(pool: asyncpg.Pool, key: str, status: Status, reference: str | None,
@@ -122,6 +124,16 @@ async def settle(pool: asyncpg.Pool, key: str, status: Status, reference: str | 
     if row is None:
         raise KeyError(f"no ledger row for {key!r}")
     return LedgerRow.from_record(row)
+
+
+async def claim_reference(pool: asyncpg.Pool, key: str, reference: str) -> str:
+    """Fix the reference of a `pending` row before anything is issued (a coupon code sent to the
+    provider under an idempotency key must be the same on every attempt). Returns the one stored."""
+    stored = await pool.fetchval("UPDATE ledger SET reference = COALESCE(reference, $2), updated_at = now() "
+                                 "WHERE idempotency_key = $1 RETURNING reference", key, reference)
+    if stored is None:
+        raise KeyError(f"no ledger row for {key!r}")
+    return str(stored)
 
 
 async def get(pool: asyncpg.Pool, key: str) -> LedgerRow | None:

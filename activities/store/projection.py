@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.store import privacy
 from recovery.codec import EncryptionCodec
@@ -68,9 +69,10 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
         elif e.type == "escalated":
             case["escalation_level"] = d["level"]
             case["max_escalation_level"] = max(case["max_escalation_level"], d["level"])
-            if d.get("reason") == "deadline missed" and result.steps and result.steps[-1]["step"] == d.get("step"):
-                result.steps[-1]["breached"] = True
-                case["breaches"] += 1
+            if d.get("reason") == "deadline missed":  # how histories before `deadline_missed` show a breach
+                _breach(case, result, d.get("step"))
+        elif e.type == "deadline_missed":
+            _breach(case, result, d.get("step"))
         elif e.type == "assigned":
             case["assignee"] = d.get("assignee")
         elif e.type == "paused":
@@ -109,6 +111,13 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
     return result
 
 
+def _breach(case: dict[str, Any], result: Projection, step: Any) -> None:
+    """The current step missed its deadline: counted once per step, whichever event says so first."""
+    if result.steps and result.steps[-1]["step"] == step and not result.steps[-1]["breached"]:
+        result.steps[-1]["breached"] = True
+        case["breaches"] += 1
+
+
 def _step(workflow_id: str, round_: int, step: str, severity: str, started: datetime) -> dict[str, Any]:
     return {"workflow_id": workflow_id, "round": round_, "step": step, "severity": severity,
             "started_at": started, "completed_at": None, "breached": False}
@@ -134,22 +143,50 @@ _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "comp
 _COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
 
 
+_INSERT_EVENT = ("INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data, sealed) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow_id, seq) DO NOTHING")
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL characters removed from every string: PostgreSQL text and jsonb cannot hold
+    U+0000, and one such character must not make a case's events unstorable for ever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def _row(workflow_id: str, case_id: str, event: DomainEvent, codec: EncryptionCodec | None) -> tuple[Any, ...]:
-    data = event.model_dump(mode="json")["data"]
+    data = storable(event.model_dump(mode="json")["data"])
     sealed = None
     if codec is not None:  # customers' words encrypted with the payload keys; facts stay queryable
         data, texts = privacy.split(event.type, data)
         sealed = privacy.seal(texts, codec)
-    return (workflow_id, event.seq, case_id, event.type, event.at, event.actor, json.dumps(data), sealed)
+    return (storable(workflow_id), event.seq, storable(case_id), storable(event.type), event.at,
+            storable(event.actor), json.dumps(data), sealed)
 
 
 async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str, events: list[DomainEvent],
                         codec: EncryptionCodec | None = None) -> None:
-    await conn.executemany(
-        "INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data, sealed) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow_id, seq) DO NOTHING",
-        [_row(workflow_id, case_id, e, codec) for e in events],
-    )
+    try:
+        async with conn.transaction():  # a savepoint inside the projection's transaction
+            await conn.executemany(_INSERT_EVENT, [_row(workflow_id, case_id, e, codec) for e in events])
+    except asyncpg.DataError:
+        # Some event the database refuses whatever the retry: store each alone, the refused ones as a
+        # placeholder keeping their place in the sequence (so the read model folds past them).
+        for e in events:
+            try:
+                async with conn.transaction():
+                    await conn.execute(_INSERT_EVENT, *_row(workflow_id, case_id, e, codec))
+            except asyncpg.DataError as err:
+                log.error("event quarantined: the database refused it", workflow_id=workflow_id, seq=e.seq,
+                          type=e.type, error=str(err), alert="projection")
+                placeholder = DomainEvent(seq=e.seq, type=e.type, at=e.at, actor="engine",
+                                          data={"quarantined": f"{type(err).__name__}: {err}"[:500]})
+                await conn.execute(_INSERT_EVENT, *_row(workflow_id, case_id, placeholder, codec))
 
 
 async def stored_events(conn: asyncpg.Connection, workflow_id: str,
@@ -243,7 +280,15 @@ class Projector:
 
     @activity.defn(name=PROJECT_EVENTS)
     async def project_events(self, batch: ProjectionBatch) -> int:
-        await project(self.pool, batch, self.codec)
+        try:
+            await project(self.pool, batch, self.codec)
+        except (asyncpg.DataError, KeyError, TypeError, ValueError) as err:
+            # Not an outage: the same batch fails the same way on every attempt. The workflow skips
+            # it with an alert rather than wait for ever (outages stay retryable, and are retried).
+            log.error("projection batch refused", case_id=batch.case_id, workflow_id=batch.workflow_id,
+                      error=f"{type(err).__name__}: {err}", alert="projection")
+            raise ApplicationError(f"the event store refused events of {batch.workflow_id}: {err}",
+                                   type="PoisonBatch", non_retryable=True) from None
         log.bind(case_id=batch.case_id, workflow_id=batch.workflow_id).debug(
             "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events))
         return max((e.seq for e in batch.events), default=0)

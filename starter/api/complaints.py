@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
-from starter.api.settings import CaseId, temporal
+from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import status, timeline
 from workflows import search_attributes as sa
 from workflows.models import CaseStatus, DomainEvent, Identifier, case_id_of
@@ -45,7 +45,7 @@ class ComplaintPage(BaseModel):
 async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> ComplaintView:
     client = await temporal(request)
     current = await status(client, case_id)
-    events = await timeline(client, case_id)
+    events = await timeline(client, case_id, settings_of(request).database)
     return ComplaintView(**dict(current), timeline=events)
 
 

@@ -29,7 +29,7 @@ class Ignored(BaseModel):
 async def _open(request: Request, ticket: TicketEvent) -> ContactResult:
     settings = settings_of(request)
     return await open_case(await temporal(request), ticket, settings.policies or settings.policy,
-                           settings.task_queue)
+                           settings.task_queue, settings.database)
 
 
 @router.post("/v1/tickets", status_code=202, response_model=ContactResult,

@@ -71,6 +71,8 @@ class JiraConfig(_Config):
     order_total_field: FieldId | None = None
     shipping_field: FieldId | None = None
     currency_field: FieldId | None = None
+    payment_reference_field: FieldId | None = None
+    """The order's payment at Stripe (`pi_…` / `ch_…`), where refunds go."""
     default_currency: Currency = "USD"
     priority_map: dict[str, Severity] = {
         "Highest": Severity.CRITICAL, "High": Severity.HIGH, "Medium": Severity.NORMAL,

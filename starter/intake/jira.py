@@ -110,6 +110,9 @@ def jira_ticket(
             "total": amount(config.order_total_field),
             "shipping": amount(config.shipping_field),
         }
+        payment = _field_text(fields.get(config.payment_reference_field)) if config.payment_reference_field else None
+        if payment is not None:  # the order's Stripe payment (pi_… / ch_…): refunds go to it
+            order["payment_reference"] = payment
 
     priority = fields.get("priority")
     labels = fields.get("labels")

@@ -56,6 +56,9 @@ def _zendesk_trigger(payload: dict[str, Any], config: ZendeskConfig, received_at
                 "total": _amount_text(order_data.get("total"), "order.total"),
                 "shipping": _amount_text(order_data.get("shipping"), "order.shipping"),
             }
+            payment = _scalar_text(order_data.get("payment_reference"))
+            if payment is not None:  # the order's Stripe payment (pi_… / ch_…): refunds go to it
+                order["payment_reference"] = payment
     url = _link(payload.get("url"))
     if url is None and config.base_url:
         url = f"{config.base_url}/agent/tickets/{ticket_id}"

@@ -22,12 +22,14 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_are_committed() -> None:
     # Before the event store (no projection), after it (`project-events` patch), and after the pause
-    # budget and business calendars (`pause-budget` patch): all must replay.
+    # budget and business calendars (`pause-budget` patch): all must replay; and after
+    # the `robust-cases` patch (breach events, delivery-moved silence, bounded state…).
     assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder",
                                            "lifecycle_with_approval_v2", "escalation_ladder_v2",
                                            "lifecycle_with_approval_calendars", "escalation_ladder_calendars",
                                            "pause_budget_calendars",
-                                           "lifecycle_with_approval_assign", "escalation_ladder_assign"}
+                                           "lifecycle_with_approval_assign", "escalation_ladder_assign",
+                                           "lifecycle_with_approval_robust", "escalation_ladder_robust"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

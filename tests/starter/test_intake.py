@@ -497,3 +497,25 @@ def test_jira_project_and_labels_reach_the_ticket() -> None:
     ticket = jira_ticket(jira_body(project={"key": "SHOP", "name": "Shop"}, labels=["outage", "customer"]), {}, JIRA, NOW)
     assert (ticket.project, ticket.tags) == ("SHOP", ["outage", "customer"])
     assert jira_ticket(jira_body(), {}, JIRA, NOW).project == "SUP"  # from the issue key
+
+
+# --- the order's payment at Stripe (refunds go to it) -------------------------------------------
+
+
+def test_zendesk_order_payment_reference_is_mapped() -> None:
+    order = {"id": "ord-88", "total": "88.00", "currency": "USD", "payment_reference": "pi_3OrderPaid"}
+    ticket = zendesk_ticket(trigger_body(order=order), ZD, NOW)
+    assert ticket.order is not None and ticket.order.payment_reference == "pi_3OrderPaid"
+    assert zendesk_ticket(trigger_body(), ZD, NOW).order.payment_reference is None
+
+
+def test_jira_payment_reference_field_is_mapped() -> None:
+    config = JIRA_FIELDS.model_copy(update={"payment_reference_field": "customfield_10064"})
+    ticket = jira_ticket(jira_body(customfield_10060="ord-88", customfield_10064="ch_3Charge"), {}, config, NOW)
+    assert ticket.order is not None and ticket.order.payment_reference == "ch_3Charge"
+
+
+def test_a_payment_reference_that_is_no_stripe_payment_is_refused() -> None:
+    order = {"id": "ord-88", "currency": "USD", "payment_reference": "order 88"}
+    with pytest.raises(PayloadError, match="payment_reference"):
+        zendesk_ticket(trigger_body(order=order), ZD, NOW)

@@ -11,7 +11,7 @@ from workflows.models import AcknowledgeInput, PauseInput, ResumeInput
 from workflows.complaint import ComplaintWorkflow
 
 
-async def test_long_history_continues_as_new_with_its_state(client: Client, worker, task_queue: str) -> None:
+async def test_long_history_continues_as_new_with_its_state(client: Client, worker, task_queue: str, db) -> None:
     opened = await open_case(client, ticket("long", customer="cust-long"), fast_policy(), task_queue)
     case = opened.case_id
     first_run = (await client.get_workflow_handle(opened.workflow_id).describe()).run_id
@@ -24,7 +24,10 @@ async def test_long_history_continues_as_new_with_its_state(client: Client, work
 
     old = await client.get_workflow_handle(opened.workflow_id, run_id=first_run).describe()
     assert old.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-    events = await timeline(client, case)
+    async def store():  # the projected events stay behind in the event store
+        return db
+
+    events = await timeline(client, case, store)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert len(events) == 1 + 2 * cycles
     carried = await status(client, case)

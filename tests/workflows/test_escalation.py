@@ -36,6 +36,7 @@ async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: Workfl
         ("opened", 0, None, None, None),
         ("warning", 30 * 60, None, 0.5, "acknowledge"),
         ("warning", 45 * 60, None, 0.75, "acknowledge"),
+        ("deadline_missed", 60 * 60, 0, None, "acknowledge"),  # the breach, its own event
         ("escalated", 60 * 60, 1, None, "acknowledge"),
         ("escalated", 90 * 60, 2, None, "acknowledge"),
         ("escalated", 120 * 60, 3, None, "acknowledge"),
@@ -59,7 +60,7 @@ async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, rec
         current = await status(client, opened.case_id)
 
     types = [e.type for e in events]
-    assert types == ["opened", "warning", "warning", "escalated", "acknowledged"]
+    assert types == ["opened", "warning", "warning", "deadline_missed", "escalated", "acknowledged"]
     assert current.step == "fix" and current.escalation_level == 1
     # Fix has 10h: its first warning (50%) is 5h after acknowledging, not yet due.
     assert current.deadlines.next_warning_at == events[-1].at + timedelta(hours=5)

@@ -30,6 +30,13 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
         actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"))
     assert after_comp.step == "follow_up"
     assert [c.status for c in after_comp.compensation] == ["issued"]
+    code = after_comp.compensation[0].code  # a coupon is a code the customer redeems, shown to them
+    assert code is not None and code.startswith("SORRY-") and after_comp.compensation[0].reference == code
+
+    async def told() -> bool:
+        notes = [i for i in receiver.for_case(case) if i["template"] == "compensation_notice"]
+        return bool(notes) and f"Your code: {code}." in notes[0]["text"]
+    await eventually(told)
 
     async def asked() -> bool:
         return (await status(client, case)).deadlines.follow_up_asked

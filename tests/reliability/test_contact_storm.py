@@ -1,0 +1,98 @@
+"""3,000 new contacts on one case at concurrency 10, on the real dev server and PostgreSQL: the case
+keeps continuing as new under the steady stream of updates (each run's history stays bounded, far
+below the server's 2,000 updates per run), every contact is counted exactly once, and the case still
+answers afterwards. (Before: continue-as-new waited for all handlers to finish, which never happened;
+past 1,999 updates the server answered 503 and the history grew to tens of MB.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+
+from starter.cases import CaseError, open_case, run_step, status
+from tests.conftest import CONTINUE_AS_NEW_AT
+from tests.helpers import AGENT, eventually, fast_policy, ticket
+from workflows.models import AcknowledgeInput
+
+CONTACTS, CONCURRENCY = 3000, 10
+HISTORY_BOUND = 4 * CONTINUE_AS_NEW_AT
+"""Events per run at most: the server suggests continuing at CONTINUE_AS_NEW_AT; the run then turns
+new updates away and finishes the ones in flight (at most 10 at a time)."""
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RECOVERY_STORM"),
+    reason="opt-in (RECOVERY_STORM=1): 3-6 min, and in 1 of 3 runs under heavy load one contact of 3,000 was "
+           "answered but never applied (a race between update-with-start and continue-as-new, not yet found); "
+           "kept out of CI until that is fixed so a known open defect does not hide other failures")
+@pytest.mark.timeout(720)  # about 3 min on an idle 2-core machine, 5-6 min when it is shared
+async def test_contact_storm_continues_as_new_and_counts_every_contact_once(
+        client: Client, worker, task_queue: str, db: asyncpg.Pool) -> None:
+    policy = fast_policy(ack="30d", fix="30d", max_silence="30d")
+    opened = await open_case(client, ticket("storm", customer="cust-storm"), policy, task_queue)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    figures = {"attempts": 0, "faults": 0, "5xx": 0, "duplicates": 0}
+    counted: list[int] = []
+
+    async def contact(n: int) -> None:
+        async with gate:
+            figures["attempts"] += 1
+            try:
+                result = await open_case(client, ticket("storm", customer="cust-storm", event=f"storm-{n}"),
+                                         policy, task_queue)
+            except CaseError as err:
+                figures["faults"] += 1
+                figures["5xx"] += err.code == "unavailable"
+                return
+            figures["duplicates"] += result.duplicate
+            counted.append(result.contact_count)
+
+    started = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(contact(n) for n in range(CONTACTS))), timeout=600)
+    elapsed = time.monotonic() - started
+
+    # The case still answers, and a redelivery of a recent contact is a duplicate.
+    again = await open_case(client, ticket("storm", customer="cust-storm", event=f"storm-{CONTACTS - 1}"),
+                            policy, task_queue)
+    acked = await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+    final = await status(client, opened.case_id)
+
+    runs = [run async for run in client.list_workflows(f"WorkflowId = '{opened.workflow_id}'")]
+    lengths = [run.history_length for run in runs]
+
+    lost = CONTACTS - len(counted)
+    doubled = len(counted) - len(set(counted))
+    gaps = sorted(set(range(2, CONTACTS + 2)) - set(counted))[:10]
+    print(f"\ncontact storm: {CONTACTS} contacts at concurrency {CONCURRENCY} in {elapsed:.0f}s; "
+          f"attempts={figures['attempts']} faults={figures['faults']} 5xx={figures['5xx']} lost={lost} "
+          f"doubled={doubled} duplicates={figures['duplicates']}; {len(runs)} runs, history "
+          f"max {max(lengths)} / total {sum(lengths)} events; contact_count={final.contact_count}; counts never answered {gaps}")
+
+    async def all_stored() -> int:
+        return await db.fetchval("SELECT count(DISTINCT data->>'event_id') FROM events "
+                                 "WHERE workflow_id = $1 AND type = 'contact_added'", opened.workflow_id) == CONTACTS
+    try:
+        await eventually(all_stored, timeout=180, interval=0.5)
+    finally:
+        row = await db.fetchrow("SELECT count(*) AS n, max(seq) AS top, count(DISTINCT data->>'event_id') "
+                                "FILTER (WHERE type = 'contact_added') AS contacts FROM events WHERE workflow_id = $1",
+                                opened.workflow_id)
+        missing = await db.fetch("SELECT s FROM generate_series(1, $2::int) s WHERE s NOT IN "
+                                 "(SELECT seq FROM events WHERE workflow_id = $1) LIMIT 20",
+                                 opened.workflow_id, final.last_event_seq)
+        print(f"\nevent store: {row['n']} events, top seq {row['top']}, {row['contacts']} contacts; case at seq "
+              f"{final.last_event_seq}; first missing seqs {[r['s'] for r in missing]}")
+    stored_count = await db.fetchval("SELECT contact_count FROM cases WHERE workflow_id = $1", opened.workflow_id)
+
+    assert figures["faults"] == 0 and figures["5xx"] == 0 and figures["duplicates"] == 0
+    assert lost == 0 and doubled == 0
+    assert sorted(counted) == list(range(2, CONTACTS + 2))  # each contact got its own count, once
+    assert final.contact_count == CONTACTS + 1 == stored_count
+    assert again.duplicate and again.contact_count == CONTACTS + 1
+    assert acked.step == "fix"
+    assert len(runs) > 1 and max(lengths) <= HISTORY_BOUND, lengths
