@@ -359,8 +359,8 @@ class SimulationReport(BaseModel):
 
 @dataclass
 class _Partial:
-    actual: dict[tuple[str, str], StepFigures] = field(default_factory=dict)
-    candidate: dict[tuple[str, str], StepFigures] = field(default_factory=dict)
+    actual: dict[tuple[str, str], _Figures] = field(default_factory=dict)
+    candidate: dict[tuple[str, str], _Figures] = field(default_factory=dict)
     changed: list[ChangedCase] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     cases: int = 0
@@ -424,8 +424,8 @@ def simulate(histories: list[CaseHistory], candidate: Policy, *, since: datetime
         parts = _run_parallel(ordered, candidate, as_of, workers)
     else:
         parts = [_simulate_chunk(ordered, candidate, as_of)]
-    actual_steps: dict[tuple[str, str], StepFigures] = {}
-    candidate_steps: dict[tuple[str, str], StepFigures] = {}
+    actual_steps: dict[tuple[str, str], _Figures] = {}
+    candidate_steps: dict[tuple[str, str], _Figures] = {}
     changed: list[ChangedCase] = []
     skipped: list[str] = []
     totals = SimulationTotals(cases=0, changed=0, actual_breaches=0, candidate_breaches=0)
@@ -450,43 +450,52 @@ def _step_order(key: tuple[str, str]) -> tuple[int, int, tuple[str, str]]:
     return (SEVERITIES.index(severity) if severity in SEVERITIES else 99, STEPS.index(step) if step in STEPS else 99, key)
 
 
-def _merge(into: dict[tuple[str, str], StepFigures], part: dict[tuple[str, str], StepFigures]) -> None:
+@dataclass
+class _Figures:
+    """StepFigures while counting: a plain object (a pydantic model per increment is the hot loop's cost)."""
+
+    completed: int = 0
+    breaches: int = 0
+    met: int = 0
+    warnings: int = 0
+    escalations: Counter[int] = field(default_factory=Counter)
+
+
+def _merge(into: dict[tuple[str, str], _Figures], part: dict[tuple[str, str], _Figures]) -> None:
     for key, figures in part.items():
-        mine = into.get(key)
-        if mine is None:
-            into[key] = figures.model_copy()
-            continue
-        levels = dict(mine.escalations)
-        for level, count in figures.escalations.items():
-            levels[level] = levels.get(level, 0) + count
-        into[key] = StepFigures(completed=mine.completed + figures.completed, breaches=mine.breaches + figures.breaches,
-                                attainment_pct=(mine.attainment_pct or 0) + (figures.attainment_pct or 0),
-                                warnings=mine.warnings + figures.warnings, escalations=levels)
+        mine = into.setdefault(key, _Figures())
+        mine.completed += figures.completed
+        mine.breaches += figures.breaches
+        mine.met += figures.met
+        mine.warnings += figures.warnings
+        mine.escalations.update(figures.escalations)
 
 
-def _add(table: dict[tuple[str, str], StepFigures], outcome: Outcome) -> None:
+def _add(table: dict[tuple[str, str], _Figures], outcome: Outcome) -> None:
     for r in outcome.steps:
-        figures = table.setdefault((r.severity, r.step), StepFigures())
+        figures = table.get((r.severity, r.step))
+        if figures is None:
+            figures = table[(r.severity, r.step)] = _Figures()
         if r.completed_at is not None:
             figures.completed += 1
             if not r.breached:
-                figures.attainment_pct = (figures.attainment_pct or 0) + 1  # a count until _finish
+                figures.met += 1
         if r.breached:
             figures.breaches += 1
     for (severity, step), count in outcome.warnings.items():
-        table.setdefault((severity, step), StepFigures()).warnings += count
+        table.setdefault((severity, step), _Figures()).warnings += count
     for (severity, step, level), count in outcome.escalations.items():
-        figures = table.setdefault((severity, step), StepFigures())
-        figures.escalations = {**figures.escalations, str(level): figures.escalations.get(str(level), 0) + count}
+        table.setdefault((severity, step), _Figures()).escalations[level] += count
 
 
-def _finish(figures: StepFigures | None) -> StepFigures:
+def _finish(figures: _Figures | None) -> StepFigures:
     if figures is None:
         return StepFigures()
-    met = figures.attainment_pct or 0
-    pct = round(met * 100 / figures.completed, 1) if figures.completed else None
-    return figures.model_copy(update={"attainment_pct": pct,
-                                      "escalations": dict(sorted(figures.escalations.items(), key=lambda i: int(i[0])))})
+    pct = round(figures.met * 100 / figures.completed, 1) if figures.completed else None
+    return StepFigures(completed=figures.completed, breaches=figures.breaches, attainment_pct=pct,
+                       warnings=figures.warnings,
+                       escalations={str(level): count for level, count in sorted(figures.escalations.items())
+                                    if count})
 
 
 def _why(actual: Outcome, simulated: Outcome, notes: list[str]) -> list[str]:
