@@ -139,8 +139,8 @@ def candidate_policy(base: Policy) -> Policy:
 
 
 async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
-    from activities.store.history import load_histories
-    from workflows.simulation import format_simulation, simulate
+    from activities.store.history import load_history_rows
+    from workflows.simulation import format_simulation, simulate_stored
 
     policy = load_policy(None)
     made = time.perf_counter()
@@ -152,10 +152,10 @@ async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
     started = time.perf_counter()
     cpu = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    loaded = await load_histories(pool)
+    loaded = await load_history_rows(pool)
     read = time.perf_counter() - started
     workers = min(2, os.cpu_count() or 1)  # as `recovery policy simulate` does
-    report = simulate(loaded, candidate, workers=workers)
+    report = simulate_stored(loaded, candidate, workers=workers)
     text = format_simulation(report)
     wall = time.perf_counter() - started
     return {

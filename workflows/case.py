@@ -401,11 +401,12 @@ class Case:
             for fraction in escalation.warnings:
                 if fraction not in s.clock.fired_warnings and consumed >= fraction * s.clock.budget:
                     s.clock.fired_warnings.append(fraction)
+                    due = self._due_at(s.clock.budget)
+                    assert due is not None
                     event = self._event("warning", now, ENGINE, step=s.step.value, fraction=fraction,
-                                        due_at=self._due_at(s.clock.budget).isoformat())
+                                        due_at=due.isoformat())
                     self._notify(event, "internal", self._owner_or_role(), "warning",
-                                 step=s.step.value, percent=str(int(fraction * 100)),
-                                 due=self._format(self._due_at(s.clock.budget)))
+                                 step=s.step.value, percent=str(int(fraction * 100)), due=self._format(due))
             if self.robust and consumed >= s.clock.budget and not s.clock.deadline_missed:
                 # A breach is its own event, whatever the escalation level: reports count these.
                 s.clock.deadline_missed = True
@@ -814,7 +815,8 @@ class Case:
     def _event(self, type_: str, now: datetime, actor: Actor, **data: Any) -> DomainEvent:
         s = self.state
         s.seq += 1
-        event = DomainEvent(seq=s.seq, type=type_, at=now, actor=actor.id, data=data)
+        # Built from the machine's own typed values: nothing to validate (and this runs for every event).
+        event = DomainEvent.model_construct(seq=s.seq, type=type_, at=now, actor=actor.id, data=data)
         s.events.append(event)
         return event
 

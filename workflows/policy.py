@@ -220,6 +220,8 @@ class Clock:
     def __init__(self, calendar: BusinessCalendar | Calendar | None):
         self._calendar = calendar.full if isinstance(calendar, BusinessCalendar) else calendar
         self._arithmetic: CalendarArithmetic | None = None
+        self._added: dict[tuple[datetime, float], datetime] = {}
+        """Business `add` results: the step machine asks for the same due moments again and again."""
 
     def _business(self, at: int) -> CalendarArithmetic:
         arithmetic = self._arithmetic
@@ -235,10 +237,17 @@ class Clock:
             # Aware arithmetic in one zone is wall-clock arithmetic (a DST day has 24 "hours" but
             # 23 or 25 real ones), so add in UTC and hand back the caller's zone.
             return (start.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(start.tzinfo)
+        key = (start, seconds)
+        found = self._added.get(key)
+        if found is not None:
+            return found
         at = to_micros(start)
         if seconds <= 0:
             return from_micros(at)
-        return from_micros(self._business(at).add(at, round(seconds * 1_000_000)))
+        if len(self._added) >= 4096:
+            self._added.clear()
+        found = self._added[key] = from_micros(self._business(at).add(at, round(seconds * 1_000_000)))
+        return found
 
     def elapsed(self, start: datetime, end: datetime) -> float:
         if self._calendar is None:

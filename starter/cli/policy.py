@@ -206,8 +206,8 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 async def cmd_policy_simulate(args: argparse.Namespace) -> int:
     from activities.store import create_pool, require_migrated
-    from activities.store.history import load_histories
-    from workflows.simulation import format_simulation, simulate
+    from activities.store.history import load_history_rows
+    from workflows.simulation import format_simulation, simulate_stored
 
     candidate = load_policy(args.candidate)
     if args.since and args.until and args.since >= args.until:
@@ -215,11 +215,11 @@ async def cmd_policy_simulate(args: argparse.Namespace) -> int:
     pool = await create_pool(max_size=2)
     try:
         await require_migrated(pool)
-        histories = await load_histories(pool, args.since, args.until)
+        histories = await load_history_rows(pool, args.since, args.until)
     finally:
         await pool.close()
     workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
-    report = simulate(histories, candidate, since=args.since, until=args.until, workers=workers)
+    report = simulate_stored(histories, candidate, since=args.since, until=args.until, workers=workers)
     print(report.model_dump_json(indent=2) if args.json else format_simulation(report))
     sys.stdout.flush()
     return 0
