@@ -38,6 +38,7 @@ from workflows.models import (
     FollowUpOutcome,
     IssueInstruction,
     Notification,
+    NotifyContext,
     PauseInput,
     ResumeInput,
     TicketEvent,
@@ -107,6 +108,8 @@ class CaseState(BaseModel):
     root_cause: str | None = None
     closed_at: datetime | None = None
     outbox: list[Effect] = []
+    customer_thread: list[str] = []
+    """Keys of the customer messages queued so far: each new one threads below them."""
     projected_seq: int = 0
     """Events up to here are in the event store."""
     assignee: str | None = None
@@ -686,6 +689,22 @@ class Case:
         self._event("notification_failed", now, ENGINE, template=effect.notification.template,
                     recipient=effect.notification.recipient, key=effect.key, reason=reason)
 
+    def notification_delivered(self, effect: Effect, reached: list[str], failed: list[tuple[str, str]],
+                               unreachable: list[str], skipped: list[str], now: datetime) -> None:
+        """Who a notification reached; each channel that failed (and why); each person who could not
+        be reached on any channel (the next one was tried); people left out (quiet hours)."""
+        note = effect.notification
+        assert note is not None
+        for channel, reason in failed:
+            self._event("notification_failed", now, ENGINE, template=note.template, recipient=note.recipient,
+                        channel=channel, key=effect.key, reason=reason)
+        for person in unreachable:
+            self._event("unreachable", now, ENGINE, template=note.template, recipient=note.recipient,
+                        person=person, key=effect.key)
+        if reached or skipped:
+            self._event("notified", now, ENGINE, template=note.template, recipient=note.recipient,
+                        notified=reached, skipped=skipped, key=effect.key)
+
     # ---- internals -------------------------------------------------------------------------
 
     def _event(self, type_: str, now: datetime, actor: Actor, **data: Any) -> DomainEvent:
@@ -703,9 +722,21 @@ class Case:
         index = sum(1 for e in s.outbox if e.event_seq == event.seq)
         key = f"{s.workflow_id}:{event.seq}:{index}"
         base = {"case": s.case_id, "customer": s.ticket.customer.name, "subject": s.ticket.subject}
+        settings = self.policy.notifications
+        level = int(params.get("level", 0)) if template == "escalation" else 0
+        context = NotifyContext(
+            at=event.at, customer_email=s.ticket.customer.email, ticket_source=s.ticket.source,
+            ticket_id=s.ticket.ticket_id, ticket_url=s.ticket.url, channel=settings.channel,
+            sender=settings.sender, reply_to=settings.reply_to,
+            thread=list(s.customer_thread) if audience == "customer" else [], severity=s.severity.value,
+            level=level, top_level=level >= len(self.policy.escalation.ladder),
+            overrides={channel: table[template] for channel, table in settings.overrides.items()
+                       if template in table})
         s.outbox.append(Effect(key=key, event_seq=event.seq, notification=Notification(
             key=key, case_id=s.case_id, workflow_id=s.workflow_id, audience=audience, recipient=recipient,
-            template=template, params={**base, **{k: str(v) for k, v in params.items()}})))
+            template=template, params={**base, **{k: str(v) for k, v in params.items()}}, context=context)))
+        if audience == "customer":
+            s.customer_thread.append(key)
 
     def _notify_customer(self, event: DomainEvent, template: str, **params: str) -> None:
         self.state.last_customer_message_at = event.at
