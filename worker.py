@@ -17,8 +17,10 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
+from activities.roster import RosterError
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
 from recovery.client import connect, task_queue
@@ -75,7 +77,7 @@ async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = T
 def main() -> int:
     try:
         asyncio.run(run_worker())
-    except DatabaseError as err:
+    except (DatabaseError, RosterError, EmailConfigError) as err:
         print(f"recovery worker: error: {err}", file=sys.stderr)
         return 1
     finally:

@@ -426,8 +426,12 @@ def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[
             if calendar.holiday_files:
                 raise PolicyError(f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
                                   "(list the dates in holidays instead)")
+        if policy.notifications.templates:
+            raise PolicyError(f"{source}: notifications.templates: not allowed in an uploaded policy "
+                              "(write the overrides under [notifications.overrides] instead)")
         return policy
-    return resolve_holiday_files(policy, Path(base_dir) if base_dir is not None else Path.cwd(), source)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return with_templates(resolve_holiday_files(policy, base, source), base)
 
 
 def resolve_holiday_files(policy: Policy, base_dir: Path, source: str) -> Policy:
@@ -457,8 +461,7 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     path = path or os.environ.get("RECOVERY_POLICY")
     if not path:
         return parse_policy(default_policy_text(), "default policy")
-    policy = parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)), Path(path).parent)
-    return with_templates(policy, Path(path).parent)
+    return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)), Path(path).parent)
 
 
 def with_templates(policy: Policy, base: Path) -> Policy:
