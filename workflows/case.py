@@ -37,6 +37,8 @@ from workflows.models import (
     FollowUpInput,
     FollowUpOutcome,
     IssueInstruction,
+    CustomerMessageInput,
+    IgnoredEventInput,
     Notification,
     NotifyContext,
     PauseInput,
@@ -661,15 +663,51 @@ class Case:
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
                             event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
+        self._repeat_contact(event, now, ticket.subject)
+        return self._contact_result(created=False, duplicate=False)
+
+    def check_customer_message(self, inp: CustomerMessageInput) -> None:
+        self._require_open("record a customer message")
+
+    def customer_message(self, inp: CustomerMessageInput, now: datetime) -> bool:
+        """The customer replied on the ticket: always in the timeline; resumes a paused case (the
+        reply it was waiting for, so it is no repeat contact); otherwise it counts as a contact.
+        False when the event id was seen before (nothing changes)."""
+        self.check_customer_message(inp)
+        s = self.state
+        if inp.event_id in s.seen_event_ids:
+            return False
+        s.seen_event_ids.append(inp.event_id)
+        awaited = s.paused
+        if not awaited:
+            s.contact_count += 1
+        event = self._event("customer_replied", now, Actor(id="customer", role="customer"), source=inp.source,
+                            event_id=inp.event_id, text=inp.text, counted=not awaited,
+                            contact_count=s.contact_count)
+        if awaited and inp.resume:
+            self.resume(ResumeInput(actor=Actor(id="customer", role="customer"), note="the customer replied"), now)
+        elif not awaited:
+            self._repeat_contact(event, now, s.ticket.subject)
+        return True
+
+    def record_ignored(self, inp: IgnoredEventInput, now: datetime) -> None:
+        s = self.state
+        if inp.event_id in s.seen_event_ids:
+            return
+        s.seen_event_ids.append(inp.event_id)
+        self._event("ticket_event_ignored", now, ENGINE, source=inp.source, event_id=inp.event_id, rule=inp.rule,
+                    step=inp.step, reason=inp.reason)
+
+    def _repeat_contact(self, event: DomainEvent, now: datetime, subject: str) -> None:
+        s = self.state
         self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
-                     count=str(s.contact_count), subject=ticket.subject)
+                     count=str(s.contact_count), subject=subject)
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
             if s.severity.raised() is not s.severity:
                 self._set_severity(s.severity.raised(), now, ENGINE, reason)
             if s.escalation_level < len(self.policy.escalation.ladder):
                 self._escalate(now, s.escalation_level + 1, reason)
-        return self._contact_result(created=False, duplicate=False)
 
     def _contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
         s = self.state

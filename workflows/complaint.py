@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CompensateInput,
         ContactInput,
         ContactResult,
+        CustomerMessageInput,
         Delivery,
         DeliveryPlan,
         DeliveryReceipt,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Effect,
         FixInput,
         FollowUpInput,
+        IgnoredEventInput,
         IssueResult,
         PauseInput,
         ProjectionBatch,
@@ -174,6 +176,19 @@ class ComplaintWorkflow:
             result = self.case.add_contact(inp.ticket, workflow.now())
             await self._after_change()
         return result
+
+    @workflow.update(description="The customer replied on the ticket: recorded; resumes a paused case, "
+                                 "else counts as a repeat contact. The same event id twice changes nothing.")
+    async def customer_message(self, inp: CustomerMessageInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.customer_message(inp, now))
+
+    @customer_message.validator
+    def _validate_customer_message(self, inp: CustomerMessageInput) -> None:
+        self._check(lambda: self.case.check_customer_message(inp))
+
+    @workflow.update(description="Record a ticket event whose rule's step the case refused, with the reason.")
+    async def record_ignored(self, inp: IgnoredEventInput) -> CaseStatus:
+        return await self._step(lambda now: self.case.record_ignored(inp, now))
 
     @workflow.update(description="Acknowledge the complaint and apologise; the customer is told the next promise.")
     async def acknowledge(self, inp: AcknowledgeInput) -> CaseStatus:

@@ -254,6 +254,26 @@ class AssignInput(_Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class CustomerMessageInput(_Model):
+    """The customer wrote on the ticket. `resume`: the intake rule for customer replies resumes a
+    paused case. The same `event_id` twice changes nothing."""
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Identifier
+    text: Annotated[str, Field(max_length=4000)] = ""
+    resume: bool = True
+
+
+class IgnoredEventInput(_Model):
+    """A ticket event whose rule's step the case refused: kept in the timeline with the reason."""
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Identifier
+    rule: Annotated[str, Field(max_length=200)]
+    step: Annotated[str, Field(max_length=100)]
+    reason: Annotated[str, Field(max_length=2000)]
+
+
 class ContactInput(_Model):
     ticket: TicketEvent
 
