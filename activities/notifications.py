@@ -16,6 +16,7 @@ so a worker killed after a send and before reporting it does not double the mess
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -86,7 +87,7 @@ class Notifier:
         )
 
     @property
-    def activities(self) -> list:
+    def activities(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.send, self.plan, self.deliver]
 
     # ---- the one webhook of old (histories from before the channels) -----------------------
@@ -155,7 +156,7 @@ class Notifier:
             else:
                 skipped.append("customer email: the ticket gives no email address")
         if ctx.channel in ("ticket", "both") and on_ticket:
-            deliveries.append(Delivery(key=f"{note.key}:ticket", channel=ctx.ticket_source,  # type: ignore[arg-type]
+            deliveries.append(Delivery(key=f"{note.key}:ticket", channel=ctx.ticket_source,
                                        address=ctx.ticket_id, note=note))
         targets = [DeliveryTarget(label="customer", deliveries=deliveries)] if deliveries else []
         return DeliveryPlan(targets=targets, skipped=skipped, recorded=bool(deliveries or skipped))
@@ -189,7 +190,7 @@ class Notifier:
         plan.first_reachable = not (note.template == "escalation" and ctx.top_level)
         if note.template in NOTE_TEMPLATES and self._ticket_client(ctx.ticket_source) is not None:
             plan.also.append(DeliveryTarget(label=f"{ctx.ticket_source} ticket {ctx.ticket_id}", deliveries=[
-                Delivery(key=f"{note.key}:note", channel=ctx.ticket_source,  # type: ignore[arg-type]
+                Delivery(key=f"{note.key}:note", channel=ctx.ticket_source,
                          address=ctx.ticket_id, internal=True, note=note)]))
         plan.recorded = bool(plan.targets or plan.also or plan.skipped)
         return plan

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.policy import parse_toml_config, read_config_file
+from recovery.config import parse_toml_config, read_config_file
 
 _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 QUIET_TEMPLATES = frozenset({"warning", "new_case", "repeat_contact"})

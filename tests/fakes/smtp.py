@@ -77,7 +77,7 @@ class SmtpServer:
         server = self
 
         class Handler:
-            async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:
                 with server._lock:
                     if server.refuse_next > 0:
                         server.refuse_next -= 1

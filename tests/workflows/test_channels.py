@@ -3,7 +3,6 @@ a real SMTP server on loopback, and the loopback Zendesk and Slack fakes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
