@@ -13,14 +13,25 @@
 * `rate_limit_next`: 429 with `Retry-After` (see tests/fakes/http.py).
 
 Comments posted through the API are authored by the API user (`api_user_id`); `agent_reply` and
-`customer_reply` add comments as an agent or the requester would (for intake tests).
+`customer_reply` add comments as an agent or the requester would, `set_status` changes the status.
+
+Outgoing webhooks (with `webhook_secret`): `open_ticket` queues the ticket-created trigger body ops
+configure (docs/ops.md), and every comment — the engine's own included — and status change queues
+the event-subscription envelope Zendesk sends (`zen:event-type:ticket.comment_added`,
+`ticket.status_changed`), signed like Zendesk signs them. `take_webhooks()` hands them over (raw body
++ headers) for the test to deliver to the API, as Zendesk would POST them.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import uuid
+from datetime import datetime, timezone
 from typing import Any
+
+from starter.intake import sign_zendesk
 
 from tests.fakes.http import Answer, FakeHttpService
 
@@ -31,8 +42,11 @@ _COMMENTS = re.compile(r"^/api/v2/tickets/([^/]+)/comments\.json$")
 class FakeZendesk(FakeHttpService):
     api_user_id = 7000
 
-    def __init__(self, email: str = "bot@shop.example", token: str = "zd-token", per_page: int = 100) -> None:
+    def __init__(self, email: str = "bot@shop.example", token: str = "zd-token", per_page: int = 100,
+                 webhook_secret: str | None = None) -> None:
         self.email, self.token, self.per_page = email, token, per_page
+        self.webhook_secret = webhook_secret
+        self.webhooks: list[tuple[bytes, dict[str, str]]] = []
         self.tickets: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         super().__init__()
@@ -44,6 +58,46 @@ class FakeZendesk(FakeHttpService):
             self.tickets[ticket_id] = ticket
             return ticket
 
+    def open_ticket(self, ticket_id: str, *, requester_id: int, name: str, email: str, subject: str) -> None:
+        self.add_ticket(ticket_id, requester_id=requester_id)
+        self._emit({"ticket_id": ticket_id, "subject": subject, "description": subject, "priority": "normal",
+                    "updated_at": _now(), "requester": {"id": str(requester_id), "name": name, "email": email}})
+
+    def agent_reply(self, ticket_id: str, body: str, agent_id: int = 501, public: bool = True) -> None:
+        self.add_comment(ticket_id, body, agent_id, public)
+
+    def customer_reply(self, ticket_id: str, body: str) -> None:
+        self.add_comment(ticket_id, body, self.tickets[ticket_id]["requester_id"])
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        with self.lock:
+            ticket = self.tickets[ticket_id]
+            previous, ticket["status"] = ticket["status"], status
+            self._emit(self._envelope("ticket.status_changed", ticket,
+                                      {"current": status.upper(), "previous": previous.upper()}))
+
+    def take_webhooks(self) -> list[tuple[bytes, dict[str, str]]]:
+        with self.lock:
+            taken, self.webhooks = self.webhooks, []
+            return taken
+
+    def _envelope(self, kind: str, ticket: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        return {"type": f"zen:event-type:{kind}", "id": str(uuid.uuid4()), "time": _now(), "account_id": 1,
+                "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket['id']}",
+                "detail": {"id": str(ticket["id"]), "requester_id": str(ticket["requester_id"]),
+                           "status": ticket["status"].upper(), "priority": ticket["priority"].upper(),
+                           "subject": "ticket", "tags": ticket["tags"]},
+                "event": event}
+
+    def _emit(self, payload: dict[str, Any]) -> None:
+        if self.webhook_secret is None:
+            return
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        stamp = _now()
+        self.webhooks.append((raw, {"X-Zendesk-Webhook-Signature": sign_zendesk(self.webhook_secret, stamp, raw),
+                                    "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                                    "Content-Type": "application/json"}))
+
     def comments(self, ticket_id: str, *, public: bool | None = None) -> list[dict[str, Any]]:
         with self.lock:
             found = self.tickets[ticket_id]["comments"]
@@ -53,7 +107,12 @@ class FakeZendesk(FakeHttpService):
         with self.lock:
             comment = {"id": next(self._ids), "type": "Comment", "body": body, "html_body": f"<p>{body}</p>",
                        "public": public, "author_id": author_id, "created_at": "2026-11-20T10:00:00Z"}
-            self.tickets[ticket_id]["comments"].append(comment)
+            ticket = self.tickets[ticket_id]
+            ticket["comments"].append(comment)
+            staff = author_id != ticket["requester_id"]
+            self._emit(self._envelope("ticket.comment_added", ticket, {"comment": {
+                "id": str(comment["id"]), "body": body, "is_public": public,
+                "author": {"id": str(author_id), "is_staff": staff, "name": f"user {author_id}"}}}))
             return comment
 
     def handle(self, method: str, path: str, query: str, body: Any, headers: Any) -> Answer:
@@ -95,3 +154,7 @@ class FakeZendesk(FakeHttpService):
     @staticmethod
     def _public(ticket: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in ticket.items() if k != "comments"}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

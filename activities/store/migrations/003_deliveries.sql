@@ -9,3 +9,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     detail      text NOT NULL,
     sent_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- Ticket events on an open case (comments, status changes) find it by the ticket that opened it
+-- or added a contact (starter/api/ticket_events.py).
+CREATE INDEX IF NOT EXISTS events_ticket ON events ((data->>'source'), (data->>'ticket_id'))
+    WHERE type IN ('opened', 'contact_added');
