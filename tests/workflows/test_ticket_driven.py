@@ -246,6 +246,10 @@ async def test_jira_comments_and_waiting_status_drive_the_case(client: Client, t
         # A reply by the customer on a running case counts as a repeat contact.
         later = await send(comment("5", "557058:cust", "Still nothing?"))
         assert later["applied"]
+
+        async def projected() -> bool:  # the read model counts the reply that was a repeat contact
+            return await db.fetchval("SELECT contact_count FROM cases WHERE case_id = $1", case) == 2
+        await eventually(projected, timeout=30)
         current = await status(client, case)
         events = await timeline(client, case)
     assert not current.paused and current.contact_count == 2
