@@ -41,7 +41,7 @@ from workflows.calendars import (
     to_micros,
 )
 from workflows.money import Amount, check_places_on_entry, parse_currency
-from workflows.templates import Overrides, parse_overrides
+from workflows.templates import Overrides, check_override, parse_overrides
 
 
 class Severity(StrEnum):
@@ -331,6 +331,16 @@ class NotificationPolicy(_Strict):
     reply_to: str | None = None
     templates: str | None = None
     overrides: Overrides = {}
+
+    @field_validator("overrides")
+    @classmethod
+    def _checked(cls, value: Overrides) -> Overrides:
+        """Overrides written into the policy itself get the templates file's checks."""
+        problems = [p for channel, table in value.items() for name, tpl in table.items()
+                    for p in check_override(channel, name, tpl)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class Policy(_Strict):

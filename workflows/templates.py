@@ -114,6 +114,17 @@ def _problems(text: str, template: str, where: str) -> list[str]:
     return []
 
 
+def check_override(channel: str, name: str, template: MessageTemplate) -> list[str]:
+    """Problems of one override already in model form (e.g. written into a policy directly)."""
+    where = f"{channel}.{name}"
+    if name not in PARAMS:
+        return [f"{where}: unknown template"]
+    if channel not in channels_of(name):
+        return [f"{where}: use channel {' or '.join(channels_of(name))}"]
+    return [p for key in ("subject", "body") if (text := getattr(template, key)) for p in
+            _problems(text, name, f"{where}.{key}")]
+
+
 def parse_overrides(text: str, source: str) -> Overrides:
     """An ops templates file (TOML, `[<channel>.<template>] subject = … body = …`), checked against
     the params each template gets. Raises ValueError with one line per problem, naming the file."""

@@ -96,3 +96,10 @@ def test_roster_check_names_file_key_and_problem(tmp_path: Path) -> None:
     path.write_text(ROSTER.replace('handover = "mon 09:00"', 'handover = "someday"'))
     assert_one_line_error(recovery("roster", "check", str(path)), 2, "rotation.handover")
     assert_one_line_error(recovery("roster", "check", str(tmp_path / "nope.toml")), 2, "cannot read roster file")
+
+
+def test_overrides_written_into_the_policy_itself_are_checked_too(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(default_policy_text() + '\n[notifications.overrides.email.acknowledgement]\nbody = "Hi $name"\n')
+    assert_one_line_error(recovery("policy", "check", str(path)), 2,
+                          "notifications.overrides: email.acknowledgement.body: unknown parameter $name")
