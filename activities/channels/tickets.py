@@ -1,11 +1,11 @@
 """Comments back on the source ticket: Zendesk and Jira REST APIs.
 
-Zendesk (`RECOVERY_ZENDESK_URL`, `RECOVERY_ZENDESK_EMAIL`, `RECOVERY_ZENDESK_TOKEN`; API token auth
+Zendesk (`RECOVERY_ZENDESK_URL`, `RECOVERY_ZENDESK_USER`, `RECOVERY_ZENDESK_TOKEN`; API token auth
 `email/token:token`): `PUT /api/v2/tickets/{id}.json` with
 `{"ticket": {"comment": {"body", "public"}, "priority", "additional_tags"}}` — one request, so the
 comment, the priority raise and the tag land together; `GET /api/v2/tickets/{id}/comments.json`.
 
-Jira (`RECOVERY_JIRA_URL`, `RECOVERY_JIRA_EMAIL`, `RECOVERY_JIRA_TOKEN`; basic auth with an API
+Jira (`RECOVERY_JIRA_URL`, `RECOVERY_JIRA_USER`, `RECOVERY_JIRA_TOKEN`; basic auth with an API
 token): `POST /rest/api/3/issue/{key}/comment` with an Atlassian Document Format body (internal
 notes carry `visibility`, by default the role `Administrators`: `RECOVERY_JIRA_INTERNAL_ROLE`);
 `GET` the same path to list; `PUT /rest/api/3/issue/{key}` for priority and labels.
@@ -72,7 +72,7 @@ class ZendeskClient:
         url = os.environ.get("RECOVERY_ZENDESK_URL")
         if not url:
             return None
-        return cls(url, os.environ.get("RECOVERY_ZENDESK_EMAIL", ""), os.environ.get("RECOVERY_ZENDESK_TOKEN", ""))
+        return cls(url, os.environ.get("RECOVERY_ZENDESK_USER", ""), os.environ.get("RECOVERY_ZENDESK_TOKEN", ""))
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=self._timeout)
@@ -119,7 +119,7 @@ class JiraClient:
         url = os.environ.get("RECOVERY_JIRA_URL")
         if not url:
             return None
-        return cls(url, os.environ.get("RECOVERY_JIRA_EMAIL", ""), os.environ.get("RECOVERY_JIRA_TOKEN", ""),
+        return cls(url, os.environ.get("RECOVERY_JIRA_USER", ""), os.environ.get("RECOVERY_JIRA_TOKEN", ""),
                    os.environ.get("RECOVERY_JIRA_INTERNAL_ROLE", "Administrators"))
 
     async def _has_comment(self, http: httpx.AsyncClient, issue: str, key: str) -> bool:

@@ -330,3 +330,25 @@ async def test_plan_customer_channels_per_policy(smtp: SmtpServer, zendesk: Fake
     assert [d.channel for d in ticket.targets[0].deliveries] == ["zendesk"]
     generic = await plan(notifier, note(channel="ticket", source="generic"))  # no ticket to post on: email
     assert [d.channel for d in generic.targets[0].deliveries] == ["email"]
+
+
+def test_the_worker_configures_every_channel_from_its_environment(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Any) -> None:
+    roster_file = tmp_path / "roster.toml"
+    roster_file.write_text('[people.lena]\nslack = "https://hooks.slack.com/services/T/B/x"\n'
+                           '[roles.team-lead]\npeople = ["lena"]\n')
+    for name, value in {"RECOVERY_SMTP_URL": "smtps://mailer:pw@mail.example.com", "RECOVERY_MAIL_FROM": "care@shop.example",
+                        "RECOVERY_ZENDESK_URL": "https://shop.zendesk.com", "RECOVERY_ZENDESK_USER": "bot@shop.example",
+                        "RECOVERY_ZENDESK_TOKEN": "t", "RECOVERY_JIRA_URL": "https://shop.atlassian.net",
+                        "RECOVERY_JIRA_USER": "bot@shop.example", "RECOVERY_JIRA_TOKEN": "j",
+                        "RECOVERY_ROSTER": str(roster_file), "RECOVERY_CONSOLE_URL": "https://recovery.shop.example/"}.items():
+        monkeypatch.setenv(name, value)
+    notifier = Notifier.from_env()
+    assert notifier.smtp is not None and notifier.smtp.implicit_tls and notifier.smtp.port == 465
+    assert notifier.smtp.sender == "care@shop.example" and notifier.smtp.domain == "shop.example"
+    assert notifier.zendesk is not None and notifier.zendesk.base_url == "https://shop.zendesk.com"
+    assert notifier.jira is not None and notifier.roster is not None and notifier.roster.order("team-lead", AT) == ["lena"]
+    assert notifier.case_url("a:b") == "https://recovery.shop.example/cases/a%3Ab"
+    monkeypatch.setenv("RECOVERY_SMTP_URL", "http://nope")
+    with pytest.raises(ValueError, match="RECOVERY_SMTP_URL"):
+        Notifier.from_env()
