@@ -15,6 +15,7 @@ from starter.cases import open_case, run_step, timeline
 from tests.fakes.smtp import SmtpServer
 from tests.helpers import AGENT, eventually, fast_policy, ticket
 from tests.test_worker_crash import ROOT, kill
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, CompensateInput, FixInput
 
 
@@ -38,7 +39,7 @@ async def test_smtp_outage_and_sigkills_neither_lose_nor_double_a_message(client
             open_case(client, ticket("mail-crash", customer="cust-mail"), fast_policy(), task_queue), 30)
         case = opened.case_id
         acknowledging = asyncio.create_task(
-            run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT, message="So sorry.")))
+            run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="So sorry.")))
 
         async def attempted() -> bool:  # the apology is being retried against the dead server
             history = await client.get_workflow_handle(opened.workflow_id).describe()
@@ -53,7 +54,7 @@ async def test_smtp_outage_and_sigkills_neither_lose_nor_double_a_message(client
 
         # Kill 2: right after the server accepted the fix notice and the worker logged the delivery,
         # before (or while) the activity reports completion: the retry finds the log and sends nothing.
-        fixing = asyncio.create_task(run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Sent.")))
+        fixing = asyncio.create_task(run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent.")))
 
         async def fix_logged() -> bool:
             return await pool.fetchval("SELECT count(*) FROM deliveries WHERE workflow_id = $1 AND channel = 'email'",
@@ -62,7 +63,7 @@ async def test_smtp_outage_and_sigkills_neither_lose_nor_double_a_message(client
         kill(worker)
         worker = start_worker(client, task_queue, smtp, db_url)
         await asyncio.wait_for(fixing, 120)
-        await run_step(client, case, "compensate", CompensateInput(
+        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="credit", amount={"amount": "30.00", "currency": "USD"}))
         await eventually(lambda: asyncio.to_thread(lambda: len(smtp.to("dana@example.com")) == 4), timeout=60)
         events = await timeline(client, case)

@@ -5,8 +5,8 @@ webhook is still answered 202 — a ticketing tool must never retry into a storm
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel

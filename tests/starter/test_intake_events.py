@@ -11,6 +11,7 @@ from starter.api.ticket_events import _plan
 from starter.intake import JiraConfig, OwnEvent, TicketActivity, ZendeskConfig, jira_activity, parse_intake_config
 from starter.intake import zendesk_activity
 from starter.intake.fields import PayloadError
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import Actor
 
 ZD = ZendeskConfig(secrets=["s"], api_user_id="7000")
@@ -124,9 +125,10 @@ def activity(kind: str, **extra: Any) -> TicketActivity:
 
 def test_plan_picks_the_step_by_the_case_state_and_rules() -> None:
     rules = ZD.events
-    assert _plan(activity("agent_reply"), rules, "acknowledge", ACTOR)[:2] == ("first agent reply", "acknowledge")
-    assert _plan(activity("agent_reply"), rules, "fix", ACTOR)[:2] == ("agent reply", "none")
-    assert _plan(activity("status", status="pending"), rules, "fix", ACTOR)[1] == "pause"
-    assert _plan(activity("status", status="solved"), rules, "fix", ACTOR)[1] == "none"
+    assert _plan(activity("agent_reply"), rules, "acknowledge", ACTOR)[:2] == (
+        "first agent reply", ComplaintWorkflow.acknowledge)
+    assert _plan(activity("agent_reply"), rules, "fix", ACTOR)[:2] == ("agent reply", None)
+    assert _plan(activity("status", status="pending"), rules, "fix", ACTOR)[1] == ComplaintWorkflow.pause
+    assert _plan(activity("status", status="solved"), rules, "fix", ACTOR)[1] is None
     rule, update, inp = _plan(activity("customer_reply"), rules, "fix", ACTOR)
-    assert (rule, update, inp.resume, inp.text) == ("customer reply", "customer_message", True, "Sorry!")
+    assert (rule, update, inp.resume, inp.text) == ("customer reply", ComplaintWorkflow.customer_message, True, "Sorry!")

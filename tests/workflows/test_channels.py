@@ -20,6 +20,7 @@ from tests.fakes.smtp import SmtpServer
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpers import AGENT, eventually, fast_policy, ticket
 from worker import build_worker
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 from workflows.policy import NotificationPolicy, Policy
 
@@ -99,16 +100,16 @@ async def test_customer_gets_threaded_emails_and_escalation_reaches_the_on_call_
             return any(e.type == "notified" and e.data["template"] == "escalation"
                        for e in await timeline(client, case))
         await eventually(escalated, timeout=60)
-        await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT, message="Sorry about the size."))
-        await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="A size M is on its way."))
-        await run_step(client, case, "compensate", CompensateInput(
+        await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry about the size."))
+        await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="A size M is on its way."))
+        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"))
 
         async def asked() -> bool:
             return len(smtp.to("dana@example.com")) == 4
         await eventually(asked, timeout=60)
-        await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
-        await run_step(client, case, "close", CloseInput(actor=AGENT, root_cause="other", note="Done."))
+        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+        await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="Done."))
         events = await timeline(client, case)
 
     mails = smtp.to("dana@example.com")
@@ -160,7 +161,7 @@ async def test_unreachable_lead_is_recorded_and_the_next_tried_and_a_401_does_no
             return [e for e in await timeline(client, opened.case_id) if e.type == "notified"
                     and e.data["template"] == "escalation"]
         await eventually(escalated, timeout=60)
-        after = await run_step(client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
+        after = await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         events = await timeline(client, opened.case_id)
 
     assert after.step == "fix"  # the case went on

@@ -31,6 +31,7 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.helpers import AGENT, eventually
 from tests.workflows.test_channels import CONSOLE, TEMPORAL_UI, channel_policy, write_roster
 from worker import build_worker
+from workflows.complaint import ComplaintWorkflow
 from workflows.models import CompensateInput, FollowUpInput
 from workflows.policy import Policy
 
@@ -154,10 +155,10 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
         async def fixed() -> bool:
             return (await status(client, case)).step == "compensate"
         await eventually(fixed, timeout=30)
-        await run_step(client, case, "compensate", CompensateInput(
+        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
             actor=AGENT, kind="coupon", amount={"amount": "15.00", "currency": "USD"}, reason="sorry"))
         await eventually(lambda: _count(smtp, 4), timeout=60)
-        await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
         # Zendesk's webhooks for the engine's own comments come back: dropped, nothing loops.
         assert await pump(zendesk, api, own) == []
         events = await timeline(client, case)
