@@ -45,7 +45,7 @@ from workflows.models import (
 
 HERE = Path(__file__).parent / "histories"
 VERSION = sys.argv[1] if len(sys.argv) > 1 else "channels"
-CHANNELS = VERSION not in ("v1", "v2")
+CHANNELS = VERSION not in ("v1", "v2", "calendars")
 """From the channels era on, the recording worker sends over every channel (real SMTP on loopback,
 the Zendesk and Slack fakes, a roster), so the histories hold plan and deliver activities."""
 
