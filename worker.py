@@ -17,8 +17,10 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
+from activities.roster import RosterError
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
 from recovery.client import connect, task_queue
@@ -31,7 +33,7 @@ log = structlog.get_logger("worker")
 
 def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
                  compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
-    notifier = notifier or Notifier(os.environ.get("RECOVERY_NOTIFY_WEBHOOK"))
+    notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
     if codec is not None:
         notifier.log_bodies = False  # encrypted payloads: no message text in (unencrypted) logs
@@ -42,7 +44,8 @@ def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
-        activities=[notifier.send, compensator.issue_compensation, Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events],
+        activities=[*notifier.activities, compensator.issue_compensation,
+                    Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -74,7 +77,7 @@ async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = T
 def main() -> int:
     try:
         asyncio.run(run_worker())
-    except DatabaseError as err:
+    except (DatabaseError, RosterError, EmailConfigError) as err:
         print(f"recovery worker: error: {err}", file=sys.stderr)
         return 1
     finally:

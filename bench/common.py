@@ -23,7 +23,7 @@ from activities.store import create_pool, embedded_url, migrate
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
 from recovery.converter import data_converter
-from workflows.models import SEND_NOTIFICATION, Notification, TicketEvent
+from workflows.models import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification, TicketEvent
 from workflows.policy import Policy, default_policy_text, parse_policy
 
 T = TypeVar("T")
@@ -140,6 +140,12 @@ class RecordingNotifier(Notifier):
         if note.template == "escalation":
             self.escalations.setdefault(note.workflow_id, time.time())
         return await Notifier.send(self, note)
+
+    @activity.defn(name=PLAN_DELIVERIES)
+    async def plan(self, note: Notification) -> DeliveryPlan:
+        if note.template == "escalation":
+            self.escalations.setdefault(note.workflow_id, time.time())
+        return await Notifier.plan(self, note)
 
 
 # ---- the stack ---------------------------------------------------------------------------------

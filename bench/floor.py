@@ -26,18 +26,26 @@ from temporalio.worker import Worker
 from bench.floor_workflow import FloorWorkflow
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart
-from workflows.models import ISSUE_COMPENSATION, PROJECT_EVENTS, SEND_NOTIFICATION, ContactInput, TicketEvent
+from workflows.models import (
+    DELIVER,
+    ISSUE_COMPENSATION,
+    PLAN_DELIVERIES,
+    PROJECT_EVENTS,
+    SEND_NOTIFICATION,
+    ContactInput,
+    TicketEvent,
+)
 from workflows.policy import Policy
 
 # What a complaint lifecycle schedules per segment, as counted from a real history by `plan_from_history`
 # (projection batches are the projector's, not a segment's). Used when no history was counted.
 DEFAULT_PLAN: dict[str, list[str]] = {
-    "start": [SEND_NOTIFICATION],
+    "start": [PLAN_DELIVERIES],
     "add_contact": [],
-    "acknowledge": [SEND_NOTIFICATION],
-    "record_fix": [SEND_NOTIFICATION],
-    "compensate": [ISSUE_COMPENSATION, SEND_NOTIFICATION],
-    "timer": [SEND_NOTIFICATION],
+    "acknowledge": [PLAN_DELIVERIES],
+    "record_fix": [PLAN_DELIVERIES],
+    "compensate": [ISSUE_COMPENSATION, PLAN_DELIVERIES],
+    "timer": [PLAN_DELIVERIES],
     "complete_follow_up": [],
     "close": [],
 }
@@ -46,6 +54,16 @@ DEFAULT_PLAN: dict[str, list[str]] = {
 @activity.defn(name=SEND_NOTIFICATION)
 async def noop_send(arg: dict[str, Any]) -> str:
     return "ok"
+
+
+@activity.defn(name=PLAN_DELIVERIES)
+async def noop_plan(arg: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+@activity.defn(name=DELIVER)
+async def noop_deliver(arg: dict[str, Any]) -> dict[str, Any]:
+    return {"detail": "ok"}
 
 
 @activity.defn(name=ISSUE_COMPENSATION)
@@ -64,7 +82,7 @@ def build_floor_worker(client: Client, queue: str, max_cached_workflows: int = 1
         client,
         task_queue=queue,
         workflows=[FloorWorkflow],
-        activities=[noop_send, noop_issue, noop_project],
+        activities=[noop_send, noop_plan, noop_deliver, noop_issue, noop_project],
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

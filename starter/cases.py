@@ -210,6 +210,24 @@ def _details(ticket: TicketEvent) -> str:
     return "\n\n".join(lines)
 
 
+async def accept_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel,
+                      wait: float = 5.0) -> bool:
+    """Run one update step for a webhook sender, who must get an answer within seconds: True when it
+    completed within `wait`, False when accepted and still running (its messages are going out).
+    Raises CaseError when the case refuses it, by its validator or by the check under its lock."""
+    workflow_id = workflow_id_for(case)
+    try:
+        accepted = await client.get_workflow_handle(workflow_id).start_update(  # type: ignore[call-overload]
+            update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus)
+        try:
+            await asyncio.wait_for(accepted.result(), timeout=wait)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            return False
+        return True
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        raise _case_error(err, workflow_id) from None
+
+
 async def run_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel) -> CaseStatus:
     """Run one of the agents' update steps (`ComplaintWorkflow.acknowledge`, … — see `starter.steps`)
     and return the case's new status."""

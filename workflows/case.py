@@ -38,7 +38,10 @@ from workflows.models import (
     FollowUpInput,
     FollowUpOutcome,
     IssueInstruction,
+    CustomerMessageInput,
+    IgnoredEventInput,
     Notification,
+    NotifyContext,
     PauseInput,
     ResumeInput,
     TicketEvent,
@@ -129,6 +132,8 @@ class CaseState(BaseModel):
     root_cause: str | None = None
     closed_at: datetime | None = None
     outbox: list[Effect] = []
+    customer_thread: list[str] = []
+    """Keys of the customer messages queued so far: each new one threads below them."""
     projected_seq: int = 0
     """Events up to here are in the event store."""
     assignee: str | None = None
@@ -742,6 +747,19 @@ class Case:
         return (event_id == s.ticket.event_id or event_id in s.seen_event_ids
                 or event_digest(event_id) in s.seen_event_digests)
 
+    def _first_sight(self, event_id: str) -> bool:
+        """Remember the ticket event `event_id`; False when the case had it already (within the window)."""
+        s = self.state
+        if self.robust:
+            if self.has_seen(event_id):
+                return False
+            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1):], event_digest(event_id)]
+            return True
+        if event_id in s.seen_event_ids:
+            return False
+        s.seen_event_ids.append(event_id)
+        return True
+
     def check_add_contact(self, ticket: TicketEvent) -> None:
         if self.robust and self.closed and not self.has_seen(ticket.event_id):
             # Not a duplicate: a new complaint, which belongs to the next generation of this case.
@@ -765,20 +783,53 @@ class Case:
         s.contact_count += 1
         event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
                             event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
+        self._repeat_contact(event, now, ticket.subject)
+        return self._contact_result(created=False, duplicate=False)
+
+    def check_customer_message(self, inp: CustomerMessageInput) -> None:
+        self._require_open("record a customer message")
+
+    def customer_message(self, inp: CustomerMessageInput, now: datetime) -> bool:
+        """The customer replied on the ticket: always in the timeline; resumes a paused case (the
+        reply it was waiting for, so it is no repeat contact); otherwise it counts as a contact.
+        False when the event id was seen before (nothing changes)."""
+        self.check_customer_message(inp)
+        s = self.state
+        if not self._first_sight(inp.event_id):
+            return False
+        awaited = s.paused
+        if not awaited:
+            s.contact_count += 1
+        event = self._event("customer_replied", now, Actor(id="customer", role="customer"), source=inp.source,
+                            event_id=inp.event_id, text=inp.text, counted=not awaited,
+                            contact_count=s.contact_count)
+        if awaited and inp.resume:
+            self.resume(ResumeInput(actor=Actor(id="customer", role="customer"), note="the customer replied"), now)
+        elif not awaited:
+            self._repeat_contact(event, now, s.ticket.subject)
+        return True
+
+    def record_ignored(self, inp: IgnoredEventInput, now: datetime) -> None:
+        if not self._first_sight(inp.event_id):
+            return
+        self._event("ticket_event_ignored", now, ENGINE, source=inp.source, event_id=inp.event_id, rule=inp.rule,
+                    step=inp.step, reason=inp.reason)
+
+    def _repeat_contact(self, event: DomainEvent, now: datetime, subject: str) -> None:
+        s = self.state
         queued = self._unsent_repeat_contact() if self.robust else None
         if queued is not None and queued.notification is not None:
             # A burst of contacts is one message to the assignee, not one each ("contact #5–14").
             queued.notification.params["count"] = f"{queued.notification.params['first']}–{s.contact_count}"
         else:
             self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
-                         count=str(s.contact_count), first=str(s.contact_count), subject=ticket.subject)
+                         count=str(s.contact_count), first=str(s.contact_count), subject=subject)
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
             if s.severity.raised() is not s.severity:
                 self._set_severity(s.severity.raised(), now, ENGINE, reason)
             if s.escalation_level < len(self.policy.escalation.ladder):
                 self._escalate(now, s.escalation_level + 1, reason)
-        return self._contact_result(created=False, duplicate=False)
 
     def _unsent_repeat_contact(self) -> Effect | None:
         for effect in self.state.outbox:
@@ -800,15 +851,34 @@ class Case:
     def effect_done(self, effect: Effect) -> None:
         self.state.outbox = [e for e in self.state.outbox if e.key != effect.key]
 
-    def notification_delivered(self, effect: Effect, now: datetime) -> None:
-        """The silence clock moves when a customer message is delivered, not when it is queued."""
-        if self.robust and effect.notification is not None and effect.notification.audience == "customer":
-            self.state.last_customer_message_at = max(self.state.last_customer_message_at, now)
-
     def notification_failed(self, effect: Effect, reason: str, now: datetime) -> None:
         assert effect.notification is not None
         self._event("notification_failed", now, ENGINE, template=effect.notification.template,
                     recipient=effect.notification.recipient, key=effect.key, reason=reason)
+
+    def notification_delivered(self, effect: Effect, now: datetime, reached: list[str] | None = None,
+                               failed: list[tuple[str, str]] | None = None, unreachable: list[str] | None = None,
+                               skipped: list[str] | None = None, *, record: bool = True) -> None:
+        """A notification went out. `reached`: who it reached, over which channels (None: the single
+        webhook activity of histories before the channels succeeded); each channel that failed (and
+        why); each person who could not be reached on any channel (the next one was tried); people
+        left out (quiet hours). `record` False: nothing to put in the timeline. The silence clock
+        moves when a customer message is delivered, not when it is queued (robust cases)."""
+        note = effect.notification
+        assert note is not None
+        if self.robust and note.audience == "customer" and (reached is None or reached):
+            self.state.last_customer_message_at = max(self.state.last_customer_message_at, now)
+        if not record:
+            return
+        for channel, reason in failed or []:
+            self._event("notification_failed", now, ENGINE, template=note.template, recipient=note.recipient,
+                        channel=channel, key=effect.key, reason=reason)
+        for person in unreachable or []:
+            self._event("unreachable", now, ENGINE, template=note.template, recipient=note.recipient,
+                        person=person, key=effect.key)
+        if reached or skipped:
+            self._event("notified", now, ENGINE, template=note.template, recipient=note.recipient,
+                        notified=reached, skipped=skipped, key=effect.key)
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -828,9 +898,21 @@ class Case:
         index = sum(1 for e in s.outbox if e.event_seq == event.seq)
         key = f"{s.workflow_id}:{event.seq}:{index}"
         base = {"case": s.case_id, "customer": s.ticket.customer.name, "subject": s.ticket.subject}
+        settings = self.policy.notifications
+        level = int(params.get("level", 0)) if template == "escalation" else 0
+        context = NotifyContext(
+            at=event.at, customer_email=s.ticket.customer.email, ticket_source=s.ticket.source,
+            ticket_id=s.ticket.ticket_id, ticket_url=s.ticket.url, channel=settings.channel,
+            sender=settings.sender, reply_to=settings.reply_to,
+            thread=list(s.customer_thread) if audience == "customer" else [], severity=s.severity.value,
+            level=level, top_level=level >= len(self.policy.escalation.ladder),
+            overrides={channel: table[template] for channel, table in settings.overrides.items()
+                       if template in table})
         s.outbox.append(Effect(key=key, event_seq=event.seq, notification=Notification(
             key=key, case_id=s.case_id, workflow_id=s.workflow_id, audience=audience, recipient=recipient,
-            template=template, params={**base, **{k: str(v) for k, v in params.items()}})))
+            template=template, params={**base, **{k: str(v) for k, v in params.items()}}, context=context)))
+        if audience == "customer":
+            s.customer_thread.append(key)
 
     def _notify_customer(self, event: DomainEvent, template: str, **params: str) -> None:
         if not self.robust:  # robust: moved by `notification_delivered`

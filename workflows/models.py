@@ -12,6 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
+from workflows.templates import MessageTemplate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 
@@ -257,6 +258,26 @@ class AssignInput(_Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class CustomerMessageInput(_Model):
+    """The customer wrote on the ticket. `resume`: the intake rule for customer replies resumes a
+    paused case. The same `event_id` twice changes nothing."""
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Identifier
+    text: Annotated[str, Field(max_length=4000)] = ""
+    resume: bool = True
+
+
+class IgnoredEventInput(_Model):
+    """A ticket event whose rule's step the case refused: kept in the timeline with the reason."""
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Identifier
+    rule: Annotated[str, Field(max_length=200)]
+    step: Annotated[str, Field(max_length=100)]
+    reason: Annotated[str, Field(max_length=2000)]
+
+
 class ContactInput(_Model):
     ticket: TicketEvent
 
@@ -346,8 +367,33 @@ class CaseStatus(BaseModel):
 
 # Activity names, so the workflow module never imports the activity modules (and their I/O libraries).
 SEND_NOTIFICATION = "send_notification"
+PLAN_DELIVERIES = "plan_deliveries"
+DELIVER = "deliver"
 ISSUE_COMPENSATION = "issue_compensation"
 PROJECT_EVENTS = "project_events"
+
+
+class NotifyContext(BaseModel):
+    """What the channels need besides the text: filled by the step machine from the case (so it is in
+    history and the same on every retry), absent on notifications queued by older code."""
+
+    at: datetime
+    """When the engine decided to send it: picks the on-call person and quiet hours."""
+    customer_email: str | None = None
+    ticket_source: str
+    ticket_id: str
+    ticket_url: str | None = None
+    channel: Literal["email", "ticket", "both"] = "email"
+    sender: str | None = None
+    reply_to: str | None = None
+    thread: list[str] = []
+    """Keys of the customer messages sent earlier in this case, oldest first (email threading)."""
+    severity: str
+    level: int = 0
+    """The escalation level an `escalation` notification announces."""
+    top_level: bool = False
+    overrides: dict[str, MessageTemplate] = {}
+    """Ops overrides of this template, per channel."""
 
 
 class Notification(BaseModel):
@@ -361,6 +407,50 @@ class Notification(BaseModel):
     """`customer`, or the internal role that should hear it."""
     template: str
     params: dict[str, str] = {}
+    context: NotifyContext | None = None
+
+
+class Delivery(BaseModel):
+    """One message over one channel to one address. `key` (notification key + channel + address)
+    is what the channel de-duplicates on: SMTP Message-ID, ticket comment marker, webhook header."""
+
+    key: str
+    channel: Literal["email", "zendesk", "jira", "slack", "webhook"]
+    address: str
+    """Email address, ticket id/key, or webhook URL."""
+    person: str | None = None
+    """The roster person it reaches (internal messages)."""
+    internal: bool = False
+    """On a ticket: an internal note instead of a public comment."""
+    note: Notification
+
+
+class DeliveryTarget(BaseModel):
+    """Someone to reach: the customer, or one person of the roster, over one or more channels.
+    `label` names them in the timeline; the target is reached when any of its deliveries is."""
+
+    label: str
+    deliveries: list[Delivery]
+    patient: bool = True
+    """Customer messages retry for a long time; a person's channels give up sooner, so the
+    next person is tried."""
+
+
+class DeliveryPlan(BaseModel):
+    targets: list[DeliveryTarget] = []
+    first_reachable: bool = False
+    """Stop at the first target reached (the on-call order of a role below the top level)."""
+    also: list[DeliveryTarget] = []
+    """Delivered whoever else is reached: the internal note on the source ticket."""
+    skipped: list[str] = []
+    """People left out, with why (quiet hours)."""
+    recorded: bool = False
+    """Whether the timeline should name who was reached (real channels, not the log)."""
+
+
+class DeliveryReceipt(BaseModel):
+    detail: str
+    duplicate: bool = False
 
 
 class IssueInstruction(BaseModel):

@@ -41,6 +41,7 @@ from workflows.calendars import (
     to_micros,
 )
 from workflows.money import Amount, check_places_on_entry, parse_currency
+from workflows.templates import Overrides, check_override, parse_overrides
 
 
 class Severity(StrEnum):
@@ -327,6 +328,30 @@ class TriagePolicy(_Strict):
     anomaly_severity: Severity = Severity.CRITICAL
 
 
+class NotificationPolicy(_Strict):
+    """How customers hear from us. `channel`: by email, as a public comment on the source ticket
+    (Zendesk/Jira cases; others fall back to email), or both. `templates` names an ops file of
+    overrides (relative to the policy file); loading the policy inlines it into `overrides`, so the
+    snapshot in each case is self-contained."""
+
+    channel: Literal["email", "ticket", "both"] = "email"
+    sender: str | None = None
+    """The From address of customer mail (else $RECOVERY_MAIL_FROM)."""
+    reply_to: str | None = None
+    templates: str | None = None
+    overrides: Overrides = {}
+
+    @field_validator("overrides")
+    @classmethod
+    def _checked(cls, value: Overrides) -> Overrides:
+        """Overrides written into the policy itself get the templates file's checks."""
+        problems = [p for channel, table in value.items() for name, tpl in table.items()
+                    for p in check_override(channel, name, tpl)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+
 class Policy(_Strict):
     name: str = "default"
     version: str = "1"
@@ -343,6 +368,7 @@ class Policy(_Strict):
     root_causes: list[str]
     apply_policy_roles: list[str] = ["manager"]
     """Roles that may move an open case of this policy onto another one (`apply_policy`)."""
+    notifications: NotificationPolicy = NotificationPolicy()
 
     _clocks: dict[Severity, Clock] = PrivateAttr(default_factory=dict)
 
@@ -419,8 +445,12 @@ def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[
             if calendar.holiday_files:
                 raise PolicyError(f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
                                   "(list the dates in holidays instead)")
+        if policy.notifications.templates:
+            raise PolicyError(f"{source}: notifications.templates: not allowed in an uploaded policy "
+                              "(write the overrides under [notifications.overrides] instead)")
         return policy
-    return resolve_holiday_files(policy, Path(base_dir) if base_dir is not None else Path.cwd(), source)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return with_templates(resolve_holiday_files(policy, base, source), base)
 
 
 def resolve_holiday_files(policy: Policy, base_dir: Path, source: str) -> Policy:
@@ -451,3 +481,18 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
     if not path:
         return parse_policy(default_policy_text(), "default policy")
     return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)), Path(path).parent)
+
+
+def with_templates(policy: Policy, base: Path) -> Policy:
+    """The policy with its templates file (relative to `base`) read, checked and inlined."""
+    name = policy.notifications.templates
+    if not name:
+        return policy
+    path = base / name
+    text = read_config_file(path, "templates", PolicyError)
+    try:
+        overrides = parse_overrides(text, str(path))
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
+    notifications = policy.notifications.model_copy(update={"overrides": overrides})
+    return policy.model_copy(update={"notifications": notifications})

@@ -64,7 +64,7 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
         elif e.type == "severity_changed":
             case["severity"] = d["severity"]
             result.steps[-1]["severity"] = d["severity"]
-        elif e.type == "contact_added":
+        elif e.type in ("contact_added", "customer_replied"):  # a reply the case waited for does not count
             case["contact_count"] = d.get("contact_count", case["contact_count"] + 1)
         elif e.type == "escalated":
             case["escalation_level"] = d["level"]

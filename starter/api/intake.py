@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -15,11 +15,13 @@ from starter import intake
 from starter.api.auth import TicketSender
 from starter.api.errors import ApiError
 from starter.api.settings import settings_of, temporal
+from starter.api.ticket_events import TicketEventResult, apply_ticket_event
 from starter.cases import open_case
 from workflows.models import ContactResult, TicketEvent
 
 router = APIRouter(tags=["intake"])
 log = logging.getLogger("recovery.api")
+T = TypeVar("T")
 
 
 class Ignored(BaseModel):
@@ -41,9 +43,10 @@ async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) ->
 _WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
-@router.post("/v1/webhooks/{source}", status_code=202, response_model=ContactResult | Ignored,
-             summary="Signed ticket webhooks from Zendesk or Jira", openapi_extra=_WEBHOOK_BODY)
-async def post_webhook(source: str, request: Request) -> ContactResult | Ignored:
+@router.post("/v1/webhooks/{source}", status_code=202, response_model=ContactResult | TicketEventResult | Ignored,
+             summary="Signed ticket webhooks from Zendesk or Jira: open cases, drive their steps",
+             openapi_extra=_WEBHOOK_BODY)
+async def post_webhook(source: str, request: Request) -> ContactResult | TicketEventResult | Ignored:
     settings = settings_of(request)
     raw = await request.body()  # the signature covers these exact bytes: verify before parsing
     received = datetime.now(timezone.utc)
@@ -52,11 +55,17 @@ async def post_webhook(source: str, request: Request) -> ContactResult | Ignored
         config = settings.intake.zendesk
         _verified(source, lambda: intake.verify_zendesk(request.headers, raw, config, received))
         payload = _json_object(raw)
+        activity = _mapped(lambda: intake.zendesk_activity(payload, config))
+        if activity is not None:
+            return await _drive(request, activity, config.events)
         ticket = _mapped(lambda: intake.zendesk_ticket(payload, config, received))
     elif source == "jira" and settings.intake.jira is not None:
         jira = settings.intake.jira
         _verified(source, lambda: intake.verify_jira(request.headers, raw, jira))
         payload = _json_object(raw)
+        jira_event = _mapped(lambda: intake.jira_activity(payload, jira))
+        if jira_event is not None:
+            return await _drive(request, jira_event, jira.events)
         ticket = _mapped(lambda: intake.jira_ticket(payload, request.headers, jira, received))
     else:
         known = [name for name in ("zendesk", "jira") if getattr(settings.intake, name) is not None]
@@ -64,6 +73,15 @@ async def post_webhook(source: str, request: Request) -> ContactResult | Ignored
     if ticket is None:
         return Ignored(ignored="event type does not open or add to a case")
     return await _open(request, ticket)
+
+
+async def _drive(request: Request, activity: intake.TicketActivity | intake.OwnEvent,
+                 rules: intake.EventRules) -> TicketEventResult | Ignored:
+    if isinstance(activity, intake.OwnEvent):
+        return Ignored(ignored=activity.reason)
+    settings = settings_of(request)
+    pool = await settings.database() if settings.database is not None else None
+    return await apply_ticket_event(await temporal(request), pool, activity, rules, settings.policy.assignee_role)
 
 
 def _verified(source: str, check: Callable[[], int]) -> None:
@@ -85,7 +103,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def _mapped(mapping: Callable[[], TicketEvent | None]) -> TicketEvent | None:
+def _mapped(mapping: Callable[[], T]) -> T:
     try:
         return mapping()
     except intake.PayloadError as err:

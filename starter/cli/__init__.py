@@ -14,6 +14,7 @@ import inspect
 import os
 import sys
 
+from activities.roster import RosterError
 from starter.cli import cases, ops, servers
 from starter.cli import policy as policy_commands
 from starter.cli.common import UsageError
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy = sub.add_parser("policy", help="policy tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     policy_commands.add_commands(policy_sub)
+
+    roster = sub.add_parser("roster", help="roster tools (the people behind each escalation role)")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    roster_check = roster_sub.add_parser("check", help="validate a roster file and summarise it")
+    roster_check.set_defaults(func=ops.cmd_roster_check)
+    roster_check.add_argument("file")
     return parser
 
 
@@ -143,7 +150,7 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
         return asyncio.run(result) if inspect.iscoroutine(result) else result
-    except (UsageError, PolicyError) as err:
+    except (UsageError, PolicyError, RosterError) as err:
         print(f"recovery: error: {err}", file=sys.stderr)
         return 2
     except CaseError as err:

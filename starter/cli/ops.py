@@ -1,4 +1,5 @@
-"""Ops commands: migrate or rebuild the database, the SLA report (policy commands: `starter.cli.policy`)."""
+"""Ops commands: check a roster file, migrate or rebuild the database, the SLA report (policy commands:
+`starter.cli.policy`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,33 @@ import argparse
 import time
 from datetime import datetime, timezone
 
+from activities.roster import Roster, load_roster
 from starter.cli.common import UsageError
+
+
+def roster_summary(roster: Roster, source: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    lines = [f"roster {source}: ok ({len(roster.people)} people, {len(roster.roles)} roles)"]
+    for name, role in roster.roles.items():
+        order = roster.order(name, now)
+        rotation = (f" — weekly rotation, hand-over {role.rotation.handover} {role.rotation.time_zone}, "
+                    f"on call now: {order[0]}") if role.rotation else ""
+        lines.append(f"  {name}: {', '.join(order)}{rotation}")
+    for person_id, person in roster.people.items():
+        channels = [c for c in ("email", "slack", "webhook") if getattr(person, c)]
+        quiet = ""
+        if person.quiet_hours:
+            start, end = person.quiet_hours
+            quiet = f", quiet {start:%H:%M}-{end:%H:%M} {person.time_zone}"
+        lines.append(f"  {person_id}{f' ({person.name})' if person.name else ''}: {', '.join(channels)}{quiet}")
+    return "\n".join(lines)
+
+
+def cmd_roster_check(args: argparse.Namespace) -> int:
+    roster = load_roster(args.file)
+    assert roster is not None
+    print(roster_summary(roster, args.file))
+    return 0
 
 
 async def cmd_db(args: argparse.Namespace) -> int:

@@ -81,6 +81,10 @@ def _summary(policy: Policy) -> list[str]:
         lines.append(f"  {severity.value:<8} [{clock}] acknowledge {j['acknowledge']}, fix {j['fix']}, "
                      f"compensate {j['compensate']}, follow-up {j['follow_up']}, close {j['close']}{pause}")
     lines.append(f"  ladder: {' → '.join(policy.escalation.ladder)}")
+    notes = policy.notifications
+    overridden = sorted(f"{channel}.{name}" for channel, table in notes.overrides.items() for name in table)
+    lines.append(f"  customer messages: {notes.channel}"
+                 + (f"; templates overridden: {', '.join(overridden)}" if overridden else ""))
     lines.append(_calendar_line("default", policy.calendar))
     lines.extend(_calendar_line(name, cal) for name, cal in sorted(policy.calendars.items()))
     return lines

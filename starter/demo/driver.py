@@ -168,7 +168,14 @@ def _describe_engine_event(event: dict[str, Any]) -> str | None:
     if kind == "compensation_failed":
         return f"compensation failed: {d.get('reason')}"
     if kind == "notification_failed":
-        return f"notification {d.get('template')} to {d.get('recipient')} failed: {d.get('reason')}"
+        via = f" ({d['channel']})" if d.get("channel") else ""
+        return f"notification {d.get('template')} to {d.get('recipient')}{via} failed: {d.get('reason')}"
+    if kind == "notified":
+        return f"{d.get('template')} reached {', '.join(d.get('notified') or []) or 'nobody'}"
+    if kind == "unreachable":
+        return f"{d.get('person')} unreachable for {d.get('template')}: trying the next"
+    if kind == "ticket_event_ignored":
+        return f"ticket event ignored ({d.get('rule')} → {d.get('step')}): {d.get('reason')}"
     return None
 
 

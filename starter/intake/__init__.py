@@ -9,17 +9,22 @@ The config keys and each source's mapping are documented in docs/ops.md ("Webhoo
 
 from starter.intake.config import IntakeConfig, IntakeConfigError, JiraConfig, ZendeskConfig, load_intake_config, parse_intake_config
 from starter.intake.fields import PayloadError
-from starter.intake.jira import jira_ticket
+from starter.intake.events import EventRules, OwnEvent, TicketActivity
+from starter.intake.jira import jira_activity, jira_ticket
 from starter.intake.signatures import SignatureError, sign_jira, sign_zendesk, verify_jira, verify_zendesk
-from starter.intake.zendesk import zendesk_ticket
+from starter.intake.zendesk import zendesk_activity, zendesk_ticket
 
 __all__ = [
+    "EventRules",
     "IntakeConfig",
     "IntakeConfigError",
     "JiraConfig",
+    "OwnEvent",
     "PayloadError",
     "SignatureError",
+    "TicketActivity",
     "ZendeskConfig",
+    "jira_activity",
     "jira_ticket",
     "load_intake_config",
     "parse_intake_config",
@@ -27,5 +32,6 @@ __all__ = [
     "sign_zendesk",
     "verify_jira",
     "verify_zendesk",
+    "zendesk_activity",
     "zendesk_ticket",
 ]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from recovery.config import parse_toml_config, read_config_file
+from starter.intake.events import JiraRules, ZendeskRules
 from workflows.money import Currency
 from workflows.policy import Severity
 
@@ -59,6 +60,10 @@ class ZendeskConfig(_Config):
     default_currency: Currency = "USD"
     base_url: str | None = None
     """e.g. https://example.zendesk.com, for ticket links."""
+    events: ZendeskRules = ZendeskRules()
+    """Comments and status changes → steps (starter/intake/events.py has the defaults)."""
+    api_user_id: FieldId | None = None
+    """The Zendesk user the engine posts as: its comments never count as an agent's reply."""
 
 
 class JiraConfig(_Config):
@@ -80,6 +85,9 @@ class JiraConfig(_Config):
     }
     base_url: str | None = None
     """e.g. https://example.atlassian.net, for links /browse/KEY."""
+    events: JiraRules = JiraRules()
+    api_account_id: str | None = None
+    """The Atlassian account the engine posts as: its comments never count as an agent's reply."""
 
 
 class IntakeConfig(_Config):

@@ -18,6 +18,7 @@ from starter.intake.fields import (
     _severity,
     _ticket,
 )
+from starter.intake.events import OwnEvent, TicketActivity, is_own_comment
 from workflows.models import TicketEvent
 
 JIRA_TICKET_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
@@ -147,3 +148,45 @@ def _project_key(fields: dict[str, Any], key: str) -> str | None:
     if isinstance(project, dict) and _scalar_text(project.get("key")):
         return _scalar_text(project.get("key"))
     return key.rsplit("-", 1)[0] if "-" in key else None
+
+
+# --- ticket events on an open case ---------------------------------------------------------
+
+
+def jira_activity(payload: dict[str, Any], config: JiraConfig) -> TicketActivity | OwnEvent | None:
+    """`comment_created` (an agent's or the reporter's public comment) or `jira:issue_updated`
+    with a status item in its changelog. None for anything else."""
+    event = _scalar_text(payload.get("webhookEvent"))
+    issue = payload.get("issue")
+    if event not in ("comment_created", "jira:issue_updated") or not isinstance(issue, dict):
+        return None
+    key = _require(issue, "key", "issue.")
+    fields = _dict(issue.get("fields"))
+    if event == "jira:issue_updated":
+        changelog = _dict(payload.get("changelog"))
+        items = changelog.get("items")
+        items = items if isinstance(items, list) else []
+        status = next((i for i in items if isinstance(i, dict) and i.get("field") == "status"), None)
+        if status is None:
+            return None
+        to = _require(status, "toString", "changelog.items[status].")
+        change_id = _scalar_text(changelog.get("id")) or f"{to}:{payload.get('timestamp')}"
+        return TicketActivity(source="jira", ticket_id=key, kind="status", status=to.lower(),
+                              event_id=f"jira:{key}:status:{change_id}")
+    comment = _dict(_object(payload, "comment", ""))
+    body = _jira_description(comment.get("body"))
+    author = _dict(comment.get("author"))
+    account = _scalar_text(author.get("accountId"))
+    if is_own_comment(body, account, config.api_account_id):
+        return OwnEvent(reason="the engine's own comment")
+    if "visibility" in comment or comment.get("jsdPublic") is False:
+        return None  # restricted comments are internal notes
+    reporter = _dict(fields.get("reporter"))
+    by_customer = (account is not None and account == _scalar_text(reporter.get("accountId"))) \
+        or author.get("accountType") == "customer"
+    return TicketActivity(source="jira", ticket_id=key, event_id=f"jira:{key}:comment:{_require(comment, 'id', 'comment.')}",
+                          kind="customer_reply" if by_customer else "agent_reply", author=account, text=body)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

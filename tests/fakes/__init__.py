@@ -1,1 +1,0 @@
-"""Loopback fakes of the outside world the activities talk to."""

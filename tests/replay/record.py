@@ -3,8 +3,8 @@
     python -m tests.replay.record [VERSION]
 
 Starts its own dev server and time-skipping server, runs each scenario, and writes
-tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the projection era, "v2"; the
-business-calendar and pause-budget era was recorded as "calendars").
+tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the channels era, "channels"; the
+projection era was "v2", the business-calendar and pause-budget era "calendars").
 Older files stay: every version ever recorded keeps replaying in CI. Re-record only when a change is *meant* to be
 incompatible (and then version the workflow); CI replays the committed files.
 """
@@ -44,7 +44,49 @@ from workflows.models import (
 )
 
 HERE = Path(__file__).parent / "histories"
-VERSION = sys.argv[1] if len(sys.argv) > 1 else "v2"
+VERSION = sys.argv[1] if len(sys.argv) > 1 else "channels"
+CHANNELS = VERSION not in ("v1", "v2", "calendars")
+"""From the channels era on, the recording worker sends over every channel (real SMTP on loopback,
+the Zendesk and Slack fakes, a roster), so the histories hold plan and deliver activities."""
+
+
+class _Channels:
+    def __init__(self) -> None:
+        from activities.channels.email import SmtpConfig
+        from activities.channels.tickets import ZendeskClient
+        from activities.roster import parse_roster
+        from tests.fakes.slack import FakeSlack
+        from tests.fakes.smtp import SmtpServer
+        from tests.fakes.zendesk import FakeZendesk
+
+        self.smtp, self.zendesk, self.slack = SmtpServer(), FakeZendesk(), FakeSlack()
+        self.zendesk.add_ticket("77")
+        roster = parse_roster(f"""
+[people.ann]
+slack = "{self.slack.hook('ann')}"
+[people.lena]
+slack = "{self.slack.unknown_hook()}"
+[people.tom]
+slack = "{self.slack.hook('tom')}"
+[people.max]
+slack = "{self.slack.hook('max')}"
+[roles.agent]
+people = ["ann"]
+[roles.team-lead]
+people = ["lena", "tom"]
+[roles.manager]
+people = ["max"]
+[roles.executive]
+people = ["max", "tom"]
+""")
+        self.notifier = Notifier(smtp=SmtpConfig.from_url(self.smtp.url, "care@shop.example"),
+                                 zendesk=ZendeskClient(self.zendesk.url, self.zendesk.email, self.zendesk.token),
+                                 roster=roster, console_url="http://127.0.0.1:8000")
+
+    def close(self) -> None:
+        self.smtp.close()
+        self.zendesk.close()
+        self.slack.close()
 
 
 async def _until_asked(client: Client, case: str) -> None:
@@ -79,7 +121,8 @@ async def lifecycle_with_approval(client: Client, queue: str) -> str:
 
 
 async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
-    opened = await open_case(env.client, ticket("rec-ladder", customer="cust-ladder"),
+    extra = {"source": "zendesk", "ticket_id": "77"} if CHANNELS else {}
+    opened = await open_case(env.client, ticket("rec-ladder", customer="cust-ladder", **extra),
                              fast_policy(ack="1h", interval="30m", max_silence="90m"), queue)
     await env.sleep(timedelta(hours=3))
     await run_step(env.client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
@@ -111,10 +154,12 @@ async def main() -> None:
     pool = await create_pool(embedded_url(Path(tempfile.mkdtemp()) / "pg"))
     await migrate(pool)
     queue = f"record-{uuid.uuid4().hex[:6]}"
+    channels = _Channels() if CHANNELS else None
+    notifier = channels.notifier if channels else Notifier()
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"), search_attributes=sa.ALL, data_converter=data_converter,
     ) as env:
-        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):
             workflow_id = await lifecycle_with_approval(env.client, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / f"lifecycle_with_approval_{VERSION}.json").write_text(history.to_json())
@@ -124,13 +169,15 @@ async def main() -> None:
         test_server_existing_path=find_binary("temporal-test-server"), data_converter=data_converter,
     ) as env:
         await register_search_attributes(env.client)
-        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):
             workflow_id = await escalation_ladder(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / f"escalation_ladder_{VERSION}.json").write_text(history.to_json())
             workflow_id = await pause_budget(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / f"pause_budget_{VERSION}.json").write_text(history.to_json())
+    if channels:
+        channels.close()
     print(f"recorded histories in {HERE}")
 
 

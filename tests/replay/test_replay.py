@@ -21,15 +21,17 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed() -> None:
-    # Before the event store (no projection), after it (`project-events` patch), and after the pause
-    # budget and business calendars (`pause-budget` patch): all must replay; and after
-    # the `robust-cases` patch (breach events, delivery-moved silence, bounded state…).
+    # Before the event store (no projection), after it (`project-events` patch), after the pause
+    # budget and business calendars (`pause-budget` patch), and with the notification channels
+    # (`channels` patch: plan + deliver activities), and after the `robust-cases` patch
+    # (breach events, delivery-moved silence, bounded state…): all must replay.
     assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder",
                                            "lifecycle_with_approval_v2", "escalation_ladder_v2",
                                            "lifecycle_with_approval_calendars", "escalation_ladder_calendars",
                                            "pause_budget_calendars",
                                            "lifecycle_with_approval_assign", "escalation_ladder_assign",
-                                           "lifecycle_with_approval_robust", "escalation_ladder_robust"}
+                                           "lifecycle_with_approval_robust", "escalation_ladder_robust",
+                                           "lifecycle_with_approval_channels", "escalation_ladder_channels"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

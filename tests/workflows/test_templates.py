@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.templates import CUSTOMER, INTERNAL, render
+from workflows.templates import CUSTOMER, INTERNAL, render
 
 
 def test_every_template_renders_without_placeholders_left() -> None:

@@ -1,0 +1,105 @@
+"""Email over SMTP (`RECOVERY_SMTP_URL`): MIME text + HTML, threaded per case.
+
+`smtp://user:pass@host:587` upgrades with STARTTLS when the server offers it (`?starttls=require`
+refuses to send in clear), `smtps://host:465` speaks TLS from the first byte, `?verify=false` accepts
+a self-signed certificate. aiosmtplib rather than smtplib: it is asyncio-native (no thread per send
+inside the activity worker), with STARTTLS, implicit TLS and timeouts built in.
+
+Each message's Message-ID derives from its delivery key, so a resend after a crash carries the same
+id; In-Reply-To/References point at the case's earlier customer messages, so a mail client shows
+the whole case as one conversation.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+
+class EmailConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    implicit_tls: bool
+    starttls: str
+    """`auto` (when offered), `require`, or `never`."""
+    verify: bool
+    sender: str
+    timeout: float = 20.0
+
+    @classmethod
+    def from_url(cls, url: str, sender: str | None) -> SmtpConfig:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise EmailConfigError(f"RECOVERY_SMTP_URL {url!r}: write smtp://user:pass@host:587 or smtps://host:465")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        starttls = query.get("starttls", "auto")
+        if starttls not in ("auto", "require", "never"):
+            raise EmailConfigError(f"RECOVERY_SMTP_URL: starttls={starttls!r}: one of auto, require, never")
+        implicit = parts.scheme == "smtps"
+        user = unquote(parts.username) if parts.username else None
+        return cls(host=parts.hostname, port=parts.port or (465 if implicit else 587), username=user,
+                   password=unquote(parts.password) if parts.password else None, implicit_tls=implicit,
+                   starttls=starttls, verify=query.get("verify", "true").lower() not in ("false", "0", "no"),
+                   sender=sender or (user if user and "@" in user else f"recovery@{parts.hostname}"))
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rsplit("@", 1)[-1].strip(">") or "recovery.invalid"
+
+
+def message_id(key: str, domain: str) -> str:
+    """`<key@domain>` with the key's `:`/`~` made safe: the same key gives the same id."""
+    return f"<{re.sub(r'[^A-Za-z0-9._-]', '.', key)}@{domain}>"
+
+
+def build_message(*, key: str, thread: list[str], to: str, to_name: str | None, sender: str, reply_to: str | None,
+                  subject: str, text: str, case_id: str, domain: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = formataddr((to_name, to)) if to_name else to
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["Subject"] = f"{subject} [case {case_id}]"
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id(key, domain)
+    if thread:
+        ids = [message_id(k, domain) for k in thread]
+        msg["In-Reply-To"] = ids[-1]
+        msg["References"] = " ".join(ids)
+    msg["X-Recovery-Case"] = case_id
+    msg.set_content(text + "\n")
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
+    msg.add_alternative(f"<!doctype html><html><body>{paragraphs}"
+                        f"<p style=\"color:#666;font-size:small\">Case {html.escape(case_id)}</p></body></html>",
+                        subtype="html")
+    return msg
+
+
+async def send(config: SmtpConfig, msg: EmailMessage) -> str:
+    """Hand `msg` to the SMTP server; returns its answer. Raises on any refusal or outage."""
+    context = ssl.create_default_context()
+    if not config.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    start_tls: bool | None = {"auto": None, "require": True, "never": False}[config.starttls]
+    if config.implicit_tls:
+        start_tls = False
+    _, answer = await aiosmtplib.send(
+        msg, hostname=config.host, port=config.port, username=config.username, password=config.password,
+        use_tls=config.implicit_tls, start_tls=start_tls, tls_context=context, timeout=config.timeout,
+    )
+    return answer
