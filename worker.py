@@ -31,8 +31,15 @@ from workflows.complaint import ComplaintWorkflow
 log = structlog.get_logger("worker")
 
 
-def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None, notifier: Notifier | None = None,
-                 compensator: Compensator | None = None, max_cached_workflows: int = 10000) -> Worker:
+def build_worker(
+    client: Client,
+    *,
+    pool: asyncpg.Pool,
+    queue: str | None = None,
+    notifier: Notifier | None = None,
+    compensator: Compensator | None = None,
+    max_cached_workflows: int = 10000,
+) -> Worker:
     notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
     if codec is not None:
@@ -44,8 +51,11 @@ def build_worker(client: Client, *, pool: asyncpg.Pool, queue: str | None = None
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
-        activities=[*notifier.activities, compensator.issue_compensation,
-                    Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events],
+        activities=[
+            *notifier.activities,
+            compensator.issue_compensation,
+            Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events,
+        ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),

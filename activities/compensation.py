@@ -64,8 +64,9 @@ DECLINED = "CompensationDeclined"
 
 
 def declined(message: str, row: LedgerRow) -> ApplicationError:
-    return ApplicationError(message, {"key": row.idempotency_key, "status": row.status, "mode": row.mode},
-                            type=DECLINED, non_retryable=True)
+    return ApplicationError(
+        message, {"key": row.idempotency_key, "status": row.status, "mode": row.mode}, type=DECLINED, non_retryable=True
+    )
 
 
 class Compensator:
@@ -78,15 +79,26 @@ class Compensator:
     connection errors, 409 conflicts and 5xx, within one activity attempt.
     """
 
-    def __init__(self, pool: asyncpg.Pool, provider_url: str | None = None, api_key: str | None = None,
-                 customer_cap: Mapping[str, Decimal] | None = None,
-                 cap_window: timedelta = timedelta(days=90), *, timeout: float = 20.0,
-                 max_network_retries: int = 2, now: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        provider_url: str | None = None,
+        api_key: str | None = None,
+        customer_cap: Mapping[str, Decimal] | None = None,
+        cap_window: timedelta = timedelta(days=90),
+        *,
+        timeout: float = 20.0,
+        max_network_retries: int = 2,
+        now: Callable[[], datetime] | None = None,
+    ):
         if provider_url and not api_key:
             raise ValueError("a payment provider URL needs an API key (RECOVERY_PAYMENTS_KEY)")
         self.pool = pool
-        self.payments = StripePayments(provider_url, api_key or "", timeout=timeout,
-                                       max_network_retries=max_network_retries) if provider_url else None
+        self.payments = (
+            StripePayments(provider_url, api_key or "", timeout=timeout, max_network_retries=max_network_retries)
+            if provider_url
+            else None
+        )
         self.codes: CodeIssuer = StripePromotionCodes(self.payments) if self.payments else LedgerCodes()
         self.customer_cap = dict(customer_cap or {})
         self.cap_window = cap_window
@@ -96,9 +108,13 @@ class Compensator:
     def from_env(cls, pool: asyncpg.Pool, policy: Policy | None = None) -> Compensator:
         """`RECOVERY_PAYMENTS_URL`, `RECOVERY_PAYMENTS_KEY`, and the cap of `policy` (default: `load_policy()`)."""
         policy = policy or load_policy_set().primary  # a policy set: its default policy's cap
-        return cls(pool, os.environ.get("RECOVERY_PAYMENTS_URL") or None,
-                   os.environ.get("RECOVERY_PAYMENTS_KEY") or None,
-                   customer_cap=policy.compensation.customer_cap, cap_window=policy.compensation.cap_window)
+        return cls(
+            pool,
+            os.environ.get("RECOVERY_PAYMENTS_URL") or None,
+            os.environ.get("RECOVERY_PAYMENTS_KEY") or None,
+            customer_cap=policy.compensation.customer_cap,
+            cap_window=policy.compensation.cap_window,
+        )
 
     def mode_of(self, instruction: IssueInstruction) -> Mode:
         if instruction.agent_reference is not None:
@@ -111,21 +127,27 @@ class Compensator:
 
     @activity.defn(name=ISSUE_COMPENSATION)
     async def issue_compensation(self, instruction: IssueInstruction) -> IssueResult:
-        bound = log.bind(case_id=instruction.case_id, workflow_id=instruction.workflow_id, key=instruction.key,
-                         attempt=activity.info().attempt)
+        bound = log.bind(
+            case_id=instruction.case_id,
+            workflow_id=instruction.workflow_id,
+            key=instruction.key,
+            attempt=activity.info().attempt,
+        )
         cap = self.customer_cap.get(instruction.amount.currency) if instruction.amount is not None else None
-        row = await ledger.reserve(self.pool, instruction, self.mode_of(instruction), cap, self.cap_window,
-                                   self._now())
+        row = await ledger.reserve(self.pool, instruction, self.mode_of(instruction), cap, self.cap_window, self._now())
         bound = bound.bind(mode=row.mode)
         if row.status == "pending":
             row = await self._issue(instruction, row, bound)
         return self._result(row, bound, instruction)
 
-    async def _issue(self, instruction: IssueInstruction, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger) -> LedgerRow:
+    async def _issue(
+        self, instruction: IssueInstruction, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger
+    ) -> LedgerRow:
         if row.mode == "agent":
             reference = instruction.agent_reference or f"instr-{instruction.key}"
-            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", reference,
-                                       f"issued by agent {instruction.issued_by.id}")
+            return await ledger.settle(
+                self.pool, row.idempotency_key, "succeeded", reference, f"issued by agent {instruction.issued_by.id}"
+            )
         if row.mode == "code":
             # The code is fixed in the row first: every retry issues (and the customer gets) the same one.
             code = await ledger.claim_reference(self.pool, row.idempotency_key, new_code(instruction.kind))
@@ -133,46 +155,73 @@ class Compensator:
                 where = await self.codes.issue(instruction, code)
             except PaymentDeclined as err:
                 return await ledger.settle(self.pool, row.idempotency_key, "declined", code, str(err))
-            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", code,
-                                       None if where == code else f"promotion code {where}")
+            return await ledger.settle(
+                self.pool, row.idempotency_key, "succeeded", code, None if where == code else f"promotion code {where}"
+            )
         if row.mode == "record":
-            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", f"instr-{instruction.key}",
-                                       None)
+            return await ledger.settle(self.pool, row.idempotency_key, "succeeded", f"instr-{instruction.key}", None)
         if self.payments is None:
             # Started through a provider by an earlier attempt: only that provider can say what happened.
-            raise PaymentUnavailable(f"ledger row {row.idempotency_key} is pending at the payment provider, "
-                                     "but this worker has no provider configured (RECOVERY_PAYMENTS_URL)")
+            raise PaymentUnavailable(
+                f"ledger row {row.idempotency_key} is pending at the payment provider, "
+                "but this worker has no provider configured (RECOVERY_PAYMENTS_URL)"
+            )
         if not row.fresh:
             # An earlier attempt may have paid and lost the answer, and the provider forgets
             # idempotency keys after a day: look the payment up by its key before asking again.
             found = await self.payments.find(instruction)
             if found is not None:
                 bound.info("payment found at the provider by its idempotency key", reference=found.id)
-                return await ledger.settle(self.pool, row.idempotency_key, "succeeded", found.id,
-                                           "found at the provider by its idempotency key")
-        bound.info("calling payment provider", kind=instruction.kind.value, amount=str(instruction.amount),
-                   customer_id=instruction.customer_id)
+                return await ledger.settle(
+                    self.pool,
+                    row.idempotency_key,
+                    "succeeded",
+                    found.id,
+                    "found at the provider by its idempotency key",
+                )
+        bound.info(
+            "calling payment provider",
+            kind=instruction.kind.value,
+            amount=str(instruction.amount),
+            customer_id=instruction.customer_id,
+        )
         try:
             paid = await self.payments.issue(instruction)
         except PaymentDeclined as err:
-            bound.warning("payment provider declined", status=err.status, error_type=err.error_type,
-                          code=err.code, message=err.message)
+            bound.warning(
+                "payment provider declined",
+                status=err.status,
+                error_type=err.error_type,
+                code=err.code,
+                message=err.message,
+            )
             return await ledger.settle(self.pool, row.idempotency_key, "declined", None, str(err))
         except PaymentUnavailable as err:
             bound.warning("payment provider unavailable; Temporal will retry", error=str(err))
             raise
-        return await ledger.settle(self.pool, row.idempotency_key, "succeeded", paid.id,
-                                   "replayed by the provider" if paid.replayed else None)
+        return await ledger.settle(
+            self.pool, row.idempotency_key, "succeeded", paid.id, "replayed by the provider" if paid.replayed else None
+        )
 
-    def _result(self, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger, instruction: IssueInstruction) -> IssueResult:
+    def _result(
+        self, row: LedgerRow, bound: structlog.typing.FilteringBoundLogger, instruction: IssueInstruction
+    ) -> IssueResult:
         if row.status == "succeeded":
             assert row.reference is not None
-            bound.info("compensation issued", kind=row.kind, amount=str(instruction.amount)
-                       if instruction.amount else None, customer_id=row.customer_id, reference=row.reference,
-                       issued_by=instruction.issued_by.id,
-                       approved_by=instruction.approved_by.id if instruction.approved_by else None)
-            return IssueResult(reference=row.reference, agent_issued=row.mode == "agent",
-                               code=row.reference if row.mode == "code" else None)
+            bound.info(
+                "compensation issued",
+                kind=row.kind,
+                amount=str(instruction.amount) if instruction.amount else None,
+                customer_id=row.customer_id,
+                reference=row.reference,
+                issued_by=instruction.issued_by.id,
+                approved_by=instruction.approved_by.id if instruction.approved_by else None,
+            )
+            return IssueResult(
+                reference=row.reference,
+                agent_issued=row.mode == "agent",
+                code=row.reference if row.mode == "code" else None,
+            )
         if row.status == "refused":
             bound.warning("compensation refused by the customer cap", detail=row.detail)
             raise declined(f"compensation refused: {row.detail}", row)

@@ -53,11 +53,22 @@ NOTE_TEMPLATES = frozenset({"warning", "escalation"})
 class Notifier:
     """Sends the workflow's notifications (see the module docstring for the channels)."""
 
-    def __init__(self, webhook_url: str | None = None, timeout: float = 10.0, *, smtp: SmtpConfig | None = None,
-                 zendesk: ZendeskClient | None = None, jira: JiraClient | None = None, roster: Roster | None = None,
-                 pool: asyncpg.Pool | None = None, console_url: str | None = None,
-                 temporal_ui_url: str | None = None, namespace: str = "default", log_bodies: bool = True,
-                 store: Any = None):
+    def __init__(
+        self,
+        webhook_url: str | None = None,
+        timeout: float = 10.0,
+        *,
+        smtp: SmtpConfig | None = None,
+        zendesk: ZendeskClient | None = None,
+        jira: JiraClient | None = None,
+        roster: Roster | None = None,
+        pool: asyncpg.Pool | None = None,
+        console_url: str | None = None,
+        temporal_ui_url: str | None = None,
+        namespace: str = "default",
+        log_bodies: bool = True,
+        store: Any = None,
+    ):
         self.webhook_url = webhook_url or None
         self._timeout = timeout
         self.log_bodies = log_bodies
@@ -80,7 +91,10 @@ class Notifier:
         return cls(
             os.environ.get("RECOVERY_NOTIFY_WEBHOOK"),
             smtp=SmtpConfig.from_url(smtp_url, os.environ.get("RECOVERY_MAIL_FROM")) if smtp_url else None,
-            zendesk=ZendeskClient.from_env(), jira=JiraClient.from_env(), roster=load_roster(), pool=pool,
+            zendesk=ZendeskClient.from_env(),
+            jira=JiraClient.from_env(),
+            roster=load_roster(),
+            pool=pool,
             console_url=os.environ.get("RECOVERY_CONSOLE_URL"),
             temporal_ui_url=os.environ.get("RECOVERY_TEMPORAL_UI_URL", "http://localhost:8233"),
             namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
@@ -102,8 +116,9 @@ class Notifier:
         return text
 
     def _log(self, note: Notification, title: str, text: str) -> None:
-        bound = log.bind(case_id=note.case_id, workflow_id=note.workflow_id, key=note.key,
-                         attempt=activity.info().attempt)
+        bound = log.bind(
+            case_id=note.case_id, workflow_id=note.workflow_id, key=note.key, attempt=activity.info().attempt
+        )
         bound.info("notification", audience=note.audience, recipient=note.recipient, template=note.template)
         if self.log_bodies:
             bound.debug("notification text", title=title, text=text)
@@ -114,11 +129,23 @@ class Notifier:
             await self.store.execute(
                 "INSERT INTO customer_messages (key, workflow_id, case_id, template, title, text) "
                 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-                note.key, note.workflow_id, note.case_id, note.template, title, text)
+                note.key,
+                note.workflow_id,
+                note.case_id,
+                note.template,
+                title,
+                text,
+            )
 
     async def _post_legacy(self, note: Notification, title: str, text: str) -> str:
-        body = {"text": f"*{title}*\n{text}", "idempotency_key": note.key, "case_id": note.case_id,
-                "audience": note.audience, "recipient": note.recipient, "template": note.template}
+        body = {
+            "text": f"*{title}*\n{text}",
+            "idempotency_key": note.key,
+            "case_id": note.case_id,
+            "audience": note.audience,
+            "recipient": note.recipient,
+            "template": note.template,
+        }
         async with httpx.AsyncClient(timeout=self._timeout) as http:
             response = await http.post(self.webhook_url or "", json=body, headers={"Idempotency-Key": note.key})
         if response.status_code >= 300:
@@ -156,8 +183,9 @@ class Notifier:
             else:
                 skipped.append("customer email: the ticket gives no email address")
         if ctx.channel in ("ticket", "both") and on_ticket:
-            deliveries.append(Delivery(key=f"{note.key}:ticket", channel=ctx.ticket_source,
-                                       address=ctx.ticket_id, note=note))
+            deliveries.append(
+                Delivery(key=f"{note.key}:ticket", channel=ctx.ticket_source, address=ctx.ticket_id, note=note)
+            )
         targets = [DeliveryTarget(label="customer", deliveries=deliveries)] if deliveries else []
         return DeliveryPlan(targets=targets, skipped=skipped, recorded=bool(deliveries or skipped))
 
@@ -171,27 +199,41 @@ class Notifier:
             assert self.roster is not None
             person = self.roster.people[person_id]
             label = f"{person.name or person_id} ({person_id})" if person.name else person_id
-            if (note.template in QUIET_TEMPLATES and ctx.severity != "critical" and person.quiet_at(ctx.at)):
+            if note.template in QUIET_TEMPLATES and ctx.severity != "critical" and person.quiet_at(ctx.at):
                 plan.skipped.append(f"{label}: quiet hours")
                 continue
             deliveries = []
             base = f"{note.key}:{person_id}"
             if person.slack:
-                deliveries.append(Delivery(key=f"{base}:slack", channel="slack", address=person.slack,
-                                           person=label, note=note))
+                deliveries.append(
+                    Delivery(key=f"{base}:slack", channel="slack", address=person.slack, person=label, note=note)
+                )
             if person.webhook:
-                deliveries.append(Delivery(key=f"{base}:webhook", channel="webhook", address=person.webhook,
-                                           person=label, note=note))
+                deliveries.append(
+                    Delivery(key=f"{base}:webhook", channel="webhook", address=person.webhook, person=label, note=note)
+                )
             if person.email and self.smtp is not None:
-                deliveries.append(Delivery(key=f"{base}:email", channel="email", address=person.email,
-                                           person=label, note=note))
+                deliveries.append(
+                    Delivery(key=f"{base}:email", channel="email", address=person.email, person=label, note=note)
+                )
             if deliveries:
                 plan.targets.append(DeliveryTarget(label=label, deliveries=deliveries, patient=False))
         plan.first_reachable = not (note.template == "escalation" and ctx.top_level)
         if note.template in NOTE_TEMPLATES and self._ticket_client(ctx.ticket_source) is not None:
-            plan.also.append(DeliveryTarget(label=f"{ctx.ticket_source} ticket {ctx.ticket_id}", deliveries=[
-                Delivery(key=f"{note.key}:note", channel=ctx.ticket_source,
-                         address=ctx.ticket_id, internal=True, note=note)]))
+            plan.also.append(
+                DeliveryTarget(
+                    label=f"{ctx.ticket_source} ticket {ctx.ticket_id}",
+                    deliveries=[
+                        Delivery(
+                            key=f"{note.key}:note",
+                            channel=ctx.ticket_source,
+                            address=ctx.ticket_id,
+                            internal=True,
+                            note=note,
+                        )
+                    ],
+                )
+            )
         plan.recorded = bool(plan.targets or plan.also or plan.skipped)
         return plan
 
@@ -210,8 +252,9 @@ class Notifier:
             delay = timedelta(seconds=err.after) if err.after is not None else None
             raise ApplicationError(str(err), type="RateLimited", next_retry_delay=delay) from None
         if self.pool is not None:
-            await record_sent(self.pool, record_key, delivery.note.workflow_id, delivery.channel,
-                              delivery.address, detail)
+            await record_sent(
+                self.pool, record_key, delivery.note.workflow_id, delivery.channel, delivery.address, detail
+            )
         log.info("delivered", key=delivery.key, channel=delivery.channel, person=delivery.person, detail=detail)
         return DeliveryReceipt(detail=detail)
 
@@ -231,9 +274,17 @@ class Notifier:
             reply_to = ctx.reply_to if ctx and customer else None
             sender = (ctx.sender if ctx and customer and ctx.sender else None) or self.smtp.sender
             msg = email.build_message(
-                key=delivery.key, thread=ctx.thread if ctx and customer else [], to=delivery.address,
-                to_name=note.params.get("customer") if customer else None, sender=sender, reply_to=reply_to,
-                subject=subject, text=text, case_id=note.case_id, domain=self.smtp.domain)
+                key=delivery.key,
+                thread=ctx.thread if ctx and customer else [],
+                to=delivery.address,
+                to_name=note.params.get("customer") if customer else None,
+                sender=sender,
+                reply_to=reply_to,
+                subject=subject,
+                text=text,
+                case_id=note.case_id,
+                domain=self.smtp.domain,
+            )
             answer = await email.send(self.smtp, msg)
             return f"email to {delivery.address} accepted: {answer}"
         if delivery.channel in ("zendesk", "jira"):
@@ -248,15 +299,23 @@ class Notifier:
             return await client.comment(delivery.address, delivery.key, text, public=public, escalation=escalation)
         if delivery.channel == "slack":
             title, text = self._text(delivery, "chat")
-            payload = chat.slack_payload(title, text, note.case_id, self.case_url(note.case_id),
-                                         self.history_url(note.workflow_id))
+            payload = chat.slack_payload(
+                title, text, note.case_id, self.case_url(note.case_id), self.history_url(note.workflow_id)
+            )
             return await chat.post_json("Slack", delivery.address, payload)
         if delivery.key == note.key:  # the webhook of old: its body, its key
             title, text = render(note.audience, note.template, note.params)
             return await self._post_legacy(note, title, text)
         title, text = self._text(delivery, "chat")
-        body = {"title": title, "text": text, "idempotency_key": delivery.key, "case_id": note.case_id,
-                "case_url": self.case_url(note.case_id), "template": note.template, "person": delivery.person}
+        body = {
+            "title": title,
+            "text": text,
+            "idempotency_key": delivery.key,
+            "case_id": note.case_id,
+            "case_url": self.case_url(note.case_id),
+            "template": note.template,
+            "person": delivery.person,
+        }
         return await chat.post_json("webhook", delivery.address, body, {"Idempotency-Key": delivery.key})
 
     def case_url(self, case_id: str) -> str | None:

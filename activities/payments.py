@@ -43,8 +43,7 @@ class PaymentDeclined(Exception):
 
     def __init__(self, status: int, error_type: str, code: str | None, message: str):
         self.status, self.error_type, self.code, self.message = status, error_type, code, message
-        super().__init__(f"payment provider declined ({status} {error_type}"
-                         f"{'/' + code if code else ''}): {message}")
+        super().__init__(f"payment provider declined ({status} {error_type}{'/' + code if code else ''}): {message}")
 
 
 class PaymentUnavailable(Exception):
@@ -90,8 +89,11 @@ class StripePayments:
             raise ValueError("the payment provider needs an API key")
         self.base_url = base_url.rstrip("/")
         self._client = stripe.StripeClient(
-            api_key, base_addresses={"api": self.base_url}, max_network_retries=max_network_retries,
-            http_client=stripe.HTTPXClient(timeout=timeout))
+            api_key,
+            base_addresses={"api": self.base_url},
+            max_network_retries=max_network_retries,
+            http_client=stripe.HTTPXClient(timeout=timeout),
+        )
 
     async def issue(self, instruction: IssueInstruction) -> PaymentResult:
         """Refund or credit `instruction.amount`, keyed by `instruction.key`."""
@@ -101,48 +103,84 @@ class StripePayments:
         if instruction.kind is CompensationKind.REFUND:
             return await self.refund(instruction.key, instruction.payment_reference, instruction.amount, meta)
         if instruction.kind is CompensationKind.CREDIT:
-            return await self.credit(instruction.key, instruction.payment_customer_id, instruction.amount, meta,
-                                     description=instruction.reason)
+            return await self.credit(
+                instruction.key,
+                instruction.payment_customer_id,
+                instruction.amount,
+                meta,
+                description=instruction.reason,
+            )
         raise ValueError(f"the payment provider does not issue {instruction.kind.value!r}")
 
-    async def refund(self, key: str, payment: str | None, money: Money,
-                     metadata: Mapping[str, str]) -> PaymentResult:
+    async def refund(self, key: str, payment: str | None, money: Money, metadata: Mapping[str, str]) -> PaymentResult:
         """Refund `money` of the payment `payment` (`pi_…` PaymentIntent or `ch_…` Charge)."""
         target = _payment_param(payment)
-        params: dict[str, Any] = {**target, "amount": to_minor(money), "reason": "requested_by_customer",
-                                  "metadata": dict(metadata)}
-        return await self._call(lambda: self._client.v1.refunds.create_async(
-            params, {"idempotency_key": key}))  # type: ignore[arg-type]
+        params: dict[str, Any] = {
+            **target,
+            "amount": to_minor(money),
+            "reason": "requested_by_customer",
+            "metadata": dict(metadata),
+        }
+        return await self._call(lambda: self._client.v1.refunds.create_async(params, {"idempotency_key": key}))  # type: ignore[arg-type]
 
-    async def credit(self, key: str, customer: str | None, money: Money, metadata: Mapping[str, str],
-                     description: str = "") -> PaymentResult:
+    async def credit(
+        self, key: str, customer: str | None, money: Money, metadata: Mapping[str, str], description: str = ""
+    ) -> PaymentResult:
         """Credit `money` to the Stripe customer `customer`'s balance (`cus_…`)."""
         if not customer:
-            raise PaymentDeclined(400, "invalid_request_error", "parameter_missing",
-                                  "the ticket names no Stripe customer to credit (customer.payment_customer_id)")
-        params: dict[str, Any] = {"amount": -to_minor(money), "currency": money.currency.lower(),
-                                  "metadata": dict(metadata)}
+            raise PaymentDeclined(
+                400,
+                "invalid_request_error",
+                "parameter_missing",
+                "the ticket names no Stripe customer to credit (customer.payment_customer_id)",
+            )
+        params: dict[str, Any] = {
+            "amount": -to_minor(money),
+            "currency": money.currency.lower(),
+            "metadata": dict(metadata),
+        }
         if description:
             params["description"] = description[:350]
-        return await self._call(lambda: self._client.v1.customers.balance_transactions.create_async(
-            customer, params, {"idempotency_key": key}))  # type: ignore[arg-type]
+        return await self._call(
+            lambda: self._client.v1.customers.balance_transactions.create_async(
+                customer,
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": key},
+            )
+        )
 
     async def promotion_code(self, instruction: IssueInstruction, code: str) -> PaymentResult:
         """A one-off coupon worth `instruction.amount` and a promotion code `code` for it."""
         money = instruction.amount
         assert money is not None
         meta = metadata_of(instruction)
-        coupon = await self._call(lambda: self._client.v1.coupons.create_async(
-            {"amount_off": to_minor(money), "currency": money.currency.lower(),
-             "duration": "once", "max_redemptions": 1, "name": f"Case {instruction.case_id}"[:40],
-             "metadata": meta},
-            {"idempotency_key": f"{instruction.key}:coupon"}))
-        params: dict[str, Any] = {"promotion": {"type": "coupon", "coupon": coupon.id}, "code": code,
-                                  "max_redemptions": 1, "metadata": meta}
+        coupon = await self._call(
+            lambda: self._client.v1.coupons.create_async(
+                {
+                    "amount_off": to_minor(money),
+                    "currency": money.currency.lower(),
+                    "duration": "once",
+                    "max_redemptions": 1,
+                    "name": f"Case {instruction.case_id}"[:40],
+                    "metadata": meta,
+                },
+                {"idempotency_key": f"{instruction.key}:coupon"},
+            )
+        )
+        params: dict[str, Any] = {
+            "promotion": {"type": "coupon", "coupon": coupon.id},
+            "code": code,
+            "max_redemptions": 1,
+            "metadata": meta,
+        }
         if instruction.payment_customer_id:
             params["customer"] = instruction.payment_customer_id
-        return await self._call(lambda: self._client.v1.promotion_codes.create_async(
-            params, {"idempotency_key": f"{instruction.key}:promotion_code"}))  # type: ignore[arg-type]
+        return await self._call(
+            lambda: self._client.v1.promotion_codes.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": f"{instruction.key}:promotion_code"},
+            )
+        )
 
     async def find(self, instruction: IssueInstruction, *, max_pages: int = 20) -> PaymentResult | None:
         """The refund or credit made for `instruction.key`, if the provider has one."""
@@ -165,8 +203,7 @@ class StripePayments:
                 params: dict[str, Any] = {"limit": 100}
                 if after:
                     params["starting_after"] = after
-                return self._client.v1.customers.balance_transactions.list_async(
-                    customer, params)  # type: ignore[arg-type]
+                return self._client.v1.customers.balance_transactions.list_async(customer, params)  # type: ignore[arg-type]
         else:
             return None
         after: str | None = None
@@ -209,8 +246,12 @@ def _payment_param(payment: str | None) -> dict[str, str]:
         return {"payment_intent": payment}
     if payment and payment.startswith("ch_"):
         return {"charge": payment}
-    raise PaymentDeclined(400, "invalid_request_error", "parameter_missing",
-                          "the ticket names no payment to refund (order.payment_reference: pi_… or ch_…)")
+    raise PaymentDeclined(
+        400,
+        "invalid_request_error",
+        "parameter_missing",
+        "the ticket names no payment to refund (order.payment_reference: pi_… or ch_…)",
+    )
 
 
 def _final(err: stripe.StripeError) -> bool:

@@ -106,7 +106,7 @@ class Rotation(_Strict):
     def _handover(cls, value: str) -> str:
         parts = value.lower().split()
         if len(parts) != 2 or parts[0][:3] not in _WEEKDAYS:
-            raise ValueError(f"handover {value!r}: write a weekday and a time, e.g. \"mon 09:00\"")
+            raise ValueError(f'handover {value!r}: write a weekday and a time, e.g. "mon 09:00"')
         _clock(parts[1])
         return value
 

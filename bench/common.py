@@ -17,12 +17,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from recovery.logs import configure_logging
 from activities.notifications import Notifier
 from activities.store import create_pool, embedded_url, migrate
+from recovery.converter import data_converter
+from recovery.logs import configure_logging
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
-from recovery.converter import data_converter
 from workflows.models import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification, TicketEvent
 from workflows.policy import Policy, default_policy_text, parse_policy
 
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- logging: the worker logs like production (structlog JSON), but into a file ------------------
+
 
 def configure_file_logging(path: Path) -> None:
     """The production worker's JSON logging (at INFO), into `path` instead of the terminal."""
@@ -44,6 +45,7 @@ def say(message: str) -> None:
 
 
 # ---- statistics ------------------------------------------------------------------------------
+
 
 def percentile(values: Iterable[float], q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100); None for no values."""
@@ -58,9 +60,14 @@ def percentile(values: Iterable[float], q: float) -> float | None:
 
 
 def summary(values: list[float]) -> dict[str, Any]:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values) if values else None,
-            "mean": sum(values) / len(values) if values else None}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+    }
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -98,27 +105,46 @@ async def bounded(concurrency: int, items: Iterable[T], run: Callable[[T], Await
 
 # ---- tickets and policies ------------------------------------------------------------------
 
+
 def ticket(customer: str, order: str = "ord-1", subject: str = "Wrong size shipped") -> TicketEvent:
-    return TicketEvent.model_validate({
-        "source": "generic",
-        "event_id": f"evt-{customer}-{order}",
-        "ticket_id": f"T-{customer}",
-        "customer": {"id": customer, "name": "Dana Example", "email": "dana@example.com"},
-        "order": {"id": order, "currency": "USD", "total": "88.00", "shipping": "9.00"},
-        "subject": subject,
-        "description": "Ordered M, got XXL.",
-        "occurred_at": "2026-11-20T10:00:00+00:00",
-    })
+    return TicketEvent.model_validate(
+        {
+            "source": "generic",
+            "event_id": f"evt-{customer}-{order}",
+            "ticket_id": f"T-{customer}",
+            "customer": {"id": customer, "name": "Dana Example", "email": "dana@example.com"},
+            "order": {"id": order, "currency": "USD", "total": "88.00", "shipping": "9.00"},
+            "subject": subject,
+            "description": "Ordered M, got XXL.",
+            "occurred_at": "2026-11-20T10:00:00+00:00",
+        }
+    )
 
 
-def wall_policy(*, ack: str = "1h", fix: str = "4h", compensate: str = "4h", follow_up: str = "1s",
-                close: str = "4h", interval: str = "30m", max_silence: str = "30d", age_ceiling: str = "60d",
-                clock: str = "wall", calendar: dict[str, Any] | None = None) -> Policy:
+def wall_policy(
+    *,
+    ack: str = "1h",
+    fix: str = "4h",
+    compensate: str = "4h",
+    follow_up: str = "1s",
+    close: str = "4h",
+    interval: str = "30m",
+    max_silence: str = "30d",
+    age_ceiling: str = "60d",
+    clock: str = "wall",
+    calendar: dict[str, Any] | None = None,
+) -> Policy:
     """The packaged default policy with one deadline set for every severity (like the tests' fast policy)."""
     data = parse_policy(default_policy_text(), "default").model_dump(mode="json")
     for severity in data["severities"]:
-        data["severities"][severity] = {"clock": clock, "acknowledge": ack, "fix": fix, "compensate": compensate,
-                                        "follow_up": follow_up, "close": close}
+        data["severities"][severity] = {
+            "clock": clock,
+            "acknowledge": ack,
+            "fix": fix,
+            "compensate": compensate,
+            "follow_up": follow_up,
+            "close": close,
+        }
     data["escalation"].update(interval=interval, max_silence=max_silence, age_ceiling=age_ceiling)
     if calendar is not None:
         data["calendar"] = calendar
@@ -126,6 +152,7 @@ def wall_policy(*, ack: str = "1h", fix: str = "4h", compensate: str = "4h", fol
 
 
 # ---- the escalation-recording notifier --------------------------------------------------------
+
 
 class RecordingNotifier(Notifier):
     """The real notifier (structlog line, no webhook), also noting when each escalation notification's
@@ -149,6 +176,7 @@ class RecordingNotifier(Notifier):
 
 
 # ---- the stack ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Stack:

@@ -30,9 +30,21 @@ _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 def storm_policy(t0: datetime, budget_s: int) -> Policy:
     """Business clock (UTC, every day a working day) whose working hours begin at `t0` (to the second)."""
-    return wall_policy(ack=f"{budget_s}s", fix="4h", compensate="4h", follow_up="1h", close="4h", interval="1h",
-                       clock="business", calendar={"time_zone": "UTC", "working_hours": [t0.strftime("%H:%M:%S"), "23:59:59"],
-                                                   "working_days": _DAYS, "holidays": []})
+    return wall_policy(
+        ack=f"{budget_s}s",
+        fix="4h",
+        compensate="4h",
+        follow_up="1h",
+        close="4h",
+        interval="1h",
+        clock="business",
+        calendar={
+            "time_zone": "UTC",
+            "working_hours": [t0.strftime("%H:%M:%S"), "23:59:59"],
+            "working_days": _DAYS,
+            "holidays": [],
+        },
+    )
 
 
 async def open_rate(client: Client, queue: str, concurrency: int, count: int = 20) -> float:
@@ -59,22 +71,38 @@ async def breakdown(client: Client, workflow_id: str, deadline: float, started: 
                 summary_text = converter.from_payload(event.user_metadata.summary, str)
             if "escalate" in summary_text:
                 timers[event.event_id] = event
-        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED and \
-                event.timer_fired_event_attributes.started_event_id in timers:
+        elif (
+            event.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+            and event.timer_fired_event_attributes.started_event_id in timers
+        ):
             fired = event
             timer = timers[event.timer_fired_event_attributes.started_event_id]
         elif fired is not None and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            due = timer.event_time.ToDatetime(UTC).timestamp() + \
-                timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+            due = (
+                timer.event_time.ToDatetime(UTC).timestamp()
+                + timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+            )
             fired_at = fired.event_time.ToDatetime(UTC).timestamp()
             scheduled = event.event_time.ToDatetime(UTC).timestamp()
-            return {"timer_armed_late_s": due - deadline, "timer_fired_late_s": fired_at - due,
-                    "workflow_task_s": scheduled - fired_at, "activity_dispatch_s": started - scheduled}
+            return {
+                "timer_armed_late_s": due - deadline,
+                "timer_fired_late_s": fired_at - due,
+                "workflow_task_s": scheduled - fired_at,
+                "activity_dispatch_s": started - scheduled,
+            }
     return None
 
 
-async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int, budget_s: int, concurrency: int,
-                rate: float, meter: CpuMeter) -> dict[str, Any]:
+async def storm(
+    client: Client,
+    queue: str,
+    notifier: RecordingNotifier,
+    n: int,
+    budget_s: int,
+    concurrency: int,
+    rate: float,
+    meter: CpuMeter,
+) -> dict[str, Any]:
     # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
         now = datetime.now(UTC)
@@ -93,8 +121,10 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
         opened_before_t0[result.workflow_id] = datetime.now(UTC) < t0
         return result.workflow_id
 
-    say(f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
-        f"deadline {deadline:%H:%M:%S} UTC")
+    say(
+        f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
+        f"deadline {deadline:%H:%M:%S} UTC"
+    )
     meter.start()
     burst_started = time.perf_counter()
     workflow_ids = await bounded(concurrency, keys, one)
@@ -118,8 +148,11 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
     missing = [w for w in workflow_ids if w not in notifier.escalations]
     deadlines = sorted({round(due[w], 3) for w in workflow_ids if w in due})
     sample = [w for w in workflow_ids if w in notifier.escalations and w in due][:: max(1, n // 20)][:20]
-    parts = [p for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], notifier.escalations[w]))
-             if p is not None]
+    parts = [
+        p
+        for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], notifier.escalations[w]))
+        if p is not None
+    ]
     split = {k: percentile([p[k] for p in parts], 50) for k in (parts[0] if parts else {})}
     return {
         "n": n,
@@ -136,8 +169,16 @@ async def storm(client: Client, queue: str, notifier: RecordingNotifier, n: int,
     }
 
 
-async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, sizes: list[int], budget_s: int,
-                   concurrency: int, cpu_groups: Groups, calibration: int = 20) -> dict[str, Any]:
+async def figure_c(
+    client: Client,
+    queue: str,
+    notifier: RecordingNotifier,
+    sizes: list[int],
+    budget_s: int,
+    concurrency: int,
+    cpu_groups: Groups,
+    calibration: int = 20,
+) -> dict[str, Any]:
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     meter = CpuMeter(cpu_groups)
@@ -145,8 +186,11 @@ async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, size
     for n in sizes:
         result = await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter)
         d = result["delay_s"]
-        say(f"        N={n}: p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
-            if d["n"] else f"        N={n}: no escalations seen")
+        say(
+            f"        N={n}: p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
+            if d["n"]
+            else f"        N={n}: no escalations seen"
+        )
         runs.append(result)
     first = runs[0]
     return {
@@ -154,6 +198,5 @@ async def figure_c(client: Client, queue: str, notifier: RecordingNotifier, size
         "unit": f"s (p95, N={first['n']})",
         "sizes": {str(r["n"]): r for r in runs},
         "method": "deadline = T0 + budget for every case (business calendar starting at T0); delay = escalation "
-                  "notification activity start (wall clock) - deadline",
+        "notification activity start (wall clock) - deadline",
     }
-

@@ -90,6 +90,7 @@ def build_floor_worker(client: Client, queue: str, max_cached_workflows: int = 1
 
 # ---- the plan, from a real history ------------------------------------------------------------
 
+
 def history_shape(events: list[Any]) -> dict[str, Any]:
     """Counts of what a workflow's history holds: activities by type, timers, updates, total events."""
     activities: Counter[str] = Counter()
@@ -143,12 +144,19 @@ def plan_from_history(events: list[Any]) -> dict[str, list[str]]:
 
 # ---- client calls, mirroring starter.cases ------------------------------------------------------
 
+
 def floor_id(case_key: str) -> str:
     return f"floor-{case_key}"
 
 
-async def open_floor(client: Client, ticket: TicketEvent, policy: Policy, queue: str,
-                     plan: dict[str, list[str]], follow_up_seconds: float) -> dict[str, Any]:
+async def open_floor(
+    client: Client,
+    ticket: TicketEvent,
+    policy: Policy,
+    queue: str,
+    plan: dict[str, list[str]],
+    follow_up_seconds: float,
+) -> dict[str, Any]:
     """The same update-with-start as `starter.cases.open_case` (same start options and payloads)."""
     start_input = CaseStart(ticket=ticket, policy=policy).model_dump(mode="json")
     start_input["plan"] = plan
@@ -162,16 +170,21 @@ async def open_floor(client: Client, ticket: TicketEvent, policy: Policy, queue:
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Case {ticket.case_key} · {ticket.customer.name} · normal",
         static_details=f"**Subject:** {ticket.subject}\n\n**Ticket:** {ticket.source} {ticket.ticket_id}",
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(sa.RECOVERY_STEP, "acknowledge"),
-            SearchAttributePair(sa.RECOVERY_SEVERITY, "normal"),
-            SearchAttributePair(sa.ESCALATION_LEVEL, 0),
-            SearchAttributePair(sa.CUSTOMER_ID, ticket.customer.id),
-            SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
-        ]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.RECOVERY_STEP, "acknowledge"),
+                SearchAttributePair(sa.RECOVERY_SEVERITY, "normal"),
+                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+                SearchAttributePair(sa.CUSTOMER_ID, ticket.customer.id),
+                SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
+            ]
+        ),
     )
     return await client.execute_update_with_start_workflow(
-        "add_contact", ContactInput(ticket=ticket), start_workflow_operation=start, result_type=dict,
+        "add_contact",
+        ContactInput(ticket=ticket),
+        start_workflow_operation=start,
+        result_type=dict,
     )
 
 

@@ -51,11 +51,14 @@ class FloorWorkflow:
                     break
                 seen = self.changes
                 waiting = self.follow_up_due is not None and not self.asked
-                timeout = (self.follow_up_due - workflow.now()).total_seconds() if self.follow_up_due and waiting else None
+                timeout = (
+                    (self.follow_up_due - workflow.now()).total_seconds() if self.follow_up_due and waiting else None
+                )
             try:
                 await workflow.wait_condition(
                     lambda seen=seen: self.changes != seen,  # type: ignore[misc]
-                    timeout=max(timeout, 0.001) if timeout is not None else IDLE_TIMER.total_seconds())
+                    timeout=max(timeout, 0.001) if timeout is not None else IDLE_TIMER.total_seconds(),
+                )
             except TimeoutError:
                 async with self.lock:
                     if self.follow_up_due is not None and not self.asked:
@@ -69,8 +72,12 @@ class FloorWorkflow:
         while True:
             await workflow.wait_condition(lambda: self.projected < self.seq)
             first, last = self.projected + 1, self.seq
-            await workflow.execute_activity("project_events", {"first": first, "last": last},
-                                            start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY)
+            await workflow.execute_activity(
+                "project_events",
+                {"first": first, "last": last},
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_RETRY,
+            )
             self.projected = max(self.projected, last)
 
     async def _segment(self, name: str) -> None:
@@ -79,8 +86,9 @@ class FloorWorkflow:
         if name != "add_contact":
             self.seq += 1
         for activity_name in self.plan.get(name, []):
-            await workflow.execute_activity(activity_name, {"seq": self.seq},
-                                            start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY)
+            await workflow.execute_activity(
+                activity_name, {"seq": self.seq}, start_to_close_timeout=timedelta(seconds=30), retry_policy=_RETRY
+            )
             if activity_name == "issue_compensation":
                 self.seq += 1
 

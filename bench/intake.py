@@ -36,9 +36,24 @@ async def start_api(address: str, queue: str, log: Path) -> tuple[subprocess.Pop
     env.pop("RECOVERY_POLICY", None)
     env.pop("RECOVERY_INTAKE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "api", "--host", "127.0.0.1", "--port", str(port),
-         "--address", address, "--task-queue", queue],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "starter.cli",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--address",
+            address,
+            "--task-queue",
+            queue,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -57,8 +72,9 @@ async def start_api(address: str, queue: str, log: Path) -> tuple[subprocess.Pop
             await asyncio.sleep(0.2)
 
 
-async def figure_d(client: Client, address: str, queue: str, requests: int, concurrency: int, warmup: int,
-                   log: Path) -> dict[str, Any]:
+async def figure_d(
+    client: Client, address: str, queue: str, requests: int, concurrency: int, warmup: int, log: Path
+) -> dict[str, Any]:
     proc, url = await start_api(address, queue, log)
     policy = load_policy()  # what the API opens cases with (RECOVERY_POLICY unset: the packaged default)
     nonce = uuid.uuid4().hex[:6]
@@ -66,8 +82,9 @@ async def figure_d(client: Client, address: str, queue: str, requests: int, conc
     raw_times: list[float] = []
     statuses: dict[int, int] = {}
     try:
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
-                                     timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {INTAKE_TOKEN}"}, timeout=30
+        ) as http:
 
             async def via_api(key: str) -> float:
                 body = ticket(key).model_dump(mode="json")

@@ -40,8 +40,7 @@ POLL = 0.1
 
 ACK = AcknowledgeInput(actor=AGENT, message="Sorry about the size.")
 FIX = FixInput(actor=AGENT, description="Replacement in size M shipped.")
-COMPENSATE = CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"},
-                             reason="sorry")
+COMPENSATE = CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry")
 FOLLOW = FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
 CLOSE = CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Picking error at the warehouse.")
 
@@ -84,8 +83,9 @@ async def floor_lifecycle(client: Client, queue: str, key: str, policy: Policy, 
     return time.perf_counter() - started
 
 
-async def replay_cpu_ms(workflow_class: type, history: WorkflowHistory, converter: DataConverter,
-                        times: int = 5) -> float:
+async def replay_cpu_ms(
+    workflow_class: type, history: WorkflowHistory, converter: DataConverter, times: int = 5
+) -> float:
     """CPU milliseconds (this process) to replay one history: the workflow code's own cost for a whole
     lifecycle, without the server (the SDK's per-activation overhead included)."""
     replayer = Replayer(workflows=[workflow_class], data_converter=converter)
@@ -101,8 +101,9 @@ async def count_shapes(client: Client, real_queue: str, floor_queue: str, replay
     beside it with the default plan, then checked against the counted one)."""
     policy = lifecycle_policy()
     key = f"shape-{uuid.uuid4().hex[:6]}"
-    await asyncio.gather(real_lifecycle(client, real_queue, key, policy),
-                         floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN))
+    await asyncio.gather(
+        real_lifecycle(client, real_queue, key, policy), floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN)
+    )
     real_history = await client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
     plan = plan_from_history(list(real_history.events))
     if sum(map(len, plan.values())) == 0:
@@ -117,8 +118,17 @@ async def count_shapes(client: Client, real_queue: str, floor_queue: str, replay
     return {"plan": plan, "real": real_shape, "floor": floor_shape}
 
 
-async def run_kind(kind: str, client: Client, queue: str, count: int, concurrency: int, policy: Policy,
-                   plan: dict[str, list[str]], tag: str, meter: CpuMeter | None) -> dict[str, Any]:
+async def run_kind(
+    kind: str,
+    client: Client,
+    queue: str,
+    count: int,
+    concurrency: int,
+    policy: Policy,
+    plan: dict[str, list[str]],
+    tag: str,
+    meter: CpuMeter | None,
+) -> dict[str, Any]:
     keys = [f"{kind[0]}{tag}-{i}" for i in range(count)]
 
     async def one(key: str) -> float:
@@ -132,13 +142,27 @@ async def run_kind(kind: str, client: Client, queue: str, count: int, concurrenc
     latencies = await bounded(concurrency, keys, one)
     elapsed = time.perf_counter() - started
     cpu = meter.stop() if meter else {}
-    return {"lifecycles": count, "seconds": elapsed, "per_second": count / elapsed, "latencies": latencies,
-            "cpu_seconds": cpu}
+    return {
+        "lifecycles": count,
+        "seconds": elapsed,
+        "per_second": count / elapsed,
+        "latencies": latencies,
+        "cpu_seconds": cpu,
+    }
 
 
-async def figures_a_b(client: Client, real_queue: str, floor_queue: str, *, lifecycles: int, concurrency: int,
-                      rounds: int, warmup: int, cpu_groups: Groups, replays: int = 5) -> tuple[dict[str, Any], dict[str, Any],
-                                                                                     dict[str, Any]]:
+async def figures_a_b(
+    client: Client,
+    real_queue: str,
+    floor_queue: str,
+    *,
+    lifecycles: int,
+    concurrency: int,
+    rounds: int,
+    warmup: int,
+    cpu_groups: Groups,
+    replays: int = 5,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     say("(a)/(b): counting a real lifecycle's history")
     shapes = await count_shapes(client, real_queue, floor_queue, replays)
     plan = shapes["plan"]

@@ -27,12 +27,14 @@ from starter.cases import open_case
 async def _start(kind: str, address: str, database_url: str, queue: str, log: Path) -> subprocess.Popen[bytes]:
     module = "worker" if kind == "real" else "bench.floor_worker"
     marker = b"worker started" if kind == "real" else b"floor worker started"
-    env = subprocess_env(TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, RECOVERY_TASK_QUEUE=queue,
-                         RECOVERY_LOG_LEVEL="INFO")
+    env = subprocess_env(
+        TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, RECOVERY_TASK_QUEUE=queue, RECOVERY_LOG_LEVEL="INFO"
+    )
     env.pop("RECOVERY_METRICS_ADDRESS", None)
     log.write_bytes(b"")
     proc = subprocess.Popen(
-        [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab")
+    )
     deadline = time.monotonic() + 60
     while marker not in log.read_bytes():
         if proc.poll() is not None:
@@ -52,8 +54,19 @@ async def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-async def measure(kind: str, client: Client, address: str, database_url: str, cases: int, warmup: int, chunks: int,
-                  concurrency: int, plan: dict[str, list[str]], log: Path, settle: float) -> dict[str, Any]:
+async def measure(
+    kind: str,
+    client: Client,
+    address: str,
+    database_url: str,
+    cases: int,
+    warmup: int,
+    chunks: int,
+    concurrency: int,
+    plan: dict[str, list[str]],
+    log: Path,
+    settle: float,
+) -> dict[str, Any]:
     queue = f"mem-{kind}-{uuid.uuid4().hex[:6]}"
     policy = wall_policy(ack="1h")
     proc = await _start(kind, address, database_url, queue, log)
@@ -93,15 +106,38 @@ async def measure(kind: str, client: Client, address: str, database_url: str, ca
     }
 
 
-async def figure_f(client: Client, address: str, database_url: str, cases: int, warmup: int, chunks: int,
-                   concurrency: int, plan: dict[str, list[str]], tmp: Path, settle: float = 1.0) -> dict[str, Any]:
+async def figure_f(
+    client: Client,
+    address: str,
+    database_url: str,
+    cases: int,
+    warmup: int,
+    chunks: int,
+    concurrency: int,
+    plan: dict[str, list[str]],
+    tmp: Path,
+    settle: float = 1.0,
+) -> dict[str, Any]:
     results = {}
     for kind in ("floor", "real"):
         say(f"(f): {kind} worker subprocess: {warmup} warm-up cases, then {cases} cases in {chunks} chunks")
-        results[kind] = await measure(kind, client, address, database_url, cases, warmup, chunks, concurrency, plan,
-                                      tmp / f"memory-{kind}.log", settle)
-        say(f"        {kind}: {results[kind]['kib_per_case']} KiB/case "
-            f"(RSS {results[kind]['rss_idle_kib'] / 1024:.0f} → {results[kind]['rss_final_kib'] / 1024:.0f} MiB)")
+        results[kind] = await measure(
+            kind,
+            client,
+            address,
+            database_url,
+            cases,
+            warmup,
+            chunks,
+            concurrency,
+            plan,
+            tmp / f"memory-{kind}.log",
+            settle,
+        )
+        say(
+            f"        {kind}: {results[kind]['kib_per_case']} KiB/case "
+            f"(RSS {results[kind]['rss_idle_kib'] / 1024:.0f} → {results[kind]['rss_final_kib'] / 1024:.0f} MiB)"
+        )
     real, floor = results["real"]["kib_per_case"], results["floor"]["kib_per_case"]
     return {
         "value": real / floor if real and floor and floor > 0 else None,

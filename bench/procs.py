@@ -15,7 +15,7 @@ def _stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     # comm may hold spaces: split after its closing parenthesis
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -39,8 +39,9 @@ async def main(tmp: Path, times: int, top: int) -> None:
         await stack.close()
     profiler = cProfile.Profile()
     executor = ThreadPoolExecutor(max_workers=1, initializer=profiler.enable)
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=stack.client.data_converter,
-                        workflow_task_executor=executor)
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=stack.client.data_converter, workflow_task_executor=executor
+    )
     await replayer.replay_workflow(history)
     started = time.process_time()
     for _ in range(times):
@@ -48,8 +49,10 @@ async def main(tmp: Path, times: int, top: int) -> None:
     cpu = time.process_time() - started
     executor.submit(profiler.disable).result()
     executor.shutdown()
-    print(f"{len(history.events)} history events; {1000 * cpu / times:.1f} CPU ms per replay "
-          f"(profiled, so slower than in figure (b))\n")
+    print(
+        f"{len(history.events)} history events; {1000 * cpu / times:.1f} CPU ms per replay "
+        f"(profiled, so slower than in figure (b))\n"
+    )
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)

@@ -47,8 +47,10 @@ async def figure_e(client: Client, pool: asyncpg.Pool, queue: str, cases: int, c
         opened = await open_case(client, ticket(f"proj{nonce}-{i}"), policy, queue)
         samples["open"].append(await _lag(pool, opened.workflow_id, 1, time.perf_counter()))
         steps: tuple[tuple[Callable[..., Any], Any], ...] = (
-            (ComplaintWorkflow.acknowledge, ACK), (ComplaintWorkflow.record_fix, FIX),
-            (ComplaintWorkflow.compensate, COMPENSATE))
+            (ComplaintWorkflow.acknowledge, ACK),
+            (ComplaintWorkflow.record_fix, FIX),
+            (ComplaintWorkflow.compensate, COMPENSATE),
+        )
         for update, inp in steps:
             result = await run_step(client, opened.case_id, update, inp)
             returned = time.perf_counter()

@@ -57,11 +57,18 @@ def play_case(n: int, policy: Policy, rng: random.Random) -> CaseHistory:
     """One case as the workflow would have recorded it, with agents acting at random times."""
     opened_at = START + timedelta(minutes=(37 * n) % (60 * 24 * 60) + rng.randrange(30))  # 60 days of cases
     severity = rng.choice(["critical", "high", "normal", "normal", "low"])
-    ticket = TicketEvent.model_validate({
-        "source": "generic", "event_id": f"sim-{n}", "ticket_id": f"S-{n}",
-        "customer": {"id": f"cust-{n % 997}", "name": "Sim Customer"}, "subject": "Late delivery",
-        "order": {"id": f"ord-{n}", "currency": "USD", "total": "80.00"}, "severity": severity,
-        "occurred_at": opened_at.isoformat()})
+    ticket = TicketEvent.model_validate(
+        {
+            "source": "generic",
+            "event_id": f"sim-{n}",
+            "ticket_id": f"S-{n}",
+            "customer": {"id": f"cust-{n % 997}", "name": "Sim Customer"},
+            "subject": "Late delivery",
+            "order": {"id": f"ord-{n}", "currency": "USD", "total": "80.00"},
+            "severity": severity,
+            "occurred_at": opened_at.isoformat(),
+        }
+    )
     case = Case.open(ticket, policy, f"complaint-sim-{n:06d}", opened_at, effects=False)
     now = opened_at
     budget_ack = policy.deadlines(case.state.severity).acknowledge.total_seconds()
@@ -74,11 +81,15 @@ def play_case(n: int, policy: Policy, rng: random.Random) -> CaseHistory:
 
     try:
         if rng.random() < 0.15:
-            case.pause(PauseInput(actor=AGENT, reason="waiting on the customer"), at(budget_ack * rng.uniform(0.1, 0.4)))
+            case.pause(
+                PauseInput(actor=AGENT, reason="waiting on the customer"), at(budget_ack * rng.uniform(0.1, 0.4))
+            )
             case.resume(ResumeInput(actor=AGENT), at(rng.uniform(600, 20000)))
         if rng.random() < 0.1:
-            case.change_severity(ChangeSeverityInput(actor=AGENT, severity=rng.choice(["high", "low"]), reason="triage"),
-                                 at(rng.uniform(60, 900)))
+            case.change_severity(
+                ChangeSeverityInput(actor=AGENT, severity=rng.choice(["high", "low"]), reason="triage"),
+                at(rng.uniform(60, 900)),
+            )
         if rng.random() < 0.05:
             return _history(case)  # never acknowledged (yet)
         case.acknowledge(AcknowledgeInput(actor=AGENT, message="Sorry."), at(budget_ack * rng.uniform(0.2, 1.6)))
@@ -86,21 +97,26 @@ def play_case(n: int, policy: Policy, rng: random.Random) -> CaseHistory:
             return _history(case)
         case.record_fix(FixInput(actor=AGENT, description="Resent."), at(rng.uniform(1800, 40000)))
         if rng.random() < 0.3:
-            case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
-                            at(rng.uniform(600, 9000)))
+            case.compensate(
+                CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
+                at(rng.uniform(600, 9000)),
+            )
             comp = case.state.compensations[-1]
             case.decide_approval(ApprovalInput(actor=LEAD, approve=True), at(rng.uniform(300, 9000)))
         else:
-            case.compensate(CompensateInput(actor=AGENT, kind="credit", amount={"amount": "20.00", "currency": "USD"}),
-                            at(rng.uniform(600, 9000)))
+            case.compensate(
+                CompensateInput(actor=AGENT, kind="credit", amount={"amount": "20.00", "currency": "USD"}),
+                at(rng.uniform(600, 9000)),
+            )
             comp = case.state.compensations[-1]
         case.compensation_issued(comp.seq, f"ref-{n}", at(2))
         while not case.state.clock.follow_up_asked:  # the follow-up delay may be business time
             wake = case.next_wakeup()
             assert wake is not None
             at((wake.at - now).total_seconds())
-        case.complete_follow_up(FollowUpInput(actor=AGENT, outcome="satisfied", csat=rng.randrange(1, 6)),
-                                at(rng.uniform(600, 40000)))
+        case.complete_follow_up(
+            FollowUpInput(actor=AGENT, outcome="satisfied", csat=rng.randrange(1, 6)), at(rng.uniform(600, 40000))
+        )
         case.close(CloseInput(actor=AGENT, root_cause="late-delivery", note="Done."), at(rng.uniform(600, 20000)))
     except Rejection:
         pass  # a script step the case did not allow (e.g. follow-up not asked yet): the case stays as it is
@@ -118,12 +134,23 @@ def make_histories(count: int, policy: Policy, seed: int = 11) -> list[CaseHisto
 
 
 async def store_histories(pool: asyncpg.Pool, histories: list[CaseHistory]) -> None:
-    records = [(h.workflow_id, e.seq, h.workflow_id.removeprefix("complaint-"), e.type, e.at, e.actor,
-                json.dumps(DomainEvent.model_validate(e).model_dump(mode="json")["data"]))
-               for h in histories for e in h.events]
+    records = [
+        (
+            h.workflow_id,
+            e.seq,
+            h.workflow_id.removeprefix("complaint-"),
+            e.type,
+            e.at,
+            e.actor,
+            json.dumps(DomainEvent.model_validate(e).model_dump(mode="json")["data"]),
+        )
+        for h in histories
+        for e in h.events
+    ]
     async with pool.acquire() as conn:
-        await conn.copy_records_to_table("events", columns=["workflow_id", "seq", "case_id", "type", "at", "actor",
-                                                            "data"], records=records)
+        await conn.copy_records_to_table(
+            "events", columns=["workflow_id", "seq", "case_id", "type", "at", "actor", "data"], records=records
+        )
 
 
 def _cpu(usage: resource.struct_rusage) -> float:

@@ -25,8 +25,10 @@ from workflows.complaint import ComplaintWorkflow
 def variants(concurrency: int) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("as shipped (max_cached_workflows=10000)", {}),
-        (f"max_cached_workflows={max(1, concurrency // 2)} (below the cases in flight)",
-         {"max_cached_workflows": max(1, concurrency // 2)}),
+        (
+            f"max_cached_workflows={max(1, concurrency // 2)} (below the cases in flight)",
+            {"max_cached_workflows": max(1, concurrency // 2)},
+        ),
         ("max_concurrent_activities=4", {"max_concurrent_activities": 4}),
         ("max_concurrent_workflow_tasks=2", {"max_concurrent_workflow_tasks": 2}),
         ("disable_eager_activity_execution=True", {"disable_eager_activity_execution": True}),
@@ -37,12 +39,18 @@ def build(client: Client, pool: asyncpg.Pool, queue: str, overrides: dict[str, A
     notifier, compensator = Notifier(None), Compensator.from_env(pool)
     options: dict[str, Any] = {"max_cached_workflows": 10000, "graceful_shutdown_timeout": timedelta(seconds=10)}
     options.update(overrides)
-    return Worker(client, task_queue=queue, workflows=[ComplaintWorkflow],
-                  activities=[notifier.send, compensator.issue_compensation, Projector(pool).project_events],
-                  **options)
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[ComplaintWorkflow],
+        activities=[notifier.send, compensator.issue_compensation, Projector(pool).project_events],
+        **options,
+    )
 
 
-async def tuning(client: Client, pool: asyncpg.Pool, lifecycles: int, concurrency: int, groups: Groups) -> dict[str, Any]:
+async def tuning(
+    client: Client, pool: asyncpg.Pool, lifecycles: int, concurrency: int, groups: Groups
+) -> dict[str, Any]:
     policy = lifecycle_policy()
     meter = CpuMeter(groups)
     rows = []
@@ -52,7 +60,13 @@ async def tuning(client: Client, pool: asyncpg.Pool, lifecycles: int, concurrenc
             await run_kind("real", client, queue, max(2, concurrency // 2), concurrency, policy, {}, f"tw{queue}", None)
             res = await run_kind("real", client, queue, lifecycles, concurrency, policy, {}, f"t{queue}", meter)
         say(f"(tuning) {label}: {res['per_second']:.2f} lifecycles/s")
-        rows.append({"variant": label, "options": {k: str(v) for k, v in overrides.items()},
-                     "per_second": round(res["per_second"], 3), "latency_s": summary(res["latencies"]),
-                     "cpu_ms_per_lifecycle": {k: round(1000 * v / lifecycles, 1) for k, v in res["cpu_seconds"].items()}})
+        rows.append(
+            {
+                "variant": label,
+                "options": {k: str(v) for k, v in overrides.items()},
+                "per_second": round(res["per_second"], 3),
+                "latency_s": summary(res["latencies"]),
+                "cpu_ms_per_lifecycle": {k: round(1000 * v / lifecycles, 1) for k, v in res["cpu_seconds"].items()},
+            }
+        )
     return {"lifecycles": lifecycles, "concurrency": concurrency, "variants": rows}

@@ -16,11 +16,15 @@ from console.routes import Redirect, build_router
 from console.session import SessionKeeper
 
 
-def install(app: FastAPI, settings: Any, temporal: Callable[[], Awaitable[Client]],
-            keeper: SessionKeeper | None = None) -> None:
+def install(
+    app: FastAPI, settings: Any, temporal: Callable[[], Awaitable[Client]], keeper: SessionKeeper | None = None
+) -> None:
     """Add the console (/, /login, /cases/…, /reports, /live), its assets and /docs to the API app."""
-    app.mount("/static/console", StaticFiles(directory=str(resources.files("console").joinpath("static"))),
-              name="console-static")
+    app.mount(
+        "/static/console",
+        StaticFiles(directory=str(resources.files("console").joinpath("static"))),
+        name="console-static",
+    )
     install_docs(app)
     app.include_router(build_router(settings, temporal, keeper))
 

@@ -22,11 +22,14 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=openapi, title=f"{app.title} — API docs",
-                                   swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{ASSETS}/favicon.png",
-                                   oauth2_redirect_url="/docs/oauth2-redirect")
+        return get_swagger_ui_html(
+            openapi_url=openapi,
+            title=f"{app.title} — API docs",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def oauth2_redirect() -> HTMLResponse:
@@ -34,6 +37,10 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi, title=f"{app.title} — API reference",
-                              redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{ASSETS}/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=openapi,
+            title=f"{app.title} — API reference",
+            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )

@@ -64,4 +64,3 @@ class Changes:
                     yield f"event: change\ndata: {workflow_id}\n\n"
         finally:
             self._subscribers.discard(queue)
-

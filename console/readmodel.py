@@ -32,8 +32,11 @@ _TAB_SQL = {
     "unassigned": ("c.assignee IS NULL", "c.opened_at"),
     "due": ("s.due_at IS NOT NULL AND NOT c.paused", "s.due_at"),
     "escalated": ("c.escalation_level > 0", "c.escalation_level DESC, s.due_at ASC NULLS LAST"),
-    "approval": ("s.status->'pending_compensation'->>'status' = 'pending_approval' "
-                 "AND s.status->'pending_compensation'->'proposed_by'->>'id' <> $1", "s.updated_at"),
+    "approval": (
+        "s.status->'pending_compensation'->>'status' = 'pending_approval' "
+        "AND s.status->'pending_compensation'->'proposed_by'->>'id' <> $1",
+        "s.updated_at",
+    ),
     "paused": ("c.paused", "c.opened_at"),
 }
 
@@ -91,28 +94,44 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
     args: list[Any] = [me]
     clauses = [_OPEN, where, *filters.clauses(args)]
     args += [PAGE_SIZE + 1, (page - 1) * PAGE_SIZE]
-    sql = (f"SELECT c.*, s.due_at, s.status FROM cases c LEFT JOIN case_status s USING (workflow_id) "
-           f"WHERE {' AND '.join(clauses)} ORDER BY {order}, c.workflow_id "
-           f"LIMIT ${len(args) - 1} OFFSET ${len(args)}")
+    sql = (
+        f"SELECT c.*, s.due_at, s.status FROM cases c LEFT JOIN case_status s USING (workflow_id) "
+        f"WHERE {' AND '.join(clauses)} ORDER BY {order}, c.workflow_id "
+        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
     rows = []
     for r in await pool.fetch(sql, *args):
         status = json.loads(r["status"]) if r["status"] else {}
-        rows.append(QueueRow(
-            case_id=r["case_id"], workflow_id=r["workflow_id"], subject=status.get("subject", ""),
-            customer_id=r["customer_id"], source=r["source"], severity=r["severity"], step=r["step"],
-            escalation_level=r["escalation_level"], escalation_role=status.get("escalation_role"),
-            assignee=r["assignee"], paused=r["paused"], due_at=r["due_at"], contact_count=r["contact_count"],
-            pending=status.get("pending_compensation")))
-    return QueuePage(rows=rows[:PAGE_SIZE], page=page, has_next=len(rows) > PAGE_SIZE,
-                     counts=await counts(pool, me, filters))
+        rows.append(
+            QueueRow(
+                case_id=r["case_id"],
+                workflow_id=r["workflow_id"],
+                subject=status.get("subject", ""),
+                customer_id=r["customer_id"],
+                source=r["source"],
+                severity=r["severity"],
+                step=r["step"],
+                escalation_level=r["escalation_level"],
+                escalation_role=status.get("escalation_role"),
+                assignee=r["assignee"],
+                paused=r["paused"],
+                due_at=r["due_at"],
+                contact_count=r["contact_count"],
+                pending=status.get("pending_compensation"),
+            )
+        )
+    return QueuePage(
+        rows=rows[:PAGE_SIZE], page=page, has_next=len(rows) > PAGE_SIZE, counts=await counts(pool, me, filters)
+    )
 
 
 async def counts(pool: asyncpg.Pool, me: str, filters: Filters) -> dict[str, int]:
     args: list[Any] = [me]
     clauses = [_OPEN, *filters.clauses(args)]
     parts = ", ".join(f"count(*) FILTER (WHERE {where}) AS {tab}" for tab, (where, _) in _TAB_SQL.items())
-    row = await pool.fetchrow(f"SELECT {parts} FROM cases c LEFT JOIN case_status s USING (workflow_id) "
-                              f"WHERE {' AND '.join(clauses)}", *args)
+    row = await pool.fetchrow(
+        f"SELECT {parts} FROM cases c LEFT JOIN case_status s USING (workflow_id) WHERE {' AND '.join(clauses)}", *args
+    )
     return {tab: row[tab] for tab in _TAB_SQL}
 
 
@@ -136,20 +155,28 @@ async def case_view(pool: asyncpg.Pool, workflow_id: str) -> CaseView | None:
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow("SELECT * FROM cases WHERE workflow_id = $1", workflow_id)
         snap = await conn.fetchval("SELECT status FROM case_status WHERE workflow_id = $1", workflow_id)
-        events = await conn.fetch("SELECT seq, type, at, actor, data FROM events WHERE workflow_id = $1 ORDER BY seq",
-                                  workflow_id)
+        events = await conn.fetch(
+            "SELECT seq, type, at, actor, data FROM events WHERE workflow_id = $1 ORDER BY seq", workflow_id
+        )
         if row is None and not events:
             return None
-        ledger = await conn.fetch("SELECT idempotency_key, kind, amount, currency, mode, status, reference, detail, "
-                                  "updated_at FROM ledger WHERE workflow_id = $1 ORDER BY created_at", workflow_id)
-        messages = await conn.fetch("SELECT template, title, text, sent_at FROM customer_messages "
-                                    "WHERE workflow_id = $1 ORDER BY sent_at, key", workflow_id)
+        ledger = await conn.fetch(
+            "SELECT idempotency_key, kind, amount, currency, mode, status, reference, detail, "
+            "updated_at FROM ledger WHERE workflow_id = $1 ORDER BY created_at",
+            workflow_id,
+        )
+        messages = await conn.fetch(
+            "SELECT template, title, text, sent_at FROM customer_messages WHERE workflow_id = $1 ORDER BY sent_at, key",
+            workflow_id,
+        )
     return CaseView(
         workflow_id=workflow_id,
         status=CaseStatus.model_validate_json(snap) if snap else None,
         row=dict(row) if row else None,
-        events=[DomainEvent(seq=e["seq"], type=e["type"], at=e["at"], actor=e["actor"], data=json.loads(e["data"]))
-                for e in events],
+        events=[
+            DomainEvent(seq=e["seq"], type=e["type"], at=e["at"], actor=e["actor"], data=json.loads(e["data"]))
+            for e in events
+        ],
         ledger=[dict(r) for r in ledger],
         messages=[dict(m) for m in messages],
     )
@@ -159,7 +186,11 @@ async def granted_to_customer(pool: asyncpg.Pool, customer_id: str, currency: st
     """What the ledger has granted this customer in `currency` since `since`, across all their cases."""
     return await pool.fetchval(
         "SELECT coalesce(sum(amount), 0) FROM ledger WHERE customer_id = $1 AND currency = $2 "
-        "AND status IN ('succeeded', 'pending') AND created_at > $3", customer_id, currency, since)
+        "AND status IN ('succeeded', 'pending') AND created_at > $3",
+        customer_id,
+        currency,
+        since,
+    )
 
 
 async def wait_for_seq(pool: asyncpg.Pool, workflow_id: str, seq: int, timeout: float = 5.0) -> bool:

@@ -36,11 +36,23 @@ log = logging.getLogger("recovery.console")
 
 # The steps the console offers forms for, from the one step registry (update name → step).
 STEPS = {step.name: step for step in AGENT_STEPS if step.name in views.LABELS}
-_STATUS = {"out_of_order": 409, "closed": 409, "conflict": 409, "not_ready": 409, "forbidden": 403,
-           "invalid": 422, "not_found": 404, "unavailable": 503}
+_STATUS = {
+    "out_of_order": 409,
+    "closed": 409,
+    "conflict": 409,
+    "not_ready": 409,
+    "forbidden": 403,
+    "invalid": 422,
+    "not_found": 404,
+    "unavailable": 503,
+}
 
-templates = Environment(loader=PackageLoader("console", "templates"), autoescape=select_autoescape(["html"]),
-                        trim_blocks=True, lstrip_blocks=True)
+templates = Environment(
+    loader=PackageLoader("console", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 class Redirect(Exception):
@@ -48,8 +60,9 @@ class Redirect(Exception):
         self.url = url
 
 
-def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
-                 keeper: SessionKeeper | None = None) -> APIRouter:
+def build_router(
+    settings: Any, temporal: Callable[[], Awaitable[Client]], keeper: SessionKeeper | None = None
+) -> APIRouter:
     keeper = keeper or SessionKeeper.from_env()
     policy = settings.policy
     changes = Changes(lambda: database())
@@ -67,12 +80,21 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
     def can_act(role: str) -> bool:
         return role not in (VIEWER, INTAKE) and role in policy.roles
 
-    def page(name: str, request: Request, session: Session | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    def page(
+        name: str, request: Request, session: Session | None, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
         clock = views.Clock(session.zone if session else views.zone_or(None, policy.calendar.time_zone))
         html = templates.get_template(name).render(
-            request=request, me=session, csrf=keeper.csrf_for(session) if session else "", clock=clock,
-            now=datetime.now(UTC), views=views, approves=approves(session.role) if session else False,
-            path=request.url.path, **context)
+            request=request,
+            me=session,
+            csrf=keeper.csrf_for(session) if session else "",
+            clock=clock,
+            now=datetime.now(UTC),
+            views=views,
+            approves=approves(session.role) if session else False,
+            path=request.url.path,
+            **context,
+        )
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
     def signed_in(request: Request) -> Session:
@@ -87,17 +109,30 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
         return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
     def refused_csrf(request: Request, session: Session | None) -> HTMLResponse:
-        return page("message.html", request, session, 403, title="Request refused",
-                    text="This form was not sent by your console session (its security token is missing or "
-                         "wrong). Reload the page and try again.")
+        return page(
+            "message.html",
+            request,
+            session,
+            403,
+            title="Request refused",
+            text="This form was not sent by your console session (its security token is missing or "
+            "wrong). Reload the page and try again.",
+        )
 
     # ---- sign-in
 
     @router.get("/login")
     async def login_page(request: Request, next: str = "/", bye: int = 0) -> Response:
         nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
-        response = page("login.html", request, None, login_csrf=keeper.login_csrf(nonce), next=_safe_next(next),
-                        notice="You are signed out." if bye else None, error=None)
+        response = page(
+            "login.html",
+            request,
+            None,
+            login_csrf=keeper.login_csrf(nonce),
+            next=_safe_next(next),
+            notice="You are signed out." if bye else None,
+            error=None,
+        )
         response.set_cookie(LOGIN_COOKIE, nonce, **keeper.cookie_options(3600))
         return response
 
@@ -110,8 +145,16 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
         next_url = _safe_next(form.get("next", "/"))
 
         def again(error: str, status: int) -> Response:
-            return page("login.html", request, None, status, login_csrf=keeper.login_csrf(nonce), next=next_url,
-                        notice=None, error=error)
+            return page(
+                "login.html",
+                request,
+                None,
+                status,
+                login_csrf=keeper.login_csrf(nonce),
+                next=next_url,
+                notice=None,
+                error=error,
+            )
 
         actor = settings.agents.authenticate(form.get("token", "").strip()) if form.get("token", "").strip() else None
         if actor is None:
@@ -140,34 +183,68 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
     # ---- the queue
 
     @router.get("/")
-    async def queue_page(request: Request, tab: str = "", severity: str = "", step: str = "", source: str = "",
-                         customer: str = "", page_no: int = 1) -> Response:
+    async def queue_page(
+        request: Request,
+        tab: str = "",
+        severity: str = "",
+        step: str = "",
+        source: str = "",
+        customer: str = "",
+        page_no: int = 1,
+    ) -> Response:
         session = signed_in(request)
         tabs = {k: v for k, v in readmodel.TABS.items() if k != "approval" or approves(session.role)}
         tab = tab if tab in tabs else "mine"
         filters = readmodel.Filters(
             severity=severity if severity in {s.value for s in Severity} else None,
             step=step if step in {s.value for s in Step} else None,
-            source=source[:80] or None, customer=customer.strip()[:80] or None)
+            source=source[:80] or None,
+            customer=customer.strip()[:80] or None,
+        )
         pool = await database()
         result = await readmodel.queue(pool, tab, session.agent, filters, max(page_no, 1))
-        query = {k: v for k, v in {"severity": filters.severity, "step": filters.step, "source": filters.source,
-                                   "customer": filters.customer}.items() if v}
-        return page("queue.html", request, session, tab=tab, tabs=tabs, result=result, filters=filters,
-                    query=query, urlencode=urlencode, severities=[s.value for s in Severity],
-                    steps=[s.value for s in Step if s is not Step.CLOSED],
-                    sources=(await readmodel.facets(pool))["source"])
+        query = {
+            k: v
+            for k, v in {
+                "severity": filters.severity,
+                "step": filters.step,
+                "source": filters.source,
+                "customer": filters.customer,
+            }.items()
+            if v
+        }
+        return page(
+            "queue.html",
+            request,
+            session,
+            tab=tab,
+            tabs=tabs,
+            result=result,
+            filters=filters,
+            query=query,
+            urlencode=urlencode,
+            severities=[s.value for s in Severity],
+            steps=[s.value for s in Step if s is not Step.CLOSED],
+            sources=(await readmodel.facets(pool))["source"],
+        )
 
     # ---- the case page and its steps
 
-    async def case_page(request: Request, session: Session, case_id: str, status_code: int = 200,
-                        refused: tuple[str, dict[str, str], str] | None = None, notice: str | None = None) -> Response:
+    async def case_page(
+        request: Request,
+        session: Session,
+        case_id: str,
+        status_code: int = 200,
+        refused: tuple[str, dict[str, str], str] | None = None,
+        notice: str | None = None,
+    ) -> Response:
         pool = await database()
         workflow_id = workflow_id_for(case_id)
         view = await readmodel.case_view(pool, workflow_id)
         if view is None:
-            return page("message.html", request, session, 404, title="No such case",
-                        text=f"There is no case {case_id}.")
+            return page(
+                "message.html", request, session, 404, title="No such case", text=f"There is no case {case_id}."
+            )
         me = views.Viewer(session.agent, session.role, can_act(session.role))
         forms: list[views.StepForm] = []
         granted: dict[str, Decimal] = {}
@@ -181,9 +258,20 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
                 views.refill(forms, *refused)
         # A refusal of a step not offered here (a crafted POST, or the case moved on) is said above the forms.
         unplaced = refused[2] if refused and not any(f.update == refused[0] for f in forms) else None
-        return page("case.html", request, session, status_code, view=view, status=view.status, case_id=case_id,
-                    forms=forms, steps=views.progress(view.status, view.events), notice=notice,
-                    unplaced=unplaced, viewer=me)
+        return page(
+            "case.html",
+            request,
+            session,
+            status_code,
+            view=view,
+            status=view.status,
+            case_id=case_id,
+            forms=forms,
+            steps=views.progress(view.status, view.events),
+            notice=notice,
+            unplaced=unplaced,
+            viewer=me,
+        )
 
     @router.get("/cases/{case_id}")
     async def case_detail(request: Request, case_id: str, done: str = "") -> Response:
@@ -197,24 +285,33 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
         if not keeper.check(keeper.csrf_for(session), form.get("csrf")):
             return refused_csrf(request, session)
         if update not in STEPS:
-            return page("message.html", request, session, 404, title="No such step", text=f"There is no step {update!r}.")
+            return page(
+                "message.html", request, session, 404, title="No such step", text=f"There is no step {update!r}."
+            )
         if not can_act(session.role):
-            return await case_page(request, session, case_id, 403,
-                                   refused=(update, form, f"Role “{session.role}” may only read cases."))
+            return await case_page(
+                request, session, case_id, 403, refused=(update, form, f"Role “{session.role}” may only read cases.")
+            )
         fields = views.step_input(update, form, session.agent)
-        if update == "assign" and (settings.agents.role_of(fields["assignee"]) is None
-                                   or not can_act(settings.agents.role_of(fields["assignee"]) or "")):
-            return await case_page(request, session, case_id, 422,
-                                   refused=(update, form, "Choose an agent who may work cases."))
+        if update == "assign" and (
+            settings.agents.role_of(fields["assignee"]) is None
+            or not can_act(settings.agents.role_of(fields["assignee"]) or "")
+        ):
+            return await case_page(
+                request, session, case_id, 422, refused=(update, form, "Choose an agent who may work cases.")
+            )
         try:
             inp = STEPS[update].input.model_validate({**fields, "actor": {"id": session.agent, "role": session.role}})
         except ValidationError as err:
-            return await case_page(request, session, case_id, 422, refused=(update, form, describe_validation_error(err)))
+            return await case_page(
+                request, session, case_id, 422, refused=(update, form, describe_validation_error(err))
+            )
         try:
             status = await run_step(await temporal(), case_id, STEPS[update].update, inp)
         except CaseError as err:
-            return await case_page(request, session, case_id, _STATUS.get(err.code, 409),
-                                   refused=(update, form, _sentence(err.message)))
+            return await case_page(
+                request, session, case_id, _STATUS.get(err.code, 409), refused=(update, form, _sentence(err.message))
+            )
         # Read your own write: the page that follows shows the step (bounded wait for the projection).
         if not await readmodel.wait_for_seq(await database(), status.workflow_id, status.last_event_seq):
             log.warning("read model behind after a step", extra={"case_id": case_id, "seq": status.last_event_seq})
@@ -227,9 +324,11 @@ def build_router(settings: Any, temporal: Callable[[], Awaitable[Client]],
         session = keeper.read(request.cookies.get(SESSION_COOKIE))
         if session is None:
             return Response("sign in first", status_code=401)
-        return StreamingResponse(changes.stream(workflow_id_for(case) if case else None),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            changes.stream(workflow_id_for(case) if case else None),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     @router.get("/reports")
     async def reports(request: Request) -> Response:

@@ -59,11 +59,23 @@ class SessionKeeper:
     # ---- sessions
 
     def issue(self, agent: str, role: str, zone: str) -> tuple[Session, str]:
-        session = Session(sid=secrets.token_urlsafe(16), agent=agent, role=role, zone=zone,
-                          expires=float(int(time.time() + self.ttl.total_seconds())))
-        body = base64.urlsafe_b64encode(json.dumps(
-            {"sid": session.sid, "agent": agent, "role": role, "zone": zone, "exp": int(session.expires)},
-            separators=(",", ":")).encode()).decode().rstrip("=")
+        session = Session(
+            sid=secrets.token_urlsafe(16),
+            agent=agent,
+            role=role,
+            zone=zone,
+            expires=float(int(time.time() + self.ttl.total_seconds())),
+        )
+        body = (
+            base64.urlsafe_b64encode(
+                json.dumps(
+                    {"sid": session.sid, "agent": agent, "role": role, "zone": zone, "exp": int(session.expires)},
+                    separators=(",", ":"),
+                ).encode()
+            )
+            .decode()
+            .rstrip("=")
+        )
         return session, f"{body}.{self._sign('session', body)}"
 
     def read(self, cookie: str | None) -> Session | None:
@@ -74,8 +86,9 @@ class SessionKeeper:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            session = Session(sid=data["sid"], agent=data["agent"], role=data["role"], zone=data["zone"],
-                              expires=float(data["exp"]))
+            session = Session(
+                sid=data["sid"], agent=data["agent"], role=data["role"], zone=data["zone"], expires=float(data["exp"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires < time.time() or session.sid in self._ended:

@@ -14,9 +14,13 @@ from workflows.case import assignment_refusal
 from workflows.models import Actor, CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome
 from workflows.policy import Policy
 
-STEPS = [("acknowledge", "Acknowledge", "acknowledged"), ("fix", "Fix", "fix_recorded"),
-         ("compensate", "Compensate", "compensation_issued"), ("follow_up", "Follow up", "follow_up_done"),
-         ("close", "Close", "closed")]
+STEPS = [
+    ("acknowledge", "Acknowledge", "acknowledged"),
+    ("fix", "Fix", "fix_recorded"),
+    ("compensate", "Compensate", "compensation_issued"),
+    ("follow_up", "Follow up", "follow_up_done"),
+    ("close", "Close", "closed"),
+]
 
 
 def zone_or(name: str | None, fallback: str) -> str:
@@ -64,12 +68,16 @@ def progress(status: CaseStatus | None, events: list[DomainEvent]) -> list[StepP
     for key, label, _ in STEPS:
         event = done_at.get(key)
         state = "current" if key == current else ("done" if event else "todo")
-        out.append(StepProgress(key=key, label=label, state=state, at=event.at if event else None,
-                                by=event.actor if event else None))
+        out.append(
+            StepProgress(
+                key=key, label=label, state=state, at=event.at if event else None, by=event.actor if event else None
+            )
+        )
     return out
 
 
 # ---- step forms --------------------------------------------------------------------------------
+
 
 @dataclass
 class Field:
@@ -93,17 +101,27 @@ class StepForm:
 
 
 LABELS = {
-    "acknowledge": "Acknowledge and apologise", "record_fix": "Record the fix",
-    "compensate": "Propose compensation", "approve_compensation": "Approve or reject the compensation",
-    "complete_follow_up": "Record the follow-up", "close": "Close the case", "pause": "Pause",
-    "resume": "Resume", "assign": "Owner",
+    "acknowledge": "Acknowledge and apologise",
+    "record_fix": "Record the fix",
+    "compensate": "Propose compensation",
+    "approve_compensation": "Approve or reject the compensation",
+    "complete_follow_up": "Record the follow-up",
+    "close": "Close the case",
+    "pause": "Pause",
+    "resume": "Resume",
+    "assign": "Owner",
 }
 
 DONE = {
-    "acknowledge": "Acknowledged: the customer has been told.", "record_fix": "Fix recorded.",
-    "compensate": "Compensation proposed.", "approve_compensation": "Decision recorded.",
-    "complete_follow_up": "Follow-up recorded.", "close": "Case closed.", "pause": "Case paused.",
-    "resume": "Case resumed.", "assign": "Owner changed.",
+    "acknowledge": "Acknowledged: the customer has been told.",
+    "record_fix": "Fix recorded.",
+    "compensate": "Compensation proposed.",
+    "approve_compensation": "Decision recorded.",
+    "complete_follow_up": "Follow-up recorded.",
+    "close": "Case closed.",
+    "pause": "Case paused.",
+    "resume": "Case resumed.",
+    "assign": "Owner changed.",
 }
 
 
@@ -114,8 +132,14 @@ class Viewer:
     can_act: bool
 
 
-def step_forms(status: CaseStatus, policy: Policy, me: Viewer, agents: list[tuple[str, str]],
-               granted: dict[str, Decimal], now: datetime) -> list[StepForm]:
+def step_forms(
+    status: CaseStatus,
+    policy: Policy,
+    me: Viewer,
+    agents: list[tuple[str, str]],
+    granted: dict[str, Decimal],
+    now: datetime,
+) -> list[StepForm]:
     """One form per step the engine accepts now and this agent may take."""
     if not me.can_act:
         return []
@@ -127,16 +151,41 @@ def step_forms(status: CaseStatus, policy: Policy, me: Viewer, agents: list[tupl
     return forms
 
 
-def _form(update: str, status: CaseStatus, policy: Policy, me: Viewer, agents: list[tuple[str, str]],
-          granted: dict[str, Decimal], now: datetime) -> StepForm | None:
+def _form(
+    update: str,
+    status: CaseStatus,
+    policy: Policy,
+    me: Viewer,
+    agents: list[tuple[str, str]],
+    granted: dict[str, Decimal],
+    now: datetime,
+) -> StepForm | None:
     title = LABELS[update]
     if update == "acknowledge":
-        return StepForm(update, title, [Field("message", "Personal note to the customer", "textarea",
-                                              hint="Added to the apology the customer receives.")],
-                        [("", "Acknowledge")])
+        return StepForm(
+            update,
+            title,
+            [
+                Field(
+                    "message",
+                    "Personal note to the customer",
+                    "textarea",
+                    hint="Added to the apology the customer receives.",
+                )
+            ],
+            [("", "Acknowledge")],
+        )
     if update == "record_fix":
-        return StepForm(update, title, [Field("description", "What was done to fix it", "textarea", True,
-                                              hint="The customer receives this text.")], [("", "Record fix")])
+        return StepForm(
+            update,
+            title,
+            [
+                Field(
+                    "description", "What was done to fix it", "textarea", True, hint="The customer receives this text."
+                )
+            ],
+            [("", "Record fix")],
+        )
     if update == "compensate":
         role = policy.role(me.role)
         currencies = list(dict.fromkeys([*(role.limit if role else {}), *policy.compensation.customer_cap])) or ["USD"]
@@ -147,55 +196,90 @@ def _form(update: str, status: CaseStatus, policy: Policy, me: Viewer, agents: l
             cap = policy.compensation.customer_cap.get(cur)
             if cap is not None:
                 left = max(cap - granted.get(cur, Decimal(0)), Decimal(0))
-                line += f"; left under this customer's cap: {left} {cur} (of {cap}, last {policy.compensation.cap_window.days} days)"
+                days = policy.compensation.cap_window.days
+                line += f"; left under this customer's cap: {left} {cur} (of {cap}, last {days} days)"
             facts.append(line + ".")
-        return StepForm(update, title, [
-            Field("kind", "Kind", "select", True, [(k.value, k.value) for k in CompensationKind]),
-            Field("amount", "Amount", "number", hint="Needed for refund, credit and coupon."),
-            Field("currency", "Currency", "select", True, [(c, c) for c in currencies]),
-            Field("reason", "Reason", "textarea", hint="Required for kind 'none'."),
-            Field("reference", "Reference, if you issued it yourself elsewhere"),
-        ], [("", "Propose")], facts=facts)
+        return StepForm(
+            update,
+            title,
+            [
+                Field("kind", "Kind", "select", True, [(k.value, k.value) for k in CompensationKind]),
+                Field("amount", "Amount", "number", hint="Needed for refund, credit and coupon."),
+                Field("currency", "Currency", "select", True, [(c, c) for c in currencies]),
+                Field("reason", "Reason", "textarea", hint="Required for kind 'none'."),
+                Field("reference", "Reference, if you issued it yourself elsewhere"),
+            ],
+            [("", "Propose")],
+            facts=facts,
+        )
     if update == "approve_compensation":
         pending = status.pending_compensation
         if pending is None or pending.proposed_by.id == me.agent:
             return None  # one's own proposal: self-approval is not offered (and the engine refuses it)
         if pending.amount is None or policy.approval_limit_of(me.role, pending.amount.currency) is None:
             return None
-        facts = [f"{pending.proposed_by.id} ({pending.proposed_by.role}) proposes a {pending.kind.value} of "
-                 f"{pending.amount}: “{pending.reason or 'no reason given'}”.",
-                 f"You may approve up to {policy.approval_limit_of(me.role, pending.amount.currency)} "
-                 f"{pending.amount.currency}."]
-        return StepForm(update, title, [Field("note", "Note", "textarea")],
-                        [("approve", "Approve"), ("reject", "Reject")], facts=facts)
+        facts = [
+            f"{pending.proposed_by.id} ({pending.proposed_by.role}) proposes a {pending.kind.value} of "
+            f"{pending.amount}: “{pending.reason or 'no reason given'}”.",
+            f"You may approve up to {policy.approval_limit_of(me.role, pending.amount.currency)} "
+            f"{pending.amount.currency}.",
+        ]
+        return StepForm(
+            update,
+            title,
+            [Field("note", "Note", "textarea")],
+            [("approve", "Approve"), ("reject", "Reject")],
+            facts=facts,
+        )
     if update == "complete_follow_up":
-        return StepForm(update, title, [
-            Field("outcome", "Outcome", "select", True, [(o.value, o.value.replace("_", " ")) for o in FollowUpOutcome]),
-            Field("csat", "Customer satisfaction (1-5)", "number"),
-            Field("note", "Note", "textarea"),
-        ], [("", "Record follow-up")])
+        return StepForm(
+            update,
+            title,
+            [
+                Field(
+                    "outcome",
+                    "Outcome",
+                    "select",
+                    True,
+                    [(o.value, o.value.replace("_", " ")) for o in FollowUpOutcome],
+                ),
+                Field("csat", "Customer satisfaction (1-5)", "number"),
+                Field("note", "Note", "textarea"),
+            ],
+            [("", "Record follow-up")],
+        )
     if update == "close":
-        return StepForm(update, title, [
-            Field("root_cause", "Root cause", "select", True, [(r, r.replace("-", " ")) for r in policy.root_causes]),
-            Field("note", "Closing note", "textarea", True),
-        ], [("", "Close case")])
+        return StepForm(
+            update,
+            title,
+            [
+                Field(
+                    "root_cause", "Root cause", "select", True, [(r, r.replace("-", " ")) for r in policy.root_causes]
+                ),
+                Field("note", "Closing note", "textarea", True),
+            ],
+            [("", "Close case")],
+        )
     if update == "pause":
-        return StepForm(update, title, [Field("reason", "Reason (e.g. waiting for photos)", "text", True)],
-                        [("", "Pause")])
+        return StepForm(
+            update, title, [Field("reason", "Reason (e.g. waiting for photos)", "text", True)], [("", "Pause")]
+        )
     if update == "resume":
         return StepForm(update, title, [Field("note", "Note", "text")], [("", "Resume")])
     if update == "assign":
         actor = Actor(id=me.agent, role=me.role)
-        choices = [(agent, f"{agent} ({role})") for agent, role in agents
-                   if assignment_refusal(policy, status.assignee, actor, agent) is None]
+        choices = [
+            (agent, f"{agent} ({role})")
+            for agent, role in agents
+            if assignment_refusal(policy, status.assignee, actor, agent) is None
+        ]
         if not choices:
             return None  # someone else's case and not a lead: the engine would refuse any assignment
         facts = [f"Owner: {status.assignee}." if status.assignee else "Nobody owns this case yet."]
         buttons = [("", "Assign")]
         if any(agent == me.agent for agent, _ in choices):
             buttons.insert(0, ("claim", "Claim for me"))
-        return StepForm(update, title, [Field("assignee", "Assign to", "select", False, choices)], buttons,
-                        facts=facts)
+        return StepForm(update, title, [Field("assignee", "Assign to", "select", False, choices)], buttons, facts=facts)
     return None
 
 

@@ -107,8 +107,10 @@ class EncryptionCodec(PayloadCodec):
             raise ValueError(f"encrypted payload has no {KEY_ID_METADATA} metadata")
         key_id = raw_id.decode("utf-8", errors="replace")
         if key_id not in self._keys:
-            raise ValueError(f"payload encrypted with unknown key id {key_id!r} "
-                             f"(configured: {', '.join(self._keys)}); add it to {KEYS_ENV}")
+            raise ValueError(
+                f"payload encrypted with unknown key id {key_id!r} "
+                f"(configured: {', '.join(self._keys)}); add it to {KEYS_ENV}"
+            )
         if len(payload.data) <= NONCE_SIZE:
             raise ValueError(f"encrypted payload (key id {key_id!r}) is too short to hold a nonce and tag")
         from cryptography.exceptions import InvalidTag
@@ -116,8 +118,10 @@ class EncryptionCodec(PayloadCodec):
         try:
             plain = self._cipher(key_id).decrypt(payload.data[:NONCE_SIZE], payload.data[NONCE_SIZE:], None)
         except InvalidTag:
-            raise ValueError(f"encrypted payload (key id {key_id!r}) failed authentication: "
-                             "tampered with, or encrypted with a different key under that id") from None
+            raise ValueError(
+                f"encrypted payload (key id {key_id!r}) failed authentication: "
+                "tampered with, or encrypted with a different key under that id"
+            ) from None
         decoded = Payload()
         decoded.ParseFromString(plain)
         return decoded
@@ -141,9 +145,11 @@ def parse_keys(text: str) -> dict[str, bytes]:
         except (binascii.Error, ValueError):
             raise CodecConfigError(f"{KEYS_ENV}: key {key_id!r} is not valid base64") from None
         if len(key) != KEY_SIZE:
-            raise CodecConfigError(f"{KEYS_ENV}: key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_SIZE} "
-                                   f"(make one with: python -c \"import os,base64;"
-                                   f"print(base64.b64encode(os.urandom(32)).decode())\")")
+            raise CodecConfigError(
+                f"{KEYS_ENV}: key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_SIZE} "
+                f'(make one with: python -c "import os,base64;'
+                f'print(base64.b64encode(os.urandom(32)).decode())")'
+            )
         keys[key_id] = key
     return keys
 
@@ -169,5 +175,6 @@ def data_converter_with_codec(codec: PayloadCodec | None) -> DataConverter:
 
     if codec is None:
         return data_converter
-    return dataclasses.replace(data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+    return dataclasses.replace(
+        data_converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
+    )

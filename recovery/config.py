@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from recovery.validation import problems
 
-
 _NAMES_KEY = re.compile(r"^[a-z_][\w-]*(\.[\w-]+)*: ")
 
 

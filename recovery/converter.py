@@ -9,7 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
-from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter, JSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.exceptions import ApplicationError
 
 from recovery.validation import describe_validation_error
@@ -20,15 +25,20 @@ class _ExplainingJSONConverter(PydanticJSONPlainPayloadConverter):
         try:
             return super().from_payload(payload, type_hint)
         except ValidationError as err:
-            raise ApplicationError(f"invalid input: {describe_validation_error(err)}", type="invalid",
-                                   non_retryable=True) from None
+            raise ApplicationError(
+                f"invalid input: {describe_validation_error(err)}", type="invalid", non_retryable=True
+            ) from None
 
 
 class RecoveryPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
         json_converter = _ExplainingJSONConverter()
-        super().__init__(*(json_converter if isinstance(c, JSONPlainPayloadConverter) else c
-                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+        super().__init__(
+            *(
+                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
 
 
 data_converter = DataConverter(payload_converter_class=RecoveryPayloadConverter)

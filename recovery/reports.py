@@ -119,15 +119,20 @@ WITH selected AS (
 _ORDER_SEVERITY = f"array_position(ARRAY{SEVERITIES!r}::text[], {{col}})"
 _ORDER_STEP = f"array_position(ARRAY{STEPS!r}::text[], {{col}})"
 
-TOTALS_SQL = _SELECTED + """
+TOTALS_SQL = (
+    _SELECTED
+    + """
 SELECT count(*)                                  AS cases,
        count(*) FILTER (WHERE closed_at IS NULL) AS open,
        count(closed_at)                          AS closed,
        coalesce(sum(breaches), 0)                AS breaches
 FROM selected
 """
+)
 
-STEPS_SQL = _SELECTED + f"""
+STEPS_SQL = (
+    _SELECTED
+    + f"""
 SELECT st.severity,
        st.step,
        count(DISTINCT st.workflow_id)                                  AS cases,
@@ -141,8 +146,11 @@ GROUP BY st.severity, st.step
 ORDER BY {_ORDER_SEVERITY.format(col="st.severity")}, st.severity,
          {_ORDER_STEP.format(col="st.step")}, st.step
 """
+)
 
-TIMES_SQL = _SELECTED + f"""
+TIMES_SQL = (
+    _SELECTED
+    + f"""
 , durations AS (
     SELECT severity,
            extract(epoch FROM acknowledged_at - opened_at)::float8 AS acknowledge,
@@ -165,8 +173,11 @@ FROM durations
 GROUP BY severity
 ORDER BY {_ORDER_SEVERITY.format(col="severity")}, severity
 """
+)
 
-ESCALATIONS_SQL = _SELECTED + """
+ESCALATIONS_SQL = (
+    _SELECTED
+    + """
 SELECT (e.data->>'level')::int AS level,
        count(*)                AS count
 FROM events e
@@ -175,16 +186,22 @@ WHERE e.type = 'escalated'
 GROUP BY 1
 ORDER BY 1
 """
+)
 
-REPEAT_SQL = _SELECTED + """
+REPEAT_SQL = (
+    _SELECTED
+    + """
 SELECT count(*)                                                              AS cases,
        count(*) FILTER (WHERE contact_count > 1)                             AS repeat_cases,
        round(100.0 * count(*) FILTER (WHERE contact_count > 1)
                    / nullif(count(*), 0), 1)::float8                         AS pct
 FROM selected
 """
+)
 
-COMPENSATION_BY_KIND_SQL = _SELECTED + """
+COMPENSATION_BY_KIND_SQL = (
+    _SELECTED
+    + """
 SELECT cc.kind,
        cc.currency,
        count(*)       AS count,
@@ -194,8 +211,11 @@ JOIN selected USING (workflow_id)
 GROUP BY cc.kind, cc.currency
 ORDER BY cc.kind, cc.currency
 """
+)
 
-COMPENSATION_BY_ROOT_CAUSE_SQL = _SELECTED + """
+COMPENSATION_BY_ROOT_CAUSE_SQL = (
+    _SELECTED
+    + """
 SELECT coalesce(s.root_cause, 'open') AS root_cause,
        cc.currency,
        count(*)                       AS count,
@@ -205,8 +225,11 @@ JOIN selected s USING (workflow_id)
 GROUP BY s.root_cause, cc.currency
 ORDER BY s.root_cause IS NULL, s.root_cause, cc.currency
 """
+)
 
-TOP_ROOT_CAUSES_SQL = _SELECTED + """
+TOP_ROOT_CAUSES_SQL = (
+    _SELECTED
+    + """
 SELECT root_cause,
        count(*) AS cases
 FROM selected
@@ -215,6 +238,7 @@ GROUP BY root_cause
 ORDER BY count(*) DESC, root_cause
 LIMIT $3
 """
+)
 
 
 def utc_moment(value: datetime | None) -> datetime | None:
@@ -244,12 +268,14 @@ def _money(amount: Decimal | None, currency: str | None) -> Decimal | None:
 
 
 def _percentiles(row: asyncpg.Record, name: str) -> Percentiles:
-    return Percentiles(count=row[f"{name}_count"], p50_seconds=_seconds(row[f"{name}_p50"]),
-                       p95_seconds=_seconds(row[f"{name}_p95"]))
+    return Percentiles(
+        count=row[f"{name}_count"], p50_seconds=_seconds(row[f"{name}_p50"]), p95_seconds=_seconds(row[f"{name}_p95"])
+    )
 
 
-async def sla_report(pool: asyncpg.Pool, *, since: datetime | None = None, until: datetime | None = None,
-                     top: int = 5) -> SlaReport:
+async def sla_report(
+    pool: asyncpg.Pool, *, since: datetime | None = None, until: datetime | None = None, top: int = 5
+) -> SlaReport:
     """The SLA report of the cases opened in [since, until) (either bound optional)."""
     since, until = utc_moment(since), utc_moment(until)
     if since is not None and until is not None and since > until:
@@ -271,15 +297,33 @@ async def sla_report(pool: asyncpg.Pool, *, since: datetime | None = None, until
         until=until,
         totals=Totals(**dict(totals)),
         steps=[StepSla(**dict(r)) for r in steps],
-        times=[SeverityTimes(severity=r["severity"], cases=r["cases"], acknowledge=_percentiles(r, "acknowledge"),
-                             fix=_percentiles(r, "fix"), close=_percentiles(r, "close")) for r in times],
+        times=[
+            SeverityTimes(
+                severity=r["severity"],
+                cases=r["cases"],
+                acknowledge=_percentiles(r, "acknowledge"),
+                fix=_percentiles(r, "fix"),
+                close=_percentiles(r, "close"),
+            )
+            for r in times
+        ],
         escalations=[EscalationLevel(**dict(r)) for r in escalations],
         repeat_contacts=RepeatContacts(**dict(repeat)),
-        compensation_by_kind=[CompensationByKind(kind=r["kind"], currency=r["currency"], count=r["count"],
-                                                 amount=_money(r["amount"], r["currency"])) for r in by_kind],
+        compensation_by_kind=[
+            CompensationByKind(
+                kind=r["kind"], currency=r["currency"], count=r["count"], amount=_money(r["amount"], r["currency"])
+            )
+            for r in by_kind
+        ],
         compensation_by_root_cause=[
-            CompensationByRootCause(root_cause=r["root_cause"], currency=r["currency"], count=r["count"],
-                                    amount=_money(r["amount"], r["currency"])) for r in by_root_cause],
+            CompensationByRootCause(
+                root_cause=r["root_cause"],
+                currency=r["currency"],
+                count=r["count"],
+                amount=_money(r["amount"], r["currency"]),
+            )
+            for r in by_root_cause
+        ],
         top_root_causes=[RootCauseCount(**dict(r)) for r in root_causes],
     )
 
@@ -321,8 +365,13 @@ def _table(headers: list[str], rows: list[list[str]], *, right_from: int) -> lis
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
-        return "  " + "  ".join(c.rjust(w) if i >= right_from else c.ljust(w)
-                                for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return (
+            "  "
+            + "  ".join(
+                c.rjust(w) if i >= right_from else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+        )
 
     return [line(headers), "  " + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
@@ -341,38 +390,66 @@ def format_report(report: SlaReport) -> str:
     out = [f"SLA report: {_window(report)}", ""]
 
     out += ["Totals"]
-    out += _table(["cases", "open", "closed", "breaches", "repeat contacts"],
-                  [[str(t.cases), str(t.open), str(t.closed), str(t.breaches),
-                    f"{rc.repeat_cases}/{rc.cases} ({format_pct(rc.pct)})"]], right_from=0)
+    out += _table(
+        ["cases", "open", "closed", "breaches", "repeat contacts"],
+        [
+            [
+                str(t.cases),
+                str(t.open),
+                str(t.closed),
+                str(t.breaches),
+                f"{rc.repeat_cases}/{rc.cases} ({format_pct(rc.pct)})",
+            ]
+        ],
+        right_from=0,
+    )
 
     out += ["", "Step attainment"]
-    out += _table(["severity", "step", "cases", "completed", "breaches", "attainment"],
-                  [[s.severity, s.step, str(s.cases), str(s.completed), str(s.breaches),
-                    format_pct(s.attainment_pct)] for s in report.steps], right_from=2)
+    out += _table(
+        ["severity", "step", "cases", "completed", "breaches", "attainment"],
+        [
+            [s.severity, s.step, str(s.cases), str(s.completed), str(s.breaches), format_pct(s.attainment_pct)]
+            for s in report.steps
+        ],
+        right_from=2,
+    )
 
     out += ["", "Time from opening (p50 / p95)"]
-    out += _table(["severity", "cases", "ack p50", "ack p95", "fix p50", "fix p95", "close p50", "close p95"],
-                  [[s.severity, str(s.cases),
-                    format_duration(s.acknowledge.p50_seconds), format_duration(s.acknowledge.p95_seconds),
-                    format_duration(s.fix.p50_seconds), format_duration(s.fix.p95_seconds),
-                    format_duration(s.close.p50_seconds), format_duration(s.close.p95_seconds)]
-                   for s in report.times], right_from=1)
+    out += _table(
+        ["severity", "cases", "ack p50", "ack p95", "fix p50", "fix p95", "close p50", "close p95"],
+        [
+            [
+                s.severity,
+                str(s.cases),
+                format_duration(s.acknowledge.p50_seconds),
+                format_duration(s.acknowledge.p95_seconds),
+                format_duration(s.fix.p50_seconds),
+                format_duration(s.fix.p95_seconds),
+                format_duration(s.close.p50_seconds),
+                format_duration(s.close.p95_seconds),
+            ]
+            for s in report.times
+        ],
+        right_from=1,
+    )
 
     out += ["", "Escalations by level"]
-    out += _table(["level", "escalations"], [[str(e.level), str(e.count)] for e in report.escalations],
-                  right_from=0)
+    out += _table(["level", "escalations"], [[str(e.level), str(e.count)] for e in report.escalations], right_from=0)
 
     out += ["", "Compensation by kind"]
-    out += _table(["kind", "currency", "count", "amount"],
-                  [[c.kind, _text(c.currency), str(c.count), _text(c.amount)] for c in report.compensation_by_kind],
-                  right_from=2)
+    out += _table(
+        ["kind", "currency", "count", "amount"],
+        [[c.kind, _text(c.currency), str(c.count), _text(c.amount)] for c in report.compensation_by_kind],
+        right_from=2,
+    )
 
     out += ["", "Compensation by root cause"]
-    out += _table(["root cause", "currency", "count", "amount"],
-                  [[c.root_cause, _text(c.currency), str(c.count), _text(c.amount)]
-                   for c in report.compensation_by_root_cause], right_from=2)
+    out += _table(
+        ["root cause", "currency", "count", "amount"],
+        [[c.root_cause, _text(c.currency), str(c.count), _text(c.amount)] for c in report.compensation_by_root_cause],
+        right_from=2,
+    )
 
     out += ["", "Top root causes"]
-    out += _table(["root cause", "cases"], [[r.root_cause, str(r.cases)] for r in report.top_root_causes],
-                  right_from=1)
+    out += _table(["root cause", "cases"], [[r.root_cause, str(r.cases)] for r in report.top_root_causes], right_from=1)
     return "\n".join(out) + "\n"

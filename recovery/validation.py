@@ -9,8 +9,9 @@ from typing import Any
 from pydantic import ValidationError
 
 
-def problems(errors: Iterable[Mapping[str, Any]], *, skip: tuple[object, ...] = (),
-             top: str = "input") -> list[tuple[str, str, str]]:
+def problems(
+    errors: Iterable[Mapping[str, Any]], *, skip: tuple[object, ...] = (), top: str = "input"
+) -> list[tuple[str, str, str]]:
     """(where, message, pydantic error type) per problem; location parts in `skip` are left out
     (e.g. FastAPI's "body"), an empty location is `top`."""
     found = []
@@ -21,8 +22,7 @@ def problems(errors: Iterable[Mapping[str, Any]], *, skip: tuple[object, ...] = 
     return found
 
 
-def describe_problems(errors: Iterable[Mapping[str, Any]], *, skip: tuple[object, ...] = (),
-                      top: str = "input") -> str:
+def describe_problems(errors: Iterable[Mapping[str, Any]], *, skip: tuple[object, ...] = (), top: str = "input") -> str:
     """`amount.amount: amount must not be negative; kind: ...` — one line, field first."""
     return "; ".join(f"{where}: {message}" for where, message, _ in problems(errors, skip=skip, top=top))
 

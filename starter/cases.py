@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -27,13 +28,20 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart, ComplaintWorkflow
-from workflows.models import CaseStatus, ContactInput, ContactResult, DomainEvent, TicketEvent, case_id_of, workflow_id_for
+from workflows.models import (
+    CaseStatus,
+    ContactInput,
+    ContactResult,
+    DomainEvent,
+    TicketEvent,
+    case_id_of,
+    workflow_id_for,
+)
 from workflows.policy import Policy
 from workflows.rules import PolicySet, RuleMatch
 from workflows.triage import anomalies, opening_severity
@@ -59,8 +67,9 @@ class CaseError(Exception):
         self.message = message
 
 
-async def open_case(client: Client, ticket: TicketEvent, policy: Policy | PolicySet, task_queue: str,
-                    database: Database | None = None) -> ContactResult:
+async def open_case(
+    client: Client, ticket: TicketEvent, policy: Policy | PolicySet, task_queue: str, database: Database | None = None
+) -> ContactResult:
     """Start the case's workflow or add the ticket to it: one atomic update-with-start.
 
     A closed case's workflow is never started again (its sequence numbers key notifications, the
@@ -103,6 +112,7 @@ def refuse_control_characters(ticket: TicketEvent) -> None:
     """Every intake path opens cases here: a control character (NUL above all, which PostgreSQL
     cannot store) is refused with the field named, before anything is started. (Checked here, not
     in the TicketEvent model, so histories that already hold one still decode and replay.)"""
+
     def walk(value: Any, where: str) -> None:
         if isinstance(value, str):
             found = _CONTROL.search(value)
@@ -114,6 +124,7 @@ def refuse_control_characters(ticket: TicketEvent) -> None:
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 walk(item, f"{where}.{index}")
+
     walk(ticket.model_dump(mode="json"), "")
 
 
@@ -129,8 +140,9 @@ def _moving(err: Exception) -> bool:
         return True
     if not isinstance(err, RPCError):
         return False
-    return ((err.status == RPCStatusCode.NOT_FOUND and "completed" in err.message)
-            or (err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "closing" in err.message))
+    return (err.status == RPCStatusCode.NOT_FOUND and "completed" in err.message) or (
+        err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "closing" in err.message
+    )
 
 
 async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
@@ -140,8 +152,11 @@ async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
         known = await pool.fetchval("SELECT 1 FROM events WHERE workflow_id = $1 LIMIT 1", workflow_id)
     except Exception as err:  # intake stays up while PostgreSQL is down
         # Only a case purged by retention AND a database outage at once could reuse its id.
-        log.warning("event store unreachable; generation checked in Temporal only", workflow_id=workflow_id,
-                    error=f"{type(err).__name__}: {err}")
+        log.warning(
+            "event store unreachable; generation checked in Temporal only",
+            workflow_id=workflow_id,
+            error=f"{type(err).__name__}: {err}",
+        )
         return False
     if known is None:
         return False
@@ -154,8 +169,9 @@ async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
     return False
 
 
-async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy, rule: RuleMatch,
-                             task_queue: str, workflow_id: str) -> ContactResult:
+async def _update_with_start(
+    client: Client, ticket: TicketEvent, policy: Policy, rule: RuleMatch, task_queue: str, workflow_id: str
+) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
     case_id = case_id_of(workflow_id)
     start = WithStartWorkflowOperation(
@@ -167,18 +183,22 @@ async def _update_with_start(client: Client, ticket: TicketEvent, policy: Policy
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"Case {case_id} · {ticket.customer.name} · {severity}",
         static_details=_details(ticket),
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(sa.RECOVERY_STEP, "acknowledge"),
-            SearchAttributePair(sa.RECOVERY_SEVERITY, severity),
-            SearchAttributePair(sa.ESCALATION_LEVEL, 0),
-            SearchAttributePair(sa.CUSTOMER_ID, ticket.customer.id),
-            SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
-        ]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.RECOVERY_STEP, "acknowledge"),
+                SearchAttributePair(sa.RECOVERY_SEVERITY, severity),
+                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
+                SearchAttributePair(sa.CUSTOMER_ID, ticket.customer.id),
+                SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
+            ]
+        ),
     )
     try:
         # The SDK types an async update method as returning its coroutine; the call is right.
         return await client.execute_update_with_start_workflow(  # type: ignore[call-overload]
-            ComplaintWorkflow.add_contact, ContactInput(ticket=ticket), start_workflow_operation=start,
+            ComplaintWorkflow.add_contact,
+            ContactInput(ticket=ticket),
+            start_workflow_operation=start,
             result_type=ContactResult,
         )
     except WorkflowAlreadyStartedError:
@@ -197,8 +217,9 @@ async def _closed_case_contact(client: Client, workflow_id: str, event_id: str) 
         final = await handle.query(ComplaintWorkflow.status)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
         raise _query_error(err, workflow_id) from None
-    return ContactResult(case_id=final.case_id, workflow_id=workflow_id, created=False, duplicate=True,
-                         contact_count=final.contact_count)
+    return ContactResult(
+        case_id=final.case_id, workflow_id=workflow_id, created=False, duplicate=True, contact_count=final.contact_count
+    )
 
 
 def _details(ticket: TicketEvent) -> str:
@@ -210,15 +231,15 @@ def _details(ticket: TicketEvent) -> str:
     return "\n\n".join(lines)
 
 
-async def accept_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel,
-                      wait: float = 5.0) -> bool:
+async def accept_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel, wait: float = 5.0) -> bool:
     """Run one update step for a webhook sender, who must get an answer within seconds: True when it
     completed within `wait`, False when accepted and still running (its messages are going out).
     Raises CaseError when the case refuses it, by its validator or by the check under its lock."""
     workflow_id = workflow_id_for(case)
     try:
         accepted = await client.get_workflow_handle(workflow_id).start_update(  # type: ignore[call-overload]
-            update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus)
+            update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus
+        )
         try:
             await asyncio.wait_for(accepted.result(), timeout=wait)
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -241,7 +262,8 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
             try:
                 # (the SDK's overloads do not cover a method reference typed as a plain callable)
                 accepted = await handle.start_update(  # type: ignore[call-overload]
-                    update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus)
+                    update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=CaseStatus
+                )
                 break
             except (WorkflowUpdateFailedError, RPCError) as err:
                 if attempt < MOVING_RETRIES and _moving(err) and await _still_running(handle):
@@ -264,8 +286,11 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
                     # Our caller was cancelled (a stopping API): stop waiting, don't poll on.
                     raise asyncio.CancelledError() from None
                 if time.monotonic() > deadline:
-                    raise CaseError("unavailable", f"the step was accepted but had not finished after "
-                                    f"{STEP_RESULT_WAIT}; it will complete — check the case later") from None
+                    raise CaseError(
+                        "unavailable",
+                        f"the step was accepted but had not finished after "
+                        f"{STEP_RESULT_WAIT}; it will complete — check the case later",
+                    ) from None
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _case_error(err, workflow_id) from None
 
@@ -323,8 +348,9 @@ def _case_workflow_id(case: str) -> str:
     """The workflow id of a case key or workflow id typed by a person; anything that can't be one is
     refused here, before Temporal sees it."""
     if not _CASE.match(case):
-        raise CaseError("invalid", f"{case[:100]!r} is not a case key (customer:order or source:ticket) "
-                        "or a workflow id")
+        raise CaseError(
+            "invalid", f"{case[:100]!r} is not a case key (customer:order or source:ticket) or a workflow id"
+        )
     return workflow_id_for(case)
 
 

@@ -28,8 +28,11 @@ async def newest_case_key_id(client: Client, task_queue: str) -> str | None:
         async for execution in client.list_workflows(query, limit=1):
             history = await client.workflow_service.get_workflow_execution_history(
                 GetWorkflowExecutionHistoryRequest(
-                    namespace=client.namespace, maximum_page_size=1,
-                    execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id)))
+                    namespace=client.namespace,
+                    maximum_page_size=1,
+                    execution=WorkflowExecution(workflow_id=execution.id, run_id=execution.run_id),
+                )
+            )
             if not history.history.events:
                 return None
             payloads = history.history.events[0].workflow_execution_started_event_attributes.input.payloads
@@ -51,10 +54,14 @@ async def require_namespace_keys(client: Client, task_queue: str) -> None:
     if key_id in held:
         return
     if not held:
-        raise CodecMismatch(f"the cases on task queue {task_queue!r} are encrypted (key id {key_id!r}) but this "
-                            f"client has no payload keys; set {KEYS_ENV} as on the workers (nothing was sent)")
-    raise CodecMismatch(f"the cases on task queue {task_queue!r} are encrypted with key id {key_id!r}, which is "
-                        f"not among this client's keys ({', '.join(held)}); nothing was sent")
+        raise CodecMismatch(
+            f"the cases on task queue {task_queue!r} are encrypted (key id {key_id!r}) but this "
+            f"client has no payload keys; set {KEYS_ENV} as on the workers (nothing was sent)"
+        )
+    raise CodecMismatch(
+        f"the cases on task queue {task_queue!r} are encrypted with key id {key_id!r}, which is "
+        f"not among this client's keys ({', '.join(held)}); nothing was sent"
+    )
 
 
 def _quoted(value: str) -> str:

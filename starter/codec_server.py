@@ -53,8 +53,7 @@ def create_codec_app(codec: PayloadCodec, token: str, cors_origin: str = DEFAULT
         "Access-Control-Max-Age": "600",
     }
 
-    app = FastAPI(title="service-recovery codec server", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="service-recovery codec server", version="1", docs_url=None, redoc_url=None, openapi_url=None)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=cors)
@@ -139,8 +138,12 @@ def _parse_payloads(body: bytes) -> list[Payload]:
     return payloads
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, cors_origin: str = DEFAULT_CORS_ORIGIN,
-          env: Mapping[str, str] = os.environ) -> None:
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    cors_origin: str = DEFAULT_CORS_ORIGIN,
+    env: Mapping[str, str] = os.environ,
+) -> None:
     """Run the codec server until interrupted. Raises CodecConfigError (a ValueError) when the keys
     (RECOVERY_CODEC_KEYS) or the token (RECOVERY_CODEC_TOKEN) are missing or malformed."""
     import uvicorn

@@ -19,11 +19,11 @@ import secrets
 import signal
 import socket
 import subprocess
-from types import FrameType
 import sys
 import time
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
@@ -53,15 +53,24 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def temporal_command(home: Path, port: int, ui_port: int, codec_endpoint: str | None = None) -> list[str]:
     command = [
-        find_binary("temporal"), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--db-filename", str(home / "temporal.db"),
-        "--log-level", "warn",
+        find_binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(home / "temporal.db"),
+        "--log-level",
+        "warn",
         # Measured on 2-core machines: WAL roughly doubles case throughput over the default journal.
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]
     for key in sa.ALL:
         command += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
@@ -83,7 +92,9 @@ async def _wait_for_temporal(address: str, server: subprocess.Popen[bytes], time
             return
         except Exception:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the Temporal dev server did not answer on {address} within {timeout:.0f}s") from None
+                raise RuntimeError(
+                    f"the Temporal dev server did not answer on {address} within {timeout:.0f}s"
+                ) from None
             await asyncio.sleep(0.25)
 
 
@@ -114,19 +125,33 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM before the event loop runs: unwind through the cleanup below
 
 
-def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str, metrics_port: int = 9464,
-            demo_policy: bool = False, codec_port: int = 8888) -> int:
+def run_dev(
+    home: Path,
+    port: int,
+    ui_port: int,
+    api_port: int,
+    task_queue: str,
+    metrics_port: int = 9464,
+    demo_policy: bool = False,
+    codec_port: int = 8888,
+) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     home.mkdir(parents=True, exist_ok=True)
     pidfile = home / "temporal.pid"
     leftover = stop_leftover(pidfile, marker=str(home.resolve() / "temporal.db"))
     if leftover is not None:
         _say(f"stopped the Temporal dev server left running by an earlier run (pid {leftover})")
-    for name, flag, p in (("Temporal server", "--port", port), ("Temporal UI", "--ui-port", ui_port),
-                          ("API", "--api-port", api_port), ("metrics", "--metrics-port", metrics_port)):
+    for name, flag, p in (
+        ("Temporal server", "--port", port),
+        ("Temporal UI", "--ui-port", ui_port),
+        ("API", "--api-port", api_port),
+        ("metrics", "--metrics-port", metrics_port),
+    ):
         if not port_free(p):
-            print(f"recovery: error: port {p} for the {name} is in use; pick another with {flag} "
-                  f"(or stop what holds it)", file=sys.stderr)
+            print(
+                f"recovery: error: port {p} for the {name} is in use; pick another with {flag} (or stop what holds it)",
+                file=sys.stderr,
+            )
             return 1
     os.environ["RECOVERY_HOME"] = str(home)
     os.environ.setdefault("RECOVERY_AGENTS", str(DEV_AGENTS))
@@ -155,8 +180,10 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
     codec_endpoint = None
     if codec is not None:
         if not port_free(codec_port):
-            print(f"recovery: error: port {codec_port} for the codec server is in use; pick another with --codec-port",
-                  file=sys.stderr)
+            print(
+                f"recovery: error: port {codec_port} for the codec server is in use; pick another with --codec-port",
+                file=sys.stderr,
+            )
             _stop_database()
             return 1
         os.environ.setdefault("RECOVERY_CODEC_TOKEN", secrets.token_urlsafe(24))
@@ -168,8 +195,17 @@ def run_dev(home: Path, port: int, ui_port: int, api_port: int, task_queue: str,
     server = None
     try:
         server = start_child(temporal_command(home, port, ui_port, codec_endpoint), pidfile, log_path)
-        return asyncio.run(_run(server, port, ui_port, api_port, metrics_port, task_queue,
-                                (codec, codec_port) if codec is not None else None))
+        return asyncio.run(
+            _run(
+                server,
+                port,
+                ui_port,
+                api_port,
+                metrics_port,
+                task_queue,
+                (codec, codec_port) if codec is not None else None,
+            )
+        )
     except KeyboardInterrupt:
         return 0
     finally:
@@ -188,8 +224,15 @@ def _stop_database() -> None:
     stop_embedded()
 
 
-async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_port: int, metrics_port: int,
-               task_queue: str, codec: tuple | None = None) -> int:
+async def _run(
+    server: subprocess.Popen[bytes],
+    port: int,
+    ui_port: int,
+    api_port: int,
+    metrics_port: int,
+    task_queue: str,
+    codec: tuple | None = None,
+) -> int:
     import uvicorn
 
     import worker
@@ -205,9 +248,15 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
     os.environ["TEMPORAL_ADDRESS"] = address
     os.environ["RECOVERY_TASK_QUEUE"] = task_queue
     _say("Temporal is up; starting the worker and the API")
-    api = uvicorn.Server(uvicorn.Config(create_app(settings_from_env(), connect=lambda: connect(address)),
-                                       host="127.0.0.1", port=api_port, log_level="warning",
-                                       timeout_graceful_shutdown=API_GRACE_SECONDS))
+    api = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings_from_env(), connect=lambda: connect(address)),
+            host="127.0.0.1",
+            port=api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=API_GRACE_SECONDS,
+        )
+    )
     api.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # this function owns SIGINT/SIGTERM
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -219,8 +268,15 @@ async def _run(server: subprocess.Popen[bytes], port: int, ui_port: int, api_por
         from starter.codec_server import create_codec_app
 
         codec_app = create_codec_app(codec[0], os.environ["RECOVERY_CODEC_TOKEN"], f"http://127.0.0.1:{ui_port}")
-        codec_server = uvicorn.Server(uvicorn.Config(codec_app, host="127.0.0.1", port=codec[1], log_level="warning",
-                                                     timeout_graceful_shutdown=API_GRACE_SECONDS))
+        codec_server = uvicorn.Server(
+            uvicorn.Config(
+                codec_app,
+                host="127.0.0.1",
+                port=codec[1],
+                log_level="warning",
+                timeout_graceful_shutdown=API_GRACE_SECONDS,
+            )
+        )
         codec_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         codec_serving = asyncio.create_task(codec_server.serve())
     watcher = asyncio.create_task(_watch(server, stop))

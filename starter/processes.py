@@ -33,8 +33,9 @@ def start_child(command: list[str], pidfile: Path, log: Path) -> subprocess.Pope
     """Start `command` in a new process group, output appended to `log`, its pid written to `pidfile`."""
     preexec: Callable[[], None] | None = _die_with_parent if sys.platform.startswith("linux") else None
     with open(log, "ab") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                 preexec_fn=preexec)
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec
+        )
     pidfile.write_text(f"{child.pid}\n")
     return child
 

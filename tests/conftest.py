@@ -15,17 +15,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from recovery.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notifications import Notifier
 from activities.store import embedded_url, migrate, stop_embedded
+from recovery.converter import data_converter
 from starter.binaries import find_binary
 from tests.helpers import WebhookReceiver, free_port
 from worker import build_worker
@@ -49,9 +48,13 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         search_attributes=sa.ALL,
         data_converter=data_converter,
         dev_server_extra_args=[
-            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             # Low enough that a test can drive a case into continue-as-new, above any other test's history.
-            "--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AT}",
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AT}",
         ],
     )
     async with env:
@@ -94,10 +97,12 @@ async def skip_env() -> AsyncIterator[WorkflowEnvironment]:
 
 async def register_search_attributes(client: Client) -> None:
     """The time-skipping server knows no custom search attributes until told."""
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={key.name: _INDEXED[key.indexed_value_type.name] for key in sa.ALL},
-    ))
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: _INDEXED[key.indexed_value_type.name] for key in sa.ALL},
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -152,17 +157,30 @@ def _with_database(url: str, name: str) -> str:
 def api_url(dev_env: WorkflowEnvironment, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`recovery api` and a worker running as processes on the dev server; yields the API's URL."""
     intake_file = tmp_path_factory.mktemp("intake") / "intake.toml"
-    intake_file.write_text('max_body_bytes = 65536\n[zendesk]\nsecrets = ["zd-secret"]\n[jira]\nsecrets = ["jira-secret"]\n')
+    intake_file.write_text(
+        'max_body_bytes = 65536\n[zendesk]\nsecrets = ["zd-secret"]\n[jira]\nsecrets = ["jira-secret"]\n'
+    )
     port = free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "RECOVERY_TASK_QUEUE": f"schema-{uuid.uuid4().hex[:6]}",
-           "RECOVERY_AGENTS": str(ROOT / "starter" / "dev_agents.toml"), "RECOVERY_INTAKE": str(intake_file),
-           "RECOVERY_LOG_LEVEL": "WARNING", "DATABASE_URL": db_url}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "RECOVERY_TASK_QUEUE": f"schema-{uuid.uuid4().hex[:6]}",
+        "RECOVERY_AGENTS": str(ROOT / "starter" / "dev_agents.toml"),
+        "RECOVERY_INTAKE": str(intake_file),
+        "RECOVERY_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": db_url,
+    }
     processes = [
-        subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "starter.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, "-m", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "starter.cli", "api", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

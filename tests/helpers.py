@@ -23,9 +23,17 @@ OTHER_AGENT = Actor(id="bob", role="agent")
 LEAD = Actor(id="lena", role="team-lead")
 
 
-def ticket(n: int | str = 1, *, event: str | None = None, customer: str = "cust-1", order: str | None = "ord-1",
-           severity: str | None = None, payment: str | None = None, stripe_customer: str | None = None,
-           **extra: Any) -> TicketEvent:
+def ticket(
+    n: int | str = 1,
+    *,
+    event: str | None = None,
+    customer: str = "cust-1",
+    order: str | None = "ord-1",
+    severity: str | None = None,
+    payment: str | None = None,
+    stripe_customer: str | None = None,
+    **extra: Any,
+) -> TicketEvent:
     data: dict[str, Any] = {
         "source": "generic",
         "event_id": event or f"evt-{n}",
@@ -56,16 +64,30 @@ def policy(**overrides: str) -> Policy:
     return parse_policy(text, "test policy")
 
 
-def fast_policy(clock: str = "wall", ack: str = "1h", fix: str = "4h", compensate: str = "4h",
-                follow_up: str = "1s", close: str = "4h", interval: str = "30m", max_silence: str = "30d",
-                age_ceiling: str = "60d") -> Policy:
+def fast_policy(
+    clock: str = "wall",
+    ack: str = "1h",
+    fix: str = "4h",
+    compensate: str = "4h",
+    follow_up: str = "1s",
+    close: str = "4h",
+    interval: str = "30m",
+    max_silence: str = "30d",
+    age_ceiling: str = "60d",
+) -> Policy:
     """All severities share one simple wall-clock deadline set, so tests can compute times."""
     text = default_policy_text()
     base = parse_policy(text, "default")
     data = base.model_dump(mode="json")
     for sev in data["severities"]:
-        data["severities"][sev] = {"clock": clock, "acknowledge": ack, "fix": fix, "compensate": compensate,
-                                   "follow_up": follow_up, "close": close}
+        data["severities"][sev] = {
+            "clock": clock,
+            "acknowledge": ack,
+            "fix": fix,
+            "compensate": compensate,
+            "follow_up": follow_up,
+            "close": close,
+        }
     data["escalation"].update(interval=interval, max_silence=max_silence, age_ceiling=age_ceiling)
     return Policy.model_validate(data)
 

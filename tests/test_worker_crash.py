@@ -15,17 +15,18 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
+from recovery.converter import data_converter
 from starter.cases import open_case, run_step, timeline
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
 from workflows.complaint import ComplaintWorkflow
-from recovery.converter import data_converter
 from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker(client: Client, queue: str, receiver: WebhookReceiver, database: str,
-                 stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+def start_worker(
+    client: Client, queue: str, receiver: WebhookReceiver, database: str, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DATABASE_URL": database,
@@ -34,8 +35,9 @@ def start_worker(client: Client, queue: str, receiver: WebhookReceiver, database
         "RECOVERY_TASK_QUEUE": queue,
         "RECOVERY_NOTIFY_WEBHOOK": receiver.url,
     }
-    return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=stderr)
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"], cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=stderr
+    )
 
 
 def kill(process: subprocess.Popen[str]) -> None:
@@ -43,18 +45,22 @@ def kill(process: subprocess.Popen[str]) -> None:
     process.wait(timeout=10)
 
 
-async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Client, task_queue: str,
-                                                                   receiver: WebhookReceiver, db_url: str) -> None:
+async def test_sigkilled_worker_resumes_without_losing_or_doubling(
+    client: Client, task_queue: str, receiver: WebhookReceiver, db_url: str
+) -> None:
     worker = start_worker(client, task_queue, receiver, db_url)
     try:
         opened = await asyncio.wait_for(
-            open_case(client, ticket("crash", customer="cust-crash"), fast_policy(), task_queue), 30)
+            open_case(client, ticket("crash", customer="cust-crash"), fast_policy(), task_queue), 30
+        )
         case = opened.case_id
         await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
 
         # Kill 1: while the fix notice is in flight (posted, not yet answered).
         receiver.hold("fix_notice")
-        fixing = asyncio.create_task(run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent.")))
+        fixing = asyncio.create_task(
+            run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent."))
+        )
         await eventually(lambda: asyncio.to_thread(receiver.held.is_set), timeout=30)
         kill(worker)
         receiver.release.set()
@@ -62,8 +68,12 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         fixed = await asyncio.wait_for(fixing, 90)
         assert fixed.step == "compensate"
 
-        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-            actor=AGENT, kind="credit", amount={"amount": "30.00", "currency": "USD"}))
+        await run_step(
+            client,
+            case,
+            ComplaintWorkflow.compensate,
+            CompensateInput(actor=AGENT, kind="credit", amount={"amount": "30.00", "currency": "USD"}),
+        )
 
         # Kill 2: idle between steps; the next worker rebuilds the case from history.
         kill(worker)
@@ -72,8 +82,11 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         # The agent learns the customer was asked from the CSAT request going out.
         async def asked() -> bool:
             return any(item["template"] == "follow_up_request" for item in receiver.for_case(case))
+
         await eventually(asked, timeout=60)
-        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied"))
+        await run_step(
+            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied")
+        )
         await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="Done."))
         events = await timeline(client, case)
         history = await client.get_workflow_handle(opened.workflow_id).fetch_history()
@@ -81,15 +94,22 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
         kill(worker)
 
     assert [e.type for e in events] == [
-        "opened", "acknowledged", "fix_recorded", "compensation_proposed", "compensation_issued",
-        "follow_up_asked", "follow_up_done", "closed",
+        "opened",
+        "acknowledged",
+        "fix_recorded",
+        "compensation_proposed",
+        "compensation_issued",
+        "follow_up_asked",
+        "follow_up_done",
+        "closed",
     ]
     delivered = receiver.for_case(case)
     by_key = Counter(item["idempotency_key"] for item in delivered)
     unique = {item["idempotency_key"]: item["template"] for item in delivered}
     # Every notification the case owed arrived, each under one key: nothing lost, nothing issued twice.
     assert sorted(unique.values()) == sorted(
-        ["new_case", "acknowledgement", "fix_notice", "compensation_notice", "follow_up_request"])
+        ["new_case", "acknowledgement", "fix_notice", "compensation_notice", "follow_up_request"]
+    )
     assert all(item["_key_header"] == item["idempotency_key"] for item in delivered)
     # The one in flight at the kill was retried under the same key (at-least-once; the key dedupes it).
     fix_key = next(k for k, t in unique.items() if t == "fix_notice")
@@ -97,12 +117,14 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(client: Clien
     assert all(count == 1 for key, count in by_key.items() if key != fix_key)
     # And the history the three workers wrote together replays cleanly.
     replay = await Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter).replay_workflow(
-        history, raise_on_replay_failure=False)
+        history, raise_on_replay_failure=False
+    )
     assert replay.replay_failure is None
 
 
-def test_sigterm_stops_the_worker_gracefully(client: Client, task_queue: str, receiver: WebhookReceiver,
-                                             db_url: str) -> None:
+def test_sigterm_stops_the_worker_gracefully(
+    client: Client, task_queue: str, receiver: WebhookReceiver, db_url: str
+) -> None:
     worker = start_worker(client, task_queue, receiver, db_url, stderr=subprocess.PIPE)
     assert worker.stderr is not None
     logged = []

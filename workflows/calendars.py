@@ -22,13 +22,21 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from itertools import pairwise
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_MINUTES = 24 * 60
@@ -69,7 +77,7 @@ def parse_window(value: Any) -> Window:
         return Window.model_validate(value)
     match = _WINDOW.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"invalid window {value!r}: write it as \"08:00-12:00\"")
+        raise ValueError(f'invalid window {value!r}: write it as "08:00-12:00"')
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
         raise ValueError(f"invalid window {value!r}: hours run 00:00 to 24:00")
@@ -77,10 +85,12 @@ def parse_window(value: Any) -> Window:
     if end == 0:
         end = DAY_MINUTES  # "22:00-00:00" ends at midnight, as "22:00-24:00" does
     if start == end:
-        raise ValueError(f"window {value!r} is empty (for the whole day write \"00:00-24:00\")")
+        raise ValueError(f'window {value!r} is empty (for the whole day write "00:00-24:00")')
     if end < start and not _overnight_ok(start, end):
-        raise ValueError(f"window {value!r} ends before it starts (a window past midnight runs from "
-                         "the evening to the morning, e.g. \"22:00-06:00\")")
+        raise ValueError(
+            f"window {value!r} ends before it starts (a window past midnight runs from "
+            'the evening to the morning, e.g. "22:00-06:00")'
+        )
     return Window(start=start, end=end)
 
 
@@ -101,8 +111,9 @@ def _windows(value: Any) -> list[Window]:
     return windows
 
 
-WindowList = Annotated[list[Window], BeforeValidator(_windows),
-                       PlainSerializer(lambda ws: [str(w) for w in ws], return_type=list[str])]
+WindowList = Annotated[
+    list[Window], BeforeValidator(_windows), PlainSerializer(lambda ws: [str(w) for w in ws], return_type=list[str])
+]
 
 
 def _day_key(value: Any) -> Any:
@@ -158,8 +169,9 @@ class Calendar(BaseModel):
             following = self.week.get(WEEKDAYS[(index + 1) % 7], [])
             spill = [w for w in windows if w.overnight]
             if spill and following and following[0].start < spill[-1].end:
-                raise ValueError(f"week: {day} {spill[-1]} runs into {WEEKDAYS[(index + 1) % 7]} {following[0]} "
-                                 "(windows overlap)")
+                raise ValueError(
+                    f"week: {day} {spill[-1]} runs into {WEEKDAYS[(index + 1) % 7]} {following[0]} (windows overlap)"
+                )
         if not any(self.week.values()) and not any(self.special_days.values()):
             raise ValueError("the calendar has no working time at all (give week some windows)")
         return self
@@ -264,8 +276,10 @@ class Calendar(BaseModel):
     def windows_between(self, first: date, days: int) -> list[tuple[date, list[tuple[datetime, datetime]]]]:
         """Per local date, the working windows starting that day, as instants in the calendar's zone."""
         zone = self.zone
-        return [(day, [(s.astimezone(zone), e.astimezone(zone)) for s, e in self.day_intervals(day)])
-                for day in (first + timedelta(days=n) for n in range(days))]
+        return [
+            (day, [(s.astimezone(zone), e.astimezone(zone)) for s, e in self.day_intervals(day)])
+            for day in (first + timedelta(days=n) for n in range(days))
+        ]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -24,22 +24,22 @@ from workflows.models import (
     ApplyPolicyInput,
     ApprovalInput,
     AssignInput,
+    CaseStatus,
     ChangeSeverityInput,
     CloseInput,
-    CaseStatus,
-    Compensation,
     CompensateInput,
+    Compensation,
     CompensationKind,
     ContactResult,
+    CustomerMessageInput,
     Deadlines,
     DomainEvent,
     Effect,
     FixInput,
     FollowUpInput,
     FollowUpOutcome,
-    IssueInstruction,
-    CustomerMessageInput,
     IgnoredEventInput,
+    IssueInstruction,
     Notification,
     NotifyContext,
     PauseInput,
@@ -68,6 +68,7 @@ RECHECK_MAX = timedelta(hours=1)
 def event_digest(event_id: str) -> str:
     """A short, stable stand-in for a ticket event id in the de-duplication window."""
     return hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
 
 RejectionCode = Literal["out_of_order", "closed", "forbidden", "invalid", "conflict", "not_ready"]
 
@@ -197,8 +198,16 @@ class Case:
     # ---- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, ticket: TicketEvent, policy: Policy, workflow_id: str, now: datetime,
-             rule: RuleMatch | None = None, *, effects: bool = True) -> Case:
+    def open(
+        cls,
+        ticket: TicketEvent,
+        policy: Policy,
+        workflow_id: str,
+        now: datetime,
+        rule: RuleMatch | None = None,
+        *,
+        effects: bool = True,
+    ) -> Case:
         found = anomalies(ticket, policy)
         severity = opening_severity(ticket, policy, found)
         state = CaseState(
@@ -300,12 +309,15 @@ class Case:
             "acknowledge": lambda: self.check_acknowledge(AcknowledgeInput(actor=probe)),
             "record_fix": lambda: self.check_record_fix(FixInput(actor=probe, description="probe")),
             "compensate": lambda: self.check_compensate(
-                CompensateInput(actor=probe, kind=CompensationKind.NONE, reason="probe"), self.state.opened_at),
+                CompensateInput(actor=probe, kind=CompensationKind.NONE, reason="probe"), self.state.opened_at
+            ),
             "approve_compensation": lambda: self.check_approval(ApprovalInput(actor=probe, approve=False)),
             "complete_follow_up": lambda: self.check_follow_up(
-                FollowUpInput(actor=probe, outcome=FollowUpOutcome.SATISFIED)),
-            "close": lambda: self.check_close(CloseInput(actor=probe, root_cause=self.policy.root_causes[0],
-                                                         note="probe")),
+                FollowUpInput(actor=probe, outcome=FollowUpOutcome.SATISFIED)
+            ),
+            "close": lambda: self.check_close(
+                CloseInput(actor=probe, root_cause=self.policy.root_causes[0], note="probe")
+            ),
             "pause": lambda: self.check_pause(PauseInput(actor=probe, reason="probe")),
             "resume": lambda: self.check_resume(ResumeInput(actor=probe)),
             "assign": lambda: self._require_open("assign"),
@@ -324,8 +336,14 @@ class Case:
         s = self.state
         clock_kind = self.policy.deadlines(s.severity).clock
         if self.closed:
-            return Deadlines(step=s.step, due_at=None, remaining_seconds=None, clock=clock_kind,
-                             next_escalation_at=None, next_warning_at=None)
+            return Deadlines(
+                step=s.step,
+                due_at=None,
+                remaining_seconds=None,
+                clock=clock_kind,
+                next_escalation_at=None,
+                next_warning_at=None,
+            )
         warning = self._next_warning()
         return Deadlines(
             step=s.step,
@@ -353,18 +371,27 @@ class Case:
         candidates: list[Wakeup] = []
         if s.paused and (left := self._pause_left()) is not None:
             assert s.pause_counted_from is not None
-            candidates.append(Wakeup(at=self._clock().add(s.pause_counted_from, max(left, 0.0)),
-                                     summary="pause budget used up: resume"))
+            candidates.append(
+                Wakeup(
+                    at=self._clock().add(s.pause_counted_from, max(left, 0.0)), summary="pause budget used up: resume"
+                )
+            )
         if not s.paused:
             if self._ladder_active():
                 warning = self._next_warning()
                 if warning is not None:
-                    candidates.append(Wakeup(at=self._due_at(warning * s.clock.budget),
-                                             summary=f"{step}: {int(warning * 100)}% warning"))
+                    candidates.append(
+                        Wakeup(
+                            at=self._due_at(warning * s.clock.budget), summary=f"{step}: {int(warning * 100)}% warning"
+                        )
+                    )
                 if self._can_climb():
                     role = escalation.role(s.escalation_level + 1)
-                    candidates.append(Wakeup(at=self._due_at(self._next_escalation_threshold()),
-                                             summary=f"{step}: escalate to {role}"))
+                    candidates.append(
+                        Wakeup(
+                            at=self._due_at(self._next_escalation_threshold()), summary=f"{step}: escalate to {role}"
+                        )
+                    )
                 if self.robust and not s.clock.deadline_missed:
                     # At the top of the ladder no escalation timer marks the deadline: this one does.
                     candidates.append(Wakeup(at=self._due_at(s.clock.budget), summary=f"{step}: deadline"))
@@ -408,16 +435,31 @@ class Case:
                     s.clock.fired_warnings.append(fraction)
                     due = self._due_at(s.clock.budget)
                     assert due is not None
-                    event = self._event("warning", now, ENGINE, step=s.step.value, fraction=fraction,
-                                        due_at=due.isoformat())
-                    self._notify(event, "internal", self._owner_or_role(), "warning",
-                                 step=s.step.value, percent=str(int(fraction * 100)), due=self._format(due))
+                    event = self._event(
+                        "warning", now, ENGINE, step=s.step.value, fraction=fraction, due_at=due.isoformat()
+                    )
+                    self._notify(
+                        event,
+                        "internal",
+                        self._owner_or_role(),
+                        "warning",
+                        step=s.step.value,
+                        percent=str(int(fraction * 100)),
+                        due=self._format(due),
+                    )
             if self.robust and consumed >= s.clock.budget and not s.clock.deadline_missed:
                 # A breach is its own event, whatever the escalation level: reports count these.
                 s.clock.deadline_missed = True
                 due = self._due_at(s.clock.budget)
-                self._event("deadline_missed", now, ENGINE, step=s.step.value, severity=s.severity.value,
-                            due_at=due.isoformat() if due else None, level=s.escalation_level)
+                self._event(
+                    "deadline_missed",
+                    now,
+                    ENGINE,
+                    step=s.step.value,
+                    severity=s.severity.value,
+                    due_at=due.isoformat() if due else None,
+                    level=s.escalation_level,
+                )
             while self._can_climb() and consumed >= self._next_escalation_threshold():
                 s.clock.escalations += 1
                 reason = "deadline missed" if s.clock.escalations == 1 else "step still open"
@@ -432,8 +474,11 @@ class Case:
             self._notify_customer(event, "status_update", step=s.step.value.replace("_", " "))
         if self.robust:
             for comp in s.compensations:
-                if comp.status == "outcome_unknown" and comp.recheck_at is not None \
-                        and now + timedelta(seconds=_EPSILON) >= comp.recheck_at:
+                if (
+                    comp.status == "outcome_unknown"
+                    and comp.recheck_at is not None
+                    and now + timedelta(seconds=_EPSILON) >= comp.recheck_at
+                ):
                     comp.recheck_at = None  # the same key again: the activity looks the payment up first
                     self._issue(comp, comp.seq)
 
@@ -446,8 +491,9 @@ class Case:
         self.check_acknowledge(inp)
         event = self._event("acknowledged", now, inp.actor, message=inp.message)
         self._advance(now)
-        self._notify_customer(event, "acknowledgement", message=inp.message,
-                              fix_due=self._format(self._due_at(self.state.clock.budget)))
+        self._notify_customer(
+            event, "acknowledgement", message=inp.message, fix_due=self._format(self._due_at(self.state.clock.budget))
+        )
 
     def check_record_fix(self, inp: FixInput) -> None:
         self._require_step(Step.FIX, "record a fix")
@@ -462,10 +508,15 @@ class Case:
         self._require_step(Step.COMPENSATE, "compensate")
         pending = self.pending_compensation
         if pending is not None and pending.status == "outcome_unknown":
-            raise Rejection("conflict", f"a {pending.kind.value} of {pending.amount} has an unknown outcome "
-                            "(checking with the payment provider); nothing new is issued until it is resolved")
+            raise Rejection(
+                "conflict",
+                f"a {pending.kind.value} of {pending.amount} has an unknown outcome "
+                "(checking with the payment provider); nothing new is issued until it is resolved",
+            )
         if pending is not None:
-            raise Rejection("conflict", f"a {pending.kind.value} of {pending.amount} is already {pending.status.replace('_', ' ')}")
+            raise Rejection(
+                "conflict", f"a {pending.kind.value} of {pending.amount} is already {pending.status.replace('_', ' ')}"
+            )
         if self.policy.role(inp.actor.role) is None:
             raise Rejection("forbidden", f"role {inp.actor.role!r} may not compensate")
         if inp.amount is not None:
@@ -473,26 +524,49 @@ class Case:
             if cap is not None:
                 total = self._granted_total(inp.amount.currency, now)
                 if total + inp.amount.amount > cap:
-                    raise Rejection("forbidden", f"{inp.amount} would take this customer's compensation to "
-                                    f"{total + inp.amount.amount} {inp.amount.currency}, above the cap of {cap}")
+                    raise Rejection(
+                        "forbidden",
+                        f"{inp.amount} would take this customer's compensation to "
+                        f"{total + inp.amount.amount} {inp.amount.currency}, above the cap of {cap}",
+                    )
 
     def compensate(self, inp: CompensateInput, now: datetime) -> Compensation:
         self.check_compensate(inp, now)
         amount = inp.amount.amount if inp.amount else Decimal(0)
         limit = self.policy.limit_of(inp.actor.role, inp.amount.currency) if inp.amount else Decimal(0)
         needs_approval = amount > limit
-        event = self._event("compensation_proposed", now, inp.actor, kind=inp.kind.value,
-                            amount=str(inp.amount) if inp.amount else None, reason=inp.reason,
-                            reference=inp.reference, needs_approval=needs_approval,
-                            authority=f"{limit} {inp.amount.currency}" if inp.amount else None)
-        comp = Compensation(seq=event.seq, kind=inp.kind, amount=inp.amount, reason=inp.reason,
-                            proposed_by=inp.actor, reference=inp.reference,
-                            agent_issued=inp.reference is not None,
-                            status="pending_approval" if needs_approval else "issuing")
+        event = self._event(
+            "compensation_proposed",
+            now,
+            inp.actor,
+            kind=inp.kind.value,
+            amount=str(inp.amount) if inp.amount else None,
+            reason=inp.reason,
+            reference=inp.reference,
+            needs_approval=needs_approval,
+            authority=f"{limit} {inp.amount.currency}" if inp.amount else None,
+        )
+        comp = Compensation(
+            seq=event.seq,
+            kind=inp.kind,
+            amount=inp.amount,
+            reason=inp.reason,
+            proposed_by=inp.actor,
+            reference=inp.reference,
+            agent_issued=inp.reference is not None,
+            status="pending_approval" if needs_approval else "issuing",
+        )
         self.state.compensations.append(comp)
         if needs_approval:
-            self._notify(event, "internal", "approvers", "approval_needed", kind=inp.kind.value,
-                         amount=str(inp.amount), agent=inp.actor.id)
+            self._notify(
+                event,
+                "internal",
+                "approvers",
+                "approval_needed",
+                kind=inp.kind.value,
+                amount=str(inp.amount),
+                agent=inp.actor.id,
+            )
         else:
             self._issue(comp, event.seq)
         return comp
@@ -509,8 +583,11 @@ class Case:
         if ceiling is None:
             raise Rejection("forbidden", f"role {inp.actor.role!r} may not approve compensation")
         if inp.approve and pending.amount.amount > ceiling:
-            raise Rejection("forbidden", f"{pending.amount} is above what role {inp.actor.role!r} may approve "
-                            f"({ceiling} {pending.amount.currency})")
+            raise Rejection(
+                "forbidden",
+                f"{pending.amount} is above what role {inp.actor.role!r} may approve "
+                f"({ceiling} {pending.amount.currency})",
+            )
 
     def decide_approval(self, inp: ApprovalInput, now: datetime) -> Compensation:
         self.check_approval(inp)
@@ -524,26 +601,44 @@ class Case:
         else:
             comp.status = "rejected"
             event = self._event("compensation_rejected", now, inp.actor, proposal=comp.seq, note=inp.note)
-            self._notify(event, "internal", comp.proposed_by.id, "approval_rejected",
-                         amount=str(comp.amount), approver=inp.actor.id, note=inp.note)
+            self._notify(
+                event,
+                "internal",
+                comp.proposed_by.id,
+                "approval_rejected",
+                amount=str(comp.amount),
+                approver=inp.actor.id,
+                note=inp.note,
+            )
         return comp
 
     def compensation_issued(self, comp_seq: int, reference: str, now: datetime, code: str | None = None) -> None:
         """Issued; `code` is what the customer redeems (a coupon or gift card code), shown to them."""
         comp = self._compensation(comp_seq)
         comp.status, comp.reference, comp.issued_at, comp.code = "issued", reference, now, code
-        event = self._event("compensation_issued", now, comp.approved_by or comp.proposed_by, proposal=comp.seq,
-                            kind=comp.kind.value, amount=str(comp.amount) if comp.amount else None,
-                            value=str(comp.amount.amount) if comp.amount else None,
-                            currency=comp.amount.currency if comp.amount else None,
-                            reference=reference, agent_issued=comp.agent_issued,
-                            **({"code": code} if code else {}))
+        event = self._event(
+            "compensation_issued",
+            now,
+            comp.approved_by or comp.proposed_by,
+            proposal=comp.seq,
+            kind=comp.kind.value,
+            amount=str(comp.amount) if comp.amount else None,
+            value=str(comp.amount.amount) if comp.amount else None,
+            currency=comp.amount.currency if comp.amount else None,
+            reference=reference,
+            agent_issued=comp.agent_issued,
+            **({"code": code} if code else {}),
+        )
         self._advance(now)
         if comp.kind is not CompensationKind.NONE:
-            self._notify_customer(event, "compensation_notice", kind=comp.kind.value,
-                                  amount=str(comp.amount) if comp.amount else "",
-                                  code_text=f" Your code: {code}." if code else "",
-                                  follow_up_due=self._format(self._due_at(self.state.clock.budget)))
+            self._notify_customer(
+                event,
+                "compensation_notice",
+                kind=comp.kind.value,
+                amount=str(comp.amount) if comp.amount else "",
+                code_text=f" Your code: {code}." if code else "",
+                follow_up_due=self._format(self._due_at(self.state.clock.budget)),
+            )
 
     def compensation_unknown(self, comp_seq: int, reason: str, now: datetime) -> None:
         """Issuing gave up without a definite answer: the money may have left. Never re-proposed
@@ -555,8 +650,14 @@ class Case:
         wait = min(RECHECK_FIRST * 2 ** (comp.checks - 1), RECHECK_MAX)
         comp.recheck_at = now + wait
         if first:  # one event and one escalation; the re-checks themselves add nothing to the history
-            self._event("compensation_outcome_unknown", now, ENGINE, proposal=comp.seq, reason=reason,
-                        recheck_at=comp.recheck_at.isoformat())
+            self._event(
+                "compensation_outcome_unknown",
+                now,
+                ENGINE,
+                proposal=comp.seq,
+                reason=reason,
+                recheck_at=comp.recheck_at.isoformat(),
+            )
             self._escalate(now, self.state.escalation_level + 1, "compensation outcome unknown")
 
     def compensation_failed(self, comp_seq: int, reason: str, now: datetime) -> None:
@@ -585,8 +686,9 @@ class Case:
     def check_close(self, inp: CloseInput) -> None:
         self._require_step(Step.CLOSE, "close")
         if inp.root_cause not in self.policy.root_causes:
-            raise Rejection("invalid", f"unknown root cause {inp.root_cause!r}; "
-                            f"one of: {', '.join(self.policy.root_causes)}")
+            raise Rejection(
+                "invalid", f"unknown root cause {inp.root_cause!r}; one of: {', '.join(self.policy.root_causes)}"
+            )
 
     def close(self, inp: CloseInput, now: datetime) -> None:
         self.check_close(inp)
@@ -602,10 +704,13 @@ class Case:
         if left is not None and left <= _EPSILON:
             limit = self._max_pause()
             assert limit is not None
-            raise Rejection("conflict", f"cannot pause: the pause budget is used up (paused "
-                            f"{format_duration(timedelta(seconds=round(self.state.pause_used)))} of "
-                            f"{format_duration(limit)} allowed at severity {self.state.severity.value}, "
-                            f"counted in {self._clock_kind()} time)")
+            raise Rejection(
+                "conflict",
+                f"cannot pause: the pause budget is used up (paused "
+                f"{format_duration(timedelta(seconds=round(self.state.pause_used)))} of "
+                f"{format_duration(limit)} allowed at severity {self.state.severity.value}, "
+                f"counted in {self._clock_kind()} time)",
+            )
 
     def pause(self, inp: PauseInput, now: datetime) -> None:
         self.check_pause(inp)
@@ -614,9 +719,15 @@ class Case:
         s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = None, True, inp.reason, now
         s.pause_counted_from = now
         left = self._pause_left()
-        self._event("paused", now, inp.actor, step=s.step.value, reason=inp.reason,
-                    remaining_seconds=round(s.clock.budget - s.clock.consumed, 3),
-                    **({"pause_left_seconds": round(left, 3)} if left is not None else {}))
+        self._event(
+            "paused",
+            now,
+            inp.actor,
+            step=s.step.value,
+            reason=inp.reason,
+            remaining_seconds=round(s.clock.budget - s.clock.consumed, 3),
+            **({"pause_left_seconds": round(left, 3)} if left is not None else {}),
+        )
 
     def check_resume(self, inp: ResumeInput) -> None:
         self._require_open("resume")
@@ -634,9 +745,17 @@ class Case:
         s.clock.segment_start, s.paused, s.pause_reason, s.paused_at = now, False, None, None
         s.pause_counted_from = None
         due = self._due_at(s.clock.budget)
-        return self._event("resumed", now, actor, step=s.step.value, paused_seconds=round(paused_for, 3),
-                           pause_used_seconds=round(s.pause_used, 3),
-                           due_at=due.isoformat() if due else None, note=note, **extra)
+        return self._event(
+            "resumed",
+            now,
+            actor,
+            step=s.step.value,
+            paused_seconds=round(paused_for, 3),
+            pause_used_seconds=round(s.pause_used, 3),
+            due_at=due.isoformat() if due else None,
+            note=note,
+            **extra,
+        )
 
     def _pause_budget_used_up(self, now: datetime) -> None:
         limit = self._max_pause()
@@ -644,8 +763,15 @@ class Case:
         note = f"pause budget of {format_duration(limit)} used up"
         event = self._end_pause(now, ENGINE, note, reason="pause budget used up")
         due = self._due_at(self.state.clock.budget)
-        self._notify(event, "internal", self.policy.assignee_role, "pause_ended", budget=format_duration(limit),
-                     step=self.state.step.value, due=self._format(due) if due else "")
+        self._notify(
+            event,
+            "internal",
+            self.policy.assignee_role,
+            "pause_ended",
+            budget=format_duration(limit),
+            step=self.state.step.value,
+            due=self._format(due) if due else "",
+        )
 
     def _max_pause(self) -> timedelta | None:
         if not self.state.pause_budget:
@@ -703,13 +829,18 @@ class Case:
         self.check_assign(inp)
         s = self.state
         previous, s.assignee = s.assignee, inp.assignee
-        kind = "claimed" if inp.assignee == inp.actor.id and previous is None else (
-            "assigned" if previous is None else "reassigned")
-        event = self._event("assigned", now, inp.actor, assignee=inp.assignee, previous=previous, how=kind,
-                            note=inp.note)
+        kind = (
+            "claimed"
+            if inp.assignee == inp.actor.id and previous is None
+            else ("assigned" if previous is None else "reassigned")
+        )
+        event = self._event(
+            "assigned", now, inp.actor, assignee=inp.assignee, previous=previous, how=kind, note=inp.note
+        )
         if inp.assignee != inp.actor.id:
-            self._notify(event, "internal", inp.assignee, "assigned", agent=inp.actor.id, step=s.step.value,
-                         note=inp.note)
+            self._notify(
+                event, "internal", inp.assignee, "assigned", agent=inp.actor.id, step=s.step.value, note=inp.note
+            )
 
     def check_change_severity(self, inp: ChangeSeverityInput) -> None:
         self._require_open("change severity")
@@ -728,8 +859,11 @@ class Case:
         validator only (validators don't run on replay, so cases moved before this rule replay)."""
         allowed = self.policy.apply_policy_roles
         if inp.actor.role not in allowed:
-            raise Rejection("forbidden", f"role {inp.actor.role!r} may not apply a policy to this case "
-                            f"(policy {self.policy.name}@{self.policy.version} allows: {', '.join(allowed) or 'nobody'})")
+            raise Rejection(
+                "forbidden",
+                f"role {inp.actor.role!r} may not apply a policy to this case "
+                f"(policy {self.policy.name}@{self.policy.version} allows: {', '.join(allowed) or 'nobody'})",
+            )
 
     def apply_policy(self, inp: ApplyPolicyInput, now: datetime) -> None:
         self.check_apply_policy(inp)
@@ -744,8 +878,11 @@ class Case:
     def has_seen(self, event_id: str) -> bool:
         """Whether this case already has the ticket event `event_id` (within the de-duplication window)."""
         s = self.state
-        return (event_id == s.ticket.event_id or event_id in s.seen_event_ids
-                or event_digest(event_id) in s.seen_event_digests)
+        return (
+            event_id == s.ticket.event_id
+            or event_id in s.seen_event_ids
+            or event_digest(event_id) in s.seen_event_digests
+        )
 
     def _first_sight(self, event_id: str) -> bool:
         """Remember the ticket event `event_id`; False when the case had it already (within the window)."""
@@ -753,7 +890,7 @@ class Case:
         if self.robust:
             if self.has_seen(event_id):
                 return False
-            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1):], event_digest(event_id)]
+            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1) :], event_digest(event_id)]
             return True
         if event_id in s.seen_event_ids:
             return False
@@ -775,14 +912,22 @@ class Case:
             if self.has_seen(ticket.event_id):
                 return self._contact_result(created=False, duplicate=True)
             self.check_add_contact(ticket)
-            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1):], event_digest(ticket.event_id)]
+            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1) :], event_digest(ticket.event_id)]
         elif ticket.event_id in s.seen_event_ids or self.closed:
             return self._contact_result(created=False, duplicate=True)
         else:
             s.seen_event_ids.append(ticket.event_id)
         s.contact_count += 1
-        event = self._event("contact_added", now, ENGINE, source=ticket.source, ticket_id=ticket.ticket_id,
-                            event_id=ticket.event_id, subject=ticket.subject, contact_count=s.contact_count)
+        event = self._event(
+            "contact_added",
+            now,
+            ENGINE,
+            source=ticket.source,
+            ticket_id=ticket.ticket_id,
+            event_id=ticket.event_id,
+            subject=ticket.subject,
+            contact_count=s.contact_count,
+        )
         self._repeat_contact(event, now, ticket.subject)
         return self._contact_result(created=False, duplicate=False)
 
@@ -800,9 +945,16 @@ class Case:
         awaited = s.paused
         if not awaited:
             s.contact_count += 1
-        event = self._event("customer_replied", now, Actor(id="customer", role="customer"), source=inp.source,
-                            event_id=inp.event_id, text=inp.text, counted=not awaited,
-                            contact_count=s.contact_count)
+        event = self._event(
+            "customer_replied",
+            now,
+            Actor(id="customer", role="customer"),
+            source=inp.source,
+            event_id=inp.event_id,
+            text=inp.text,
+            counted=not awaited,
+            contact_count=s.contact_count,
+        )
         if awaited and inp.resume:
             self.resume(ResumeInput(actor=Actor(id="customer", role="customer"), note="the customer replied"), now)
         elif not awaited:
@@ -812,8 +964,16 @@ class Case:
     def record_ignored(self, inp: IgnoredEventInput, now: datetime) -> None:
         if not self._first_sight(inp.event_id):
             return
-        self._event("ticket_event_ignored", now, ENGINE, source=inp.source, event_id=inp.event_id, rule=inp.rule,
-                    step=inp.step, reason=inp.reason)
+        self._event(
+            "ticket_event_ignored",
+            now,
+            ENGINE,
+            source=inp.source,
+            event_id=inp.event_id,
+            rule=inp.rule,
+            step=inp.step,
+            reason=inp.reason,
+        )
 
     def _repeat_contact(self, event: DomainEvent, now: datetime, subject: str) -> None:
         s = self.state
@@ -822,8 +982,15 @@ class Case:
             # A burst of contacts is one message to the assignee, not one each ("contact #5–14").
             queued.notification.params["count"] = f"{queued.notification.params['first']}–{s.contact_count}"
         else:
-            self._notify(event, "internal", self._owner_or_role(), "repeat_contact",
-                         count=str(s.contact_count), first=str(s.contact_count), subject=subject)
+            self._notify(
+                event,
+                "internal",
+                self._owner_or_role(),
+                "repeat_contact",
+                count=str(s.contact_count),
+                first=str(s.contact_count),
+                subject=subject,
+            )
         if s.contact_count % self.policy.repeat_contacts.raise_after == 0:
             reason = f"{s.contact_count} contacts on this case"
             if s.severity.raised() is not s.severity:
@@ -840,8 +1007,13 @@ class Case:
 
     def _contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
         s = self.state
-        return ContactResult(case_id=s.case_id, workflow_id=s.workflow_id, created=created,
-                             duplicate=duplicate, contact_count=s.contact_count)
+        return ContactResult(
+            case_id=s.case_id,
+            workflow_id=s.workflow_id,
+            created=created,
+            duplicate=duplicate,
+            contact_count=s.contact_count,
+        )
 
     # ---- effects done by the workflow ------------------------------------------------------
 
@@ -853,12 +1025,27 @@ class Case:
 
     def notification_failed(self, effect: Effect, reason: str, now: datetime) -> None:
         assert effect.notification is not None
-        self._event("notification_failed", now, ENGINE, template=effect.notification.template,
-                    recipient=effect.notification.recipient, key=effect.key, reason=reason)
+        self._event(
+            "notification_failed",
+            now,
+            ENGINE,
+            template=effect.notification.template,
+            recipient=effect.notification.recipient,
+            key=effect.key,
+            reason=reason,
+        )
 
-    def notification_delivered(self, effect: Effect, now: datetime, reached: list[str] | None = None,
-                               failed: list[tuple[str, str]] | None = None, unreachable: list[str] | None = None,
-                               skipped: list[str] | None = None, *, record: bool = True) -> None:
+    def notification_delivered(
+        self,
+        effect: Effect,
+        now: datetime,
+        reached: list[str] | None = None,
+        failed: list[tuple[str, str]] | None = None,
+        unreachable: list[str] | None = None,
+        skipped: list[str] | None = None,
+        *,
+        record: bool = True,
+    ) -> None:
         """A notification went out. `reached`: who it reached, over which channels (None: the single
         webhook activity of histories before the channels succeeded); each channel that failed (and
         why); each person who could not be reached on any channel (the next one was tried); people
@@ -871,14 +1058,37 @@ class Case:
         if not record:
             return
         for channel, reason in failed or []:
-            self._event("notification_failed", now, ENGINE, template=note.template, recipient=note.recipient,
-                        channel=channel, key=effect.key, reason=reason)
+            self._event(
+                "notification_failed",
+                now,
+                ENGINE,
+                template=note.template,
+                recipient=note.recipient,
+                channel=channel,
+                key=effect.key,
+                reason=reason,
+            )
         for person in unreachable or []:
-            self._event("unreachable", now, ENGINE, template=note.template, recipient=note.recipient,
-                        person=person, key=effect.key)
+            self._event(
+                "unreachable",
+                now,
+                ENGINE,
+                template=note.template,
+                recipient=note.recipient,
+                person=person,
+                key=effect.key,
+            )
         if reached or skipped:
-            self._event("notified", now, ENGINE, template=note.template, recipient=note.recipient,
-                        notified=reached, skipped=skipped, key=effect.key)
+            self._event(
+                "notified",
+                now,
+                ENGINE,
+                template=note.template,
+                recipient=note.recipient,
+                notified=reached,
+                skipped=skipped,
+                key=effect.key,
+            )
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -890,8 +1100,14 @@ class Case:
         s.events.append(event)
         return event
 
-    def _notify(self, event: DomainEvent, audience: Literal["customer", "internal"], recipient: str,
-                template: str, **params: str) -> None:
+    def _notify(
+        self,
+        event: DomainEvent,
+        audience: Literal["customer", "internal"],
+        recipient: str,
+        template: str,
+        **params: str,
+    ) -> None:
         if not self.effects:
             return
         s = self.state
@@ -901,16 +1117,36 @@ class Case:
         settings = self.policy.notifications
         level = int(params.get("level", 0)) if template == "escalation" else 0
         context = NotifyContext(
-            at=event.at, customer_email=s.ticket.customer.email, ticket_source=s.ticket.source,
-            ticket_id=s.ticket.ticket_id, ticket_url=s.ticket.url, channel=settings.channel,
-            sender=settings.sender, reply_to=settings.reply_to,
-            thread=list(s.customer_thread) if audience == "customer" else [], severity=s.severity.value,
-            level=level, top_level=level >= len(self.policy.escalation.ladder),
-            overrides={channel: table[template] for channel, table in settings.overrides.items()
-                       if template in table})
-        s.outbox.append(Effect(key=key, event_seq=event.seq, notification=Notification(
-            key=key, case_id=s.case_id, workflow_id=s.workflow_id, audience=audience, recipient=recipient,
-            template=template, params={**base, **{k: str(v) for k, v in params.items()}}, context=context)))
+            at=event.at,
+            customer_email=s.ticket.customer.email,
+            ticket_source=s.ticket.source,
+            ticket_id=s.ticket.ticket_id,
+            ticket_url=s.ticket.url,
+            channel=settings.channel,
+            sender=settings.sender,
+            reply_to=settings.reply_to,
+            thread=list(s.customer_thread) if audience == "customer" else [],
+            severity=s.severity.value,
+            level=level,
+            top_level=level >= len(self.policy.escalation.ladder),
+            overrides={channel: table[template] for channel, table in settings.overrides.items() if template in table},
+        )
+        s.outbox.append(
+            Effect(
+                key=key,
+                event_seq=event.seq,
+                notification=Notification(
+                    key=key,
+                    case_id=s.case_id,
+                    workflow_id=s.workflow_id,
+                    audience=audience,
+                    recipient=recipient,
+                    template=template,
+                    params={**base, **{k: str(v) for k, v in params.items()}},
+                    context=context,
+                ),
+            )
+        )
         if audience == "customer":
             s.customer_thread.append(key)
 
@@ -924,14 +1160,27 @@ class Case:
             return
         s = self.state
         key = f"{s.workflow_id}:{comp.seq}"
-        s.outbox.append(Effect(key=f"{key}:issue", event_seq=event_seq, compensation_seq=comp.seq,
-                               issue=IssueInstruction(
-                                   key=key, case_id=s.case_id, workflow_id=s.workflow_id,
-                                   customer_id=s.ticket.customer.id, kind=comp.kind, amount=comp.amount,
-                                   reason=comp.reason, issued_by=comp.proposed_by, approved_by=comp.approved_by,
-                                   agent_reference=comp.reference,
-                                   payment_reference=s.ticket.order.payment_reference if s.ticket.order else None,
-                                   payment_customer_id=s.ticket.customer.payment_customer_id)))
+        s.outbox.append(
+            Effect(
+                key=f"{key}:issue",
+                event_seq=event_seq,
+                compensation_seq=comp.seq,
+                issue=IssueInstruction(
+                    key=key,
+                    case_id=s.case_id,
+                    workflow_id=s.workflow_id,
+                    customer_id=s.ticket.customer.id,
+                    kind=comp.kind,
+                    amount=comp.amount,
+                    reason=comp.reason,
+                    issued_by=comp.proposed_by,
+                    approved_by=comp.approved_by,
+                    agent_reference=comp.reference,
+                    payment_reference=s.ticket.order.payment_reference if s.ticket.order else None,
+                    payment_customer_id=s.ticket.customer.payment_customer_id,
+                ),
+            )
+        )
 
     def _escalate(self, now: datetime, level: int, reason: str) -> None:
         s = self.state
@@ -942,8 +1191,16 @@ class Case:
         s.escalation_level = level
         role = self.policy.escalation.role(level)
         event = self._event("escalated", now, ENGINE, step=s.step.value, level=level, role=role, reason=reason)
-        self._notify(event, "internal", role or "", "escalation", level=str(level), step=s.step.value, reason=reason,
-                     owner=s.assignee or "nobody (unassigned)")
+        self._notify(
+            event,
+            "internal",
+            role or "",
+            "escalation",
+            level=str(level),
+            step=s.step.value,
+            reason=reason,
+            owner=s.assignee or "nobody (unassigned)",
+        )
 
     def _owner_or_role(self) -> str:
         """Who hears about this case's warnings and repeat contacts: its owner, else the assignee role."""
@@ -957,9 +1214,13 @@ class Case:
         (The cap across all of a customer's cases is checked against the ledger when issuing.)"""
         since = now - self.policy.compensation.cap_window
         return sum(
-            (c.amount.amount for c in self.state.compensations
-             if c.amount and c.amount.currency == currency
-             and (c.status == "issuing" or (c.status == "issued" and c.issued_at and c.issued_at > since))),
+            (
+                c.amount.amount
+                for c in self.state.compensations
+                if c.amount
+                and c.amount.currency == currency
+                and (c.status == "issuing" or (c.status == "issued" and c.issued_at and c.issued_at > since))
+            ),
             Decimal(0),
         )
 
@@ -970,10 +1231,15 @@ class Case:
     def _require_step(self, step: Step, verb: str) -> None:
         self._require_open(verb)
         if self.state.step is not step:
-            raise Rejection("out_of_order", f"cannot {verb}: the case is at step '{self.state.step.value}'"
-                            f" (steps run acknowledge → fix → compensate → follow_up → close)")
+            raise Rejection(
+                "out_of_order",
+                f"cannot {verb}: the case is at step '{self.state.step.value}'"
+                f" (steps run acknowledge → fix → compensate → follow_up → close)",
+            )
         if self.state.paused:
-            raise Rejection("conflict", f"cannot {verb}: the case is paused ({self.state.pause_reason}); resume it first")
+            raise Rejection(
+                "conflict", f"cannot {verb}: the case is paused ({self.state.pause_reason}); resume it first"
+            )
 
     def _budget(self, step: Step) -> float:
         if step is Step.CLOSED:
@@ -986,8 +1252,7 @@ class Case:
     def _start_step(self, step: Step, now: datetime) -> None:
         s = self.state
         s.step = step
-        s.clock = StepClock(budget=self._budget(step),
-                            segment_start=None if (s.paused or step is Step.CLOSED) else now)
+        s.clock = StepClock(budget=self._budget(step), segment_start=None if (s.paused or step is Step.CLOSED) else now)
 
     def ask_follow_up(self, now: datetime) -> None:
         """Ask the customer now. For the policy simulator: an answer recorded before the candidate
@@ -1009,8 +1274,15 @@ class Case:
         s.severity = severity
         s.clock.budget = self._budget(s.step)
         due = self._due_at(s.clock.budget)
-        self._event("severity_changed", now, actor, previous=previous.value, severity=severity.value,
-                    reason=reason, due_at=due.isoformat() if due else None)
+        self._event(
+            "severity_changed",
+            now,
+            actor,
+            previous=previous.value,
+            severity=severity.value,
+            reason=reason,
+            due_at=due.isoformat() if due else None,
+        )
 
     def _settle(self, now: datetime) -> None:
         """Fold the running segment into `consumed`, so the budget can change or stop."""

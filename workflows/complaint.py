@@ -23,10 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.case import Case, CaseState, Rejection, format_moment
     from workflows.models import (
-        ISSUE_COMPENSATION,
-        PROJECT_EVENTS,
         DELIVER,
+        ISSUE_COMPENSATION,
         PLAN_DELIVERIES,
+        PROJECT_EVENTS,
         SEND_NOTIFICATION,
         AcknowledgeInput,
         ApplyPolicyInput,
@@ -58,20 +58,37 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
-                           maximum_attempts=20)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=20
+)
 # A person's channel gives up after a few minutes, so the next person of the role is tried.
-PERSON_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
-                           maximum_attempts=5, non_retryable_error_types=["ChannelRejected"])
-CUSTOMER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
-                             maximum_attempts=30, non_retryable_error_types=["ChannelRejected"])
+PERSON_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["ChannelRejected"],
+)
+CUSTOMER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=30,
+    non_retryable_error_types=["ChannelRejected"],
+)
 PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-ISSUE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
-                          maximum_attempts=10, non_retryable_error_types=["CompensationDeclined"])
+ISSUE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+    non_retryable_error_types=["CompensationDeclined"],
+)
 # Robust runs give up sooner: the outcome is then "unknown" and re-checked under the same key
 # (Case.compensation_unknown), so a long provider outage neither wedges the case nor pays twice.
-ISSUE_RETRY_ROBUST = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
-                                 maximum_attempts=5, non_retryable_error_types=["CompensationDeclined"])
+ISSUE_RETRY_ROBUST = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=["CompensationDeclined"],
+)
 DECLINED = "CompensationDeclined"
 POISON = "PoisonBatch"
 """A projection batch the event store can never take (the activity says so): skipped with an alert."""
@@ -99,8 +116,7 @@ class ComplaintWorkflow:
         if start.state is not None:
             self.case = Case(start.state)
         else:
-            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now(),
-                                  start.rule)
+            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now(), start.rule)
         self._lock = asyncio.Lock()
         self._changes = 0
         self._published: dict[str, Any] = {}
@@ -137,7 +153,8 @@ class ComplaintWorkflow:
                 timeout = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen, timeout=timeout,
+                    lambda: self._changes != seen,
+                    timeout=timeout,
                     timeout_summary=wakeup.summary if wakeup else None,
                 )
             except asyncio.TimeoutError:
@@ -148,21 +165,26 @@ class ComplaintWorkflow:
                     # run and its replay (seen after a worker died with a task in flight).
                     self.case.tick(wakeup.at)
                     await self._drain()
-            if self._robust and (workflow.info().is_continue_as_new_suggested()
-                                 or self._updates >= MAX_UPDATES_PER_RUN):
+            if self._robust and (
+                workflow.info().is_continue_as_new_suggested() or self._updates >= MAX_UPDATES_PER_RUN
+            ):
                 # New updates are turned away ("moving", retried by callers against the new run), so
                 # the handlers in flight can finish even under a steady stream of contacts.
                 self._moving = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 async with self._lock:
-                    workflow.continue_as_new(CaseStart(ticket=self.case.state.ticket, policy=self.case.policy,
-                                                       state=self.case.carried_state()))
+                    workflow.continue_as_new(
+                        CaseStart(
+                            ticket=self.case.state.ticket, policy=self.case.policy, state=self.case.carried_state()
+                        )
+                    )
             if workflow.info().is_continue_as_new_suggested():
                 # Unprojected events travel in the state: the next run's projector sends them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 async with self._lock:
-                    workflow.continue_as_new(CaseStart(ticket=self.case.state.ticket, policy=self.case.policy,
-                                                       state=self.case.state))
+                    workflow.continue_as_new(
+                        CaseStart(ticket=self.case.state.ticket, policy=self.case.policy, state=self.case.state)
+                    )
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._projected())
         if self._projecting:
             projector.cancel()
@@ -179,9 +201,15 @@ class ComplaintWorkflow:
             events = [e for e in state.events if e.seq > state.projected_seq]
             try:
                 await workflow.execute_activity(
-                    PROJECT_EVENTS, ProjectionBatch(workflow_id=state.workflow_id, case_id=state.case_id,
-                                                    events=events, status=self.case.status(workflow.now())),
-                    start_to_close_timeout=timedelta(seconds=30), retry_policy=PROJECT_RETRY,
+                    PROJECT_EVENTS,
+                    ProjectionBatch(
+                        workflow_id=state.workflow_id,
+                        case_id=state.case_id,
+                        events=events,
+                        status=self.case.status(workflow.now()),
+                    ),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=PROJECT_RETRY,
                     summary=f"store events {events[0].seq}-{events[-1].seq}",
                 )
             except ActivityError as err:
@@ -189,20 +217,30 @@ class ComplaintWorkflow:
                 # batch the store can never take must not keep the case from finishing. Alert, go on.
                 if not self._robust:
                     raise
-                workflow.logger.error("events %d-%d could not be stored: %s", events[0].seq, events[-1].seq,
-                                      err.cause or err, extra={"case_id": state.case_id, "alert": "projection"})
+                workflow.logger.error(
+                    "events %d-%d could not be stored: %s",
+                    events[0].seq,
+                    events[-1].seq,
+                    err.cause or err,
+                    extra={"case_id": state.case_id, "alert": "projection"},
+                )
                 workflow.metric_meter().create_counter(
-                    "recovery_projection_failures", "event batches the event store refused").add(1)
+                    "recovery_projection_failures", "event batches the event store refused"
+                ).add(1)
             state.projected_seq = max(state.projected_seq, events[-1].seq)
 
     # ---- queries ---------------------------------------------------------------------------
 
-    @workflow.query(description="Current step, severity, deadlines, escalation level, contacts, pause and compensation.")
+    @workflow.query(
+        description="Current step, severity, deadlines, escalation level, contacts, pause and compensation."
+    )
     def status(self) -> CaseStatus:
         return self.case.status(workflow.now())
 
-    @workflow.query(description="The domain events this run holds, in order (a long case keeps only its recent "
-                                "ones across continue-as-new; the event store has every one).")
+    @workflow.query(
+        description="The domain events this run holds, in order (a long case keeps only its recent "
+        "ones across continue-as-new; the event store has every one)."
+    )
     def timeline(self) -> list[DomainEvent]:
         return list(self.case.state.events)
 
@@ -212,8 +250,10 @@ class ComplaintWorkflow:
 
     # ---- agents' steps ---------------------------------------------------------------------
 
-    @workflow.update(description="A ticket event about this case: opens it, or adds a repeat contact. "
-                                 "The same event id twice changes nothing.")
+    @workflow.update(
+        description="A ticket event about this case: opens it, or adds a repeat contact. "
+        "The same event id twice changes nothing."
+    )
     async def add_contact(self, inp: ContactInput) -> ContactResult:
         self._updates += 1
         if self._robust:
@@ -235,8 +275,10 @@ class ComplaintWorkflow:
     def _validate_add_contact(self, inp: ContactInput) -> None:
         self._admit(lambda: self.case.check_add_contact(inp.ticket))
 
-    @workflow.update(description="The customer replied on the ticket: recorded; resumes a paused case, "
-                                 "else counts as a repeat contact. The same event id twice changes nothing.")
+    @workflow.update(
+        description="The customer replied on the ticket: recorded; resumes a paused case, "
+        "else counts as a repeat contact. The same event id twice changes nothing."
+    )
     async def customer_message(self, inp: CustomerMessageInput) -> CaseStatus:
         return await self._step(lambda now: self.case.customer_message(inp, now))
 
@@ -264,8 +306,10 @@ class ComplaintWorkflow:
     def _validate_record_fix(self, inp: FixInput) -> None:
         self._admit(lambda: self.case.check_record_fix(inp))
 
-    @workflow.update(description="Propose compensation: issued at once within the agent's authority, "
-                                 "otherwise it waits for approval by someone else.")
+    @workflow.update(
+        description="Propose compensation: issued at once within the agent's authority, "
+        "otherwise it waits for approval by someone else."
+    )
     async def compensate(self, inp: CompensateInput) -> CaseStatus:
         return await self._step(lambda now: self.case.compensate(inp, now))
 
@@ -313,8 +357,10 @@ class ComplaintWorkflow:
     def _validate_resume(self, inp: ResumeInput) -> None:
         self._admit(lambda: self.case.check_resume(inp))
 
-    @workflow.update(description="Give the case an owner: claim it, assign it to an agent, or (its owner or a lead) "
-                                 "hand it to someone else. Warnings and repeat contacts then go to the owner.")
+    @workflow.update(
+        description="Give the case an owner: claim it, assign it to an agent, or (its owner or a lead) "
+        "hand it to someone else. Warnings and repeat contacts then go to the owner."
+    )
     async def assign(self, inp: AssignInput) -> CaseStatus:
         return await self._step(lambda now: self.case.assign(inp, now))
 
@@ -396,8 +442,11 @@ class ComplaintWorkflow:
             return
         try:
             await workflow.execute_activity(
-                SEND_NOTIFICATION, note, start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=NOTIFY_RETRY, summary=f"notify {note.recipient}: {note.template.replace('_', ' ')}",
+                SEND_NOTIFICATION,
+                note,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify {note.recipient}: {note.template.replace('_', ' ')}",
             )
         except ActivityError as err:
             self.case.notification_failed(effect, str(err.cause or err), workflow.now())
@@ -412,8 +461,12 @@ class ComplaintWorkflow:
         label = note.template.replace("_", " ")
         try:
             plan = await workflow.execute_activity(
-                PLAN_DELIVERIES, note, result_type=DeliveryPlan, start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=NOTIFY_RETRY, summary=f"notify {note.recipient}: {label}",
+                PLAN_DELIVERIES,
+                note,
+                result_type=DeliveryPlan,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify {note.recipient}: {label}",
             )
         except ActivityError as err:
             self.case.notification_failed(effect, str(err.cause or err), workflow.now())
@@ -431,8 +484,9 @@ class ComplaintWorkflow:
                 stop = plan.first_reachable
             elif note.audience == "internal" and target not in plan.also:
                 unreachable.append(target.label)
-        self.case.notification_delivered(effect, workflow.now(), reached, failed, unreachable, plan.skipped,
-                                         record=plan.recorded or bool(failed))
+        self.case.notification_delivered(
+            effect, workflow.now(), reached, failed, unreachable, plan.skipped, record=plan.recorded or bool(failed)
+        )
 
     async def _deliver_one(self, delivery: Delivery, patient: bool, failed: list[tuple[str, str]]) -> str | None:
         what = f"{delivery.channel} {'note' if delivery.internal else ''}".strip()
@@ -440,7 +494,10 @@ class ComplaintWorkflow:
         whom = delivery.person or (delivery.address if delivery.channel in ("email", "zendesk", "jira") else "customer")
         try:
             await workflow.execute_activity(
-                DELIVER, delivery, result_type=DeliveryReceipt, start_to_close_timeout=timedelta(seconds=30),
+                DELIVER,
+                delivery,
+                result_type=DeliveryReceipt,
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=CUSTOMER_RETRY if patient else PERSON_RETRY,
                 summary=f"{what} to {whom}: {delivery.note.template.replace('_', ' ')}",
             )
@@ -455,7 +512,9 @@ class ComplaintWorkflow:
         amount = f" {instruction.amount}" if instruction.amount else ""
         try:
             result = await workflow.execute_activity(
-                ISSUE_COMPENSATION, instruction, result_type=IssueResult,
+                ISSUE_COMPENSATION,
+                instruction,
+                result_type=IssueResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=ISSUE_RETRY_ROBUST if self._robust else ISSUE_RETRY,
                 summary=f"issue {instruction.kind.value}{amount}",
@@ -499,9 +558,13 @@ class ComplaintWorkflow:
         for event in self.case.state.events[-unlogged:] if unlogged else []:
             # Ids, type and sequence only: event data holds customers' words (subjects, notes), and
             # logs are not encrypted. The data is in the timeline and the event store.
-            workflow.logger.info("case event %s #%d by %s", event.type, event.seq, event.actor,
-                                 extra={"case_id": status.case_id, "event_type": event.type, "seq": event.seq,
-                                        "actor": event.actor})
+            workflow.logger.info(
+                "case event %s #%d by %s",
+                event.type,
+                event.seq,
+                event.actor,
+                extra={"case_id": status.case_id, "event_type": event.type, "seq": event.seq, "actor": event.actor},
+            )
             self._count(event, status)
         self._logged_seq = status.last_event_seq
 
@@ -510,29 +573,36 @@ class ComplaintWorkflow:
         meter = workflow.metric_meter()
         if event.type == "opened":
             meter.create_counter("recovery_cases_opened", "cases opened").add(
-                1, {"source": status.ticket_source, "severity": str(event.data.get("severity"))})
+                1, {"source": status.ticket_source, "severity": str(event.data.get("severity"))}
+            )
         elif event.type == "escalated":
             meter.create_counter("recovery_escalations", "escalations").add(
-                1, {"level": str(event.data.get("level")), "reason": str(event.data.get("reason"))})
+                1, {"level": str(event.data.get("level")), "reason": str(event.data.get("reason"))}
+            )
             if event.data.get("reason") == "deadline missed" and not self._robust:
                 meter.create_counter("recovery_breaches", "step deadlines missed").add(
-                    1, {"step": str(event.data.get("step")), "severity": status.severity.value})
+                    1, {"step": str(event.data.get("step")), "severity": status.severity.value}
+                )
         elif event.type == "deadline_missed":
             meter.create_counter("recovery_breaches", "step deadlines missed").add(
-                1, {"step": str(event.data.get("step")), "severity": status.severity.value})
+                1, {"step": str(event.data.get("step")), "severity": status.severity.value}
+            )
         elif event.type == "acknowledged":
-            meter.create_histogram_float("recovery_time_to_acknowledge", "opened to acknowledged",
-                                         "s").record((event.at - status.opened_at).total_seconds(),
-                                                     {"severity": status.severity.value})
+            meter.create_histogram_float("recovery_time_to_acknowledge", "opened to acknowledged", "s").record(
+                (event.at - status.opened_at).total_seconds(), {"severity": status.severity.value}
+            )
         elif event.type == "compensation_issued":
             meter.create_counter("recovery_compensations_issued", "compensations issued").add(
-                1, {"kind": str(event.data.get("kind"))})
+                1, {"kind": str(event.data.get("kind"))}
+            )
 
     def _details(self, status: CaseStatus) -> str:
         policy = self.case.policy
         # The header repeats the static summary: a continued-as-new run has none of its own.
-        lines = [f"**Case** {status.case_id} · {self.case.state.ticket.customer.name}",
-                 f"**Step:** {status.step.value}  ·  **severity:** {status.severity.value}"]
+        lines = [
+            f"**Case** {status.case_id} · {self.case.state.ticket.customer.name}",
+            f"**Step:** {status.step.value}  ·  **severity:** {status.severity.value}",
+        ]
         if status.paused:
             lines.append(f"**Paused:** {status.pause_reason}")
         elif status.deadlines.due_at is not None:

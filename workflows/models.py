@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from enum import StrEnum
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -61,7 +61,10 @@ class _Model(BaseModel):
 class Customer(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})] | None = None
+    email: (
+        Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})]
+        | None
+    ) = None
     tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     """The customer's tier (gold, enterprise, ...), for policy rules."""
     payment_customer_id: Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9]{1,100}$")] | None = None

@@ -41,7 +41,7 @@ def parse_currency(value: Any) -> str:
 def parse_amount(value: Any) -> Decimal:
     """Amounts arrive as decimal strings ("12.50"); floats are refused because they are inexact."""
     if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError("amount must be a decimal string such as \"12.50\", not a float")
+        raise ValueError('amount must be a decimal string such as "12.50", not a float')
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, Decimal):
@@ -52,7 +52,7 @@ def parse_amount(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"amount {value!r} is not a decimal number") from None
     else:
-        raise ValueError("amount must be a decimal string such as \"12.50\"")
+        raise ValueError('amount must be a decimal string such as "12.50"')
     if not amount.is_finite():
         raise ValueError("amount must be a finite number")
     if amount < 0:
@@ -82,11 +82,23 @@ def check_places_on_entry(amount: Decimal, currency: str) -> None:
 
 
 # The JSON schemas say what the validators accept, so the published OpenAPI is exact.
-Currency = Annotated[str, BeforeValidator(parse_currency),
-                     WithJsonSchema({"type": "string", "enum": sorted(_ISO_4217), "description": "ISO 4217 code"})]
-Amount = Annotated[Decimal, BeforeValidator(parse_amount), PlainSerializer(lambda d: str(d), return_type=str),
-                   WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$",
-                                   "description": "decimal string, e.g. \"12.50\"; never a float"})]
+Currency = Annotated[
+    str,
+    BeforeValidator(parse_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(_ISO_4217), "description": "ISO 4217 code"}),
+]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(parse_amount),
+    PlainSerializer(lambda d: str(d), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,7}(\.[0-9]{1,3})?$",
+            "description": 'decimal string, e.g. "12.50"; never a float',
+        }
+    ),
+]
 
 
 class Money(BaseModel):

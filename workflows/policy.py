@@ -142,8 +142,10 @@ class StepDeadlines(_Strict):
     def _calendar_implies_business(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("calendar") is not None:
             if data.get("clock", "business") == "wall":
-                raise ValueError('calendar and clock = "wall" contradict each other: a calendar counts '
-                                 'only its working time (drop one of them)')
+                raise ValueError(
+                    'calendar and clock = "wall" contradict each other: a calendar counts '
+                    "only its working time (drop one of them)"
+                )
             data = {**data, "clock": "business"}
         return data
 
@@ -202,8 +204,9 @@ class BusinessCalendar(_Strict):
         if self._full is None:
             start, end = (t.hour * 60 + t.minute for t in self.working_hours)
             window = Window(start=start, end=end)
-            self._full = Calendar(time_zone=self.time_zone, week={d: [window] for d in self.working_days},
-                                  holidays=self.holidays)
+            self._full = Calendar(
+                time_zone=self.time_zone, week={d: [window] for d in self.working_days}, holidays=self.holidays
+            )
         return self._full
 
     def add(self, start: datetime, seconds: float) -> datetime:
@@ -345,8 +348,12 @@ class NotificationPolicy(_Strict):
     @classmethod
     def _checked(cls, value: Overrides) -> Overrides:
         """Overrides written into the policy itself get the templates file's checks."""
-        problems = [p for channel, table in value.items() for name, tpl in table.items()
-                    for p in check_override(channel, name, tpl)]
+        problems = [
+            p
+            for channel, table in value.items()
+            for name, tpl in table.items()
+            for p in check_override(channel, name, tpl)
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return value
@@ -384,8 +391,10 @@ class Policy(_Strict):
         for severity, deadlines in self.severities.items():
             if deadlines.calendar is not None and deadlines.calendar not in self.calendars:
                 defined = ", ".join(sorted(self.calendars)) or "none"
-                raise ValueError(f"severities.{severity.value}.calendar: unknown calendar "
-                                 f"{deadlines.calendar!r} (defined in [calendars]: {defined})")
+                raise ValueError(
+                    f"severities.{severity.value}.calendar: unknown calendar "
+                    f"{deadlines.calendar!r} (defined in [calendars]: {defined})"
+                )
         return self
 
     def deadlines(self, severity: Severity) -> StepDeadlines:
@@ -434,8 +443,9 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
 
 
-def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None,
-                 *, read_files: bool = True) -> Policy:
+def parse_policy(
+    text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None, *, read_files: bool = True
+) -> Policy:
     """A policy from TOML text; holiday files are read now, relative to `base_dir` (the policy
     file's folder), so the policy that enters a workflow holds only their dates. With
     `read_files=False` (a policy uploaded over HTTP) a holiday file is refused instead."""
@@ -443,11 +453,15 @@ def parse_policy(text: str, source: str = "policy", base_dir: str | os.PathLike[
     if not read_files:
         for name, calendar in policy.calendars.items():
             if calendar.holiday_files:
-                raise PolicyError(f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
-                                  "(list the dates in holidays instead)")
+                raise PolicyError(
+                    f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
+                    "(list the dates in holidays instead)"
+                )
         if policy.notifications.templates:
-            raise PolicyError(f"{source}: notifications.templates: not allowed in an uploaded policy "
-                              "(write the overrides under [notifications.overrides] instead)")
+            raise PolicyError(
+                f"{source}: notifications.templates: not allowed in an uploaded policy "
+                "(write the overrides under [notifications.overrides] instead)"
+            )
         return policy
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     return with_templates(resolve_holiday_files(policy, base, source), base)

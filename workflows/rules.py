@@ -25,9 +25,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recovery.config import describe_config_error, read_config_file
 from workflows.models import TicketEvent
 from workflows.money import Amount, parse_currency
-from recovery.config import describe_config_error, read_config_file
 from workflows.policy import Policy, PolicyError, Severity, parse_policy
 
 
@@ -120,17 +120,27 @@ def _check(key: str, wanted: Any, ticket: TicketEvent) -> tuple[bool, str]:
         hits = [t for t in want if t in have]
         listed = ", ".join(ticket.tags) or "none"
         if key == "tags":
-            return (True, f"tags include {hits[0]}") if hits else (False, f"tags: none of {', '.join(want)} (ticket has {listed})")
+            return (
+                (True, f"tags include {hits[0]}")
+                if hits
+                else (False, f"tags: none of {', '.join(want)} (ticket has {listed})")
+            )
         missing = [t for t in want if t not in have]
-        return (True, f"tags include all of {', '.join(want)}") if not missing else (
-            False, f"tags_all: missing {', '.join(missing)} (ticket has {listed})")
+        return (
+            (True, f"tags include all of {', '.join(want)}")
+            if not missing
+            else (False, f"tags_all: missing {', '.join(missing)} (ticket has {listed})")
+        )
     if key == "severity":
         actual = ticket.severity
         options = ", ".join(s.value for s in wanted)
         if actual is None:
             return False, f"severity: the ticket names none (rule wants {options})"
-        return (True, f"severity is {actual.value}") if actual in wanted else (
-            False, f"severity is {actual.value}, not {options}")
+        return (
+            (True, f"severity is {actual.value}")
+            if actual in wanted
+            else (False, f"severity is {actual.value}, not {options}")
+        )
     value = ticket.customer.tier if key == "tier" else getattr(ticket, key)
     options = ", ".join(wanted)
     if value is None:
@@ -168,7 +178,9 @@ class PolicySetFile(_Strict):
         names = ", ".join(sorted(self.policies))
         for index, rule in enumerate(self.rules):
             if rule.policy not in self.policies:
-                raise ValueError(f"rules.{index}.policy: unknown policy {rule.policy!r} (defined in [policies]: {names})")
+                raise ValueError(
+                    f"rules.{index}.policy: unknown policy {rule.policy!r} (defined in [policies]: {names})"
+                )
         if self.default is not None and self.default not in self.policies:
             raise ValueError(f"default: unknown policy {self.default!r} (defined in [policies]: {names})")
         if self.default is None and not any(r.matches_all for r in self.rules):
@@ -206,8 +218,12 @@ class PolicySet:
                 return policy, RuleMatch(rule=rule.name, position=position, policy=_label(policy), why=reasons), checks
         assert self.default is not None  # validated: some rule matches all, or there is a default
         policy = self.policies[self.default]
-        match = RuleMatch(rule="default", position=0, policy=_label(policy),
-                          why=[f"no rule matched; the set's default policy is {self.default!r}"])
+        match = RuleMatch(
+            rule="default",
+            position=0,
+            policy=_label(policy),
+            why=[f"no rule matched; the set's default policy is {self.default!r}"],
+        )
         return policy, match, checks
 
     def select(self, ticket: TicketEvent) -> tuple[Policy, RuleMatch]:
@@ -255,4 +271,3 @@ def load_policy_set(path: str | os.PathLike[str] | None = None) -> PolicySet:
         return PolicySet.single(load_policy(None), "default policy")
     text = read_config_file(path, "policy", PolicyError)
     return parse_policy_set(text, str(Path(path)), Path(path).parent)
-

@@ -16,5 +16,12 @@ TICKET_SOURCE = SearchAttributeKey.for_keyword("TicketSource")
 ASSIGNEE = SearchAttributeKey.for_keyword("Assignee")
 """The owning agent's id; unset until the case is assigned."""
 
-ALL: list[SearchAttributeKey[Any]] = [RECOVERY_STEP, RECOVERY_SEVERITY, ESCALATION_LEVEL, CUSTOMER_ID, NEXT_DEADLINE, TICKET_SOURCE,
-                                       ASSIGNEE]
+ALL: list[SearchAttributeKey[Any]] = [
+    RECOVERY_STEP,
+    RECOVERY_SEVERITY,
+    ESCALATION_LEVEL,
+    CUSTOMER_ID,
+    NEXT_DEADLINE,
+    TICKET_SOURCE,
+    ASSIGNEE,
+]

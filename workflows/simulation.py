@@ -86,6 +86,7 @@ StoredRow = tuple[str, list[tuple[int, str, datetime, str, str | dict[str, Any]]
 
 # ---- outcomes, from any event list (recorded or simulated) ------------------------------------------
 
+
 @dataclass
 class StepRound:
     step: str
@@ -110,8 +111,13 @@ class Outcome:
         return {(r.round, r.step) for r in self.steps if r.breached}
 
 
-_COMPLETES = {"acknowledged": "acknowledge", "fix_recorded": "fix", "compensation_issued": "compensate",
-              "follow_up_done": "follow_up", "closed": "close"}
+_COMPLETES = {
+    "acknowledged": "acknowledge",
+    "fix_recorded": "fix",
+    "compensation_issued": "compensate",
+    "follow_up_done": "follow_up",
+    "closed": "close",
+}
 _NEXT = {"acknowledge": "fix", "fix": "compensate", "compensate": "follow_up", "follow_up": "close", "close": "closed"}
 
 
@@ -189,8 +195,9 @@ class _Replay:
     def run(self, until: datetime) -> SimulatedCase:
         events = self.recorded
         opened = events[0]
-        self.case = Case.open(_ticket(opened, opened.data["severity"]), self.policy, self.workflow_id,
-                              opened.at, effects=False)
+        self.case = Case.open(
+            _ticket(opened, opened.data["severity"]), self.policy, self.workflow_id, opened.at, effects=False
+        )
         for event in events[1:]:
             if event.type in _ENGINE_EVENTS or event.type == "policy_applied":
                 continue
@@ -239,8 +246,10 @@ class _Replay:
                 self._propose(e)
             elif e.type in ("compensation_approved", "compensation_rejected"):
                 approver = Actor(id=e.actor, role=self._approver_role())
-                case.decide_approval(ApprovalInput(actor=approver, approve=e.type == "compensation_approved",
-                                                   note=d.get("note") or ""), e.at)
+                case.decide_approval(
+                    ApprovalInput(actor=approver, approve=e.type == "compensation_approved", note=d.get("note") or ""),
+                    e.at,
+                )
             elif e.type == "compensation_issued":
                 seq = self.proposals.get(int(d.get("proposal", -1)))
                 if seq is None:
@@ -256,20 +265,26 @@ class _Replay:
                 self._follow_up(e, actor)
             elif e.type == "closed":
                 self._complete("close", e.at)
-                case.close(CloseInput(actor=actor, root_cause=d.get("root_cause") or "",
-                                      note=d.get("note") or "-"), e.at)
+                case.close(
+                    CloseInput(actor=actor, root_cause=d.get("root_cause") or "", note=d.get("note") or "-"), e.at
+                )
             elif e.type == "paused":
                 case.pause(PauseInput(actor=actor, reason=d.get("reason") or "-"), e.at)
             elif e.type == "resumed":
                 if e.actor == ENGINE.id:
                     return  # a pause ended by the budget: the candidate's own budget decides
                 if not case.state.paused:
-                    self._note(e, "the case was no longer paused under the candidate (pause refused or ended by the pause budget)")
+                    self._note(
+                        e,
+                        "the case was no longer paused under the candidate "
+                        "(pause refused or ended by the pause budget)",
+                    )
                     return
                 case.resume(ResumeInput(actor=actor, note=d.get("note") or ""), e.at)
             elif e.type == "severity_changed" and e.actor != ENGINE.id:
-                case.change_severity(ChangeSeverityInput(actor=actor, severity=d["severity"],
-                                                         reason=d.get("reason") or "-"), e.at)
+                case.change_severity(
+                    ChangeSeverityInput(actor=actor, severity=d["severity"], reason=d.get("reason") or "-"), e.at
+                )
         except Rejection as rejection:
             self._note(e, f"refused under the candidate: {rejection.message}")
 
@@ -280,8 +295,13 @@ class _Replay:
         amount = _money(d.get("amount"))
         # The proposer's role is not recorded; take one whose authority gives the recorded decision.
         role = self._proposer_role(amount, bool(d.get("needs_approval")))
-        inp = CompensateInput(actor=Actor(id=e.actor, role=role), kind=CompensationKind(d["kind"]), amount=amount,
-                              reason=d.get("reason") or "", reference=d.get("reference"))
+        inp = CompensateInput(
+            actor=Actor(id=e.actor, role=role),
+            kind=CompensationKind(d["kind"]),
+            amount=amount,
+            reason=d.get("reason") or "",
+            reference=d.get("reference"),
+        )
         comp = case.compensate(inp, e.at)
         self.proposals[e.seq] = comp.seq
 
@@ -305,13 +325,18 @@ class _Replay:
         assert case is not None
         if case.state.step is Step.FOLLOW_UP and not case.state.clock.follow_up_asked:
             due = case.due_at()
-            self._note(e, "answered before the candidate would have asked the customer"
-                          + (f" (at {_iso(due)})" if due else "") + "; asked at the answer")
+            self._note(
+                e,
+                "answered before the candidate would have asked the customer"
+                + (f" (at {_iso(due)})" if due else "")
+                + "; asked at the answer",
+            )
             case.ask_follow_up(e.at)
         self._complete("follow_up", e.at)
         outcome = e.data.get("outcome") or "satisfied"
-        case.complete_follow_up(FollowUpInput(actor=actor, outcome=outcome, csat=e.data.get("csat"),
-                                              note=e.data.get("note") or ""), e.at)
+        case.complete_follow_up(
+            FollowUpInput(actor=actor, outcome=outcome, csat=e.data.get("csat"), note=e.data.get("note") or ""), e.at
+        )
         if outcome == "unsatisfied":
             self.round += 1
 
@@ -323,19 +348,22 @@ def _money(text: Any) -> Money | None:
     return Money(amount=amount, currency=currency)
 
 
-def _ticket(event: EventLike, severity: str | None, *, contact: bool = False,
-            opened: EventLike | None = None) -> TicketEvent:
+def _ticket(
+    event: EventLike, severity: str | None, *, contact: bool = False, opened: EventLike | None = None
+) -> TicketEvent:
     d = event.data
     base = opened.data if opened is not None else d
-    return TicketEvent.model_validate({
-        "source": d.get("source") or base.get("source") or "generic",
-        "event_id": d.get("event_id") or f"{event.seq}",
-        "ticket_id": d.get("ticket_id") or base.get("ticket_id") or "unknown",
-        "customer": {"id": base.get("customer_id") or "unknown", "name": "customer"},
-        "subject": d.get("subject") or base.get("subject") or "-",
-        "severity": severity,
-        "occurred_at": event.at,
-    })
+    return TicketEvent.model_validate(
+        {
+            "source": d.get("source") or base.get("source") or "generic",
+            "event_id": d.get("event_id") or f"{event.seq}",
+            "ticket_id": d.get("ticket_id") or base.get("ticket_id") or "unknown",
+            "customer": {"id": base.get("customer_id") or "unknown", "name": "customer"},
+            "subject": d.get("subject") or base.get("subject") or "-",
+            "severity": severity,
+            "occurred_at": event.at,
+        }
+    )
 
 
 def simulate_case(history: CaseHistory, policy: Policy, until: datetime) -> SimulatedCase:
@@ -347,6 +375,7 @@ def _iso(moment: datetime) -> str:
 
 
 # ---- the report ------------------------------------------------------------------------------------
+
 
 class StepFigures(BaseModel):
     completed: int = 0
@@ -401,7 +430,9 @@ class _Partial:
     candidate_breaches: int = 0
 
 
-def _simulate_chunk(histories: Sequence[tuple[str, Sequence[EventLike]]], candidate: Policy, as_of: datetime) -> _Partial:
+def _simulate_chunk(
+    histories: Sequence[tuple[str, Sequence[EventLike]]], candidate: Policy, as_of: datetime
+) -> _Partial:
     part = _Partial()
     for workflow_id, events in histories:
         if not events or events[0].type != "opened" or events[0].seq != 1:
@@ -416,14 +447,17 @@ def _simulate_chunk(histories: Sequence[tuple[str, Sequence[EventLike]]], candid
         _add(part.candidate, simulated)
         why = _why(actual, simulated, sim.notes)
         if why:
-            part.changed.append(ChangedCase(workflow_id=workflow_id,
-                                            case_id=workflow_id.removeprefix("complaint-"), why=why))
+            part.changed.append(
+                ChangedCase(workflow_id=workflow_id, case_id=workflow_id.removeprefix("complaint-"), why=why)
+            )
     return part
 
 
 def _stored_events(rows: Sequence[tuple[int, str, datetime, str, str | dict[str, Any]]]) -> list[StoredEvent]:
-    return [StoredEvent(seq, type_, at, actor, json.loads(data) if isinstance(data, str) else data)
-            for seq, type_, at, actor, data in rows]
+    return [
+        StoredEvent(seq, type_, at, actor, json.loads(data) if isinstance(data, str) else data)
+        for seq, type_, at, actor, data in rows
+    ]
 
 
 def _chunk_job(payload: tuple[str, datetime, list[StoredRow]]) -> _Partial:
@@ -441,31 +475,47 @@ def _run_parallel(ordered: list[StoredRow], candidate: Policy, as_of: datetime, 
     # map() hands the partials back in chunk order, so the report does not depend on which worker ran what.
     size = max(1, -(-len(ordered) // (workers * 4)))
     policy_json = candidate.model_dump_json()
-    payloads = [(policy_json, as_of, ordered[i:i + size]) for i in range(0, len(ordered), size)]
+    payloads = [(policy_json, as_of, ordered[i : i + size]) for i in range(0, len(ordered), size)]
     # spawn, not fork: the caller may be a server with threads (and locks) of its own.
-    with ProcessPoolExecutor(max_workers=min(workers, len(payloads)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(payloads)), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         return list(pool.map(_chunk_job, payloads))
 
 
-def simulate(histories: list[CaseHistory], candidate: Policy, *, since: datetime | None = None,
-             until: datetime | None = None, workers: int = 1, parallel_from: int = 1000) -> SimulationReport:
+def simulate(
+    histories: list[CaseHistory],
+    candidate: Policy,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    workers: int = 1,
+    parallel_from: int = 1000,
+) -> SimulationReport:
     """Replay `histories` under `candidate` and compare with what was recorded. `workers` > 1 splits
     the cases over that many processes (from `parallel_from` cases on); the report is the same,
     byte for byte."""
     ordered = sorted(histories, key=lambda h: h.workflow_id)
     as_of = max((e.at for h in ordered for e in h.events), default=_EPOCH)
     if workers > 1 and len(ordered) >= parallel_from:
-        rows: list[StoredRow] = [(h.workflow_id, [(e.seq, e.type, e.at, e.actor, e.data) for e in h.events])
-                                 for h in ordered]
+        rows: list[StoredRow] = [
+            (h.workflow_id, [(e.seq, e.type, e.at, e.actor, e.data) for e in h.events]) for h in ordered
+        ]
         parts = _run_parallel(rows, candidate, as_of, workers)
     else:
         parts = [_simulate_chunk([(h.workflow_id, h.events) for h in ordered], candidate, as_of)]
     return _report(parts, candidate, since, until)
 
 
-def simulate_stored(rows: list[StoredRow], candidate: Policy, *, since: datetime | None = None,
-                    until: datetime | None = None, workers: int = 1, parallel_from: int = 1000) -> SimulationReport:
+def simulate_stored(
+    rows: list[StoredRow],
+    candidate: Policy,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    workers: int = 1,
+    parallel_from: int = 1000,
+) -> SimulationReport:
     """`simulate` for rows read by `load_history_rows`: the events' JSON is decoded by the worker
     processes, and no model is built for a stored event. The same report as `simulate`, byte for byte."""
     ordered = sorted(rows, key=lambda r: r[0])
@@ -480,7 +530,9 @@ def simulate_stored(rows: list[StoredRow], candidate: Policy, *, since: datetime
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _report(parts: list[_Partial], candidate: Policy, since: datetime | None, until: datetime | None) -> SimulationReport:
+def _report(
+    parts: list[_Partial], candidate: Policy, since: datetime | None, until: datetime | None
+) -> SimulationReport:
     actual_steps: dict[tuple[str, str], _Figures] = {}
     candidate_steps: dict[tuple[str, str], _Figures] = {}
     changed: list[ChangedCase] = []
@@ -496,15 +548,30 @@ def _report(parts: list[_Partial], candidate: Policy, since: datetime | None, un
         totals.candidate_breaches += part.candidate_breaches
     totals.changed = len(changed)
     keys = sorted(set(actual_steps) | set(candidate_steps), key=_step_order)
-    steps = [StepComparison(severity=k[0], step=k[1], actual=_finish(actual_steps.get(k)),
-                            candidate=_finish(candidate_steps.get(k))) for k in keys]
-    return SimulationReport(candidate=f"{candidate.name}@{candidate.version}", since=since, until=until,
-                            totals=totals, steps=steps, changed=changed, skipped=skipped)
+    steps = [
+        StepComparison(
+            severity=k[0], step=k[1], actual=_finish(actual_steps.get(k)), candidate=_finish(candidate_steps.get(k))
+        )
+        for k in keys
+    ]
+    return SimulationReport(
+        candidate=f"{candidate.name}@{candidate.version}",
+        since=since,
+        until=until,
+        totals=totals,
+        steps=steps,
+        changed=changed,
+        skipped=skipped,
+    )
 
 
 def _step_order(key: tuple[str, str]) -> tuple[int, int, tuple[str, str]]:
     severity, step = key
-    return (SEVERITIES.index(severity) if severity in SEVERITIES else 99, STEPS.index(step) if step in STEPS else 99, key)
+    return (
+        SEVERITIES.index(severity) if severity in SEVERITIES else 99,
+        STEPS.index(step) if step in STEPS else 99,
+        key,
+    )
 
 
 @dataclass
@@ -549,10 +616,13 @@ def _finish(figures: _Figures | None) -> StepFigures:
     if figures is None:
         return StepFigures()
     pct = round(figures.met * 100 / figures.completed, 1) if figures.completed else None
-    return StepFigures(completed=figures.completed, breaches=figures.breaches, attainment_pct=pct,
-                       warnings=figures.warnings,
-                       escalations={str(level): count for level, count in sorted(figures.escalations.items())
-                                    if count})
+    return StepFigures(
+        completed=figures.completed,
+        breaches=figures.breaches,
+        attainment_pct=pct,
+        warnings=figures.warnings,
+        escalations={str(level): count for level, count in sorted(figures.escalations.items()) if count},
+    )
 
 
 def _why(actual: Outcome, simulated: Outcome, notes: list[str]) -> list[str]:
@@ -573,7 +643,9 @@ def _why(actual: Outcome, simulated: Outcome, notes: list[str]) -> list[str]:
         else:
             why.append(f"{label}: met under the candidate ({when}{due_text}); breached as recorded")
     if actual.max_level != simulated.max_level:
-        why.append(f"highest escalation level {actual.max_level} as recorded, {simulated.max_level} under the candidate")
+        why.append(
+            f"highest escalation level {actual.max_level} as recorded, {simulated.max_level} under the candidate"
+        )
     if why:
         why.extend(notes)
     return why
@@ -581,23 +653,35 @@ def _why(actual: Outcome, simulated: Outcome, notes: list[str]) -> list[str]:
 
 # ---- text rendering ---------------------------------------------------------------------------------
 
+
 def format_simulation(report: SimulationReport) -> str:
     """The report as text for the terminal (deterministic: no clocks, fixed order)."""
     window = "all stored cases"
     if report.since or report.until:
-        window = "cases opened" + (f" from {_iso(report.since)}" if report.since else "") + (
-            f" before {_iso(report.until)}" if report.until else "")
+        window = (
+            "cases opened"
+            + (f" from {_iso(report.since)}" if report.since else "")
+            + (f" before {_iso(report.until)}" if report.until else "")
+        )
     t = report.totals
-    lines = [f"policy simulation: candidate {report.candidate}, {window}",
-             f"  cases: {t.cases}   breaches: {t.actual_breaches} as recorded → {t.candidate_breaches} "
-             f"under the candidate   cases with another outcome: {t.changed}", ""]
-    header = f"  {'severity':<9} {'step':<11} {'completed':>9} {'attainment':>16} {'breaches':>10} {'warnings':>10}  escalations by level"
+    lines = [
+        f"policy simulation: candidate {report.candidate}, {window}",
+        f"  cases: {t.cases}   breaches: {t.actual_breaches} as recorded → {t.candidate_breaches} "
+        f"under the candidate   cases with another outcome: {t.changed}",
+        "",
+    ]
+    header = (
+        f"  {'severity':<9} {'step':<11} {'completed':>9} {'attainment':>16} {'breaches':>10} {'warnings':>10}"
+        "  escalations by level"
+    )
     lines.append(header)
     for row in report.steps:
         a, c = row.actual, row.candidate
-        lines.append(f"  {row.severity:<9} {row.step:<11} {_pair(a.completed, c.completed):>9} "
-                     f"{_pair(_pct(a.attainment_pct), _pct(c.attainment_pct)):>16} {_pair(a.breaches, c.breaches):>10} "
-                     f"{_pair(a.warnings, c.warnings):>10}  {_levels(a.escalations)} → {_levels(c.escalations)}")
+        lines.append(
+            f"  {row.severity:<9} {row.step:<11} {_pair(a.completed, c.completed):>9} "
+            f"{_pair(_pct(a.attainment_pct), _pct(c.attainment_pct)):>16} {_pair(a.breaches, c.breaches):>10} "
+            f"{_pair(a.warnings, c.warnings):>10}  {_levels(a.escalations)} → {_levels(c.escalations)}"
+        )
     lines.append("  (each figure: as recorded → under the candidate)")
     if report.changed:
         lines += ["", "cases that would change outcome:"]

@@ -30,35 +30,37 @@ CUSTOMER = {
     ),
     "status_update": (
         "An update on your case",
-        "Hello $customer, a quick update on \"$subject\" ($case): we are working on the $step step "
+        'Hello $customer, a quick update on "$subject" ($case): we are working on the $step step '
         "and haven't forgotten you. We'll write again as soon as there is news.",
     ),
     "fix_notice": (
         "We've fixed it",
-        "Hello $customer, we've fixed \"$subject\": $description",
+        'Hello $customer, we\'ve fixed "$subject": $description',
     ),
     "compensation_notice": (
         "Making it right",
-        "Hello $customer, to make up for \"$subject\" we've issued a $kind $amount.$code_text "
+        'Hello $customer, to make up for "$subject" we\'ve issued a $kind $amount.$code_text '
         "We'll check in with you by $follow_up_due.",
     ),
     "follow_up_request": (
         "Did we make it right?",
-        "Hello $customer, did we resolve \"$subject\" to your satisfaction? "
-        "Reply and rate us from 1 to 5.",
+        'Hello $customer, did we resolve "$subject" to your satisfaction? Reply and rate us from 1 to 5.',
     ),
 }
 
 INTERNAL = {
-    "new_case": ("New case", "New $severity case $case: \"$subject\" for $customer. Acknowledge by $due."),
-    "repeat_contact": ("Repeat contact", "Case $case: contact #$count from the customer: \"$subject\"."),
+    "new_case": ("New case", 'New $severity case $case: "$subject" for $customer. Acknowledge by $due.'),
+    "repeat_contact": ("Repeat contact", 'Case $case: contact #$count from the customer: "$subject".'),
     "warning": ("Deadline warning", "Case $case: $percent% of the $step budget is gone; due $due."),
     "escalation": ("Escalation", "Case $case escalated to level $level at step $step: $reason. Owner: $owner."),
-    "assigned": ("Case assigned to you", "Case $case (\"$subject\", at $step) was assigned to you by $agent. $note"),
+    "assigned": ("Case assigned to you", 'Case $case ("$subject", at $step) was assigned to you by $agent. $note'),
     "approval_needed": ("Approval needed", "Case $case: $agent proposes a $kind of $amount, above their authority."),
     "approval_rejected": ("Compensation rejected", "Case $case: $approver rejected the $amount proposal. $note"),
-    "pause_ended": ("Pause ended", "Case $case: the pause budget ($budget) is used up, so the pause has ended "
-                    "and the $step deadline runs again; due $due."),
+    "pause_ended": (
+        "Pause ended",
+        "Case $case: the pause budget ($budget) is used up, so the pause has ended "
+        "and the $step deadline runs again; due $due.",
+    ),
     "reopened": ("Case reopened", "Case $case reopened at fix: the customer is not satisfied. $note"),
 }
 
@@ -109,8 +111,10 @@ def _problems(text: str, template: str, where: str) -> list[str]:
     unknown = sorted(set(tpl.get_identifiers()) - PARAMS[template])
     if unknown:
         names = ", ".join(f"${n}" for n in unknown)
-        return [f"{where}: unknown parameter {names} (this template has: "
-                f"{', '.join('$' + p for p in sorted(PARAMS[template]))})"]
+        return [
+            f"{where}: unknown parameter {names} (this template has: "
+            f"{', '.join('$' + p for p in sorted(PARAMS[template]))})"
+        ]
     return []
 
 
@@ -121,8 +125,12 @@ def check_override(channel: str, name: str, template: MessageTemplate) -> list[s
         return [f"{where}: unknown template"]
     if channel not in channels_of(name):
         return [f"{where}: use channel {' or '.join(channels_of(name))}"]
-    return [p for key in ("subject", "body") if (text := getattr(template, key)) for p in
-            _problems(text, name, f"{where}.{key}")]
+    return [
+        p
+        for key in ("subject", "body")
+        if (text := getattr(template, key))
+        for p in _problems(text, name, f"{where}.{key}")
+    ]
 
 
 def parse_overrides(text: str, source: str) -> Overrides:
@@ -147,8 +155,10 @@ def parse_overrides(text: str, source: str) -> Overrides:
                 problems.append(f"{where}: unknown template (one of: {', '.join(PARAMS)})")
                 continue
             if channel not in channels_of(name):
-                problems.append(f"{where}: {name} is {'a customer' if name in CUSTOMER else 'an internal'} "
-                                f"message: use channel {' or '.join(channels_of(name))}")
+                problems.append(
+                    f"{where}: {name} is {'a customer' if name in CUSTOMER else 'an internal'} "
+                    f"message: use channel {' or '.join(channels_of(name))}"
+                )
                 continue
             if not isinstance(fields, dict) or set(fields) - {"subject", "body"} or not fields:
                 problems.append(f"{where}: give `subject` and/or `body` (strings)")
@@ -164,8 +174,13 @@ def parse_overrides(text: str, source: str) -> Overrides:
     return result
 
 
-def render(audience: str, template: str, params: dict[str, str], channel: Channel | None = None,
-           overrides: Overrides | None = None) -> tuple[str, str]:
+def render(
+    audience: str,
+    template: str,
+    params: dict[str, str],
+    channel: Channel | None = None,
+    overrides: Overrides | None = None,
+) -> tuple[str, str]:
     """(title, text) of a message on `channel`, ops overrides first. Overrides are checked when the
     policy loads, so a `$name` left in the text only shows for a param the engine never passes."""
     table = CUSTOMER if audience == "customer" else INTERNAL

@@ -19,8 +19,10 @@ def anomalies(ticket: TicketEvent, policy: Policy) -> list[str]:
     if rules.shipping_to_total_ratio is not None and total and shipping is not None and total > 0:
         ratio = shipping / total
         if ratio >= rules.shipping_to_total_ratio:
-            found.append(f"shipping charge {shipping} {order.currency} is {ratio.quantize(Decimal('0.1'))}x "
-                         f"the order total {total} {order.currency}")
+            found.append(
+                f"shipping charge {shipping} {order.currency} is {ratio.quantize(Decimal('0.1'))}x "
+                f"the order total {total} {order.currency}"
+            )
     threshold = rules.charge_threshold.get(order.currency)
     if threshold is not None:
         for name, amount in (("order total", total), ("shipping charge", shipping)):

@@ -31,10 +31,14 @@ def check_http(service: str, status: int, body: str, headers: dict[str, str] | N
         return
     snippet = " ".join(body.split())[:200]
     if status == 429 or status == 503:
-        raise RetryLater(f"{service} answered {status} (rate limited): {snippet}",
-                         retry_after((headers or {}).get("retry-after")))
+        raise RetryLater(
+            f"{service} answered {status} (rate limited): {snippet}", retry_after((headers or {}).get("retry-after"))
+        )
     if status in (400, 401, 403, 404, 410, 422):
-        hint = {401: " — check the API credentials", 403: " — the API user lacks permission",
-                404: " — no such ticket, issue or webhook"}.get(status, "")
+        hint = {
+            401: " — check the API credentials",
+            403: " — the API user lacks permission",
+            404: " — no such ticket, issue or webhook",
+        }.get(status, "")
         raise Rejected(f"{service} answered {status}{hint}: {snippet}")
     raise RuntimeError(f"{service} answered {status}: {snippet}")

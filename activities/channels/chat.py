@@ -29,8 +29,9 @@ def slack_payload(title: str, text: str, case_id: str, case_url: str | None, his
     return {"text": f"{title}: {text}", "blocks": blocks}
 
 
-async def post_json(service: str, url: str, body: dict[str, Any], headers: dict[str, str] | None = None,
-                    timeout: float = 10.0) -> str:
+async def post_json(
+    service: str, url: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 10.0
+) -> str:
     async with httpx.AsyncClient(timeout=timeout) as http:
         response = await http.post(url, json=body, headers=headers or {})
     check_http(service, response.status_code, response.text, dict(response.headers))

@@ -51,10 +51,16 @@ class SmtpConfig:
             raise EmailConfigError(f"RECOVERY_SMTP_URL: starttls={starttls!r}: one of auto, require, never")
         implicit = parts.scheme == "smtps"
         user = unquote(parts.username) if parts.username else None
-        return cls(host=parts.hostname, port=parts.port or (465 if implicit else 587), username=user,
-                   password=unquote(parts.password) if parts.password else None, implicit_tls=implicit,
-                   starttls=starttls, verify=query.get("verify", "true").lower() not in ("false", "0", "no"),
-                   sender=sender or (user if user and "@" in user else f"recovery@{parts.hostname}"))
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if implicit else 587),
+            username=user,
+            password=unquote(parts.password) if parts.password else None,
+            implicit_tls=implicit,
+            starttls=starttls,
+            verify=query.get("verify", "true").lower() not in ("false", "0", "no"),
+            sender=sender or (user if user and "@" in user else f"recovery@{parts.hostname}"),
+        )
 
     @property
     def domain(self) -> str:
@@ -66,8 +72,19 @@ def message_id(key: str, domain: str) -> str:
     return f"<{re.sub(r'[^A-Za-z0-9._-]', '.', key)}@{domain}>"
 
 
-def build_message(*, key: str, thread: list[str], to: str, to_name: str | None, sender: str, reply_to: str | None,
-                  subject: str, text: str, case_id: str, domain: str) -> EmailMessage:
+def build_message(
+    *,
+    key: str,
+    thread: list[str],
+    to: str,
+    to_name: str | None,
+    sender: str,
+    reply_to: str | None,
+    subject: str,
+    text: str,
+    case_id: str,
+    domain: str,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = formataddr((to_name, to)) if to_name else to
@@ -83,9 +100,11 @@ def build_message(*, key: str, thread: list[str], to: str, to_name: str | None, 
     msg["X-Recovery-Case"] = case_id
     msg.set_content(text + "\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
-    msg.add_alternative(f"<!doctype html><html><body>{paragraphs}"
-                        f"<p style=\"color:#666;font-size:small\">Case {html.escape(case_id)}</p></body></html>",
-                        subtype="html")
+    msg.add_alternative(
+        f"<!doctype html><html><body>{paragraphs}"
+        f'<p style="color:#666;font-size:small">Case {html.escape(case_id)}</p></body></html>',
+        subtype="html",
+    )
     return msg
 
 
@@ -99,7 +118,14 @@ async def send(config: SmtpConfig, msg: EmailMessage) -> str:
     if config.implicit_tls:
         start_tls = False
     _, answer = await aiosmtplib.send(
-        msg, hostname=config.host, port=config.port, username=config.username, password=config.password,
-        use_tls=config.implicit_tls, start_tls=start_tls, tls_context=context, timeout=config.timeout,
+        msg,
+        hostname=config.host,
+        port=config.port,
+        username=config.username,
+        password=config.password,
+        use_tls=config.implicit_tls,
+        start_tls=start_tls,
+        tls_context=context,
+        timeout=config.timeout,
     )
     return answer

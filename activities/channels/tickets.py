@@ -45,8 +45,11 @@ class Escalation:
 
 def _adf(text: str) -> dict[str, Any]:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    return {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paragraphs]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paragraphs],
+    }
 
 
 def adf_text(node: Any) -> str:
@@ -90,8 +93,9 @@ class ZendeskClient:
             url = data.get("next_page")
         return False
 
-    async def comment(self, ticket: str, key: str, body: str, *, public: bool,
-                      escalation: Escalation | None = None) -> str:
+    async def comment(
+        self, ticket: str, key: str, body: str, *, public: bool, escalation: Escalation | None = None
+    ) -> str:
         async with self._client() as http:
             if await self._has_comment(http, ticket, key):
                 return f"Zendesk ticket {ticket}: comment already there"
@@ -107,8 +111,9 @@ class ZendeskClient:
 class JiraClient:
     PRIORITIES = ["Low", "Medium", "High", "Highest"]
 
-    def __init__(self, base_url: str, email: str, token: str, internal_role: str = "Administrators",
-                 timeout: float = 15.0):
+    def __init__(
+        self, base_url: str, email: str, token: str, internal_role: str = "Administrators", timeout: float = 15.0
+    ):
         self.base_url = base_url.rstrip("/")
         self._auth = (email, token)
         self._role = internal_role
@@ -119,13 +124,19 @@ class JiraClient:
         url = os.environ.get("RECOVERY_JIRA_URL")
         if not url:
             return None
-        return cls(url, os.environ.get("RECOVERY_JIRA_USER", ""), os.environ.get("RECOVERY_JIRA_TOKEN", ""),
-                   os.environ.get("RECOVERY_JIRA_INTERNAL_ROLE", "Administrators"))
+        return cls(
+            url,
+            os.environ.get("RECOVERY_JIRA_USER", ""),
+            os.environ.get("RECOVERY_JIRA_TOKEN", ""),
+            os.environ.get("RECOVERY_JIRA_INTERNAL_ROLE", "Administrators"),
+        )
 
     async def _has_comment(self, http: httpx.AsyncClient, issue: str, key: str) -> bool:
         start = 0
         for _ in range(50):
-            response = await http.get(f"/rest/api/3/issue/{issue}/comment", params={"startAt": start, "maxResults": 100})
+            response = await http.get(
+                f"/rest/api/3/issue/{issue}/comment", params={"startAt": start, "maxResults": 100}
+            )
             check_http("Jira", response.status_code, response.text, dict(response.headers))
             data = response.json()
             comments = data.get("comments", [])
@@ -136,8 +147,9 @@ class JiraClient:
                 return False
         return False
 
-    async def comment(self, issue: str, key: str, body: str, *, public: bool,
-                      escalation: Escalation | None = None) -> str:
+    async def comment(
+        self, issue: str, key: str, body: str, *, public: bool, escalation: Escalation | None = None
+    ) -> str:
         async with httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=self._timeout) as http:
             detail = f"Jira issue {issue}: comment already there"
             if not await self._has_comment(http, issue, key):
@@ -149,7 +161,9 @@ class JiraClient:
                 detail = f"Jira issue {issue}: {'public comment' if public else 'internal note'}"
             if escalation is not None:  # setting a priority and adding a label twice changes nothing
                 fields = {"priority": {"name": self.PRIORITIES[min(1 + escalation.level, 3)]}}
-                response = await http.put(f"/rest/api/3/issue/{issue}", json={
-                    "fields": fields, "update": {"labels": [{"add": escalation.tag}]}})
+                response = await http.put(
+                    f"/rest/api/3/issue/{issue}",
+                    json={"fields": fields, "update": {"labels": [{"add": escalation.tag}]}},
+                )
                 check_http("Jira", response.status_code, response.text, dict(response.headers))
         return detail

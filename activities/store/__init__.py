@@ -91,8 +91,10 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     """Apply the migrations not yet applied, in order, each in its own transaction. Returns them."""
     applied_now = []
     async with pool.acquire() as conn:
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                           "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         # One migrator at a time, whatever the number of processes.
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('recovery-migrations'))")
@@ -116,5 +118,7 @@ async def pending_migrations(pool: asyncpg.Pool) -> list[str]:
 async def require_migrated(pool: asyncpg.Pool) -> None:
     pending = await pending_migrations(pool)
     if pending:
-        raise DatabaseError(f"the database is not migrated ({len(pending)} pending: {', '.join(pending)}); "
-                            "run `recovery db migrate` first")
+        raise DatabaseError(
+            f"the database is not migrated ({len(pending)} pending: {', '.join(pending)}); "
+            "run `recovery db migrate` first"
+        )

@@ -15,4 +15,10 @@ async def record_sent(pool: asyncpg.Pool, key: str, workflow_id: str, channel: s
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO deliveries (key, workflow_id, channel, address, detail) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (key) DO NOTHING", key, workflow_id, channel, address, detail)
+            "ON CONFLICT (key) DO NOTHING",
+            key,
+            workflow_id,
+            channel,
+            address,
+            detail,
+        )

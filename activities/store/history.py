@@ -25,8 +25,9 @@ ORDER BY e.workflow_id, e.seq
 """
 
 
-async def load_histories(pool: asyncpg.Pool, since: datetime | None = None,
-                         until: datetime | None = None) -> list[CaseHistory]:
+async def load_histories(
+    pool: asyncpg.Pool, since: datetime | None = None, until: datetime | None = None
+) -> list[CaseHistory]:
     """The cases opened in [since, until) with all their stored events (later ones included)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(_HISTORIES, since, until)
@@ -39,13 +40,17 @@ async def load_histories(pool: asyncpg.Pool, since: datetime | None = None,
         if row["seq"] != len(current.events) + 1:
             continue  # after a gap (a batch still in flight): the history so far is what is known
         # Rows come from the engine's own projection: trusted, so built without re-validation.
-        current.events.append(DomainEvent.model_construct(seq=row["seq"], type=row["type"], at=row["at"],
-                                                          actor=row["actor"], data=json.loads(row["data"])))
+        current.events.append(
+            DomainEvent.model_construct(
+                seq=row["seq"], type=row["type"], at=row["at"], actor=row["actor"], data=json.loads(row["data"])
+            )
+        )
     return histories
 
 
-async def load_history_rows(pool: asyncpg.Pool, since: datetime | None = None,
-                            until: datetime | None = None) -> list[StoredRow]:
+async def load_history_rows(
+    pool: asyncpg.Pool, since: datetime | None = None, until: datetime | None = None
+) -> list[StoredRow]:
     """`load_histories` as plain tuples with each event's data still JSON text, for `simulate_stored`:
     the worker processes decode it, and no model is built per event (the read's main cost)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):

@@ -31,8 +31,10 @@ STATUSES: frozenset[str] = frozenset({"pending", "succeeded", "declined", "refus
 COUNTED = ("pending", "succeeded")
 """Statuses that count toward the customer's cap: money that left, or may be leaving."""
 
-_COLUMNS = ("idempotency_key, workflow_id, case_id, customer_id, kind, amount, currency, mode, status, "
-            "reference, detail, created_at, updated_at")
+_COLUMNS = (
+    "idempotency_key, workflow_id, case_id, customer_id, kind, amount, currency, mode, status, "
+    "reference, detail, created_at, updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ def _money(amount: Decimal, currency: str) -> str:
     return f"{amount:.{minor_units(currency)}f} {currency}"
 
 
-async def reserve(pool: asyncpg.Pool, instruction: IssueInstruction, mode: Mode, cap: Decimal | None,
-                  window: timedelta, now: datetime) -> LedgerRow:
+async def reserve(
+    pool: asyncpg.Pool, instruction: IssueInstruction, mode: Mode, cap: Decimal | None, window: timedelta, now: datetime
+) -> LedgerRow:
     """The ledger row of `instruction`, created when missing.
 
     An existing row (same idempotency key) comes back unchanged. A new row is `refused` when `cap`
@@ -79,8 +82,7 @@ async def reserve(pool: asyncpg.Pool, instruction: IssueInstruction, mode: Mode,
     currency = instruction.amount.currency if instruction.amount is not None else None
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", instruction.customer_id)
-        existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1",
-                                       instruction.key)
+        existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1", instruction.key)
         if existing is not None:
             return LedgerRow.from_record(existing)
         status: Status = "pending"
@@ -89,27 +91,44 @@ async def reserve(pool: asyncpg.Pool, instruction: IssueInstruction, mode: Mode,
             granted = await conn.fetchval(
                 "SELECT COALESCE(sum(amount), 0) FROM ledger WHERE customer_id = $1 AND currency = $2 "
                 "AND status = ANY($3::text[]) AND created_at > $4",
-                instruction.customer_id, currency, list(COUNTED), now - window)
+                instruction.customer_id,
+                currency,
+                list(COUNTED),
+                now - window,
+            )
             total = granted + amount
             if total > cap:
                 status = "refused"
-                detail = (f"customer cap: {_money(granted, currency)} already granted to customer "
-                          f"{instruction.customer_id} within {_window(window)} + {_money(amount, currency)} "
-                          f"= {_money(total, currency)}, above the cap of {_money(cap, currency)}")
+                detail = (
+                    f"customer cap: {_money(granted, currency)} already granted to customer "
+                    f"{instruction.customer_id} within {_window(window)} + {_money(amount, currency)} "
+                    f"= {_money(total, currency)}, above the cap of {_money(cap, currency)}"
+                )
         # ON CONFLICT: belt and braces; the advisory lock already serialises this customer's writers.
         await conn.execute(
             "INSERT INTO ledger (idempotency_key, workflow_id, case_id, customer_id, kind, amount, currency, "
             "mode, status, detail, created_at, updated_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (idempotency_key) DO NOTHING",
-            instruction.key, instruction.workflow_id, instruction.case_id, instruction.customer_id,
-            instruction.kind.value, amount, currency, mode, status, detail, now)
+            instruction.key,
+            instruction.workflow_id,
+            instruction.case_id,
+            instruction.customer_id,
+            instruction.kind.value,
+            amount,
+            currency,
+            mode,
+            status,
+            detail,
+            now,
+        )
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1", instruction.key)
     assert row is not None
     return replace(LedgerRow.from_record(row), fresh=True)
 
 
-async def settle(pool: asyncpg.Pool, key: str, status: Status, reference: str | None,
-                 detail: str | None = None) -> LedgerRow:
+async def settle(
+    pool: asyncpg.Pool, key: str, status: Status, reference: str | None, detail: str | None = None
+) -> LedgerRow:
     """Move a `pending` row to its outcome and return it. A row already settled is left as it is
     (the first outcome wins, so a late duplicate attempt cannot overwrite it) and returned."""
     if status not in STATUSES or status == "pending":
@@ -118,7 +137,11 @@ async def settle(pool: asyncpg.Pool, key: str, status: Status, reference: str | 
         row = await conn.fetchrow(
             f"UPDATE ledger SET status = $2, reference = $3, detail = $4, updated_at = now() "
             f"WHERE idempotency_key = $1 AND status = 'pending' RETURNING {_COLUMNS}",
-            key, status, reference, detail)
+            key,
+            status,
+            reference,
+            detail,
+        )
         if row is None:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1", key)
     if row is None:
@@ -129,8 +152,12 @@ async def settle(pool: asyncpg.Pool, key: str, status: Status, reference: str | 
 async def claim_reference(pool: asyncpg.Pool, key: str, reference: str) -> str:
     """Fix the reference of a `pending` row before anything is issued (a coupon code sent to the
     provider under an idempotency key must be the same on every attempt). Returns the one stored."""
-    stored = await pool.fetchval("UPDATE ledger SET reference = COALESCE(reference, $2), updated_at = now() "
-                                 "WHERE idempotency_key = $1 RETURNING reference", key, reference)
+    stored = await pool.fetchval(
+        "UPDATE ledger SET reference = COALESCE(reference, $2), updated_at = now() "
+        "WHERE idempotency_key = $1 RETURNING reference",
+        key,
+        reference,
+    )
     if stored is None:
         raise KeyError(f"no ledger row for {key!r}")
     return str(stored)
@@ -142,8 +169,9 @@ async def get(pool: asyncpg.Pool, key: str) -> LedgerRow | None:
 
 
 async def for_customer(pool: asyncpg.Pool, customer_id: str) -> list[LedgerRow]:
-    rows = await pool.fetch(f"SELECT {_COLUMNS} FROM ledger WHERE customer_id = $1 ORDER BY created_at, "
-                            "idempotency_key", customer_id)
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM ledger WHERE customer_id = $1 ORDER BY created_at, idempotency_key", customer_id
+    )
     return [LedgerRow.from_record(r) for r in rows]
 
 

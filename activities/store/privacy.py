@@ -71,16 +71,26 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT DISTINCT workflow_id FROM events WHERE type = 'opened' AND data->>'customer_id' = $1 "
-            "UNION SELECT workflow_id FROM cases WHERE customer_id = $1", customer_id)
+            "UNION SELECT workflow_id FROM cases WHERE customer_id = $1",
+            customer_id,
+        )
         workflow_ids = [r["workflow_id"] for r in rows]
         status = await conn.execute(
             """UPDATE events SET sealed = NULL,
                    data = (CASE WHEN type = ANY($3::text[]) THEN data - $4::text[] ELSE data - $2::text[] END)
                           || '{"erased": true}'::jsonb
                WHERE workflow_id = ANY($1::text[])""",
-            workflow_ids, list(TEXT_FIELDS), sorted(ENGINE_REASONS),
-            [f for f in TEXT_FIELDS if f != "reason"])
+            workflow_ids,
+            list(TEXT_FIELDS),
+            sorted(ENGINE_REASONS),
+            [f for f in TEXT_FIELDS if f != "reason"],
+        )
         events = int(status.split()[-1])
-        await conn.execute("INSERT INTO erasures (customer_sha256, erased_by, cases, events) VALUES ($1, $2, $3, $4)",
-                           customer_digest(customer_id), erased_by, len(workflow_ids), events)
+        await conn.execute(
+            "INSERT INTO erasures (customer_sha256, erased_by, cases, events) VALUES ($1, $2, $3, $4)",
+            customer_digest(customer_id),
+            erased_by,
+            len(workflow_ids),
+            events,
+        )
     return Erasure(cases=len(workflow_ids), events=events)

@@ -50,13 +50,27 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
         d = e.data
         if e.type == "opened":
             case = {
-                "workflow_id": workflow_id, "case_id": case_id_of(workflow_id),
-                "customer_id": d.get("customer_id", ""), "source": d.get("source", ""),
-                "opening_severity": d["severity"], "severity": d["severity"], "step": "acknowledge",
-                "escalation_level": 0, "max_escalation_level": 0, "contact_count": 1, "paused": False,
-                "breaches": 0, "opened_at": e.at, "acknowledged_at": None, "fixed_at": None,
-                "compensated_at": None, "closed_at": None, "root_cause": None, "csat": None,
-                "anomalies": d.get("anomalies", []), "assignee": None,
+                "workflow_id": workflow_id,
+                "case_id": case_id_of(workflow_id),
+                "customer_id": d.get("customer_id", ""),
+                "source": d.get("source", ""),
+                "opening_severity": d["severity"],
+                "severity": d["severity"],
+                "step": "acknowledge",
+                "escalation_level": 0,
+                "max_escalation_level": 0,
+                "contact_count": 1,
+                "paused": False,
+                "breaches": 0,
+                "opened_at": e.at,
+                "acknowledged_at": None,
+                "fixed_at": None,
+                "compensated_at": None,
+                "closed_at": None,
+                "root_cause": None,
+                "csat": None,
+                "anomalies": d.get("anomalies", []),
+                "assignee": None,
             }
             result.steps.append(_step(workflow_id, 1, "acknowledge", d["severity"], e.at))
         elif case is None:
@@ -80,16 +94,27 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
         elif e.type == "resumed":
             case["paused"] = False
         elif e.type in ("acknowledged", "fix_recorded", "compensation_issued", "closed") or (
-                e.type == "follow_up_done" and d.get("outcome") != "unsatisfied"):
-            stamp = {"acknowledged": "acknowledged_at", "fix_recorded": "fixed_at",
-                     "compensation_issued": "compensated_at", "closed": "closed_at"}.get(e.type)
+            e.type == "follow_up_done" and d.get("outcome") != "unsatisfied"
+        ):
+            stamp = {
+                "acknowledged": "acknowledged_at",
+                "fix_recorded": "fixed_at",
+                "compensation_issued": "compensated_at",
+                "closed": "closed_at",
+            }.get(e.type)
             if stamp and case[stamp] is None:
                 case[stamp] = e.at
             if e.type == "compensation_issued":
-                result.compensations.append({
-                    "workflow_id": workflow_id, "seq": e.seq, "kind": d.get("kind"),
-                    "amount": Decimal(d["value"]) if d.get("value") is not None else None,
-                    "currency": d.get("currency"), "issued_at": e.at})
+                result.compensations.append(
+                    {
+                        "workflow_id": workflow_id,
+                        "seq": e.seq,
+                        "kind": d.get("kind"),
+                        "amount": Decimal(d["value"]) if d.get("value") is not None else None,
+                        "currency": d.get("currency"),
+                        "issued_at": e.at,
+                    }
+                )
             if e.type == "closed":
                 case["root_cause"] = d.get("root_cause")
             if e.type == "follow_up_done" and d.get("csat") is not None:
@@ -119,8 +144,15 @@ def _breach(case: dict[str, Any], result: Projection, step: Any) -> None:
 
 
 def _step(workflow_id: str, round_: int, step: str, severity: str, started: datetime) -> dict[str, Any]:
-    return {"workflow_id": workflow_id, "round": round_, "step": step, "severity": severity,
-            "started_at": started, "completed_at": None, "breached": False}
+    return {
+        "workflow_id": workflow_id,
+        "round": round_,
+        "step": step,
+        "severity": severity,
+        "started_at": started,
+        "completed_at": None,
+        "breached": False,
+    }
 
 
 def _complete_step(case: dict[str, Any], result: Projection, at: datetime, round_: int) -> None:
@@ -135,16 +167,38 @@ def _complete_step(case: dict[str, Any], result: Projection, at: datetime, round
 
 # ---- writing ----------------------------------------------------------------------------------
 
-_CASE_COLUMNS = ["workflow_id", "case_id", "customer_id", "source", "opening_severity", "severity", "step",
-                 "escalation_level", "max_escalation_level", "contact_count", "paused", "breaches", "opened_at",
-                 "acknowledged_at", "fixed_at", "compensated_at", "closed_at", "root_cause", "csat", "anomalies",
-                 "last_seq", "assignee"]
+_CASE_COLUMNS = [
+    "workflow_id",
+    "case_id",
+    "customer_id",
+    "source",
+    "opening_severity",
+    "severity",
+    "step",
+    "escalation_level",
+    "max_escalation_level",
+    "contact_count",
+    "paused",
+    "breaches",
+    "opened_at",
+    "acknowledged_at",
+    "fixed_at",
+    "compensated_at",
+    "closed_at",
+    "root_cause",
+    "csat",
+    "anomalies",
+    "last_seq",
+    "assignee",
+]
 _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "completed_at", "breached"]
 _COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
 
 
-_INSERT_EVENT = ("INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data, sealed) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow_id, seq) DO NOTHING")
+_INSERT_EVENT = (
+    "INSERT INTO events (workflow_id, seq, case_id, type, at, actor, data, sealed) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workflow_id, seq) DO NOTHING"
+)
 
 
 def storable(value: Any) -> Any:
@@ -165,12 +219,25 @@ def _row(workflow_id: str, case_id: str, event: DomainEvent, codec: EncryptionCo
     if codec is not None:  # customers' words encrypted with the payload keys; facts stay queryable
         data, texts = privacy.split(event.type, data)
         sealed = privacy.seal(texts, codec)
-    return (storable(workflow_id), event.seq, storable(case_id), storable(event.type), event.at,
-            storable(event.actor), json.dumps(data), sealed)
+    return (
+        storable(workflow_id),
+        event.seq,
+        storable(case_id),
+        storable(event.type),
+        event.at,
+        storable(event.actor),
+        json.dumps(data),
+        sealed,
+    )
 
 
-async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str, events: list[DomainEvent],
-                        codec: EncryptionCodec | None = None) -> None:
+async def append_events(
+    conn: asyncpg.Connection,
+    workflow_id: str,
+    case_id: str,
+    events: list[DomainEvent],
+    codec: EncryptionCodec | None = None,
+) -> None:
     try:
         async with conn.transaction():  # a savepoint inside the projection's transaction
             await conn.executemany(_INSERT_EVENT, [_row(workflow_id, case_id, e, codec) for e in events])
@@ -182,21 +249,41 @@ async def append_events(conn: asyncpg.Connection, workflow_id: str, case_id: str
                 async with conn.transaction():
                     await conn.execute(_INSERT_EVENT, *_row(workflow_id, case_id, e, codec))
             except asyncpg.DataError as err:
-                log.error("event quarantined: the database refused it", workflow_id=workflow_id, seq=e.seq,
-                          type=e.type, error=str(err), alert="projection")
-                placeholder = DomainEvent(seq=e.seq, type=e.type, at=e.at, actor="engine",
-                                          data={"quarantined": f"{type(err).__name__}: {err}"[:500]})
+                log.error(
+                    "event quarantined: the database refused it",
+                    workflow_id=workflow_id,
+                    seq=e.seq,
+                    type=e.type,
+                    error=str(err),
+                    alert="projection",
+                )
+                placeholder = DomainEvent(
+                    seq=e.seq,
+                    type=e.type,
+                    at=e.at,
+                    actor="engine",
+                    data={"quarantined": f"{type(err).__name__}: {err}"[:500]},
+                )
                 await conn.execute(_INSERT_EVENT, *_row(workflow_id, case_id, placeholder, codec))
 
 
-async def stored_events(conn: asyncpg.Connection, workflow_id: str,
-                        codec: EncryptionCodec | None = None) -> list[DomainEvent]:
+async def stored_events(
+    conn: asyncpg.Connection, workflow_id: str, codec: EncryptionCodec | None = None
+) -> list[DomainEvent]:
     """A case's stored events; sealed texts are merged back when `codec` holds their key."""
-    rows = await conn.fetch("SELECT seq, type, at, actor, data, sealed FROM events WHERE workflow_id = $1 "
-                            "ORDER BY seq", workflow_id)
-    return [DomainEvent(seq=r["seq"], type=r["type"], at=r["at"], actor=r["actor"],
-                        data={**json.loads(r["data"]), **(privacy.unseal(r["sealed"], codec) if r["sealed"] else {})})
-            for r in rows]
+    rows = await conn.fetch(
+        "SELECT seq, type, at, actor, data, sealed FROM events WHERE workflow_id = $1 ORDER BY seq", workflow_id
+    )
+    return [
+        DomainEvent(
+            seq=r["seq"],
+            type=r["type"],
+            at=r["at"],
+            actor=r["actor"],
+            data={**json.loads(r["data"]), **(privacy.unseal(r["sealed"], codec) if r["sealed"] else {})},
+        )
+        for r in rows
+    ]
 
 
 async def refresh_case(conn: asyncpg.Connection, workflow_id: str) -> bool:
@@ -217,14 +304,21 @@ async def write_projection(conn: asyncpg.Connection, projection: Projection) -> 
     values = [json.dumps(case[c]) if c == "anomalies" else case[c] for c in _CASE_COLUMNS]
     placeholders = ", ".join(f"${i}" for i in range(1, len(_CASE_COLUMNS) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CASE_COLUMNS[1:])
-    await conn.execute(f"INSERT INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES ({placeholders}) "
-                       f"ON CONFLICT (workflow_id) DO UPDATE SET {updates}", *values)
+    await conn.execute(
+        f"INSERT INTO cases ({', '.join(_CASE_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (workflow_id) DO UPDATE SET {updates}",
+        *values,
+    )
     await conn.execute("DELETE FROM case_steps WHERE workflow_id = $1", case["workflow_id"])
     await conn.execute("DELETE FROM case_compensations WHERE workflow_id = $1", case["workflow_id"])
-    await conn.copy_records_to_table("case_steps", columns=_STEP_COLUMNS,
-                                     records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps])
-    await conn.copy_records_to_table("case_compensations", columns=_COMP_COLUMNS,
-                                     records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations])
+    await conn.copy_records_to_table(
+        "case_steps", columns=_STEP_COLUMNS, records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps]
+    )
+    await conn.copy_records_to_table(
+        "case_compensations",
+        columns=_COMP_COLUMNS,
+        records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations],
+    )
 
 
 CHANGES_CHANNEL = "recovery_case_changed"
@@ -253,8 +347,12 @@ async def write_status(conn: asyncpg.Connection, batch: ProjectionBatch) -> bool
         "ON CONFLICT (workflow_id) DO UPDATE SET case_id = EXCLUDED.case_id, last_seq = EXCLUDED.last_seq, "
         "due_at = EXCLUDED.due_at, status = EXCLUDED.status, updated_at = now() "
         "WHERE case_status.last_seq < EXCLUDED.last_seq",
-        batch.workflow_id, batch.case_id, status.last_event_seq, status.deadlines.due_at,
-        status.model_dump_json())
+        batch.workflow_id,
+        batch.case_id,
+        status.last_event_seq,
+        status.deadlines.due_at,
+        status.model_dump_json(),
+    )
     return bool(result.endswith(" 1"))
 
 
@@ -285,10 +383,17 @@ class Projector:
         except (asyncpg.DataError, KeyError, TypeError, ValueError) as err:
             # Not an outage: the same batch fails the same way on every attempt. The workflow skips
             # it with an alert rather than wait for ever (outages stay retryable, and are retried).
-            log.error("projection batch refused", case_id=batch.case_id, workflow_id=batch.workflow_id,
-                      error=f"{type(err).__name__}: {err}", alert="projection")
-            raise ApplicationError(f"the event store refused events of {batch.workflow_id}: {err}",
-                                   type="PoisonBatch", non_retryable=True) from None
+            log.error(
+                "projection batch refused",
+                case_id=batch.case_id,
+                workflow_id=batch.workflow_id,
+                error=f"{type(err).__name__}: {err}",
+                alert="projection",
+            )
+            raise ApplicationError(
+                f"the event store refused events of {batch.workflow_id}: {err}", type="PoisonBatch", non_retryable=True
+            ) from None
         log.bind(case_id=batch.case_id, workflow_id=batch.workflow_id).debug(
-            "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events))
+            "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events)
+        )
         return max((e.seq for e in batch.events), default=0)

@@ -17,8 +17,14 @@ from starter.api.settings import ApiSettings, TemporalClient
 def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) -> FastAPI:
     """The API. `connect` returns the Temporal client; it is called lazily and retried until it works,
     so the API starts (and /healthz answers 503) while Temporal is still coming up."""
-    app = FastAPI(title="service-recovery", version="1", summary="Complaint intake and agents' recovery steps.",
-                  responses=ERRORS, docs_url=None, redoc_url=None)  # /docs is served offline by the console
+    app = FastAPI(
+        title="service-recovery",
+        version="1",
+        summary="Complaint intake and agents' recovery steps.",
+        responses=ERRORS,
+        docs_url=None,
+        redoc_url=None,
+    )  # /docs is served offline by the console
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)

@@ -49,8 +49,9 @@ async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> Complai
     return ComplaintView(**dict(current), timeline=events)
 
 
-@router.get("/v1/complaints", response_model=ComplaintPage,
-            summary="List cases by step, severity, escalation and customer")
+@router.get(
+    "/v1/complaints", response_model=ComplaintPage, summary="List cases by step, severity, escalation and customer"
+)
 async def list_complaints(
     request: Request,
     _: Reader,
@@ -82,18 +83,27 @@ async def list_complaints(
     try:
         await iterator.fetch_next_page()
     except Exception as err:
-        raise ApiError(422 if token else 503, "validation" if token else "unavailable",
-                       f"listing failed: {getattr(err, 'message', err)}") from None
+        raise ApiError(
+            422 if token else 503,
+            "validation" if token else "unavailable",
+            f"listing failed: {getattr(err, 'message', err)}",
+        ) from None
     complaints = []
     for execution in iterator.current_page or []:
         attrs = execution.typed_search_attributes
-        complaints.append(ComplaintSummary(
-            case_id=case_id_of(execution.id), workflow_id=execution.id,
-            status=execution.status.name if execution.status else "UNKNOWN",
-            step=attrs.get(sa.RECOVERY_STEP), severity=attrs.get(sa.RECOVERY_SEVERITY),
-            escalation_level=attrs.get(sa.ESCALATION_LEVEL), customer_id=attrs.get(sa.CUSTOMER_ID),
-            next_deadline=attrs.get(sa.NEXT_DEADLINE),
-        ))
+        complaints.append(
+            ComplaintSummary(
+                case_id=case_id_of(execution.id),
+                workflow_id=execution.id,
+                status=execution.status.name if execution.status else "UNKNOWN",
+                step=attrs.get(sa.RECOVERY_STEP),
+                severity=attrs.get(sa.RECOVERY_SEVERITY),
+                escalation_level=attrs.get(sa.ESCALATION_LEVEL),
+                customer_id=attrs.get(sa.CUSTOMER_ID),
+                next_deadline=attrs.get(sa.NEXT_DEADLINE),
+            )
+        )
     next_token = iterator.next_page_token
-    return ComplaintPage(complaints=complaints,
-                         next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None)
+    return ComplaintPage(
+        complaints=complaints, next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None
+    )

@@ -30,8 +30,16 @@ class ApiError(Exception):
         self.status, self.error, self.detail = status, error, detail
 
 
-_CASE_ERROR_STATUS = {"out_of_order": 409, "closed": 409, "conflict": 409, "not_ready": 409, "forbidden": 403,
-                      "invalid": 422, "not_found": 404, "unavailable": 503}
+_CASE_ERROR_STATUS = {
+    "out_of_order": 409,
+    "closed": 409,
+    "conflict": 409,
+    "not_ready": 409,
+    "forbidden": 403,
+    "invalid": 422,
+    "not_found": 404,
+    "unavailable": 503,
+}
 
 
 def error_response(status: int, error: str, detail: str) -> JSONResponse:
@@ -39,10 +47,16 @@ def error_response(status: int, error: str, detail: str) -> JSONResponse:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text} for code, text in {
-        400: "malformed JSON", 401: "missing or bad token or signature", 403: "not allowed for this agent",
-        404: "unknown case or webhook source", 409: "step out of order, or case closed",
-        413: "body over the size limit", 422: "invalid input", 503: "Temporal unreachable",
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "malformed JSON",
+        401: "missing or bad token or signature",
+        403: "not allowed for this agent",
+        404: "unknown case or webhook source",
+        409: "step out of order, or case closed",
+        413: "body over the size limit",
+        422: "invalid input",
+        503: "Temporal unreachable",
     }.items()
 }
 
@@ -70,7 +84,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
         names = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(err.status_code, names.get(err.status_code, "http_error"), str(err.detail))
-
 
 
 class CatchAll:

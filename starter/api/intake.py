@@ -30,12 +30,17 @@ class Ignored(BaseModel):
 
 async def _open(request: Request, ticket: TicketEvent) -> ContactResult:
     settings = settings_of(request)
-    return await open_case(await temporal(request), ticket, settings.policies or settings.policy,
-                           settings.task_queue, settings.database)
+    return await open_case(
+        await temporal(request), ticket, settings.policies or settings.policy, settings.task_queue, settings.database
+    )
 
 
-@router.post("/v1/tickets", status_code=202, response_model=ContactResult,
-             summary="Open a case from a generic ticket event, or add a repeat contact")
+@router.post(
+    "/v1/tickets",
+    status_code=202,
+    response_model=ContactResult,
+    summary="Open a case from a generic ticket event, or add a repeat contact",
+)
 async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) -> ContactResult:
     return await _open(request, ticket)
 
@@ -43,9 +48,13 @@ async def post_ticket(ticket: TicketEvent, request: Request, _: TicketSender) ->
 _WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
-@router.post("/v1/webhooks/{source}", status_code=202, response_model=ContactResult | TicketEventResult | Ignored,
-             summary="Signed ticket webhooks from Zendesk or Jira: open cases, drive their steps",
-             openapi_extra=_WEBHOOK_BODY)
+@router.post(
+    "/v1/webhooks/{source}",
+    status_code=202,
+    response_model=ContactResult | TicketEventResult | Ignored,
+    summary="Signed ticket webhooks from Zendesk or Jira: open cases, drive their steps",
+    openapi_extra=_WEBHOOK_BODY,
+)
 async def post_webhook(source: str, request: Request) -> ContactResult | TicketEventResult | Ignored:
     settings = settings_of(request)
     raw = await request.body()  # the signature covers these exact bytes: verify before parsing
@@ -75,8 +84,9 @@ async def post_webhook(source: str, request: Request) -> ContactResult | TicketE
     return await _open(request, ticket)
 
 
-async def _drive(request: Request, activity: intake.TicketActivity | intake.OwnEvent,
-                 rules: intake.EventRules) -> TicketEventResult | Ignored:
+async def _drive(
+    request: Request, activity: intake.TicketActivity | intake.OwnEvent, rules: intake.EventRules
+) -> TicketEventResult | Ignored:
     if isinstance(activity, intake.OwnEvent):
         return Ignored(ignored=activity.reason)
     settings = settings_of(request)

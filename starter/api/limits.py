@@ -26,7 +26,9 @@ class BodyLimit:
                 await _send_json(send, 400, "bad_request", "Content-Length is not a number")
                 return
             if int(declared) > self.limit:
-                await _send_json(send, 413, "too_large", f"body of {int(declared)} bytes is over the {self.limit}-byte limit")
+                await _send_json(
+                    send, 413, "too_large", f"body of {int(declared)} bytes is over the {self.limit}-byte limit"
+                )
                 return
         chunks: list[bytes] = []
         seen = 0
@@ -57,6 +59,11 @@ class BodyLimit:
 
 async def _send_json(send: Send, status: int, error: str, detail: str) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

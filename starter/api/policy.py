@@ -34,8 +34,11 @@ class SimulationRequest(BaseModel):
     """Cases opened before this instant (default: all)."""
 
 
-@router.post("/v1/policy/simulations", response_model=SimulationReport,
-             summary="Replay the stored cases of a period under a candidate policy and compare with what happened")
+@router.post(
+    "/v1/policy/simulations",
+    response_model=SimulationReport,
+    summary="Replay the stored cases of a period under a candidate policy and compare with what happened",
+)
 async def post_simulation(body: SimulationRequest, request: Request, _: Reader) -> SimulationReport:
     settings = settings_of(request)
     if settings.database is None:
@@ -56,5 +59,4 @@ async def post_simulation(body: SimulationRequest, request: Request, _: Reader) 
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
         raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
     workers = min(2, os.cpu_count() or 1)
-    return await asyncio.to_thread(simulate, histories, candidate, since=body.since, until=body.until,
-                                   workers=workers)
+    return await asyncio.to_thread(simulate, histories, candidate, since=body.since, until=body.until, workers=workers)

@@ -9,7 +9,6 @@ import asyncpg
 from fastapi import APIRouter, Query, Request
 
 from activities.store import DatabaseError
-
 from recovery.reports import SlaReport, sla_report
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
@@ -18,8 +17,11 @@ from starter.api.settings import settings_of
 router = APIRouter(tags=["reports"])
 
 
-@router.get("/v1/reports/sla", response_model=SlaReport,
-            summary="SLA attainment, timings, escalations, repeat contacts and compensation from the read model")
+@router.get(
+    "/v1/reports/sla",
+    response_model=SlaReport,
+    summary="SLA attainment, timings, escalations, repeat contacts and compensation from the read model",
+)
 async def report_sla(
     request: Request,
     _: Reader,

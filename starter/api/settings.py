@@ -68,8 +68,9 @@ async def _require_keys(client: Client, task_queue: str) -> None:
         raise ApiError(503, "misconfigured", f"this API is misconfigured: {err}") from None
 
 
-CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="case key (customer:order or source:ticket) "
-                                                                   "or workflow id")]
+CaseId = Annotated[
+    str, Path(pattern=CASE_ID_PATTERN, description="case key (customer:order or source:ticket) or workflow id")
+]
 """A case in a route's path: refused with 422 before anything reaches Temporal."""
 
 
@@ -102,6 +103,11 @@ def settings_from_env() -> ApiSettings:
         return pools[0]
 
     policies = load_policy_set()
-    return ApiSettings(agents=load_agents(), intake=intake.load_intake_config(), policy=policies.primary,
-                       policies=policies,
-                       task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"), database=database)
+    return ApiSettings(
+        agents=load_agents(),
+        intake=intake.load_intake_config(),
+        policy=policies.primary,
+        policies=policies,
+        task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"),
+        database=database,
+    )

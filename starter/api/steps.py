@@ -116,16 +116,24 @@ def step_route(step: AgentStep, body_type: type[_Body]) -> None:
         return await run_step(await temporal(request), case_id, step.update, inp)
 
     run.__annotations__["body"] = body_type  # one handler shape, each step's own body schema
-    router.post(f"/v1/complaints/{{case_id}}/{step.path}", response_model=CaseStatus, summary=step.summary,
-                name=f"step_{step.name}")(run)
+    router.post(
+        f"/v1/complaints/{{case_id}}/{step.path}",
+        response_model=CaseStatus,
+        summary=step.summary,
+        name=f"step_{step.name}",
+    )(run)
 
 
 for _step in API_STEPS:
     step_route(_step, BODIES[_step.name])
 
 
-@router.post("/v1/complaints/{case_id}/policy", response_model=CaseStatus, name="step_apply_policy",
-             summary="Move an open case onto the API's current policy (roles the case's policy allows)")
+@router.post(
+    "/v1/complaints/{case_id}/policy",
+    response_model=CaseStatus,
+    name="step_apply_policy",
+    summary="Move an open case onto the API's current policy (roles the case's policy allows)",
+)
 async def apply_policy(case_id: CaseId, body: PolicyBody, request: Request, actor: Agent) -> CaseStatus:
     """The policy is the one this API runs (RECOVERY_POLICY), never one from the request; the case
     records who moved it and from which policy version (`policy_applied` event)."""

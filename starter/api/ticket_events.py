@@ -60,13 +60,21 @@ async def find_case(pool: Any, source: str, ticket_id: str) -> tuple[str, str | 
 Update = Callable[..., Any]
 
 
-def _plan(activity: TicketActivity, rules: EventRules, step: str | None,
-          actor: Actor) -> tuple[str, Update | None, Any]:
+def _plan(
+    activity: TicketActivity, rules: EventRules, step: str | None, actor: Actor
+) -> tuple[str, Update | None, Any]:
     """(rule name, the `ComplaintWorkflow` update to run or None, its input)."""
     if activity.kind == "customer_reply":
-        return "customer reply", ComplaintWorkflow.customer_message, CustomerMessageInput(
-            event_id=activity.event_id, source=activity.source, text=activity.text[:4000],
-            resume=rules.customer_reply == "resume")
+        return (
+            "customer reply",
+            ComplaintWorkflow.customer_message,
+            CustomerMessageInput(
+                event_id=activity.event_id,
+                source=activity.source,
+                text=activity.text[:4000],
+                resume=rules.customer_reply == "resume",
+            ),
+        )
     if activity.kind == "status":
         status = activity.status or ""
         chosen = rules.status_step(status)
@@ -78,15 +86,19 @@ def _plan(activity: TicketActivity, rules: EventRules, step: str | None,
         return rule, None, None
     first = step in (None, "acknowledge")
     if first and rules.agent_first_reply == "acknowledge":
-        return "first agent reply", ComplaintWorkflow.acknowledge, AcknowledgeInput(
-            actor=actor, message=activity.text[:4000])
+        return (
+            "first agent reply",
+            ComplaintWorkflow.acknowledge,
+            AcknowledgeInput(actor=actor, message=activity.text[:4000]),
+        )
     if rules.agent_reply == "record_fix" and activity.text.strip():
         return "agent reply", ComplaintWorkflow.record_fix, FixInput(actor=actor, description=activity.text[:4000])
     return "agent reply", None, None
 
 
-async def apply_ticket_event(client: Client, pool: Any, activity: TicketActivity, rules: EventRules,
-                             agent_role: str) -> TicketEventResult:
+async def apply_ticket_event(
+    client: Client, pool: Any, activity: TicketActivity, rules: EventRules, agent_role: str
+) -> TicketEventResult:
     workflow_id, step = await find_case(pool, activity.source, activity.ticket_id)
     case_id = workflow_id.removeprefix("complaint-")
     author = (activity.author or "unknown").replace(":", "_")[:60]
@@ -104,16 +116,34 @@ async def apply_ticket_event(client: Client, pool: Any, activity: TicketActivity
             result.case_id, result.ignored = None, f"no case for {activity.source} ticket {activity.ticket_id}"
             return result
         result.ignored = err.message
-        log.info("ticket event ignored", extra={"case_id": case_id, "event_id": activity.event_id, "rule": rule,
-                                                "step": name, "reason": err.message})
+        log.info(
+            "ticket event ignored",
+            extra={
+                "case_id": case_id,
+                "event_id": activity.event_id,
+                "rule": rule,
+                "step": name,
+                "reason": err.message,
+            },
+        )
         if err.code != "closed":
             try:
-                await accept_step(client, workflow_id, ComplaintWorkflow.record_ignored, IgnoredEventInput(
-                    event_id=activity.event_id, source=activity.source, rule=rule, step=name,
-                    reason=err.message[:2000]))
+                await accept_step(
+                    client,
+                    workflow_id,
+                    ComplaintWorkflow.record_ignored,
+                    IgnoredEventInput(
+                        event_id=activity.event_id,
+                        source=activity.source,
+                        rule=rule,
+                        step=name,
+                        reason=err.message[:2000],
+                    ),
+                )
             except CaseError as again:  # e.g. closed meanwhile: the answer still says why
-                log.warning("could not record an ignored ticket event",
-                            extra={"case_id": case_id, "reason": again.message})
+                log.warning(
+                    "could not record an ignored ticket event", extra={"case_id": case_id, "reason": again.message}
+                )
         return result
     result.applied = True
     return result

@@ -25,18 +25,25 @@ from workflows.policy import PolicyError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recovery", description="Service-recovery engine on Temporal.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--address", default=None, help="Temporal host:port (default: envconfig / TEMPORAL_ADDRESS"
-                        " / localhost:7233)")
+    common.add_argument(
+        "--address", default=None, help="Temporal host:port (default: envconfig / TEMPORAL_ADDRESS / localhost:7233)"
+    )
     common.add_argument("--namespace", default=None, help="Temporal namespace (default: envconfig or 'default')")
     common.add_argument("--task-queue", default=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"))
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # Case commands go through the API as the token's agent; --operator goes to Temporal directly.
     casework = argparse.ArgumentParser(add_help=False, parents=[common])
-    casework.add_argument("--operator", action="store_true",
-                          help="OPERATORS ONLY: talk to Temporal directly, trusting --agent/--role "
-                               "(default: through the API as the agent of RECOVERY_TOKEN)")
-    casework.add_argument("--api", default=None, help="the API's URL (default $RECOVERY_API_URL, the config file, "
-                          "or http://127.0.0.1:8080)")
+    casework.add_argument(
+        "--operator",
+        action="store_true",
+        help="OPERATORS ONLY: talk to Temporal directly, trusting --agent/--role "
+        "(default: through the API as the agent of RECOVERY_TOKEN)",
+    )
+    casework.add_argument(
+        "--api",
+        default=None,
+        help="the API's URL (default $RECOVERY_API_URL, the config file, or http://127.0.0.1:8080)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     worker = sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
@@ -45,17 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     codec.set_defaults(func=servers.cmd_codec_server)
     codec.add_argument("--host", default="127.0.0.1")
     codec.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")))
-    codec.add_argument("--cors-origin", default=os.environ.get("RECOVERY_CODEC_CORS_ORIGIN", "http://localhost:8233"),
-                       help="the Temporal UI's origin")
-    demo = sub.add_parser("demo", parents=[common], help="play the classic cases against a running stack (e.g. `recovery dev`)")
+    codec.add_argument(
+        "--cors-origin",
+        default=os.environ.get("RECOVERY_CODEC_CORS_ORIGIN", "http://localhost:8233"),
+        help="the Temporal UI's origin",
+    )
+    demo = sub.add_parser(
+        "demo", parents=[common], help="play the classic cases against a running stack (e.g. `recovery dev`)"
+    )
     demo.set_defaults(func=servers.cmd_demo)
     demo.add_argument("--api", default=os.environ.get("RECOVERY_API_URL", "http://127.0.0.1:8080"))
     demo.add_argument("--ui", default="http://127.0.0.1:8233")
     demo.add_argument("--token-file", default=None, help="agents file with plain tokens (default: the dev agents)")
     db = sub.add_parser("db", help="database: migrate, status, rebuild the read model")
     db.set_defaults(func=ops.cmd_db)
-    db.add_argument("db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION",
-                    help="migrate | status | rebuild")
+    db.add_argument(
+        "db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION", help="migrate | status | rebuild"
+    )
     erase = sub.add_parser("erase-customer", help="GDPR: erase a customer's texts from the event store")
     erase.set_defaults(func=ops.cmd_erase_customer)
     erase.add_argument("customer", help="the customer id")
@@ -72,16 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
     dev = sub.add_parser("dev", parents=[common], help="start the local stack: Temporal dev server + UI and a worker")
     dev.set_defaults(func=servers.cmd_dev)
-    dev.add_argument("--home", default=os.environ.get("RECOVERY_HOME", ".recovery"),
-                     help="where the stack keeps its data (default $RECOVERY_HOME or ./.recovery)")
+    dev.add_argument(
+        "--home",
+        default=os.environ.get("RECOVERY_HOME", ".recovery"),
+        help="where the stack keeps its data (default $RECOVERY_HOME or ./.recovery)",
+    )
     dev.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_TEMPORAL_PORT", "7233")))
     dev.add_argument("--ui-port", type=int, default=int(os.environ.get("RECOVERY_UI_PORT", "8233")))
     dev.add_argument("--api-port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
     dev.add_argument("--metrics-port", type=int, default=int(os.environ.get("RECOVERY_METRICS_PORT", "9464")))
-    dev.add_argument("--codec-port", type=int, default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")),
-                     help="codec server port when RECOVERY_CODEC_KEYS turns encryption on")
-    dev.add_argument("--demo-policy", action="store_true",
-                     help="new cases get the demo policy (deadlines of seconds) for `recovery demo`")
+    dev.add_argument(
+        "--codec-port",
+        type=int,
+        default=int(os.environ.get("RECOVERY_CODEC_PORT", "8888")),
+        help="codec server port when RECOVERY_CODEC_KEYS turns encryption on",
+    )
+    dev.add_argument(
+        "--demo-policy",
+        action="store_true",
+        help="new cases get the demo policy (deadlines of seconds) for `recovery demo`",
+    )
 
     open_ = sub.add_parser("open", parents=[casework], help="open a case from a ticket event JSON file (- for stdin)")
     open_.set_defaults(func=cases.cmd_open)
@@ -99,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         for flags, options in arguments:
             p.add_argument(*flags, **options)
 
-    apply = sub.add_parser("apply-policy", parents=[casework],
-                           help="move an open case onto a policy (roles its current policy allows)")
+    apply = sub.add_parser(
+        "apply-policy", parents=[casework], help="move an open case onto a policy (roles its current policy allows)"
+    )
     apply.set_defaults(func=cases.cmd_apply_policy)
     apply.add_argument("case", help="case key (customer:order or source:ticket) or workflow id")
     apply.add_argument("--expect", default=None, help="name@version you mean to apply (refused if it is another)")
@@ -125,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _identity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", default=None, help="--operator only: the agent id Temporal is told")
-    parser.add_argument("--role", default=None,
-                        help="--operator only: the role Temporal is told (default $RECOVERY_ROLE or 'agent')")
+    parser.add_argument(
+        "--role", default=None, help="--operator only: the role Temporal is told (default $RECOVERY_ROLE or 'agent')"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

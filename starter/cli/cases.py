@@ -37,34 +37,61 @@ from workflows.rules import load_policy_set
 Argument = tuple[tuple[str, ...], dict[str, Any]]
 StepBuilder = Callable[[argparse.Namespace], dict[str, Any]]
 STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
-    "ack": ([(("--message",), {"default": "", "help": "apology / personal note to the customer"})],
-            lambda a: {"message": a.message}),
-    "fix": ([(("--description",), {"required": True, "help": "what was done to fix it"})],
-            lambda a: {"description": a.description}),
-    "compensate": ([(("--kind",), {"required": True, "choices": [k.value for k in CompensationKind]}),
-                    (("--amount",), {"help": "decimal string, e.g. 20.00"}),
-                    (("--currency",), {"default": "USD", "help": "ISO 4217 code (default USD)"}),
-                    (("--reason",), {"default": "", "help": "why (required for --kind none)"}),
-                    (("--reference",), {"help": "external reference if you issued it yourself"})],
-                   lambda a: {"kind": a.kind, "reason": a.reason, "reference": a.reference,
-                              "amount": {"amount": a.amount, "currency": a.currency} if a.amount else None}),
-    "approve": ([(("--reject",), {"action": "store_true", "help": "reject it instead"}),
-                 (("--note",), {"default": ""})],
-                lambda a: {"approve": not a.reject, "note": a.note}),
-    "follow-up": ([(("--outcome",), {"required": True, "choices": [o.value for o in FollowUpOutcome]}),
-                   (("--csat",), {"type": int, "help": "customer satisfaction 1-5"}),
-                   (("--note",), {"default": ""})],
-                  lambda a: {"outcome": a.outcome, "csat": a.csat, "note": a.note}),
-    "close": ([(("--root-cause",), {"required": True}), (("--note",), {"required": True})],
-              lambda a: {"root_cause": a.root_cause, "note": a.note}),
+    "ack": (
+        [(("--message",), {"default": "", "help": "apology / personal note to the customer"})],
+        lambda a: {"message": a.message},
+    ),
+    "fix": (
+        [(("--description",), {"required": True, "help": "what was done to fix it"})],
+        lambda a: {"description": a.description},
+    ),
+    "compensate": (
+        [
+            (("--kind",), {"required": True, "choices": [k.value for k in CompensationKind]}),
+            (("--amount",), {"help": "decimal string, e.g. 20.00"}),
+            (("--currency",), {"default": "USD", "help": "ISO 4217 code (default USD)"}),
+            (("--reason",), {"default": "", "help": "why (required for --kind none)"}),
+            (("--reference",), {"help": "external reference if you issued it yourself"}),
+        ],
+        lambda a: {
+            "kind": a.kind,
+            "reason": a.reason,
+            "reference": a.reference,
+            "amount": {"amount": a.amount, "currency": a.currency} if a.amount else None,
+        },
+    ),
+    "approve": (
+        [(("--reject",), {"action": "store_true", "help": "reject it instead"}), (("--note",), {"default": ""})],
+        lambda a: {"approve": not a.reject, "note": a.note},
+    ),
+    "follow-up": (
+        [
+            (("--outcome",), {"required": True, "choices": [o.value for o in FollowUpOutcome]}),
+            (("--csat",), {"type": int, "help": "customer satisfaction 1-5"}),
+            (("--note",), {"default": ""}),
+        ],
+        lambda a: {"outcome": a.outcome, "csat": a.csat, "note": a.note},
+    ),
+    "close": (
+        [(("--root-cause",), {"required": True}), (("--note",), {"required": True})],
+        lambda a: {"root_cause": a.root_cause, "note": a.note},
+    ),
     "pause": ([(("--reason",), {"required": True})], lambda a: {"reason": a.reason}),
     "resume": ([(("--note",), {"default": ""})], lambda a: {"note": a.note}),
-    "assign": ([(("--to",), {"required": True, "dest": "assignee", "help": "agent id of the new owner"}),
-                (("--note",), {"default": ""})],
-               lambda a: {"assignee": a.assignee, "note": a.note}),
-    "severity": ([(("--to",), {"required": True, "choices": [s.value for s in Severity], "dest": "severity"}),
-                  (("--reason",), {"required": True})],
-                 lambda a: {"severity": a.severity, "reason": a.reason}),
+    "assign": (
+        [
+            (("--to",), {"required": True, "dest": "assignee", "help": "agent id of the new owner"}),
+            (("--note",), {"default": ""}),
+        ],
+        lambda a: {"assignee": a.assignee, "note": a.note},
+    ),
+    "severity": (
+        [
+            (("--to",), {"required": True, "choices": [s.value for s in Severity], "dest": "severity"}),
+            (("--reason",), {"required": True}),
+        ],
+        lambda a: {"severity": a.severity, "reason": a.reason},
+    ),
 }
 
 
@@ -84,6 +111,7 @@ def _no_identity_flags(args: argparse.Namespace) -> None:
 
 
 # ---- output -----------------------------------------------------------------------------------
+
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "-"
@@ -123,13 +151,21 @@ def format_timeline(events: list[DomainEvent]) -> str:
     rows = [header]
     for e in events:
         details = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", [], {}))
-        rows.append((str(e.seq), e.at.strftime("%Y-%m-%d %H:%M:%S"), e.type, e.actor,
-                     details if len(details) <= 90 else details[:87] + "..."))
+        rows.append(
+            (
+                str(e.seq),
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.type,
+                e.actor,
+                details if len(details) <= 90 else details[:87] + "...",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows)
 
 
 # ---- commands ---------------------------------------------------------------------------------
+
 
 async def cmd_open(args: argparse.Namespace) -> int:
     from starter.cases import open_case
@@ -153,8 +189,11 @@ async def cmd_open(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     else:
-        what = "opened" if result.created else ("duplicate event, nothing changed" if result.duplicate
-                                                  else "repeat contact added")
+        what = (
+            "opened"
+            if result.created
+            else ("duplicate event, nothing changed" if result.duplicate else "repeat contact added")
+        )
         print(f"{result.case_id}: {what} (contacts: {result.contact_count}, workflow {result.workflow_id})")
     return 0
 
@@ -170,8 +209,7 @@ async def cmd_step(args: argparse.Namespace) -> int:
         _no_identity_flags(args)
         if step.path is None:
             raise UsageError(f"`{step.command}` is not offered by the API; operators: --operator")
-        answer = await remote.Api(args).call("POST", remote.case_path(args.case, step.path),
-                                              remote.without_none(body))
+        answer = await remote.Api(args).call("POST", remote.case_path(args.case, step.path), remote.without_none(body))
         status = CaseStatus.model_validate(answer)
     else:
         inp = _model(step.input, {"actor": _operator_actor(args), **body})
@@ -202,8 +240,12 @@ async def cmd_show(args: argparse.Namespace) -> int:
         current = await status(client, args.case)
         events = await timeline(client, args.case)
     if args.json:
-        print(json.dumps({"status": current.model_dump(mode="json"),
-                          "timeline": [e.model_dump(mode="json") for e in events]}, indent=2))
+        print(
+            json.dumps(
+                {"status": current.model_dump(mode="json"), "timeline": [e.model_dump(mode="json") for e in events]},
+                indent=2,
+            )
+        )
     else:
         print(format_status(current))
         print()
@@ -219,10 +261,13 @@ async def cmd_apply_policy(args: argparse.Namespace) -> int:
     if not args.operator:
         _no_identity_flags(args)
         if args.policy:
-            raise UsageError("--policy is for --operator mode; through the API the case gets the API's policy "
-                             "(use --expect name@version to make sure which)")
-        answer = await remote.Api(args).call("POST", remote.case_path(args.case, "policy"),
-                                              remote.without_none({"expected": args.expect}))
+            raise UsageError(
+                "--policy is for --operator mode; through the API the case gets the API's policy "
+                "(use --expect name@version to make sure which)"
+            )
+        answer = await remote.Api(args).call(
+            "POST", remote.case_path(args.case, "policy"), remote.without_none({"expected": args.expect})
+        )
         status = CaseStatus.model_validate(answer)
     else:
         policy = load_policy(args.policy)

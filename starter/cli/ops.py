@@ -16,8 +16,14 @@ def roster_summary(roster: Roster, source: str, now: datetime | None = None) -> 
     lines = [f"roster {source}: ok ({len(roster.people)} people, {len(roster.roles)} roles)"]
     for name, role in roster.roles.items():
         order = roster.order(name, now)
-        rotation = (f" — weekly rotation, hand-over {role.rotation.handover} {role.rotation.time_zone}, "
-                    f"on call now: {order[0]}") if role.rotation else ""
+        rotation = (
+            (
+                f" — weekly rotation, hand-over {role.rotation.handover} {role.rotation.time_zone}, "
+                f"on call now: {order[0]}"
+            )
+            if role.rotation
+            else ""
+        )
         lines.append(f"  {name}: {', '.join(order)}{rotation}")
     for person_id, person in roster.people.items():
         channels = [c for c in ("email", "slack", "webhook") if getattr(person, c)]
@@ -88,9 +94,9 @@ def _moment(text: str) -> datetime:
 
 async def cmd_erase_customer(args: argparse.Namespace) -> int:
     """GDPR erasure of a customer's texts from the event store (activities/store/privacy.py)."""
-    from activities.store import create_pool, require_migrated
     from pydantic import TypeAdapter, ValidationError
 
+    from activities.store import create_pool, require_migrated
     from activities.store.privacy import erase_customer
     from workflows.models import Identifier
 
@@ -106,7 +112,9 @@ async def cmd_erase_customer(args: argparse.Namespace) -> int:
         erased = await erase_customer(pool, args.customer, erased_by=args.by)
     finally:
         await pool.close()
-    print(f"erased the texts of {erased.events} events in {erased.cases} cases of customer {args.customer} "
-          f"from the event store (logged by hash). Temporal histories: delete the closed cases with "
-          f"`temporal workflow delete --query \"CustomerId = '{args.customer}'\"` (see docs/engineers.md).")
+    print(
+        f"erased the texts of {erased.events} events in {erased.cases} cases of customer {args.customer} "
+        f"from the event store (logged by hash). Temporal histories: delete the closed cases with "
+        f"`temporal workflow delete --query \"CustomerId = '{args.customer}'\"` (see docs/engineers.md)."
+    )
     return 0

@@ -27,7 +27,9 @@ def instant(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant (e.g. 2026-11-23T09:30:00+01:00)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 instant (e.g. 2026-11-23T09:30:00+01:00)"
+        ) from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add one (Z, +01:00, ...)")
     return moment
@@ -58,11 +60,14 @@ def duration(text: str) -> float:
 
 # ---- check -----------------------------------------------------------------------------------------
 
+
 def _calendar_line(name: str, calendar: BusinessCalendar | Calendar) -> str:
     if isinstance(calendar, BusinessCalendar):
         hours = "-".join(t.strftime("%H:%M") for t in calendar.working_hours)
-        return (f"  calendar {name}: {calendar.time_zone}, {hours} on {', '.join(calendar.working_days)}, "
-                f"{len(calendar.holidays)} holidays")
+        return (
+            f"  calendar {name}: {calendar.time_zone}, {hours} on {', '.join(calendar.working_days)}, "
+            f"{len(calendar.holidays)} holidays"
+        )
     week = "; ".join(f"{d} {' '.join(str(w) for w in ws)}" for d, ws in calendar.week.items() if ws)
     extra = f", {len(calendar.holidays) + len(calendar.file_holidays)} holidays"
     if calendar.holiday_files:
@@ -78,13 +83,17 @@ def _summary(policy: Policy) -> list[str]:
         j = d.model_dump(mode="json")
         clock = f"business: {d.calendar or 'default'}" if d.clock == "business" else "wall"
         pause = f", max pause {j['max_pause']}" if d.max_pause is not None else ""
-        lines.append(f"  {severity.value:<8} [{clock}] acknowledge {j['acknowledge']}, fix {j['fix']}, "
-                     f"compensate {j['compensate']}, follow-up {j['follow_up']}, close {j['close']}{pause}")
+        lines.append(
+            f"  {severity.value:<8} [{clock}] acknowledge {j['acknowledge']}, fix {j['fix']}, "
+            f"compensate {j['compensate']}, follow-up {j['follow_up']}, close {j['close']}{pause}"
+        )
     lines.append(f"  ladder: {' → '.join(policy.escalation.ladder)}")
     notes = policy.notifications
     overridden = sorted(f"{channel}.{name}" for channel, table in notes.overrides.items() for name in table)
-    lines.append(f"  customer messages: {notes.channel}"
-                 + (f"; templates overridden: {', '.join(overridden)}" if overridden else ""))
+    lines.append(
+        f"  customer messages: {notes.channel}"
+        + (f"; templates overridden: {', '.join(overridden)}" if overridden else "")
+    )
     lines.append(_calendar_line("default", policy.calendar))
     lines.extend(_calendar_line(name, cal) for name, cal in sorted(policy.calendars.items()))
     return lines
@@ -99,7 +108,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return 0
     print(f"policy set {policies.source}: ok ({len(policies.policies)} policies, {len(policies.rules)} rules)")
     for position, rule in enumerate(policies.rules, start=1):
-        conditions = {k: v for k, v in rule.model_dump(mode="json", exclude_none=True).items() if k not in ("name", "policy")}
+        conditions = {
+            k: v for k, v in rule.model_dump(mode="json", exclude_none=True).items() if k not in ("name", "policy")
+        }
         when = ", ".join(f"{k} {v}" for k, v in conditions.items()) or "every ticket"
         print(f"  {position}. {rule.name} → {rule.policy} (when {when})")
     if policies.default:
@@ -111,6 +122,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 # ---- due and calendar ---------------------------------------------------------------------------------
+
 
 def _single(file: str | None) -> Policy:
     return load_policy(file)
@@ -146,13 +158,28 @@ def cmd_policy_calendar(args: argparse.Namespace) -> int:
         raise UsageError("--days must be between 1 and 366")
     rows = calendar.windows_between(args.start, args.days)
     if args.json:
-        print(json.dumps({"calendar": args.calendar or "default", "time_zone": calendar.time_zone, "days": [
-            {"date": d.isoformat(), "windows": [[s.isoformat(), e.isoformat()] for s, e in ws]} for d, ws in rows]}))
+        print(
+            json.dumps(
+                {
+                    "calendar": args.calendar or "default",
+                    "time_zone": calendar.time_zone,
+                    "days": [
+                        {"date": d.isoformat(), "windows": [[s.isoformat(), e.isoformat()] for s, e in ws]}
+                        for d, ws in rows
+                    ],
+                }
+            )
+        )
         return 0
     print(f"calendar {args.calendar or 'default'} ({calendar.time_zone})")
     for d, windows in rows:
-        text = ", ".join(f"{s:%H:%M}-{e:%H:%M}" + (f" (ends {e:%a %d %b})" if e.date() != d else "") + f" {s:%Z}"
-                         for s, e in windows) or "closed"
+        text = (
+            ", ".join(
+                f"{s:%H:%M}-{e:%H:%M}" + (f" (ends {e:%a %d %b})" if e.date() != d else "") + f" {s:%Z}"
+                for s, e in windows
+            )
+            or "closed"
+        )
         note = ""
         if d in calendar.special_days:
             note = "  (special day)"
@@ -163,6 +190,7 @@ def cmd_policy_calendar(args: argparse.Namespace) -> int:
 
 
 # ---- explain --------------------------------------------------------------------------------------------
+
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -189,24 +217,37 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
     due = policy.clock(severity).add(opened, deadlines.acknowledge.total_seconds())
     budgets = {step.value: format_duration(deadlines.budget(step)) for step in Step if step is not Step.CLOSED}
     if args.json:
-        print(json.dumps({"match": match.model_dump(mode="json"), "checked": [c.model_dump(mode="json") for c in checks],
-                          "severity": severity.value, "clock": deadlines.clock, "calendar": deadlines.calendar,
-                          "budgets": budgets, "acknowledge_due": _utc(due)}))
+        print(
+            json.dumps(
+                {
+                    "match": match.model_dump(mode="json"),
+                    "checked": [c.model_dump(mode="json") for c in checks],
+                    "severity": severity.value,
+                    "clock": deadlines.clock,
+                    "calendar": deadlines.calendar,
+                    "budgets": budgets,
+                    "acknowledge_due": _utc(due),
+                }
+            )
+        )
         return 0
-    where = f"rule {match.position} \"{match.rule}\"" if match.position else "the set's default"
+    where = f'rule {match.position} "{match.rule}"' if match.position else "the set's default"
     print(f"policy {match.policy} by {where}")
     for reason in match.why:
         print(f"  because {reason}")
     for check in checks:
         if not check.matched:
-            print(f"  rule {check.position} \"{check.rule}\" did not match: {check.reasons[0]}")
-    clock = f"business time ({deadlines.calendar or 'default'} calendar)" if deadlines.clock == "business" else "wall time"
+            print(f'  rule {check.position} "{check.rule}" did not match: {check.reasons[0]}')
+    clock = (
+        f"business time ({deadlines.calendar or 'default'} calendar)" if deadlines.clock == "business" else "wall time"
+    )
     print(f"severity {severity.value}, {clock}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in budgets.items()))
     print(f"acknowledge due {_utc(due)} (opened {_utc(opened)})")
     return 0
 
 
 # ---- simulate -------------------------------------------------------------------------------------------
+
 
 async def cmd_policy_simulate(args: argparse.Namespace) -> int:
     from activities.store import create_pool, require_migrated

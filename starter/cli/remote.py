@@ -68,12 +68,15 @@ class Api:
 
     def __init__(self, args: argparse.Namespace):
         config = load_config()
-        self.url = (getattr(args, "api", None) or os.environ.get("RECOVERY_API_URL") or config.api_url
-                    or DEFAULT_API).rstrip("/")
+        self.url = (
+            getattr(args, "api", None) or os.environ.get("RECOVERY_API_URL") or config.api_url or DEFAULT_API
+        ).rstrip("/")
         token = os.environ.get("RECOVERY_TOKEN") or config.token
         if not token:
-            raise UsageError(f"no API token: set RECOVERY_TOKEN or `token` in {config_path()} "
-                             "(operators: --operator talks to Temporal directly)")
+            raise UsageError(
+                f"no API token: set RECOVERY_TOKEN or `token` in {config_path()} "
+                "(operators: --operator talks to Temporal directly)"
+            )
         self.headers = {"Authorization": f"Bearer {token.strip()}"}
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:

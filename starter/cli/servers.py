@@ -24,11 +24,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from recovery.client import connect
     from recovery.logs import configure_logging
     from starter.agents import AgentsError
     from starter.api import create_app, settings_from_env
     from starter.intake import IntakeConfigError
-    from recovery.client import connect
 
     if args.address:
         os.environ["TEMPORAL_ADDRESS"] = args.address
@@ -38,8 +38,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     except (AgentsError, IntakeConfigError) as err:
         raise UsageError(str(err)) from None
     if not len(settings.agents):
-        print("recovery: warning: no agents configured (RECOVERY_AGENTS); only signed webhooks will work",
-              file=sys.stderr)
+        print(
+            "recovery: warning: no agents configured (RECOVERY_AGENTS); only signed webhooks will work", file=sys.stderr
+        )
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
     app = create_app(settings, connect=lambda: connect(args.address, args.namespace))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -47,8 +48,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
-    from starter.codec_server import serve
     from recovery.codec import CodecConfigError
+    from starter.codec_server import serve
 
     try:
         serve(host=args.host, port=args.port, cors_origin=args.cors_origin)
@@ -60,13 +61,21 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from starter.demo import run_demo
 
-    return run_demo(api_url=args.api, ui_url=args.ui, temporal_address=args.address or "127.0.0.1:7233",
-                    token_file=args.token_file)
+    return run_demo(
+        api_url=args.api, ui_url=args.ui, temporal_address=args.address or "127.0.0.1:7233", token_file=args.token_file
+    )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from starter.dev import run_dev
 
-    return run_dev(home=Path(args.home), port=args.port, ui_port=args.ui_port, api_port=args.api_port,
-                   task_queue=args.task_queue, metrics_port=args.metrics_port, demo_policy=args.demo_policy,
-                   codec_port=args.codec_port)
+    return run_dev(
+        home=Path(args.home),
+        port=args.port,
+        ui_port=args.ui_port,
+        api_port=args.api_port,
+        task_queue=args.task_queue,
+        metrics_port=args.metrics_port,
+        demo_policy=args.demo_policy,
+        codec_port=args.codec_port,
+    )

@@ -25,7 +25,7 @@ PEOPLE = {"alice": "agent", "lena": "team-lead", "max": "manager", "ops-intake":
 
 POLL_INTERVAL = 0.5
 FOLLOW_UP_WAIT = 120.0  # seconds to wait for the engine to ask the customer (demo policy: 5s)
-LADDER_WAIT = 120.0     # seconds to wait for the unacknowledged case to reach the ladder's top
+LADDER_WAIT = 120.0  # seconds to wait for the unacknowledged case to reach the ladder's top
 
 
 class _Abort(Exception):
@@ -66,8 +66,17 @@ class Demo:
 
     # ---- HTTP -----------------------------------------------------------------------------
 
-    async def call(self, case: DemoCase, method: str, path: str, who: str, body: dict[str, Any] | None = None,
-                   *, action: str, expect: int | None = None) -> dict[str, Any] | None:
+    async def call(
+        self,
+        case: DemoCase,
+        method: str,
+        path: str,
+        who: str,
+        body: dict[str, Any] | None = None,
+        *,
+        action: str,
+        expect: int | None = None,
+    ) -> dict[str, Any] | None:
         """One API call as `who`. An error is printed as its JSON body; the expected status returns
         None, any other error abandons the case (_Abort)."""
         headers = {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -93,15 +102,18 @@ class Demo:
         self.say(case, f"✗ {action}: {response.status_code} {text}")
         raise _Abort
 
-    async def step(self, case: DemoCase, path: str, who: str, body: dict[str, Any], *, action: str,
-                   expect: int | None = None) -> dict[str, Any] | None:
-        return await self.call(case, "POST", f"/v1/complaints/{quote(case.key, safe='')}/{path}", who, body,
-                               action=action, expect=expect)
+    async def step(
+        self, case: DemoCase, path: str, who: str, body: dict[str, Any], *, action: str, expect: int | None = None
+    ) -> dict[str, Any] | None:
+        return await self.call(
+            case, "POST", f"/v1/complaints/{quote(case.key, safe='')}/{path}", who, body, action=action, expect=expect
+        )
 
     async def view(self, case: DemoCase) -> dict[str, Any]:
         """The case's status and timeline; prints what the engine did since the last look."""
-        data = await self.call(case, "GET", f"/v1/complaints/{quote(case.key, safe='')}", "alice",
-                               action="read the case")
+        data = await self.call(
+            case, "GET", f"/v1/complaints/{quote(case.key, safe='')}", "alice", action="read the case"
+        )
         assert data is not None
         self.news(case, data)
         return data
@@ -118,16 +130,18 @@ class Demo:
             self.say(case, "moved onto the demo policy (apply_policy update: deadlines of seconds)")
         return result
 
-    async def wait_for(self, case: DemoCase, what: str, check: Callable[[dict[str, Any]], bool],
-                       timeout: float) -> dict[str, Any]:
+    async def wait_for(
+        self, case: DemoCase, what: str, check: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             data = await self.view(case)
             if check(data):
                 return data
             if time.monotonic() > deadline:
-                self.say(case, f"✗ gave up waiting {timeout:.0f}s for {what} (step {data['step']}); "
-                               f"is the worker running?")
+                self.say(
+                    case, f"✗ gave up waiting {timeout:.0f}s for {what} (step {data['step']}); is the worker running?"
+                )
                 raise _Abort
             await asyncio.sleep(POLL_INTERVAL)
 

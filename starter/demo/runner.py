@@ -47,11 +47,14 @@ def load_tokens(path: str | Path | None = None) -> dict[str, str]:
     for person, role in PEOPLE.items():
         entry = agents.get(person)
         if not (isinstance(entry, dict) and entry.get("role") == role and entry.get("token")):
-            entry = next((e for e in agents.values()
-                          if isinstance(e, dict) and e.get("role") == role and e.get("token")), None)
+            entry = next(
+                (e for e in agents.values() if isinstance(e, dict) and e.get("role") == role and e.get("token")), None
+            )
         if entry is None:
-            raise _NotReady(f"{source} has no agent with role {role!r} and a plain `token` (the demo needs "
-                            f"the bearer token itself, not token_sha256)")
+            raise _NotReady(
+                f"{source} has no agent with role {role!r} and a plain `token` (the demo needs "
+                f"the bearer token itself, not token_sha256)"
+            )
         tokens[person] = entry["token"]
     return tokens
 
@@ -60,8 +63,10 @@ async def _check_stack(demo: Demo) -> None:
     try:
         response = await demo.http.get("/healthz")
     except httpx.HTTPError as err:
-        raise _NotReady(f"cannot reach the API at {demo.http.base_url}: {err or type(err).__name__}. "
-                        f"Start the stack with `recovery dev --demo-policy`.") from None
+        raise _NotReady(
+            f"cannot reach the API at {demo.http.base_url}: {err or type(err).__name__}. "
+            f"Start the stack with `recovery dev --demo-policy`."
+        ) from None
     if response.status_code != 200:
         try:
             detail = json.dumps(response.json(), ensure_ascii=False)
@@ -77,9 +82,16 @@ def _policy_of(data: dict[str, Any]) -> str | None:
     return None
 
 
-async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.0.0.1:7233",
-                     namespace: str = "default", token_file: str | Path | None = None,
-                     out: TextIO | None = None, run_id: str | None = None) -> int:
+async def demo_async(
+    api_url: str,
+    ui_url: str,
+    *,
+    temporal_address: str = "127.0.0.1:7233",
+    namespace: str = "default",
+    token_file: str | Path | None = None,
+    out: TextIO | None = None,
+    run_id: str | None = None,
+) -> int:
     out = out or sys.stdout
     run_id = run_id or datetime.now().strftime("%m%d%H%M%S") + uuid.uuid4().hex[:2]
     keys = case_keys(run_id)
@@ -95,8 +107,7 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
         print(f"recovery demo: {err}", file=out)
         return 1
     async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=httpx.Timeout(60.0, connect=5.0)) as http:
-        demo = Demo(http=http, tokens=tokens, out=out, run_id=run_id,
-                    width=max(len(c.key) for c in cases.values()))
+        demo = Demo(http=http, tokens=tokens, out=out, run_id=run_id, width=max(len(c.key) for c in cases.values()))
         try:
             await _check_stack(demo)
         except _NotReady as err:
@@ -121,11 +132,14 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
             # policy through Temporal (the `apply_policy` update), which the API does not expose.
             mover = await _policy_mover(temporal_address, namespace)
             if mover is None:
-                print(f"\nrecovery demo: the stack runs policy {policy or 'unknown'!r}, not the demo policy, and "
-                      f"Temporal at {temporal_address} can't be reached to move the demo cases onto it.\n"
-                      f"Start the stack with `recovery dev --demo-policy` (or run the API with "
-                      f"RECOVERY_POLICY={DEMO_POLICY}), or pass --address, and run `recovery demo` again.\n"
-                      f"(Case {first.key} was opened as the probe and is left open.)", file=out)
+                print(
+                    f"\nrecovery demo: the stack runs policy {policy or 'unknown'!r}, not the demo policy, and "
+                    f"Temporal at {temporal_address} can't be reached to move the demo cases onto it.\n"
+                    f"Start the stack with `recovery dev --demo-policy` (or run the API with "
+                    f"RECOVERY_POLICY={DEMO_POLICY}), or pass --address, and run `recovery demo` again.\n"
+                    f"(Case {first.key} was opened as the probe and is left open.)",
+                    file=out,
+                )
                 return 1
             demo.move_to_demo_policy = mover
             await mover(first.key)
@@ -139,8 +153,9 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
         )
         for case in cases.values():
             try:
-                response = await http.get(f"/v1/complaints/{quote(case.key, safe='')}",
-                                          headers={"Authorization": f"Bearer {tokens['alice']}"})
+                response = await http.get(
+                    f"/v1/complaints/{quote(case.key, safe='')}", headers={"Authorization": f"Bearer {tokens['alice']}"}
+                )
                 case.final = response.json() if response.status_code == 200 else None
             except (httpx.HTTPError, ValueError):
                 case.final = None
@@ -150,8 +165,8 @@ async def demo_async(api_url: str, ui_url: str, *, temporal_address: str = "127.
 
 
 async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str], Awaitable[None]] | None:
-    from starter.cases import run_step
     from recovery.client import connect
+    from starter.cases import run_step
     from workflows.complaint import ComplaintWorkflow
     from workflows.models import Actor, ApplyPolicyInput
     from workflows.policy import parse_policy
@@ -163,8 +178,13 @@ async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str]
     policy = parse_policy(DEMO_POLICY.read_text(), "demo policy")
 
     async def move(case_key: str) -> None:
-        await run_step(client, case_key, ComplaintWorkflow.apply_policy,
-                       ApplyPolicyInput(actor=Actor(id="recovery-demo", role="manager"), policy=policy))
+        await run_step(
+            client,
+            case_key,
+            ComplaintWorkflow.apply_policy,
+            ApplyPolicyInput(actor=Actor(id="recovery-demo", role="manager"), policy=policy),
+        )
+
     return move
 
 
@@ -177,8 +197,13 @@ def _summary(demo: Demo, cases: list[DemoCase], ui_url: str, temporal_address: s
             rows.append((case.key, "?", "?", "?", "?", "unknown"))
             continue
         level = f"{f['escalation_level']}" + (f" ({f['escalation_role']})" if f.get("escalation_role") else "")
-        comps = ", ".join(f"{c['kind']} {c['amount']['amount']} {c['amount']['currency']}" if c.get("amount")
-                          else c["kind"] for c in f.get("compensation") or []) or "-"
+        comps = (
+            ", ".join(
+                f"{c['kind']} {c['amount']['amount']} {c['amount']['currency']}" if c.get("amount") else c["kind"]
+                for c in f.get("compensation") or []
+            )
+            or "-"
+        )
         rows.append((case.key, f["severity"], level, str(f["contact_count"]), comps, f["step"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     elapsed = time.time() - demo.started
@@ -193,25 +218,46 @@ def _summary(demo: Demo, cases: list[DemoCase], ui_url: str, temporal_address: s
     query = "EscalationLevel > 0"
     shipping = next((c.key for c in cases if c.label == "shipping"), cases[0].key)
     print("\nwhere to look:", file=out)
-    print(f"  Temporal UI, escalated cases:  {ui_url.rstrip('/')}/namespaces/{namespace}/workflows?query="
-          f"{quote(query)}", file=out)
-    print(f"  from a shell:                  temporal workflow list --address {temporal_address} "
-          f"--namespace {namespace} --query '{query}'", file=out)
+    print(
+        f"  Temporal UI, escalated cases:  {ui_url.rstrip('/')}/namespaces/{namespace}/workflows?query={quote(query)}",
+        file=out,
+    )
+    print(
+        f"  from a shell:                  temporal workflow list --address {temporal_address} "
+        f"--namespace {namespace} --query '{query}'",
+        file=out,
+    )
     print(f"  one case and its timeline:     recovery show {shipping} --address {temporal_address}", file=out)
     out.flush()
 
 
-def run_demo(api_url: str = "http://127.0.0.1:8080", ui_url: str = "http://127.0.0.1:8233", *,
-             temporal_address: str = "127.0.0.1:7233", namespace: str = "default",
-             token_file: str | Path | None = None, out: TextIO | None = None, run_id: str | None = None) -> int:
+def run_demo(
+    api_url: str = "http://127.0.0.1:8080",
+    ui_url: str = "http://127.0.0.1:8233",
+    *,
+    temporal_address: str = "127.0.0.1:7233",
+    namespace: str = "default",
+    token_file: str | Path | None = None,
+    out: TextIO | None = None,
+    run_id: str | None = None,
+) -> int:
     """Play the four classic cases against the stack whose HTTP API is at `api_url`; 0 when all closed.
 
     `ui_url` and `temporal_address` only feed the "where to look" hints. `token_file` is an agents
     file with plain `token` entries (default: the packaged dev agents). Never raises."""
     out = out or sys.stdout
     try:
-        return asyncio.run(demo_async(api_url, ui_url, temporal_address=temporal_address, namespace=namespace,
-                                      token_file=token_file, out=out, run_id=run_id))
+        return asyncio.run(
+            demo_async(
+                api_url,
+                ui_url,
+                temporal_address=temporal_address,
+                namespace=namespace,
+                token_file=token_file,
+                out=out,
+                run_id=run_id,
+            )
+        )
     except KeyboardInterrupt:
         print("\nrecovery demo: interrupted; the cases stay where they are", file=out)
         return 130

@@ -7,9 +7,16 @@ clock, and gets back a `TicketEvent` (or None for events that open no case), a `
 The config keys and each source's mapping are documented in docs/ops.md ("Webhook intake").
 """
 
-from starter.intake.config import IntakeConfig, IntakeConfigError, JiraConfig, ZendeskConfig, load_intake_config, parse_intake_config
-from starter.intake.fields import PayloadError
+from starter.intake.config import (
+    IntakeConfig,
+    IntakeConfigError,
+    JiraConfig,
+    ZendeskConfig,
+    load_intake_config,
+    parse_intake_config,
+)
 from starter.intake.events import EventRules, OwnEvent, TicketActivity
+from starter.intake.fields import PayloadError
 from starter.intake.jira import jira_activity, jira_ticket
 from starter.intake.signatures import SignatureError, sign_jira, sign_zendesk, verify_jira, verify_zendesk
 from starter.intake.zendesk import zendesk_activity, zendesk_ticket

@@ -53,7 +53,10 @@ class ZendeskConfig(_Config):
     """One signing secret, or two while rotating (both verify)."""
     tolerance_seconds: int = Field(300, gt=0)
     priority_map: dict[str, Severity] = {
-        "urgent": Severity.CRITICAL, "high": Severity.HIGH, "normal": Severity.NORMAL, "low": Severity.LOW,
+        "urgent": Severity.CRITICAL,
+        "high": Severity.HIGH,
+        "normal": Severity.NORMAL,
+        "low": Severity.LOW,
     }
     order_field: FieldId | None = None
     """Custom field id holding the order id, for the event-subscribed envelope shape."""
@@ -80,8 +83,11 @@ class JiraConfig(_Config):
     """The order's payment at Stripe (`pi_…` / `ch_…`), where refunds go."""
     default_currency: Currency = "USD"
     priority_map: dict[str, Severity] = {
-        "Highest": Severity.CRITICAL, "High": Severity.HIGH, "Medium": Severity.NORMAL,
-        "Low": Severity.LOW, "Lowest": Severity.LOW,
+        "Highest": Severity.CRITICAL,
+        "High": Severity.HIGH,
+        "Medium": Severity.NORMAL,
+        "Low": Severity.LOW,
+        "Lowest": Severity.LOW,
     }
     base_url: str | None = None
     """e.g. https://example.atlassian.net, for links /browse/KEY."""

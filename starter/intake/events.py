@@ -44,7 +44,11 @@ class EventRules(BaseModel):
 
 class ZendeskRules(EventRules):
     status: Annotated[dict[str, TicketStep], BeforeValidator(_lower_keys)] = {
-        "pending": "pause", "hold": "pause", "on-hold": "pause", "solved": "none"}
+        "pending": "pause",
+        "hold": "pause",
+        "on-hold": "pause",
+        "solved": "none",
+    }
 
 
 class JiraRules(EventRules):

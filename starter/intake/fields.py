@@ -51,8 +51,9 @@ def _object(container: Mapping[str, Any], key: str, where: str, required: bool =
     if value is None and not required:
         return None
     if not isinstance(value, dict):
-        raise PayloadError(f"{where}{key}: required object is missing" if value is None
-                           else f"{where}{key}: must be an object")
+        raise PayloadError(
+            f"{where}{key}: required object is missing" if value is None else f"{where}{key}: must be an object"
+        )
     return value
 
 
@@ -71,7 +72,7 @@ def _amount_text(value: Any, where: str) -> str | None:
             raise PayloadError(f"{where}: {value!r} is not an amount") from None
     if isinstance(value, str):
         return value.strip()
-    raise PayloadError(f"{where}: must be an amount such as \"12.50\"")
+    raise PayloadError(f'{where}: must be an amount such as "12.50"')
 
 
 def _severity(priority: Any, priority_map: Mapping[str, Severity]) -> Severity | None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from starter.intake.config import JiraConfig
+from starter.intake.events import OwnEvent, TicketActivity, is_own_comment
 from starter.intake.fields import (
     PayloadError,
     _amount_text,
@@ -18,7 +19,6 @@ from starter.intake.fields import (
     _severity,
     _ticket,
 )
-from starter.intake.events import OwnEvent, TicketActivity, is_own_comment
 from workflows.models import TicketEvent
 
 JIRA_TICKET_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
@@ -96,6 +96,7 @@ def jira_ticket(
     order = None
     order_id = _field_text(fields.get(config.order_id_field)) if config.order_id_field else None
     if order_id is not None:
+
         def amount(field: str | None) -> str | None:
             if not field:
                 return None
@@ -122,8 +123,9 @@ def jira_ticket(
         try:
             occurred_at = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=timestamp)
         except OverflowError:
-            raise PayloadError(f"timestamp {timestamp} is not a time in milliseconds since 1970 "
-                               "(years 1-9999)") from None
+            raise PayloadError(
+                f"timestamp {timestamp} is not a time in milliseconds since 1970 (years 1-9999)"
+            ) from None
     else:
         occurred_at = received_at
     return _ticket(
@@ -171,8 +173,9 @@ def jira_activity(payload: dict[str, Any], config: JiraConfig) -> TicketActivity
             return None
         to = _require(status, "toString", "changelog.items[status].")
         change_id = _scalar_text(changelog.get("id")) or f"{to}:{payload.get('timestamp')}"
-        return TicketActivity(source="jira", ticket_id=key, kind="status", status=to.lower(),
-                              event_id=f"jira:{key}:status:{change_id}")
+        return TicketActivity(
+            source="jira", ticket_id=key, kind="status", status=to.lower(), event_id=f"jira:{key}:status:{change_id}"
+        )
     comment = _dict(_object(payload, "comment", ""))
     body = _jira_description(comment.get("body"))
     author = _dict(comment.get("author"))
@@ -182,10 +185,17 @@ def jira_activity(payload: dict[str, Any], config: JiraConfig) -> TicketActivity
     if "visibility" in comment or comment.get("jsdPublic") is False:
         return None  # restricted comments are internal notes
     reporter = _dict(fields.get("reporter"))
-    by_customer = (account is not None and account == _scalar_text(reporter.get("accountId"))) \
-        or author.get("accountType") == "customer"
-    return TicketActivity(source="jira", ticket_id=key, event_id=f"jira:{key}:comment:{_require(comment, 'id', 'comment.')}",
-                          kind="customer_reply" if by_customer else "agent_reply", author=account, text=body)
+    by_customer = (account is not None and account == _scalar_text(reporter.get("accountId"))) or author.get(
+        "accountType"
+    ) == "customer"
+    return TicketActivity(
+        source="jira",
+        ticket_id=key,
+        event_id=f"jira:{key}:comment:{_require(comment, 'id', 'comment.')}",
+        kind="customer_reply" if by_customer else "agent_reply",
+        author=account,
+        text=body,
+    )
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from starter.intake.config import ZendeskConfig
+from starter.intake.events import OwnEvent, TicketActivity, is_own_comment
 from starter.intake.fields import (
     PayloadError,
     _amount_text,
@@ -19,7 +20,6 @@ from starter.intake.fields import (
     _severity,
     _ticket,
 )
-from starter.intake.events import OwnEvent, TicketActivity, is_own_comment
 from workflows.models import TicketEvent
 
 ZENDESK_EVENT_PREFIX = "zen:event-type:"
@@ -141,15 +141,25 @@ def zendesk_activity(payload: dict[str, Any], config: ZendeskConfig) -> TicketAc
         envelope_id = _scalar_text(payload.get("id"))
         if kind == ZENDESK_STATUS_CHANGED:
             status = _require(event, "current", "event.")
-            return TicketActivity(source="zendesk", ticket_id=ticket_id, kind="status", status=status.lower(),
-                                  event_id=f"zendesk:{envelope_id or f'status:{ticket_id}:{status.lower()}'}")
+            return TicketActivity(
+                source="zendesk",
+                ticket_id=ticket_id,
+                kind="status",
+                status=status.lower(),
+                event_id=f"zendesk:{envelope_id or f'status:{ticket_id}:{status.lower()}'}",
+            )
         comment = _object(event, "comment", "event.")
         author = _object(comment, "author", "event.comment.")
-        return _comment(config, ticket_id, comment_id=_require(comment, "id", "event.comment."),
-                        body=_scalar_text(comment.get("body")) or "", public=comment.get("is_public") is not False,
-                        author_id=_require(author, "id", "event.comment.author."),
-                        requester_id=_scalar_text(detail.get("requester_id")),
-                        staff=author.get("is_staff") is True)
+        return _comment(
+            config,
+            ticket_id,
+            comment_id=_require(comment, "id", "event.comment."),
+            body=_scalar_text(comment.get("body")) or "",
+            public=comment.get("is_public") is not False,
+            author_id=_require(author, "id", "event.comment.author."),
+            requester_id=_scalar_text(detail.get("requester_id")),
+            staff=author.get("is_staff") is True,
+        )
     trigger_event = payload.get("event")
     if trigger_event not in ("comment_added", "status_changed"):
         return None
@@ -157,23 +167,48 @@ def zendesk_activity(payload: dict[str, Any], config: ZendeskConfig) -> TicketAc
     if trigger_event == "status_changed":
         status = _require(payload, "status", "").lower()
         stamp = _scalar_text(payload.get("updated_at")) or ""
-        return TicketActivity(source="zendesk", ticket_id=ticket_id, kind="status", status=status,
-                              event_id=_scalar_text(payload.get("event_id")) or f"zendesk:status:{ticket_id}:{status}:{stamp}")
+        return TicketActivity(
+            source="zendesk",
+            ticket_id=ticket_id,
+            kind="status",
+            status=status,
+            event_id=_scalar_text(payload.get("event_id")) or f"zendesk:status:{ticket_id}:{status}:{stamp}",
+        )
     comment = _object(payload, "comment", "")
     requester = _object(payload, "requester", "", required=False) or {}
-    return _comment(config, ticket_id, comment_id=_require(comment, "id", "comment."),
-                    body=_scalar_text(comment.get("body")) or "", public=comment.get("public") is not False,
-                    author_id=_require(comment, "author_id", "comment."),
-                    requester_id=_scalar_text(requester.get("id")),
-                    staff=str(comment.get("author_role", "")).lower() in ("agent", "admin"))
+    return _comment(
+        config,
+        ticket_id,
+        comment_id=_require(comment, "id", "comment."),
+        body=_scalar_text(comment.get("body")) or "",
+        public=comment.get("public") is not False,
+        author_id=_require(comment, "author_id", "comment."),
+        requester_id=_scalar_text(requester.get("id")),
+        staff=str(comment.get("author_role", "")).lower() in ("agent", "admin"),
+    )
 
 
-def _comment(config: ZendeskConfig, ticket_id: str, *, comment_id: str, body: str, public: bool, author_id: str,
-             requester_id: str | None, staff: bool) -> TicketActivity | OwnEvent | None:
+def _comment(
+    config: ZendeskConfig,
+    ticket_id: str,
+    *,
+    comment_id: str,
+    body: str,
+    public: bool,
+    author_id: str,
+    requester_id: str | None,
+    staff: bool,
+) -> TicketActivity | OwnEvent | None:
     if is_own_comment(body, author_id, config.api_user_id):
         return OwnEvent(reason="the engine's own comment")
     if not public:
         return None  # internal notes between agents drive nothing
     by_customer = author_id == requester_id or not staff
-    return TicketActivity(source="zendesk", ticket_id=ticket_id, event_id=f"zendesk:comment:{comment_id}",
-                          kind="customer_reply" if by_customer else "agent_reply", author=author_id, text=body)
+    return TicketActivity(
+        source="zendesk",
+        ticket_id=ticket_id,
+        event_id=f"zendesk:comment:{comment_id}",
+        kind="customer_reply" if by_customer else "agent_reply",
+        author=author_id,
+        text=body,
+    )

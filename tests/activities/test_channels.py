@@ -55,20 +55,58 @@ def slack():
     fake.close()
 
 
-def note(template: str = "acknowledgement", *, seq: int = 2, audience: str = "customer", recipient: str = "customer",
-         source: str = "zendesk", ticket_id: str = "123", thread: list[str] | None = None, level: int = 0,
-         top: bool = False, severity: str = "normal", at: datetime = AT, channel: str = "email",
-         overrides: dict[str, MessageTemplate] | None = None, **params: str) -> Notification:
-    base = {"case": "cust-1:ord-1", "customer": "Dana Example", "subject": "Wrong size shipped",
-            "message": "Sorry!", "fix_due": "Tue 24 Nov 2026 10:00 EST", "level": str(level), "step": "fix",
-            "reason": "deadline missed", "percent": "50", "due": "soon"}
+def note(
+    template: str = "acknowledgement",
+    *,
+    seq: int = 2,
+    audience: str = "customer",
+    recipient: str = "customer",
+    source: str = "zendesk",
+    ticket_id: str = "123",
+    thread: list[str] | None = None,
+    level: int = 0,
+    top: bool = False,
+    severity: str = "normal",
+    at: datetime = AT,
+    channel: str = "email",
+    overrides: dict[str, MessageTemplate] | None = None,
+    **params: str,
+) -> Notification:
+    base = {
+        "case": "cust-1:ord-1",
+        "customer": "Dana Example",
+        "subject": "Wrong size shipped",
+        "message": "Sorry!",
+        "fix_due": "Tue 24 Nov 2026 10:00 EST",
+        "level": str(level),
+        "step": "fix",
+        "reason": "deadline missed",
+        "percent": "50",
+        "due": "soon",
+    }
     return Notification(
-        key=f"complaint-cust-1:ord-1:{seq}:0", case_id="cust-1:ord-1", workflow_id="complaint-cust-1:ord-1",
-        audience=audience, recipient=recipient, template=template, params={**base, **params},
-        context=NotifyContext(at=at, customer_email="dana@example.com", ticket_source=source, ticket_id=ticket_id,
-                              channel=channel, sender="Shop Care <care@shop.example>", reply_to="help@shop.example",
-                              thread=thread or [], severity=severity, level=level, top_level=top,
-                              overrides=overrides or {}))
+        key=f"complaint-cust-1:ord-1:{seq}:0",
+        case_id="cust-1:ord-1",
+        workflow_id="complaint-cust-1:ord-1",
+        audience=audience,
+        recipient=recipient,
+        template=template,
+        params={**base, **params},
+        context=NotifyContext(
+            at=at,
+            customer_email="dana@example.com",
+            ticket_source=source,
+            ticket_id=ticket_id,
+            channel=channel,
+            sender="Shop Care <care@shop.example>",
+            reply_to="help@shop.example",
+            thread=thread or [],
+            severity=severity,
+            level=level,
+            top_level=top,
+            overrides=overrides or {},
+        ),
+    )
 
 
 def email_delivery(n: Notification, address: str = "dana@example.com") -> Delivery:
@@ -81,10 +119,13 @@ async def deliver(notifier: Notifier, delivery: Delivery) -> Any:
 
 # ---- email ------------------------------------------------------------------------------------
 
+
 async def test_customer_email_is_mime_text_and_html_threaded_with_the_case(smtp: SmtpServer) -> None:
     notifier = Notifier(smtp=SmtpConfig.from_url(smtp.url, "recovery@shop.example"))
-    first, second = note(seq=2), note("fix_notice", seq=3, thread=["complaint-cust-1:ord-1:2:0"],
-                                      description="A size M is on its way.")
+    first, second = (
+        note(seq=2),
+        note("fix_notice", seq=3, thread=["complaint-cust-1:ord-1:2:0"], description="A size M is on its way."),
+    )
     await deliver(notifier, email_delivery(first))
     await deliver(notifier, email_delivery(second))
 
@@ -99,7 +140,7 @@ async def test_customer_email_is_mime_text_and_html_threaded_with_the_case(smtp:
     assert fix["Subject"] == "We've fixed it [case cust-1:ord-1]"
     plain = ack.get_body(("plain",)).get_content()
     html = ack.get_body(("html",)).get_content()
-    assert "We're sorry about \"Wrong size shipped\"" in plain and "Sorry!" in plain
+    assert 'We\'re sorry about "Wrong size shipped"' in plain and "Sorry!" in plain
     assert "<p>We&#x27;re sorry about &quot;Wrong size shipped&quot;" in html
     assert smtp.envelopes[0] == ("care@shop.example", ["dana@example.com"])
 
@@ -143,19 +184,27 @@ async def test_an_accepted_delivery_is_not_sent_again(smtp: SmtpServer, db: asyn
 
 
 async def test_ops_override_is_used_on_its_channel_only(smtp: SmtpServer, zendesk: FakeZendesk) -> None:
-    override = {"email": MessageTemplate(subject="Apologies from Shop, $customer",
-                                         body="Dear $customer,\n\nwe are sorry ($case). $message")}
+    override = {
+        "email": MessageTemplate(
+            subject="Apologies from Shop, $customer", body="Dear $customer,\n\nwe are sorry ($case). $message"
+        )
+    }
     n = note(overrides=override)
     notifier = Notifier(smtp=SmtpConfig.from_url(smtp.url, None), zendesk=_zd(zendesk))
     await deliver(notifier, email_delivery(n))
     await deliver(notifier, Delivery(key=f"{n.key}:ticket", channel="zendesk", address="123", note=n))
     mail = smtp.messages[0]
     assert mail["Subject"] == "Apologies from Shop, Dana Example [case cust-1:ord-1]"
-    assert mail.get_body(("plain",)).get_content().splitlines() == ["Dear Dana Example,", "", "we are sorry (cust-1:ord-1). Sorry!"]
+    assert mail.get_body(("plain",)).get_content().splitlines() == [
+        "Dear Dana Example,",
+        "",
+        "we are sorry (cust-1:ord-1). Sorry!",
+    ]
     assert zendesk.comments("123")[0]["body"].startswith("We're sorry about")
 
 
 # ---- tickets ----------------------------------------------------------------------------------
+
 
 def _zd(fake: FakeZendesk, token: str | None = None) -> ZendeskClient:
     return ZendeskClient(fake.url, fake.email, token or fake.token)
@@ -181,8 +230,10 @@ async def test_zendesk_public_comment_carries_its_marker_and_is_posted_once(zend
 
 async def test_zendesk_escalation_note_is_internal_raises_priority_and_tags(zendesk: FakeZendesk) -> None:
     n = note("escalation", audience="internal", recipient="team-lead", level=2)
-    await deliver(Notifier(zendesk=_zd(zendesk)),
-                  Delivery(key=f"{n.key}:note", channel="zendesk", address="123", internal=True, note=n))
+    await deliver(
+        Notifier(zendesk=_zd(zendesk)),
+        Delivery(key=f"{n.key}:note", channel="zendesk", address="123", internal=True, note=n),
+    )
     (comment,) = zendesk.comments("123")
     assert comment["public"] is False and "escalated to level 2" in comment["body"]
     assert zendesk.tickets["123"]["priority"] == "urgent"
@@ -202,8 +253,9 @@ async def test_zendesk_429_retries_after_its_retry_after(zendesk: FakeZendesk) -
 async def test_zendesk_401_is_a_clear_error_that_no_retry_repeats(zendesk: FakeZendesk) -> None:
     n = note()
     with pytest.raises(ApplicationError) as err:
-        await deliver(Notifier(zendesk=_zd(zendesk, "wrong")),
-                      Delivery(key=n.key, channel="zendesk", address="123", note=n))
+        await deliver(
+            Notifier(zendesk=_zd(zendesk, "wrong")), Delivery(key=n.key, channel="zendesk", address="123", note=n)
+        )
     assert err.value.non_retryable and err.value.type == "ChannelRejected"
     assert "Zendesk answered 401 — check the API credentials" in str(err.value)
     assert zendesk.comments("123") == []
@@ -213,8 +265,9 @@ async def test_jira_comment_is_adf_internal_note_restricted_and_escalation_sets_
     notifier = Notifier(jira=_jira(jira))
     public = note(source="jira", ticket_id="SUP-7")
     await deliver(notifier, Delivery(key=f"{public.key}:ticket", channel="jira", address="SUP-7", note=public))
-    esc = note("escalation", seq=3, audience="internal", recipient="team-lead", source="jira", ticket_id="SUP-7",
-               level=1)
+    esc = note(
+        "escalation", seq=3, audience="internal", recipient="team-lead", source="jira", ticket_id="SUP-7", level=1
+    )
     delivery = Delivery(key=f"{esc.key}:note", channel="jira", address="SUP-7", internal=True, note=esc)
     await deliver(notifier, delivery)
     await deliver(notifier, delivery)  # marker found: no second comment
@@ -234,10 +287,10 @@ async def test_jira_401(jira: FakeJira) -> None:
 
 # ---- Slack ------------------------------------------------------------------------------------
 
+
 async def test_slack_message_has_blocks_linking_console_and_temporal_ui(slack: FakeSlack) -> None:
     hook = slack.hook("lena")
-    notifier = Notifier(console_url="http://api.local:8000", temporal_ui_url="http://ui.local:8233",
-                        namespace="prod")
+    notifier = Notifier(console_url="http://api.local:8000", temporal_ui_url="http://ui.local:8233", namespace="prod")
     n = note("escalation", audience="internal", recipient="team-lead", level=1)
     await deliver(notifier, Delivery(key=f"{n.key}:lena:slack", channel="slack", address=hook, person="lena", note=n))
     (post,) = slack.posts(hook)
@@ -290,22 +343,33 @@ async def plan(notifier: Notifier, n: Notification):
     return await ActivityEnvironment().run(notifier.plan, n)
 
 
-async def test_plan_puts_the_on_call_person_first_and_stops_at_the_first_reached(slack: FakeSlack,
-                                                                                  zendesk: FakeZendesk) -> None:
+async def test_plan_puts_the_on_call_person_first_and_stops_at_the_first_reached(
+    slack: FakeSlack, zendesk: FakeZendesk
+) -> None:
     notifier = Notifier(roster=roster(slack), zendesk=_zd(zendesk))
     # Week of 2026-11-23 is the fourth since the start: index 3 % 2 = 1, tom's week (hand-over 09:00 Berlin).
     got = await plan(notifier, note("escalation", audience="internal", recipient="team-lead", level=1))
     assert [t.label for t in got.targets] == ["tom", "Lena Lead (lena)"] and got.first_reachable
     assert [d.channel for d in got.targets[1].deliveries] == ["slack"]  # no SMTP on this worker: no email
     assert [(d.channel, d.internal) for t in got.also for d in t.deliveries] == [("zendesk", True)]
-    before_handover = await plan(notifier, note("escalation", audience="internal", recipient="team-lead", level=1,
-                                                at=datetime(2026, 11, 23, 7, 59, tzinfo=timezone.utc)))
+    before_handover = await plan(
+        notifier,
+        note(
+            "escalation",
+            audience="internal",
+            recipient="team-lead",
+            level=1,
+            at=datetime(2026, 11, 23, 7, 59, tzinfo=timezone.utc),
+        ),
+    )
     assert before_handover.targets[0].label == "Lena Lead (lena)"
 
 
 async def test_plan_at_the_top_level_reaches_everyone(slack: FakeSlack) -> None:
-    got = await plan(Notifier(roster=roster(slack)),
-                     note("escalation", audience="internal", recipient="executive", level=3, top=True))
+    got = await plan(
+        Notifier(roster=roster(slack)),
+        note("escalation", audience="internal", recipient="executive", level=3, top=True),
+    )
     assert [t.label for t in got.targets] == ["Lena Lead (lena)"]  # max has only email, and no SMTP here
     assert not got.first_reachable
 
@@ -315,8 +379,9 @@ async def test_quiet_hours_hold_back_non_critical_warnings_only(slack: FakeSlack
     night = datetime(2026, 11, 23, 22, 30, tzinfo=timezone.utc)  # 23:30 in Berlin
     warning = await plan(notifier, note("warning", audience="internal", recipient="team-lead", at=night))
     assert [t.label for t in warning.targets] == ["Lena Lead (lena)"] and warning.skipped == ["tom: quiet hours"]
-    critical = await plan(notifier, note("warning", audience="internal", recipient="team-lead", at=night,
-                                         severity="critical"))
+    critical = await plan(
+        notifier, note("warning", audience="internal", recipient="team-lead", at=night, severity="critical")
+    )
     assert [t.label for t in critical.targets] == ["tom", "Lena Lead (lena)"]
     escalation = await plan(notifier, note("escalation", audience="internal", recipient="team-lead", at=night, level=1))
     assert escalation.targets[0].label == "tom"
@@ -332,22 +397,33 @@ async def test_plan_customer_channels_per_policy(smtp: SmtpServer, zendesk: Fake
     assert [d.channel for d in generic.targets[0].deliveries] == ["email"]
 
 
-def test_the_worker_configures_every_channel_from_its_environment(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Any) -> None:
+def test_the_worker_configures_every_channel_from_its_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     roster_file = tmp_path / "roster.toml"
-    roster_file.write_text('[people.lena]\nslack = "https://hooks.slack.com/services/T/B/x"\n'
-                           '[roles.team-lead]\npeople = ["lena"]\n')
-    for name, value in {"RECOVERY_SMTP_URL": "smtps://mailer:pw@mail.example.com", "RECOVERY_MAIL_FROM": "care@shop.example",
-                        "RECOVERY_ZENDESK_URL": "https://shop.zendesk.com", "RECOVERY_ZENDESK_USER": "bot@shop.example",
-                        "RECOVERY_ZENDESK_TOKEN": "t", "RECOVERY_JIRA_URL": "https://shop.atlassian.net",
-                        "RECOVERY_JIRA_USER": "bot@shop.example", "RECOVERY_JIRA_TOKEN": "j",
-                        "RECOVERY_ROSTER": str(roster_file), "RECOVERY_CONSOLE_URL": "https://recovery.shop.example/"}.items():
+    roster_file.write_text(
+        '[people.lena]\nslack = "https://hooks.slack.com/services/T/B/x"\n[roles.team-lead]\npeople = ["lena"]\n'
+    )
+    for name, value in {
+        "RECOVERY_SMTP_URL": "smtps://mailer:pw@mail.example.com",
+        "RECOVERY_MAIL_FROM": "care@shop.example",
+        "RECOVERY_ZENDESK_URL": "https://shop.zendesk.com",
+        "RECOVERY_ZENDESK_USER": "bot@shop.example",
+        "RECOVERY_ZENDESK_TOKEN": "t",
+        "RECOVERY_JIRA_URL": "https://shop.atlassian.net",
+        "RECOVERY_JIRA_USER": "bot@shop.example",
+        "RECOVERY_JIRA_TOKEN": "j",
+        "RECOVERY_ROSTER": str(roster_file),
+        "RECOVERY_CONSOLE_URL": "https://recovery.shop.example/",
+    }.items():
         monkeypatch.setenv(name, value)
     notifier = Notifier.from_env()
     assert notifier.smtp is not None and notifier.smtp.implicit_tls and notifier.smtp.port == 465
     assert notifier.smtp.sender == "care@shop.example" and notifier.smtp.domain == "shop.example"
     assert notifier.zendesk is not None and notifier.zendesk.base_url == "https://shop.zendesk.com"
-    assert notifier.jira is not None and notifier.roster is not None and notifier.roster.order("team-lead", AT) == ["lena"]
+    assert (
+        notifier.jira is not None and notifier.roster is not None and notifier.roster.order("team-lead", AT) == ["lena"]
+    )
     assert notifier.case_url("a:b") == "https://recovery.shop.example/cases/a%3Ab"
     monkeypatch.setenv("RECOVERY_SMTP_URL", "http://nope")
     with pytest.raises(ValueError, match="RECOVERY_SMTP_URL"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -33,22 +33,46 @@ def provider() -> Iterator[FakePayments]:
         yield fake
 
 
-def instruction(seq: int = 7, *, workflow: str = "complaint-cust-1:ord-1", customer: str = "cust-1",
-                kind: CompensationKind = CompensationKind.REFUND, amount: str | None = "25.00",
-                currency: str = "USD", agent_reference: str | None = None, payment: str | None = "pi_order1",
-                stripe_customer: str | None = "cus_dana1") -> IssueInstruction:
+def instruction(
+    seq: int = 7,
+    *,
+    workflow: str = "complaint-cust-1:ord-1",
+    customer: str = "cust-1",
+    kind: CompensationKind = CompensationKind.REFUND,
+    amount: str | None = "25.00",
+    currency: str = "USD",
+    agent_reference: str | None = None,
+    payment: str | None = "pi_order1",
+    stripe_customer: str | None = "cus_dana1",
+) -> IssueInstruction:
     return IssueInstruction(
-        key=f"{workflow}/{seq}", case_id=workflow.removeprefix("complaint-"), workflow_id=workflow,
-        customer_id=customer, kind=kind, amount=Money(amount=amount, currency=currency) if amount else None,
-        reason="wrong size shipped", issued_by=ALICE, agent_reference=agent_reference,
-        payment_reference=payment, payment_customer_id=stripe_customer)
+        key=f"{workflow}/{seq}",
+        case_id=workflow.removeprefix("complaint-"),
+        workflow_id=workflow,
+        customer_id=customer,
+        kind=kind,
+        amount=Money(amount=amount, currency=currency) if amount else None,
+        reason="wrong size shipped",
+        issued_by=ALICE,
+        agent_reference=agent_reference,
+        payment_reference=payment,
+        payment_customer_id=stripe_customer,
+    )
 
 
-def compensator(db: asyncpg.Pool, provider: FakePayments | None = None, *, cap: dict[str, str] | None = None,
-                now: datetime = NOW) -> Compensator:
-    return Compensator(db, provider.url if provider else None, provider.api_key if provider else None,
-                       customer_cap={c: Decimal(v) for c, v in (cap or {}).items()},
-                       cap_window=timedelta(days=90), timeout=5.0, max_network_retries=0, now=lambda: now)
+def compensator(
+    db: asyncpg.Pool, provider: FakePayments | None = None, *, cap: dict[str, str] | None = None, now: datetime = NOW
+) -> Compensator:
+    return Compensator(
+        db,
+        provider.url if provider else None,
+        provider.api_key if provider else None,
+        customer_cap={c: Decimal(v) for c, v in (cap or {}).items()},
+        cap_window=timedelta(days=90),
+        timeout=5.0,
+        max_network_retries=0,
+        now=lambda: now,
+    )
 
 
 async def run(comp: Compensator, instr: IssueInstruction, env: ActivityEnvironment | None = None):
@@ -69,8 +93,12 @@ async def test_refund_calls_provider_once_and_settles_the_ledger(db, provider):
     refund = provider.refunds[0]
     assert result.reference == refund["id"] and not result.agent_issued
     assert refund["amount"] == 2500 and refund["currency"] == "usd"
-    assert refund["metadata"] == {**refund["metadata"], "case_id": "cust-1:ord-1",
-                                  "workflow_id": "complaint-cust-1:ord-1", "customer_id": "cust-1"}
+    assert refund["metadata"] == {
+        **refund["metadata"],
+        "case_id": "cust-1:ord-1",
+        "workflow_id": "complaint-cust-1:ord-1",
+        "customer_id": "cust-1",
+    }
     path, key, params = provider.requests[0]
     assert (path, key) == ("/v1/refunds", instr.key) and params["payment_intent"] == "pi_order1"
     assert refund["payment_intent"] == "pi_order1" and "currency" not in params  # the payment's own
@@ -186,10 +214,12 @@ async def test_the_cap_counts_only_recent_pending_or_paid_compensation(db, provi
     old = instruction(1, workflow="complaint-cust-1:ord-1", amount="80.00")
     await run(compensator(db, provider, cap=cap, now=NOW - timedelta(days=91)), old)  # outside the window
     provider.decline_next = 1
-    await declined(compensator(db, provider, cap=cap), instruction(2, workflow="complaint-cust-1:ord-2",
-                                                                   amount="90.00"))
-    await declined(compensator(db, provider, cap=cap), instruction(3, workflow="complaint-cust-1:ord-3",
-                                                                   amount="150.00"))  # refused
+    await declined(
+        compensator(db, provider, cap=cap), instruction(2, workflow="complaint-cust-1:ord-2", amount="90.00")
+    )
+    await declined(
+        compensator(db, provider, cap=cap), instruction(3, workflow="complaint-cust-1:ord-3", amount="150.00")
+    )  # refused
     await run(compensator(db, provider, cap=cap), instruction(4, workflow="complaint-cust-1:ord-4", amount="99.00"))
     assert provider.refund_count == 2
 
@@ -263,10 +293,13 @@ async def test_adapter_errors(provider):
     with pytest.raises(PaymentDeclined, match="resource_missing"):  # our id is no Stripe customer
         await payments.credit("k-ours", "cust-1", usd, {})
     with pytest.raises(PaymentUnavailable, match="401"):  # a wrong key: fix the config, then retry
-        await StripePayments(provider.url, "sk_wrong", timeout=5.0, max_network_retries=0).refund("k-2", "pi_a", usd, {})
+        await StripePayments(provider.url, "sk_wrong", timeout=5.0, max_network_retries=0).refund(
+            "k-2", "pi_a", usd, {}
+        )
     with pytest.raises(PaymentUnavailable, match="unreachable"):
         await StripePayments("http://127.0.0.1:9", KEY, timeout=2.0, max_network_retries=0).refund(
-            "k-3", "pi_a", usd, {})
+            "k-3", "pi_a", usd, {}
+        )
 
 
 async def test_the_library_retries_an_outage_and_a_key_in_flight_with_the_same_key(provider):
@@ -315,7 +348,11 @@ async def test_with_stripe_a_coupon_is_a_promotion_code(db, provider):
     assert len(provider.coupons) == 1 and len(provider.promotion_codes) == 1
     coupon, promo = provider.coupons[0], provider.promotion_codes[0]
     assert (coupon["amount_off"], coupon["currency"], coupon["duration"], coupon["max_redemptions"]) == (
-        1500, "usd", "once", 1)
+        1500,
+        "usd",
+        "once",
+        1,
+    )
     assert promo["code"] == issued.code and promo["promotion"]["coupon"] == coupon["id"]
     assert promo["customer"] == "cus_dana1" and promo["metadata"]["idempotency_key"] == instr.key
     row = await ledger.get(db, instr.key)

@@ -12,9 +12,9 @@ import asyncpg
 
 from activities.store.privacy import customer_digest, erase_customer
 from activities.store.projection import project, rebuild, stored_events
+from recovery.codec import EncryptionCodec
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.case import Case
-from recovery.codec import EncryptionCodec
 from workflows.models import AcknowledgeInput, DomainEvent, FixInput, PauseInput, ProjectionBatch
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -23,8 +23,7 @@ CODEC = EncryptionCodec({"k1": os.urandom(32)}, current="k1")
 
 def case_events(canary: str, customer: str) -> tuple[str, list[DomainEvent]]:
     workflow_id = f"complaint-{customer}:ord-1"
-    case = Case.open(ticket(1, customer=customer, subject=f"Subject {canary}"), fast_policy(ack="1h"),
-                     workflow_id, T0)
+    case = Case.open(ticket(1, customer=customer, subject=f"Subject {canary}"), fast_policy(ack="1h"), workflow_id, T0)
     case.acknowledge(AcknowledgeInput(actor=AGENT, message=f"Sorry {canary}"), T0 + timedelta(minutes=5))
     case.record_fix(FixInput(actor=AGENT, description=f"Fixed {canary}"), T0 + timedelta(minutes=9))
     case.tick(T0 + timedelta(hours=5))  # an escalation: an engine reason the reports group by
@@ -40,8 +39,11 @@ async def raw_rows(db: asyncpg.Pool, workflow_id: str) -> str:
 async def test_event_texts_are_encrypted_with_the_payload_keys(db: asyncpg.Pool) -> None:
     canary = f"canary{uuid.uuid4().hex}"
     workflow_id, events = case_events(canary, "c-sealed")
-    await project(db, ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id.removeprefix("complaint-"),
-                                      events=events), CODEC)
+    await project(
+        db,
+        ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id.removeprefix("complaint-"), events=events),
+        CODEC,
+    )
     assert canary not in await raw_rows(db, workflow_id)
     async with db.acquire() as conn:
         with_key = await stored_events(conn, workflow_id, CODEC)
@@ -51,8 +53,9 @@ async def test_event_texts_are_encrypted_with_the_payload_keys(db: asyncpg.Pool)
     # The read model and the reports' facts need no key.
     case = await db.fetchrow("SELECT step, paused, customer_id FROM cases WHERE workflow_id = $1", workflow_id)
     assert dict(case) == {"step": "compensate", "paused": True, "customer_id": "c-sealed"}
-    reasons = await db.fetch("SELECT data->>'reason' AS reason FROM events WHERE workflow_id = $1 AND type = 'escalated'",
-                             workflow_id)
+    reasons = await db.fetch(
+        "SELECT data->>'reason' AS reason FROM events WHERE workflow_id = $1 AND type = 'escalated'", workflow_id
+    )
     assert reasons and all(r["reason"] for r in reasons)
 
 
@@ -60,8 +63,11 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
     gone, kept = f"canary{uuid.uuid4().hex}", f"canary{uuid.uuid4().hex}"
     for canary, customer, codec in ((gone, "c-gone", None), (kept, "c-kept", None), (gone, "c-gone2", CODEC)):
         workflow_id, events = case_events(canary, customer)
-        await project(db, ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id.removeprefix("complaint-"),
-                                          events=events), codec)
+        await project(
+            db,
+            ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id.removeprefix("complaint-"), events=events),
+            codec,
+        )
     assert gone in await raw_rows(db, "complaint-c-gone:ord-1")  # without keys: plain text, as documented
     before = await db.fetch("SELECT * FROM cases ORDER BY workflow_id")
 
@@ -77,8 +83,7 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
             assert all(e.data.get("erased") for e in await stored_events(conn, workflow_id, CODEC))
     assert kept in await raw_rows(db, "complaint-c-kept:ord-1")
     log = await db.fetch("SELECT customer_sha256, erased_by, cases FROM erasures ORDER BY id")
-    assert dict(log[0]) == {"customer_sha256": customer_digest("c-gone"), "erased_by": "ops-alice",
-                                         "cases": 1}
+    assert dict(log[0]) == {"customer_sha256": customer_digest("c-gone"), "erased_by": "ops-alice", "cases": 1}
     assert "c-gone" not in repr([dict(r) for r in log])
     # Erasure keeps the read model: a rebuild from the erased events gives the same rows.
     assert await rebuild(db) == 3
@@ -96,11 +101,19 @@ async def test_erase_customer_command(db: asyncpg.Pool, db_url: str) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DATABASE_URL": db_url}
     run = [sys.executable, "-m", "starter.cli", "erase-customer"]
-    refused = await asyncio.to_thread(subprocess.run, [*run, "c-cli"], cwd=root, capture_output=True, text=True,
-                                      env=env, timeout=60)
+    refused = await asyncio.to_thread(
+        subprocess.run, [*run, "c-cli"], cwd=root, capture_output=True, text=True, env=env, timeout=60
+    )
     assert refused.returncode == 2 and "--by" in refused.stderr
-    done = await asyncio.to_thread(subprocess.run, [*run, "c-cli", "--by", "dpo@example.com"], cwd=root,
-                                   capture_output=True, text=True, env=env, timeout=60)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*run, "c-cli", "--by", "dpo@example.com"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "in 1 cases of customer c-cli" in done.stdout
     assert canary not in await raw_rows(db, workflow_id)

@@ -49,15 +49,13 @@ def scripted_cases() -> dict[str, list[DomainEvent]]:
     full = Case.open(ticket("p1", customer="c-full"), policy, "complaint-c-full:ord-1", at(0))
     full.acknowledge(AcknowledgeInput(actor=AGENT, message="Sorry"), at(10))
     full.record_fix(FixInput(actor=AGENT, description="Sent"), at(50))
-    full.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
-                    at(60))
+    full.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}), at(60))
     full.decide_approval(ApprovalInput(actor=LEAD, approve=True), at(70))
     full.compensation_issued(full.state.compensations[0].seq, "re_1", at(71))
     full.tick(at(72))
     full.complete_follow_up(FollowUpInput(actor=AGENT, outcome="unsatisfied", csat=2), at(80))
     full.record_fix(FixInput(actor=AGENT, description="Again"), at(90))
-    full.compensate(CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}),
-                    at(95))
+    full.compensate(CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}), at(95))
     full.compensation_issued(full.state.compensations[1].seq, "instr", at(96))
     full.tick(at(97))
     full.complete_follow_up(FollowUpInput(actor=AGENT, outcome="satisfied", csat=5), at(100))
@@ -95,9 +93,24 @@ async def apply_in_order(pool: asyncpg.Pool) -> None:
 
 def test_scripted_cases_cover_the_read_model() -> None:
     types = {e.type for events in CASES.values() for e in events}
-    assert {"opened", "acknowledged", "fix_recorded", "compensation_proposed", "compensation_approved",
-            "compensation_issued", "follow_up_asked", "follow_up_done", "reopened", "closed", "warning",
-            "escalated", "contact_added", "severity_changed", "paused", "resumed"} <= types
+    assert {
+        "opened",
+        "acknowledged",
+        "fix_recorded",
+        "compensation_proposed",
+        "compensation_approved",
+        "compensation_issued",
+        "follow_up_asked",
+        "follow_up_done",
+        "reopened",
+        "closed",
+        "warning",
+        "escalated",
+        "contact_added",
+        "severity_changed",
+        "paused",
+        "resumed",
+    } <= types
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -147,19 +160,25 @@ def _run(coroutine):
     return asyncio.run(coroutine)
 
 
-
 async def test_rebuild_from_the_cli_is_identical_to_the_incremental_read_model(db: asyncpg.Pool, db_url: str) -> None:
     for workflow_id, events in CASES.items():
         random.Random(7).shuffle(events := list(events))
         for start in range(0, len(events), 3):
-            await project(db, ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id[10:],
-                                              events=events[start:start + 3]))
+            await project(
+                db, ProjectionBatch(workflow_id=workflow_id, case_id=workflow_id[10:], events=events[start : start + 3])
+            )
     async with db.acquire() as conn:
         incremental = await dump(conn)
         await conn.execute("UPDATE cases SET step = 'garbage', contact_count = 99")  # drifted read model
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "starter.cli", "db", "rebuild"], cwd=ROOT, capture_output=True,
-        text=True, timeout=60, env={**os.environ, "DATABASE_URL": db_url})
+        subprocess.run,
+        [sys.executable, "-m", "starter.cli", "db", "rebuild"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": db_url},
+    )
     assert result.returncode == 0, result.stderr
     assert "rebuilt the read model of 3 cases" in result.stdout
     async with db.acquire() as conn:
@@ -177,14 +196,26 @@ async def test_worker_refuses_an_unmigrated_database(pg_server: str) -> None:
 
     try:
         result = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "worker"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-            env={**os.environ, "DATABASE_URL": _with_database(pg_server, name), "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+            subprocess.run,
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DATABASE_URL": _with_database(pg_server, name), "TEMPORAL_ADDRESS": "127.0.0.1:1"},
+        )
         assert result.returncode == 1
         assert "the database is not migrated" in result.stderr and "recovery db migrate" in result.stderr
         assert "Traceback" not in result.stderr
         migrated = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "starter.cli", "db", "migrate"], cwd=ROOT, capture_output=True,
-            text=True, timeout=60, env={**os.environ, "DATABASE_URL": _with_database(pg_server, name)})
+            subprocess.run,
+            [sys.executable, "-m", "starter.cli", "db", "migrate"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DATABASE_URL": _with_database(pg_server, name)},
+        )
         assert migrated.returncode == 0 and "applied 001_event_store" in migrated.stdout
     finally:
         admin = await asyncpg.connect(pg_server)

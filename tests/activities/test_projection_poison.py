@@ -46,8 +46,9 @@ async def test_a_nul_is_stored_without_it_and_a_refused_event_is_quarantined(db:
     poisoned = ticket("nul", subject="Broken glass").model_copy(update={"subject": "Broken\u0000glass"})
     case = Case.open(poisoned, fast_policy(), WID, T0)
     opened = case.state.events[0]
-    refused = DomainEvent(seq=2, type="contact_added", at=T0, actor="engine",
-                          data={"contact_count": 2, "note": "\ud800"})  # a lone surrogate: jsonb refuses it
+    refused = DomainEvent(
+        seq=2, type="contact_added", at=T0, actor="engine", data={"contact_count": 2, "note": "\ud800"}
+    )  # a lone surrogate: jsonb refuses it
     later = DomainEvent(seq=3, type="paused", at=T0, actor="alice", data={"reason": "waiting"})
     assert await project(db, batch([opened, refused, later]))
     stored = await db.fetch("SELECT seq, data FROM events WHERE workflow_id = $1 ORDER BY seq", WID)

@@ -29,8 +29,12 @@ async def record_cases(env: WorkflowEnvironment, db: asyncpg.Pool, receiver: Web
     client = env.client
     policy = fast_policy(ack="1h", interval="30m")
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
-        opened = {key: await open_case(client, ticket(f"sim-{key}", customer=f"cust-sim-{key}", order=f"ord-{key}"),
-                                       policy, QUEUE) for key in ACK_AFTER}
+        opened = {
+            key: await open_case(
+                client, ticket(f"sim-{key}", customer=f"cust-sim-{key}", order=f"ord-{key}"), policy, QUEUE
+            )
+            for key in ACK_AFTER
+        }
         elapsed = 0
         for key, minutes in ACK_AFTER.items():
             await env.sleep(timedelta(minutes=minutes - elapsed))
@@ -61,8 +65,9 @@ def ack_row(report: object, severity: str = "normal") -> object:
     return next(r for r in report.steps if r.severity == severity and r.step == "acknowledge")  # type: ignore[attr-defined]
 
 
-async def test_shorter_ack_adds_breaches_longer_removes_them(skip_env: WorkflowEnvironment, db: asyncpg.Pool,
-                                                             receiver: WebhookReceiver) -> None:
+async def test_shorter_ack_adds_breaches_longer_removes_them(
+    skip_env: WorkflowEnvironment, db: asyncpg.Pool, receiver: WebhookReceiver
+) -> None:
     histories = await record_cases(skip_env, db, receiver)
     assert len(histories) == 4
 
@@ -102,6 +107,11 @@ async def test_shorter_ack_adds_breaches_longer_removes_them(skip_env: WorkflowE
     assert again.model_dump_json() == shorter.model_dump_json()
     text = format_simulation(shorter)
     assert "cases that would change outcome:" in text and "cust-sim-b:ord-b" in text
-    assert text.startswith("policy simulation: candidate default@ack-40m, all stored cases\n"
-                           "  cases: 4   breaches: 2 as recorded → 3 under the candidate   cases with another outcome: 3")
-    assert "  normal    acknowledge         4      50.0%→25.0%        2→3        7→8  L1:2, L2:1 → L1:3, L2:2, L3:1" in text
+    assert text.startswith(
+        "policy simulation: candidate default@ack-40m, all stored cases\n"
+        "  cases: 4   breaches: 2 as recorded → 3 under the candidate   cases with another outcome: 3"
+    )
+    assert (
+        "  normal    acknowledge         4      50.0%→25.0%        2→3        7→8  L1:2, L2:1 → L1:3, L2:2, L3:1"
+        in text
+    )

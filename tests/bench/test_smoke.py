@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     # Its own session, so a hang stops the bench together with the servers it started.
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:

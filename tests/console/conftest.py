@@ -31,8 +31,14 @@ from workflows.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ESCALATING_ACK = "8s"
 """Critical cases in these tests must be acknowledged this fast: one escalates while a test watches."""
 
@@ -60,8 +66,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def stack(dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> AsyncIterator[Stack]:
+async def stack(
+    dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     name = f"console_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_server)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -77,11 +84,17 @@ async def stack(dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: 
     async def connect() -> Client:
         return dev_env.client
 
-    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(),
-                           policy=policy, task_queue=queue, database=database)
+    settings = ApiSettings(
+        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
+        intake=IntakeConfig(),
+        policy=policy,
+        task_queue=queue,
+        database=database,
+    )
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     shots = Path(os.environ.get("RECOVERY_SCREENSHOTS") or tmp_path_factory.mktemp("console-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
@@ -91,8 +104,14 @@ async def stack(dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: 
             assert not serving.done(), "the API did not start"
             await asyncio.sleep(0.05)
         try:
-            yield Stack(url=f"http://127.0.0.1:{port}", client=dev_env.client, task_queue=queue, policy=policy,
-                        db=pool, shots=shots)
+            yield Stack(
+                url=f"http://127.0.0.1:{port}",
+                client=dev_env.client,
+                task_queue=queue,
+                policy=policy,
+                db=pool,
+                shots=shots,
+            )
         finally:
             server.should_exit = True
             server.force_exit = True  # open event streams would otherwise hold the shutdown

@@ -21,8 +21,13 @@ from tests.helpers import AGENT, eventually, ticket
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, FixInput
 
-TOKENS = {"alice": "dev-alice-0123456789", "bob": "dev-bob-0123456789ab", "lena": "dev-lena-0123456789a",
-          "viewer": "dev-viewer-012345678", "intake": "dev-intake-012345678"}
+TOKENS = {
+    "alice": "dev-alice-0123456789",
+    "bob": "dev-bob-0123456789ab",
+    "lena": "dev-lena-0123456789a",
+    "viewer": "dev-viewer-012345678",
+    "intake": "dev-intake-012345678",
+}
 ZONE = "America/New_York"
 pytestmark = pytest.mark.timeout(120)
 _open: list = []
@@ -37,8 +42,7 @@ async def close_contexts():
 
 
 async def new_page(browser: Browser, width: int = 1280, height: int = 900) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": height}, timezone_id=ZONE,
-                                        locale="en-US")
+    context = await browser.new_context(viewport={"width": width, "height": height}, timezone_id=ZONE, locale="en-US")
     context.set_default_timeout(15_000)
     _open.append(context)
     return await context.new_page()
@@ -63,9 +67,12 @@ async def shot(page: Page, stack: Stack, name: str) -> None:
 
 async def new_case(stack: Stack, **extra) -> str:
     name = uuid.uuid4().hex[:8]
-    opened = await open_case(stack.client, ticket(name, customer=f"cust-{name}", order=f"ord-{name}",
-                                                  subject=f"Parcel {name} arrived crushed", **extra),
-                             stack.policy, stack.task_queue)
+    opened = await open_case(
+        stack.client,
+        ticket(name, customer=f"cust-{name}", order=f"ord-{name}", subject=f"Parcel {name} arrived crushed", **extra),
+        stack.policy,
+        stack.task_queue,
+    )
     return opened.case_id
 
 
@@ -100,8 +107,9 @@ async def test_sign_in_wrong_token_roles_and_sign_out(browser: Browser, stack: S
     assert "/login" in page.url
 
 
-async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, stack: Stack,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_new_case_unassigned_claimed_acknowledged_fixed(
+    browser: Browser, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     page = await sign_in(browser, stack, "alice")
     await page.goto(f"{stack.url}/?tab=unassigned")
     await expect(page.locator("body[data-live-open]")).to_have_count(1)
@@ -174,7 +182,8 @@ async def test_new_case_unassigned_claimed_acknowledged_fixed(browser: Browser, 
 
 
 async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_refused(
-        browser: Browser, stack: Stack) -> None:
+    browser: Browser, stack: Stack
+) -> None:
     case = await new_case(stack)
     await run_step(stack.client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     await run_step(stack.client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replaced."))
@@ -203,8 +212,10 @@ async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_
 
     # Forged: the approval posted by hand with her valid CSRF token is refused by the engine.
     csrf = await alice.locator('input[name="csrf"]').first.input_value()
-    forged = await alice.request.post(f"{stack.url}/cases/{case}/steps/approve_compensation",
-                                      form={"csrf": csrf, "decision": "approve", "note": "fine by me"})
+    forged = await alice.request.post(
+        f"{stack.url}/cases/{case}/steps/approve_compensation",
+        form={"csrf": csrf, "decision": "approve", "note": "fine by me"},
+    )
     assert forged.status == 403
     assert "self-approval: a different person must approve" in (await forged.text()).lower()
 
@@ -215,7 +226,9 @@ async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_
     await shot(lena, stack, "approvals")
     await row.get_by_role("link", name=case).click()
     approval = lena.locator('form.step[data-step="approve_compensation"]')
-    await expect(approval).to_contain_text("alice (agent) proposes a refund of 120.00 USD: “Second broken delivery this month”")
+    await expect(approval).to_contain_text(
+        "alice (agent) proposes a refund of 120.00 USD: “Second broken delivery this month”"
+    )
     await approval.get_by_label("Note").fill("Approved: repeat failure.")
     await approval.get_by_role("button", name="Approve").click()
     await expect(lena.get_by_role("status")).to_have_text("Decision recorded.")
@@ -223,6 +236,7 @@ async def test_compensation_above_authority_goes_to_a_lead_and_self_approval_is_
     async def issued() -> bool:
         await lena.reload()
         return "Issued: refund 120.00 USD" in await lena.locator("#money").inner_text()
+
     await eventually(issued, timeout=20, interval=0.5)
     await expect(lena.locator("#money")).to_contain_text("approved by lena")
     await expect(lena.locator("#money table")).to_contain_text("succeeded")  # the ledger's state
@@ -241,8 +255,9 @@ async def test_escalation_shows_on_an_open_page_without_reload(browser: Browser,
     await shot(page, stack, "case-escalated")
     # A repeat contact shows the same way.
     customer, order = case.split(":")
-    await open_case(stack.client, ticket(f"{order}-again", customer=customer, order=order), stack.policy,
-                    stack.task_queue)
+    await open_case(
+        stack.client, ticket(f"{order}-again", customer=customer, order=order), stack.policy, stack.task_queue
+    )
     await expect(page.locator("#timeline")).to_contain_text("contact added", timeout=10_000)
     assert await page.evaluate("window.__sameDocument === true")
 
@@ -258,7 +273,9 @@ async def test_posts_without_csrf_are_refused_and_change_nothing(browser: Browse
         assert "security token" in await refused.text()
     logout = await page.request.post(f"{stack.url}/logout", form={})
     assert logout.status == 403  # a forged sign-out is refused too
-    assert await stack.db.fetchval("SELECT last_seq FROM case_status WHERE workflow_id = $1", f"complaint-{case}") == seq
+    assert (
+        await stack.db.fetchval("SELECT last_seq FROM case_status WHERE workflow_id = $1", f"complaint-{case}") == seq
+    )
     await page.goto(f"{stack.url}/")
     await expect(page.get_by_text("Signed in as alice")).to_be_visible()
 
@@ -282,7 +299,8 @@ async def test_phone_width_labels_and_keyboard(browser: Browser, stack: Stack) -
         await page.goto(f"{stack.url}{path}")
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
-        unlabelled = await page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]
+        unlabelled = await page.evaluate("""() => [...document.querySelectorAll(
+                'input:not([type=hidden]),select,textarea')]
             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.name)""")
         assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
     await page.goto(f"{stack.url}/cases/{case}")
@@ -304,6 +322,7 @@ async def test_docs_render_with_the_network_cut_off(browser: Browser, stack: Sta
         else:
             outside.append(route.request.url)
             await route.abort()
+
     await page.context.route("**/*", only_local)
     await page.goto(f"{stack.url}/docs")
     await expect(page.locator(".opblock").first).to_be_visible()

@@ -22,8 +22,9 @@ REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*['"]([^'"]
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(),
-                           policy=fast_policy())
+    settings = ApiSettings(
+        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(), policy=fast_policy()
+    )
 
     async def connect() -> Client:
         raise RuntimeError("no Temporal needed for docs")

@@ -60,6 +60,7 @@ SA_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime"}
 
 # ---- helpers ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def text() -> str:
     return COMPOSE_FILE.read_text()
@@ -84,10 +85,12 @@ def schema() -> dict[str, Any]:
 
 # Compose interpolation: $$ (a literal $), ${VAR}, ${VAR:-default}, ${VAR-default},
 # ${VAR:?error}, ${VAR?error}, ${VAR:+replacement}, ${VAR+replacement}, $VAR.
-_VAR = re.compile(r"\$(?:(?P<escaped>\$)"
-                  r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-                  r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
-                  r"|(?P<invalid>))")
+_VAR = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<invalid>))"
+)
 
 
 def variables(value: Any) -> Iterator[tuple[str, str | None, str]]:
@@ -165,17 +168,21 @@ def command(service: dict[str, Any]) -> list[str]:
 
 # ---- the schema ---------------------------------------------------------------------------------
 
+
 def test_the_vendored_schema_is_the_official_one_unchanged(schema: dict[str, Any]) -> None:
     assert hashlib.sha256(SCHEMA_FILE.read_bytes()).hexdigest() == SCHEMA_SHA256, (
-        "deploy/compose-spec.json changed: it must stay a verbatim copy of the Compose Specification schema")
+        "deploy/compose-spec.json changed: it must stay a verbatim copy of the Compose Specification schema"
+    )
     assert schema["title"] == "Compose Specification"
     jsonschema.Draft7Validator.check_schema(schema)
 
 
 def _schema_errors(schema: dict[str, Any], document: Any) -> list[str]:
     validator = jsonschema.Draft7Validator(schema)
-    return [f"{'.'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
-            for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))]
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    ]
 
 
 def test_the_compose_file_matches_the_compose_specification(schema: dict[str, Any], compose: dict[str, Any]) -> None:
@@ -183,7 +190,8 @@ def test_the_compose_file_matches_the_compose_specification(schema: dict[str, An
 
 
 def test_the_interpolated_compose_file_matches_the_compose_specification(
-        schema: dict[str, Any], compose: dict[str, Any]) -> None:
+    schema: dict[str, Any], compose: dict[str, Any]
+) -> None:
     resolved = interpolate(compose, placeholder_env(compose))
     assert _schema_errors(schema, resolved) == []
     # and the placeholders really are needed: without them Compose refuses, naming the variable
@@ -203,6 +211,7 @@ def test_the_schema_check_catches_mistakes(schema: dict[str, Any], compose: dict
 
 # ---- structure ----------------------------------------------------------------------------------
 
+
 def test_every_service_of_the_stack_is_there(services: dict[str, Any]) -> None:
     assert SERVICES <= set(services), f"missing: {sorted(SERVICES - set(services))}"
 
@@ -220,10 +229,13 @@ def test_every_dependency_exists_and_the_order_is_right(services: dict[str, Any]
             assert target in services, f"{name} depends on unknown service {target}"
             assert spec.get("condition", "service_started") in conditions
             if spec.get("condition") == "service_healthy":
-                assert "healthcheck" in services[target], f"{name} waits for {target} to be healthy: it has no healthcheck"
+                assert "healthcheck" in services[target], (
+                    f"{name} waits for {target} to be healthy: it has no healthcheck"
+                )
             if spec.get("condition") == "service_completed_successfully":
                 assert str(services[target].get("restart", "no")) == "no", (
-                    f"{target} is a one-shot (others wait for it to complete): it must not restart")
+                    f"{target} is a one-shot (others wait for it to complete): it must not restart"
+                )
 
     def condition(service: str, target: str) -> str | None:
         return depends_on(services[service]).get(target, {}).get("condition")
@@ -274,8 +286,9 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize("status, healthy", [(200, True), (503, False)])
-def test_the_api_healthcheck_passes_on_200_and_fails_on_503(services: dict[str, Any], status: int,
-                                                              healthy: bool) -> None:
+def test_the_api_healthcheck_passes_on_200_and_fails_on_503(
+    services: dict[str, Any], status: int, healthy: bool
+) -> None:
     test = services["api"]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"], "the image has python but no curl: use a python one-liner"
     code = test[3]
@@ -307,13 +320,23 @@ def test_the_api_listens_where_it_is_published_and_checked(services: dict[str, A
 
 def test_the_worker_is_configured_by_environment(services: dict[str, Any], compose: dict[str, Any]) -> None:
     env = environment(services["worker"])
-    for key in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "DATABASE_URL", "RECOVERY_TASK_QUEUE", "RECOVERY_POLICY",
-                "RECOVERY_NOTIFY_WEBHOOK", "RECOVERY_PAYMENTS_URL", "RECOVERY_PAYMENTS_KEY", "RECOVERY_CODEC_KEYS"):
+    for key in (
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "DATABASE_URL",
+        "RECOVERY_TASK_QUEUE",
+        "RECOVERY_POLICY",
+        "RECOVERY_NOTIFY_WEBHOOK",
+        "RECOVERY_PAYMENTS_URL",
+        "RECOVERY_PAYMENTS_KEY",
+        "RECOVERY_CODEC_KEYS",
+    ):
         assert key in env, f"worker: {key} missing"
     resolved = interpolate(env, placeholder_env(compose))
     assert resolved["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert resolved["DATABASE_URL"].startswith("postgresql://recovery:") and resolved["DATABASE_URL"].endswith(
-        "@postgres:5432/recovery")
+        "@postgres:5432/recovery"
+    )
     # An API key — even an empty one — turns TLS on in envconfig: never set for the local cluster.
     assert "TEMPORAL_API_KEY" not in env
     assert command(services["worker"]) == ["worker"]
@@ -390,6 +413,7 @@ def test_engine_services_run_known_recovery_commands(services: dict[str, Any]) -
 
 # ---- variables ----------------------------------------------------------------------------------
 
+
 def test_every_variable_has_a_default_or_is_documented(compose: dict[str, Any]) -> None:
     readme = DEPLOY_README.read_text()
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]*)`", readme))
@@ -401,6 +425,7 @@ def test_every_variable_has_a_default_or_is_documented(compose: dict[str, Any]) 
 
 def test_variables_are_braced(compose: dict[str, Any]) -> None:
     """`$NAME` works in Compose but hides in shell snippets (where `$$NAME` was meant): always `${NAME}`."""
+
     def strings(value: Any) -> Iterator[str]:
         if isinstance(value, dict):
             for item in value.values():
@@ -449,6 +474,7 @@ def test_no_customer_personal_data_in_any_environment(services: dict[str, Any], 
 
 # ---- the Temporal setup script -----------------------------------------------------------------
 
+
 def _script_search_attributes() -> dict[str, str]:
     script = SETUP_SCRIPT.read_text()
     block = re.search(r"^SEARCH_ATTRIBUTES=\((.*?)^\)", script, re.DOTALL | re.MULTILINE)
@@ -487,14 +513,18 @@ async def test_the_setup_script_is_idempotent_against_a_real_server(dev_env: Any
     from starter.binaries import find_binary
 
     namespace = f"setup-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PATH": f"{Path(find_binary('temporal')).parent}{os.pathsep}{os.environ['PATH']}",
-           "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "TEMPORAL_NAMESPACE": namespace, "TEMPORAL_SETUP_TIMEOUT": "60"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(find_binary('temporal')).parent}{os.pathsep}{os.environ['PATH']}",
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": namespace,
+        "TEMPORAL_SETUP_TIMEOUT": "60",
+    }
     outputs = []
     for _ in range(2):
-        process = await asyncio.create_subprocess_exec("bash", str(SETUP_SCRIPT), env=env,
-                                                       stdout=asyncio.subprocess.PIPE,
-                                                       stderr=asyncio.subprocess.STDOUT)
+        process = await asyncio.create_subprocess_exec(
+            "bash", str(SETUP_SCRIPT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         out, _ = await asyncio.wait_for(process.communicate(), 120)
         assert process.returncode == 0, out.decode()
         outputs.append(out.decode())
@@ -503,12 +533,14 @@ async def test_the_setup_script_is_idempotent_against_a_real_server(dev_env: Any
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
     listed = await dev_env.client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace))
+        ListSearchAttributesRequest(namespace=namespace)
+    )
     expected = {key.name: key.indexed_value_type for key in sa.ALL}
     assert {name: listed.custom_attributes[name] for name in expected} == expected
 
 
 # ---- image ----------------------------------------------------------------------------------------
+
 
 def _instructions() -> list[tuple[str, str]]:
     lines, current = [], ""
@@ -546,14 +578,18 @@ def test_the_dockerfile_copies_everything_the_package_is_built_from() -> None:
             sources = rest.split()[:-1]
             copied |= {source.rstrip("/") for source in sources if not source.startswith("--")}
     assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
-    ignored = [line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert not needed & set(ignored), f".dockerignore drops {sorted(needed & set(ignored))}"
     for must_ignore in (".venv", ".git", ".env"):
         assert must_ignore in ignored, f".dockerignore should keep {must_ignore} out of the build context"
 
 
 # ---- example files under deploy/ ------------------------------------------------------------------
+
 
 def test_the_example_envconfig_profiles_load() -> None:
     from temporalio.envconfig import ClientConfig
@@ -563,8 +599,9 @@ def test_the_example_envconfig_profiles_load() -> None:
     assert {"default", "cloud", "cloud-mtls"} <= set(config.profiles)
     local = ClientConfig.load_client_connect_config("default", config_file=str(path), override_env_vars={})
     assert local["target_host"] == "temporal:7233" and not local.get("tls")
-    cloud = ClientConfig.load_client_connect_config("cloud", config_file=str(path),
-                                                    override_env_vars={"TEMPORAL_API_KEY": "secret"})
+    cloud = ClientConfig.load_client_connect_config(
+        "cloud", config_file=str(path), override_env_vars={"TEMPORAL_API_KEY": "secret"}
+    )
     assert cloud["api_key"] == "secret" and cloud["tls"]
     mtls = config.profiles["cloud-mtls"].tls
     assert mtls is not None and mtls.client_cert and mtls.client_private_key
@@ -587,6 +624,7 @@ def test_the_dynamic_config_is_valid_yaml_of_lists() -> None:
 
 # ---- the real loader, when there is one -----------------------------------------------------------
 
+
 def _compose_binary() -> list[str] | None:
     if os.environ.get("COMPOSE_BIN"):
         return [os.environ["COMPOSE_BIN"]]
@@ -604,11 +642,25 @@ def test_docker_compose_config_accepts_the_file(compose: dict[str, Any]) -> None
     binary = _compose_binary()
     assert binary is not None
     env = {**os.environ, **placeholder_env(compose)}
-    done = subprocess.run([*binary, "-f", str(COMPOSE_FILE), "config", "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [*binary, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    resolved = subprocess.run([*binary, "-f", str(COMPOSE_FILE), "config", "--format", "json"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120, check=True)
+    resolved = subprocess.run(
+        [*binary, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     loaded = json.loads(resolved.stdout)
     assert loaded["services"]["worker"]["deploy"]["replicas"] == 2
     ours = interpolate(yaml.safe_load(COMPOSE_FILE.read_text()), placeholder_env(compose))

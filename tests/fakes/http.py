@@ -47,8 +47,11 @@ class FakeHttpService:
                         answer = service.handle(method, path, query, body, self.headers)
                 self.send_response(answer.status)
                 payload = answer.body
-                data = payload.encode() if isinstance(payload, str) else (
-                    b"" if payload is None else json.dumps(payload).encode())
+                data = (
+                    payload.encode()
+                    if isinstance(payload, str)
+                    else (b"" if payload is None else json.dumps(payload).encode())
+                )
                 self.send_header("Content-Type", "text/plain" if isinstance(payload, str) else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in answer.headers.items():

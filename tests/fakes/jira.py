@@ -58,8 +58,15 @@ class FakeJira(FakeHttpService):
             if method == "GET":
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                 start, size = int(params.get("startAt", 0)), int(params.get("maxResults", 50))
-                return Answer(200, {"startAt": start, "maxResults": size, "total": len(issue["comments"]),
-                                    "comments": issue["comments"][start:start + size]})
+                return Answer(
+                    200,
+                    {
+                        "startAt": start,
+                        "maxResults": size,
+                        "total": len(issue["comments"]),
+                        "comments": issue["comments"][start : start + size],
+                    },
+                )
             doc = body.get("body") if isinstance(body, dict) else None
             if not isinstance(doc, dict) or doc.get("type") != "doc" or doc.get("version") != 1:
                 return Answer(400, {"errorMessages": [], "errors": {"comment": "Comment body is not valid ADF."}})

@@ -117,8 +117,9 @@ class FakePayments:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
                 params = dict(parse_qsl(raw, keep_blank_values=True))
-                answer, headers, hold = fake._handle(self.path, self.headers.get("Authorization"),
-                                                     self.headers.get("Idempotency-Key"), params)
+                answer, headers, hold = fake._handle(
+                    self.path, self.headers.get("Authorization"), self.headers.get("Idempotency-Key"), params
+                )
                 if hold == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)  # processed; the answer never reaches the client
@@ -156,8 +157,7 @@ class FakePayments:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     # ---- what tests read -------------------------------------------------------------------
@@ -177,25 +177,47 @@ class FakePayments:
         meta = _metadata(params)
         if path == "/v1/coupons":
             if "amount_off" in params and "currency" not in params:
-                return _error(400, "invalid_request_error", "currency is required with amount_off.",
-                              "parameter_missing")
-            coupon = {"id": f"co_fake{next(self._ids):06d}", "object": "coupon",
-                      "amount_off": int(params.get("amount_off", "0")), "currency": params.get("currency"),
-                      "duration": params.get("duration", "once"),
-                      "max_redemptions": int(params.get("max_redemptions", "0")) or None, "metadata": meta}
+                return _error(
+                    400, "invalid_request_error", "currency is required with amount_off.", "parameter_missing"
+                )
+            coupon = {
+                "id": f"co_fake{next(self._ids):06d}",
+                "object": "coupon",
+                "amount_off": int(params.get("amount_off", "0")),
+                "currency": params.get("currency"),
+                "duration": params.get("duration", "once"),
+                "max_redemptions": int(params.get("max_redemptions", "0")) or None,
+                "metadata": meta,
+            }
             self.coupons.append(coupon)
             return _Answer(200, coupon)
         coupon_id = params.get("promotion[coupon]")
         if params.get("promotion[type]") != "coupon" or coupon_id not in {c["id"] for c in self.coupons}:
-            return _error(400, "invalid_request_error", "promotion[coupon] must name an existing coupon.",
-                          "resource_missing", param="promotion[coupon]")
+            return _error(
+                400,
+                "invalid_request_error",
+                "promotion[coupon] must name an existing coupon.",
+                "resource_missing",
+                param="promotion[coupon]",
+            )
         code = params.get("code") or f"PROMO{next(self._ids):06d}"
         if any(p["code"] == code for p in self.promotion_codes):
-            return _error(400, "invalid_request_error", "A promotion code with this code already exists.",
-                          "resource_already_exists", param="code")
-        promo = {"id": f"promo_fake{next(self._ids):06d}", "object": "promotion_code", "code": code,
-                 "active": True, "promotion": {"type": "coupon", "coupon": coupon_id},
-                 "customer": params.get("customer"), "metadata": meta}
+            return _error(
+                400,
+                "invalid_request_error",
+                "A promotion code with this code already exists.",
+                "resource_already_exists",
+                param="code",
+            )
+        promo = {
+            "id": f"promo_fake{next(self._ids):06d}",
+            "object": "promotion_code",
+            "code": code,
+            "active": True,
+            "promotion": {"type": "coupon", "coupon": coupon_id},
+            "customer": params.get("customer"),
+            "metadata": meta,
+        }
         self.promotion_codes.append(promo)
         return _Answer(200, promo)
 
@@ -214,8 +236,11 @@ class FakePayments:
                 return _error(500, "api_error", "An unknown error occurred (fake outage).")
             credit = _CREDIT_PATH.match(path)
             if path == "/v1/refunds":
-                objects = [r for r in self.refunds
-                           if all(r.get(p) == params[p] for p in ("payment_intent", "charge") if p in params)]
+                objects = [
+                    r
+                    for r in self.refunds
+                    if all(r.get(p) == params[p] for p in ("payment_intent", "charge") if p in params)
+                ]
             elif credit is not None:
                 objects = [c for c in self.credits if c["customer"] == credit.group(1)]
             else:
@@ -224,10 +249,11 @@ class FakePayments:
             after = params.get("starting_after")
             if after:
                 ids = [o["id"] for o in newest]
-                newest = newest[ids.index(after) + 1:] if after in ids else []
+                newest = newest[ids.index(after) + 1 :] if after in ids else []
             limit = max(1, min(int(params.get("limit", "10")), 100))
-            return _Answer(200, {"object": "list", "url": path, "has_more": len(newest) > limit,
-                                 "data": newest[:limit]})
+            return _Answer(
+                200, {"object": "list", "url": path, "has_more": len(newest) > limit, "data": newest[:limit]}
+            )
 
     def close(self) -> None:
         self.release.set()
@@ -242,8 +268,9 @@ class FakePayments:
 
     # ---- the protocol ----------------------------------------------------------------------
 
-    def _handle(self, path: str, auth: str | None, key: str | None,
-                params: dict[str, str]) -> tuple[_Answer, dict[str, str], str | None]:
+    def _handle(
+        self, path: str, auth: str | None, key: str | None, params: dict[str, str]
+    ) -> tuple[_Answer, dict[str, str], str | None]:
         """(answer, extra headers, key to release from in-flight after a hold)."""
         with self._lock:
             self.calls += 1
@@ -257,20 +284,38 @@ class FakePayments:
                 return _error(500, "api_error", "An unknown error occurred (fake outage)."), {}, None
             if self.rate_limit_next > 0:
                 self.rate_limit_next -= 1
-                return _error(429, "rate_limit_error", "Too many requests hit the API too quickly.",
-                              "rate_limit"), {}, None
+                return (
+                    _error(429, "rate_limit_error", "Too many requests hit the API too quickly.", "rate_limit"),
+                    {},
+                    None,
+                )
             signature = tuple(sorted(params.items()))
             if key:
                 if key in self._in_flight:
-                    return (_error(409, "idempotency_error", "There is currently another in-progress request "
-                                   "using this Idempotency-Key. Retry later.", "idempotency_key_in_use"),
-                            {"Stripe-Should-Retry": "true"}, None)
+                    return (
+                        _error(
+                            409,
+                            "idempotency_error",
+                            "There is currently another in-progress request using this Idempotency-Key. Retry later.",
+                            "idempotency_key_in_use",
+                        ),
+                        {"Stripe-Should-Retry": "true"},
+                        None,
+                    )
                 stored = self._stored.get(key)
                 if stored is not None:
                     if stored.path != path or stored.params != signature:
-                        return (_error(409, "idempotency_error", "Keys for idempotent requests can only be "
-                                       "used with the same parameters they were first used with.",
-                                       "idempotency_key_reused"), {"Stripe-Should-Retry": "false"}, None)
+                        return (
+                            _error(
+                                409,
+                                "idempotency_error",
+                                "Keys for idempotent requests can only be "
+                                "used with the same parameters they were first used with.",
+                                "idempotency_key_reused",
+                            ),
+                            {"Stripe-Should-Retry": "false"},
+                            None,
+                        )
                     return stored.answer, {"Idempotent-Replayed": "true"}, None
             answer = self._execute(path, key, params)
             if answer.status == 404 and answer.body.get("error", {}).get("code") == "no_route":
@@ -299,43 +344,68 @@ class FakePayments:
         limit = self.charge_limit
         if credit is None:
             if not payment:
-                return _error(400, "invalid_request_error", "One of the following params should be provided for "
-                              "this request: payment_intent or charge.", "parameter_missing")
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    "One of the following params should be provided for this request: payment_intent or charge.",
+                    "parameter_missing",
+                )
             currency, payment_limit = self.payments.get(payment, ("usd", None))
             limit = payment_limit if payment_limit is not None else limit
         elif not credit.group(1).startswith("cus_"):
-            return _error(404, "invalid_request_error", f"No such customer: '{credit.group(1)}'", "resource_missing",
-                          param="customer")
+            return _error(
+                404,
+                "invalid_request_error",
+                f"No such customer: '{credit.group(1)}'",
+                "resource_missing",
+                param="customer",
+            )
         try:
             amount = int(params["amount"])
             currency = currency if credit is None else params["currency"]
         except (KeyError, ValueError):
-            return _error(400, "invalid_request_error", "Missing or invalid amount or currency.",
-                          "parameter_missing")
+            return _error(400, "invalid_request_error", "Missing or invalid amount or currency.", "parameter_missing")
         if currency != currency.lower() or len(currency) != 3:
             return _error(400, "invalid_request_error", f"Invalid currency: {currency}.", "parameter_invalid")
         if self.decline_next > 0:
             self.decline_next -= 1
-            return _error(402, "card_error", "Your card was declined.", "card_declined",
-                          decline_code="generic_decline")
+            return _error(402, "card_error", "Your card was declined.", "card_declined", decline_code="generic_decline")
         meta = _metadata(params)
         if credit is None:
             if amount <= 0:
                 return _error(400, "invalid_request_error", "Refund amount must be positive.", "parameter_invalid")
             if limit is not None and amount > limit:
-                return _error(400, "invalid_request_error",
-                              f"Refund amount ({amount}) is greater than the charge amount ({limit}).",
-                              "amount_too_large")
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    f"Refund amount ({amount}) is greater than the charge amount ({limit}).",
+                    "amount_too_large",
+                )
             target = "payment_intent" if payment.startswith("pi_") else "charge"
-            refund = {"id": f"re_fake{next(self._ids):06d}", "object": "refund", "amount": amount,
-                      "currency": currency, "status": "succeeded", target: payment, "metadata": meta,
-                      "idempotency_key": key}
+            refund = {
+                "id": f"re_fake{next(self._ids):06d}",
+                "object": "refund",
+                "amount": amount,
+                "currency": currency,
+                "status": "succeeded",
+                target: payment,
+                "metadata": meta,
+                "idempotency_key": key,
+            }
             self.refunds.append(refund)
             return _Answer(200, {k: v for k, v in refund.items() if k != "idempotency_key"})
         if amount == 0:
             return _error(400, "invalid_request_error", "Amount must not be zero.", "parameter_invalid")
-        txn = {"id": f"cbtxn_fake{next(self._ids):06d}", "object": "customer_balance_transaction",
-               "amount": amount, "currency": currency, "customer": credit.group(1), "type": "adjustment",
-               "description": params.get("description"), "metadata": meta, "idempotency_key": key}
+        txn = {
+            "id": f"cbtxn_fake{next(self._ids):06d}",
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "currency": currency,
+            "customer": credit.group(1),
+            "type": "adjustment",
+            "description": params.get("description"),
+            "metadata": meta,
+            "idempotency_key": key,
+        }
         self.credits.append(txn)
         return _Answer(200, {k: v for k, v in txn.items() if k != "idempotency_key"})

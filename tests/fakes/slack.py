@@ -39,8 +39,11 @@ class FakeSlack(FakeHttpService):
             return Answer(404, "no_service")
         if path in self.archived:
             return Answer(410, "channel_is_archived")
-        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")) \
-                or any(not isinstance(b, dict) or "type" not in b for b in body.get("blocks", [])):
+        if (
+            not isinstance(body, dict)
+            or not (body.get("text") or body.get("blocks"))
+            or any(not isinstance(b, dict) or "type" not in b for b in body.get("blocks", []))
+        ):
             return Answer(400, "invalid_payload")
         self.hooks[path].append(body)
         return Answer(200, "ok")

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from starter.intake import sign_zendesk
-
 from tests.fakes.http import Answer, FakeHttpService
 
 _TICKET = re.compile(r"^/api/v2/tickets/([^/]+)\.json$")
@@ -42,8 +41,13 @@ _COMMENTS = re.compile(r"^/api/v2/tickets/([^/]+)/comments\.json$")
 class FakeZendesk(FakeHttpService):
     api_user_id = 7000
 
-    def __init__(self, email: str = "bot@shop.example", token: str = "zd-token", per_page: int = 100,
-                 webhook_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        email: str = "bot@shop.example",
+        token: str = "zd-token",
+        per_page: int = 100,
+        webhook_secret: str | None = None,
+    ) -> None:
         self.email, self.token, self.per_page = email, token, per_page
         self.webhook_secret = webhook_secret
         self.webhooks: list[tuple[bytes, dict[str, str]]] = []
@@ -53,15 +57,29 @@ class FakeZendesk(FakeHttpService):
 
     def add_ticket(self, ticket_id: str, requester_id: int = 9001, priority: str = "normal") -> dict[str, Any]:
         with self.lock:
-            ticket = {"id": int(ticket_id), "requester_id": requester_id, "priority": priority, "status": "open",
-                      "tags": [], "comments": []}
+            ticket = {
+                "id": int(ticket_id),
+                "requester_id": requester_id,
+                "priority": priority,
+                "status": "open",
+                "tags": [],
+                "comments": [],
+            }
             self.tickets[ticket_id] = ticket
             return ticket
 
     def open_ticket(self, ticket_id: str, *, requester_id: int, name: str, email: str, subject: str) -> None:
         self.add_ticket(ticket_id, requester_id=requester_id)
-        self._emit({"ticket_id": ticket_id, "subject": subject, "description": subject, "priority": "normal",
-                    "updated_at": _now(), "requester": {"id": str(requester_id), "name": name, "email": email}})
+        self._emit(
+            {
+                "ticket_id": ticket_id,
+                "subject": subject,
+                "description": subject,
+                "priority": "normal",
+                "updated_at": _now(),
+                "requester": {"id": str(requester_id), "name": name, "email": email},
+            }
+        )
 
     def agent_reply(self, ticket_id: str, body: str, agent_id: int = 501, public: bool = True) -> None:
         self.add_comment(ticket_id, body, agent_id, public)
@@ -73,8 +91,11 @@ class FakeZendesk(FakeHttpService):
         with self.lock:
             ticket = self.tickets[ticket_id]
             previous, ticket["status"] = ticket["status"], status
-            self._emit(self._envelope("ticket.status_changed", ticket,
-                                      {"current": status.upper(), "previous": previous.upper()}))
+            self._emit(
+                self._envelope(
+                    "ticket.status_changed", ticket, {"current": status.upper(), "previous": previous.upper()}
+                )
+            )
 
     def take_webhooks(self) -> list[tuple[bytes, dict[str, str]]]:
         with self.lock:
@@ -82,21 +103,39 @@ class FakeZendesk(FakeHttpService):
             return taken
 
     def _envelope(self, kind: str, ticket: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        return {"type": f"zen:event-type:{kind}", "id": str(uuid.uuid4()), "time": _now(), "account_id": 1,
-                "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket['id']}",
-                "detail": {"id": str(ticket["id"]), "requester_id": str(ticket["requester_id"]),
-                           "status": ticket["status"].upper(), "priority": ticket["priority"].upper(),
-                           "subject": "ticket", "tags": ticket["tags"]},
-                "event": event}
+        return {
+            "type": f"zen:event-type:{kind}",
+            "id": str(uuid.uuid4()),
+            "time": _now(),
+            "account_id": 1,
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket['id']}",
+            "detail": {
+                "id": str(ticket["id"]),
+                "requester_id": str(ticket["requester_id"]),
+                "status": ticket["status"].upper(),
+                "priority": ticket["priority"].upper(),
+                "subject": "ticket",
+                "tags": ticket["tags"],
+            },
+            "event": event,
+        }
 
     def _emit(self, payload: dict[str, Any]) -> None:
         if self.webhook_secret is None:
             return
         raw = json.dumps(payload, separators=(",", ":")).encode()
         stamp = _now()
-        self.webhooks.append((raw, {"X-Zendesk-Webhook-Signature": sign_zendesk(self.webhook_secret, stamp, raw),
-                                    "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-                                    "Content-Type": "application/json"}))
+        self.webhooks.append(
+            (
+                raw,
+                {
+                    "X-Zendesk-Webhook-Signature": sign_zendesk(self.webhook_secret, stamp, raw),
+                    "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                    "Content-Type": "application/json",
+                },
+            )
+        )
 
     def comments(self, ticket_id: str, *, public: bool | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -105,14 +144,32 @@ class FakeZendesk(FakeHttpService):
 
     def add_comment(self, ticket_id: str, body: str, author_id: int, public: bool = True) -> dict[str, Any]:
         with self.lock:
-            comment = {"id": next(self._ids), "type": "Comment", "body": body, "html_body": f"<p>{body}</p>",
-                       "public": public, "author_id": author_id, "created_at": "2026-11-20T10:00:00Z"}
+            comment = {
+                "id": next(self._ids),
+                "type": "Comment",
+                "body": body,
+                "html_body": f"<p>{body}</p>",
+                "public": public,
+                "author_id": author_id,
+                "created_at": "2026-11-20T10:00:00Z",
+            }
             ticket = self.tickets[ticket_id]
             ticket["comments"].append(comment)
             staff = author_id != ticket["requester_id"]
-            self._emit(self._envelope("ticket.comment_added", ticket, {"comment": {
-                "id": str(comment["id"]), "body": body, "is_public": public,
-                "author": {"id": str(author_id), "is_staff": staff, "name": f"user {author_id}"}}}))
+            self._emit(
+                self._envelope(
+                    "ticket.comment_added",
+                    ticket,
+                    {
+                        "comment": {
+                            "id": str(comment["id"]),
+                            "body": body,
+                            "is_public": public,
+                            "author": {"id": str(author_id), "is_staff": staff, "name": f"user {author_id}"},
+                        }
+                    },
+                )
+            )
             return comment
 
     def handle(self, method: str, path: str, query: str, body: Any, headers: Any) -> Answer:
@@ -124,11 +181,13 @@ class FakeZendesk(FakeHttpService):
         ticket = self.tickets[match.group(1)]
         if path.endswith("/comments.json"):
             page = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("page", "1"))
-            chunk = ticket["comments"][(page - 1) * self.per_page: page * self.per_page]
+            chunk = ticket["comments"][(page - 1) * self.per_page : page * self.per_page]
             more = page * self.per_page < len(ticket["comments"])
             next_page = f"{self.url}{path}?page={page + 1}" if more else None
-            return Answer(200, {"comments": chunk, "next_page": next_page, "previous_page": None,
-                                "count": len(ticket["comments"])})
+            return Answer(
+                200,
+                {"comments": chunk, "next_page": next_page, "previous_page": None, "count": len(ticket["comments"])},
+            )
         if method == "GET":
             return Answer(200, {"ticket": self._public(ticket)})
         if method != "PUT" or not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
@@ -147,8 +206,9 @@ class FakeZendesk(FakeHttpService):
                 ticket["tags"].append(tag)
         comment = update.get("comment")
         if isinstance(comment, dict):
-            self.add_comment(match.group(1), str(comment.get("body", "")), self.api_user_id,
-                             bool(comment.get("public", True)))
+            self.add_comment(
+                match.group(1), str(comment.get("body", "")), self.api_user_id, bool(comment.get("public", True))
+            )
         return Answer(200, {"ticket": self._public(ticket), "audit": {"id": next(self._ids), "events": []}})
 
     @staticmethod

@@ -21,7 +21,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.cases import _update_with_start, open_case, run_step, status
 from tests.conftest import _with_database
-from workflows.rules import PolicySet
 from tests.helpers import AGENT, eventually, fast_policy, ticket
 from workflows.models import (
     AcknowledgeInput,
@@ -32,6 +31,7 @@ from workflows.models import (
     TicketEvent,
     workflow_id_for,
 )
+from workflows.rules import PolicySet
 
 
 async def close(client: Client, case: str, compensation: CompensateInput | None = None) -> None:
@@ -42,11 +42,11 @@ async def close(client: Client, case: str, compensation: CompensateInput | None 
 async def until_close(client: Client, case: str, compensation: CompensateInput | None = None) -> None:
     await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
     await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Done."))
-    await run_step(client, case, "compensate", compensation or CompensateInput(actor=AGENT, kind="none",
-                                                                               reason="n/a"))
+    await run_step(client, case, "compensate", compensation or CompensateInput(actor=AGENT, kind="none", reason="n/a"))
 
     async def asked() -> bool:
         return (await status(client, case)).deadlines.follow_up_asked
+
     await eventually(asked, timeout=60)
     await run_step(client, case, "complete_follow_up", FollowUpInput(actor=AGENT, outcome="satisfied"))
 
@@ -57,7 +57,8 @@ async def finished(client: Client, workflow_id: str) -> bool:
 
 
 async def test_a_new_complaint_while_the_closed_case_waits_for_postgresql_opens_the_next_generation(
-        client: Client, worker, task_queue: str, db: asyncpg.Pool, db_url: str, pg_server: str) -> None:
+    client: Client, worker, task_queue: str, db: asyncpg.Pool, db_url: str, pg_server: str
+) -> None:
     policy = fast_policy()
     opened = await open_case(client, ticket("pgdown", customer="cust-pgdown"), policy, task_queue)
     from urllib.parse import urlsplit
@@ -73,8 +74,9 @@ async def test_a_new_complaint_while_the_closed_case_waits_for_postgresql_opens_
         await asyncio.sleep(2)
         assert not await finished(client, opened.workflow_id)  # closed, still waiting for the store
 
-        new = await open_case(client, ticket("pgdown", customer="cust-pgdown", event="evt-second-complaint"),
-                              policy, task_queue)
+        new = await open_case(
+            client, ticket("pgdown", customer="cust-pgdown", event="evt-second-complaint"), policy, task_queue
+        )
         redelivered = await open_case(client, ticket("pgdown", customer="cust-pgdown"), policy, task_queue)
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
@@ -85,8 +87,9 @@ async def test_a_new_complaint_while_the_closed_case_waits_for_postgresql_opens_
     await eventually(lambda: finished(client, opened.workflow_id), timeout=120, interval=0.5)
 
 
-async def test_a_case_purged_by_retention_is_never_reused(client: Client, worker, task_queue: str,
-                                                          db: asyncpg.Pool) -> None:
+async def test_a_case_purged_by_retention_is_never_reused(
+    client: Client, worker, task_queue: str, db: asyncpg.Pool
+) -> None:
     async def database() -> Any:
         return db
 
@@ -96,8 +99,11 @@ async def test_a_case_purged_by_retention_is_never_reused(client: Client, worker
     await close(client, first.case_id, coupon)
     await eventually(lambda: finished(client, first.workflow_id), timeout=60)
     # Retention: Temporal forgets the closed case (the event store and ledger keep their rows).
-    await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=first.workflow_id)))
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=first.workflow_id)
+        )
+    )
 
     async def gone() -> bool:
         try:
@@ -105,21 +111,25 @@ async def test_a_case_purged_by_retention_is_never_reused(client: Client, worker
         except RPCError as err:
             return err.status == RPCStatusCode.NOT_FOUND
         return False
+
     await eventually(gone, timeout=60, interval=0.5)
 
-    second = await open_case(client, ticket("purge", customer="cust-purge", event="evt-after-purge"), policy,
-                             task_queue, database)
+    second = await open_case(
+        client, ticket("purge", customer="cust-purge", event="evt-after-purge"), policy, task_queue, database
+    )
     # Before: generation 1 again, whose ledger key already had a `succeeded` row: nothing was paid.
     assert second.created and second.workflow_id == workflow_id_for(first.case_id, 2)
     await close(client, second.case_id, coupon)
-    rows = await db.fetch("SELECT workflow_id, status FROM ledger WHERE customer_id = 'cust-purge' "
-                          "ORDER BY created_at")
+    rows = await db.fetch("SELECT workflow_id, status FROM ledger WHERE customer_id = 'cust-purge' ORDER BY created_at")
     assert [(r["workflow_id"], r["status"]) for r in rows] == [
-        (first.workflow_id, "succeeded"), (second.workflow_id, "succeeded")]
+        (first.workflow_id, "succeeded"),
+        (second.workflow_id, "succeeded"),
+    ]
 
 
-async def test_a_nul_in_the_ticket_does_not_wedge_the_case(client: Client, worker, task_queue: str,
-                                                           db: asyncpg.Pool) -> None:
+async def test_a_nul_in_the_ticket_does_not_wedge_the_case(
+    client: Client, worker, task_queue: str, db: asyncpg.Pool
+) -> None:
     policy = fast_policy()
     data = ticket("nul", customer="cust-nul").model_dump(mode="json")
     data["subject"] = "Broken\u0000glass"
@@ -129,8 +139,9 @@ async def test_a_nul_in_the_ticket_does_not_wedge_the_case(client: Client, worke
     opened = await _update_with_start(client, poisoned, chosen, rule, task_queue, workflow_id_for(poisoned.case_key))
     await close(client, opened.case_id)
     await eventually(lambda: finished(client, opened.workflow_id), timeout=60, interval=0.5)
-    stored = await db.fetchval("SELECT data->>'subject' FROM events WHERE workflow_id = $1 AND seq = 1",
-                               opened.workflow_id)
+    stored = await db.fetchval(
+        "SELECT data->>'subject' FROM events WHERE workflow_id = $1 AND seq = 1", opened.workflow_id
+    )
     assert stored == "Brokenglass"
     new = await open_case(client, ticket("nul", customer="cust-nul", event="evt-nul-2"), policy, task_queue)
     assert new.created and new.workflow_id == workflow_id_for(opened.case_id, 2)

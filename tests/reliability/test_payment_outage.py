@@ -25,12 +25,16 @@ REFUND = CompensateInput(actor=AGENT, kind="refund", amount={"amount": "45.00", 
 
 
 async def test_a_lost_answer_then_an_outage_pays_exactly_once(
-        client: Client, task_queue: str, db: asyncpg.Pool, receiver) -> None:
+    client: Client, task_queue: str, db: asyncpg.Pool, receiver
+) -> None:
     with FakePayments() as payments:
         compensator = Compensator(db, payments.url, payments.api_key, timeout=5.0)
-        async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier(receiver.url),
-                                compensator=compensator):
-            opened = await open_case(client, ticket("outage", customer="cust-outage", payment="pi_outage1"), fast_policy(), task_queue)
+        async with build_worker(
+            client, pool=db, queue=task_queue, notifier=Notifier(receiver.url), compensator=compensator
+        ):
+            opened = await open_case(
+                client, ticket("outage", customer="cust-outage", payment="pi_outage1"), fast_policy(), task_queue
+            )
             case = opened.case_id
             await run_step(client, case, "acknowledge", AcknowledgeInput(actor=AGENT))
             await run_step(client, case, "record_fix", FixInput(actor=AGENT, description="Done."))
@@ -53,6 +57,7 @@ async def test_a_lost_answer_then_an_outage_pays_exactly_once(
 
             async def settled() -> bool:
                 return (await status(client, case)).step == "follow_up"
+
             await eventually(settled, timeout=150, interval=1.0)
             events = await timeline(client, case)
             final = await status(client, case)
@@ -60,8 +65,10 @@ async def test_a_lost_answer_then_an_outage_pays_exactly_once(
         rows = await db.fetch("SELECT status, reference FROM ledger WHERE case_id = $1", case)
         key = f"complaint-{case}:{final.compensation[0].seq}"
         lookups = [r for r in payments.requests if r[0].startswith("GET ")]
-        print(f"\npayment outage: attempts={payments.calls_by_key[key]} faults={payments.calls - payments.refund_count}"
-              f" lookups={len(lookups)} refunds={payments.refund_count} lost=0 doubled={payments.refund_count - 1}")
+        print(
+            f"\npayment outage: attempts={payments.calls_by_key[key]} faults={payments.calls - payments.refund_count}"
+            f" lookups={len(lookups)} refunds={payments.refund_count} lost=0 doubled={payments.refund_count - 1}"
+        )
         assert payments.refund_count == 1 and len(payments.refunds_for(key)) == 1
         assert [(r["status"], r["reference"]) for r in rows] == [("succeeded", payments.refunds[0]["id"])]
         types = [e.type for e in events]

@@ -13,19 +13,22 @@ import asyncpg
 from temporalio.client import Client
 
 from activities.notifications import Notifier
+from recovery.converter import data_converter
 from starter.cases import open_case, timeline
 from starter.dev import temporal_command
-from tests.helpers import WebhookReceiver, eventually, fast_policy, ticket
-from tests.helpers import free_port
+from tests.helpers import WebhookReceiver, eventually, fast_policy, free_port, ticket
 from worker import build_worker
-from recovery.converter import data_converter
 
 CASES = 10
 
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*temporal_command(home, port, free_port()), "--headless"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [*temporal_command(home, port, free_port()), "--headless"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 async def connected(port: int) -> Client:
@@ -34,11 +37,13 @@ async def connected(port: int) -> Client:
             return await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter)
         except Exception:
             return None
+
     return await eventually(attempt, timeout=60, interval=0.25)
 
 
-async def test_escalations_fire_once_across_a_server_kill(tmp_path: Path, db: asyncpg.Pool,
-                                                          receiver: WebhookReceiver) -> None:
+async def test_escalations_fire_once_across_a_server_kill(
+    tmp_path: Path, db: asyncpg.Pool, receiver: WebhookReceiver
+) -> None:
     port = free_port()
     server = start_server(tmp_path, port)
     try:
@@ -46,8 +51,10 @@ async def test_escalations_fire_once_across_a_server_kill(tmp_path: Path, db: as
         queue = "restart"
         policy = fast_policy(ack="6s", interval="3s")
         async with build_worker(client, pool=db, queue=queue, notifier=Notifier(receiver.url)):
-            cases = [(await open_case(client, ticket(f"r{n}", customer=f"cust-restart-{n}"), policy, queue)).case_id
-                     for n in range(CASES)]
+            cases = [
+                (await open_case(client, ticket(f"r{n}", customer=f"cust-restart-{n}"), policy, queue)).case_id
+                for n in range(CASES)
+            ]
             # Down before the first deadline; the deadlines (6 s, 9 s, 12 s) all pass while it is down.
             server.send_signal(signal.SIGKILL)
             server.wait(timeout=10)
@@ -65,6 +72,7 @@ async def test_escalations_fire_once_across_a_server_kill(tmp_path: Path, db: as
                         return {}
                     found[case] = (levels, events)
                 return found
+
             found = await eventually(all_escalated, timeout=90, interval=1)
             recovered_after = time.monotonic() - down_at
     finally:
@@ -78,5 +86,7 @@ async def test_escalations_fire_once_across_a_server_kill(tmp_path: Path, db: as
     sent = [item for item in receiver.received if item["template"] == "escalation"]
     keys = {item["idempotency_key"] for item in sent}
     assert len(keys) == 3 * CASES
-    print(f"\nserver restart: {CASES} cases, server down {14} s across every deadline, "
-          f"{len(keys)} escalations fired once each (recovered within {recovered_after:.0f} s), duplicates = 0")
+    print(
+        f"\nserver restart: {CASES} cases, server down {14} s across every deadline, "
+        f"{len(keys)} escalations fired once each (recovered within {recovered_after:.0f} s), duplicates = 0"
+    )

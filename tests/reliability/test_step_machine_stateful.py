@@ -4,7 +4,6 @@ contacts and the passing of time, with the engine's promises checked after every
 from __future__ import annotations
 
 import itertools
-
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -28,16 +27,34 @@ from workflows.models import (
 from workflows.policy import Policy, Step
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-ACTORS = [Actor(id="alice", role="agent"), Actor(id="bob", role="agent"), Actor(id="lena", role="team-lead"),
-          Actor(id="max", role="manager")]
-ALLOWED = {(Step.ACKNOWLEDGE, Step.FIX), (Step.FIX, Step.COMPENSATE), (Step.COMPENSATE, Step.FOLLOW_UP),
-           (Step.FOLLOW_UP, Step.CLOSE), (Step.FOLLOW_UP, Step.FIX), (Step.CLOSE, Step.CLOSED)}
+ACTORS = [
+    Actor(id="alice", role="agent"),
+    Actor(id="bob", role="agent"),
+    Actor(id="lena", role="team-lead"),
+    Actor(id="max", role="manager"),
+]
+ALLOWED = {
+    (Step.ACKNOWLEDGE, Step.FIX),
+    (Step.FIX, Step.COMPENSATE),
+    (Step.COMPENSATE, Step.FOLLOW_UP),
+    (Step.FOLLOW_UP, Step.CLOSE),
+    (Step.FOLLOW_UP, Step.FIX),
+    (Step.CLOSE, Step.CLOSED),
+}
 CAP = Decimal("300.00")
 
 
 def policy() -> Policy:
-    data = fast_policy(ack="1h", fix="2h", compensate="2h", follow_up="30m", close="2h", interval="30m",
-                       max_silence="6h", age_ceiling="5d").model_dump(mode="json")
+    data = fast_policy(
+        ack="1h",
+        fix="2h",
+        compensate="2h",
+        follow_up="30m",
+        close="2h",
+        interval="30m",
+        max_silence="6h",
+        age_ceiling="5d",
+    ).model_dump(mode="json")
     data["compensation"]["customer_cap"] = {"USD": str(CAP)}
     return Policy.model_validate(data)
 
@@ -64,8 +81,11 @@ class StepMachine(RuleBasedStateMachine):
             if paused_before:
                 # Pause never counts: while paused only wall-clock rules (silence, age ceiling) may fire.
                 assert {e.type for e in self.case.state.events[seq:]} <= {"customer_updated", "escalated"}
-                assert all(e.data.get("reason") == "age ceiling reached"
-                           for e in self.case.state.events[seq:] if e.type == "escalated")
+                assert all(
+                    e.data.get("reason") == "age ceiling reached"
+                    for e in self.case.state.events[seq:]
+                    if e.type == "escalated"
+                )
             self._drain()
         self.now = target
 
@@ -103,11 +123,13 @@ class StepMachine(RuleBasedStateMachine):
         inp = FixInput(actor=actor, description="fixed")
         self._attempt(lambda: self.case.check_record_fix(inp), lambda: self.case.record_fix(inp, self.now))
 
-    @rule(actor=st.sampled_from(ACTORS), cents=st.integers(1, 200_000),
-          kind=st.sampled_from(["refund", "credit", "coupon"]))
+    @rule(
+        actor=st.sampled_from(ACTORS),
+        cents=st.integers(1, 200_000),
+        kind=st.sampled_from(["refund", "credit", "coupon"]),
+    )
     def compensate(self, actor: Actor, cents: int, kind: str) -> None:
-        inp = CompensateInput(actor=actor, kind=kind,
-                              amount={"amount": str(Decimal(cents) / 100), "currency": "USD"})
+        inp = CompensateInput(actor=actor, kind=kind, amount={"amount": str(Decimal(cents) / 100), "currency": "USD"})
         self._attempt(lambda: self.case.check_compensate(inp, self.now), lambda: self.case.compensate(inp, self.now))
 
     @rule(actor=st.sampled_from(ACTORS), approve=st.booleans())
@@ -171,7 +193,11 @@ class StepMachine(RuleBasedStateMachine):
         missed = s.clock.escalations > 0
         if missed:
             assert spent + 0.01 >= s.clock.budget
-        elif not s.paused and spent >= s.clock.budget + 1 and s.escalation_level < len(self.case.policy.escalation.ladder):
+        elif (
+            not s.paused
+            and spent >= s.clock.budget + 1
+            and s.escalation_level < len(self.case.policy.escalation.ladder)
+        ):
             raise AssertionError(f"budget {s.clock.budget}s spent ({spent}s) without escalating")
 
     @invariant()
@@ -179,8 +205,9 @@ class StepMachine(RuleBasedStateMachine):
         assert [e.seq for e in self.case.state.events] == list(range(1, self.case.state.seq + 1))
 
 
-StepMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
-                                         suppress_health_check=list(HealthCheck))
+StepMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
+)
 test_step_machine_keeps_its_promises = StepMachine.TestCase
 
 
@@ -201,5 +228,7 @@ StepMachine.teardown = _count
 def test_the_state_machine_figures() -> None:
     """Runs after the state machine (file order) and states what it proved."""
     assert STATS["runs"] >= 150
-    print(f"\nstateful: {STATS['runs']} runs, {STATS['steps_applied']} steps applied, "
-          f"{STATS['steps_rejected']} rejected without a change, violations found = 0")
+    print(
+        f"\nstateful: {STATS['runs']} runs, {STATS['steps_applied']} steps applied, "
+        f"{STATS['steps_rejected']} rejected without a change, violations found = 0"
+    )

@@ -17,26 +17,44 @@ from temporalio.client import Client
 
 from starter.cases import open_case, run_step, timeline
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
-from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 from workflows.complaint import ComplaintWorkflow
+from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES, KILLS, SEED = 12, 3, 20261122
-EXPECTED_EVENTS = ["opened", "acknowledged", "fix_recorded", "compensation_proposed", "compensation_issued",
-                   "follow_up_asked", "follow_up_done", "closed"]
+EXPECTED_EVENTS = [
+    "opened",
+    "acknowledged",
+    "fix_recorded",
+    "compensation_proposed",
+    "compensation_issued",
+    "follow_up_asked",
+    "follow_up_done",
+    "closed",
+]
 EXPECTED_NOTES = {"new_case", "acknowledgement", "fix_notice", "compensation_notice", "follow_up_request"}
 
 
 class Workers:
     def __init__(self, client: Client, queue: str, receiver: WebhookReceiver, db_url: str):
-        self.env = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-                    "RECOVERY_TASK_QUEUE": queue, "RECOVERY_NOTIFY_WEBHOOK": receiver.url, "DATABASE_URL": db_url}
+        self.env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "RECOVERY_TASK_QUEUE": queue,
+            "RECOVERY_NOTIFY_WEBHOOK": receiver.url,
+            "DATABASE_URL": db_url,
+        }
         self.process = self._start()
         self.kills = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def kill_and_restart(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -54,19 +72,27 @@ async def lifecycle(client: Client, queue: str, receiver: WebhookReceiver, n: in
     case = opened.case_id
     await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Fixed."))
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="refund" if n % 2 else "coupon", amount={"amount": f"{10 + n}.00", "currency": "USD"}))
+    await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(
+            actor=AGENT, kind="refund" if n % 2 else "coupon", amount={"amount": f"{10 + n}.00", "currency": "USD"}
+        ),
+    )
 
     async def asked() -> bool:  # the CSAT request going out is how an agent learns the customer was asked
         return any(i["template"] == "follow_up_request" for i in receiver.for_case(case))
+
     await eventually(asked, timeout=120, interval=0.5)
     await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied"))
     await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="ok"))
     return case
 
 
-async def test_random_worker_kills_lose_and_double_nothing(client: Client, task_queue: str, receiver: WebhookReceiver,
-                                                           db: asyncpg.Pool, db_url: str) -> None:
+async def test_random_worker_kills_lose_and_double_nothing(
+    client: Client, task_queue: str, receiver: WebhookReceiver, db: asyncpg.Pool, db_url: str
+) -> None:
     rng = random.Random(SEED)
     workers = Workers(client, task_queue, receiver, db_url)
     try:
@@ -76,6 +102,7 @@ async def test_random_worker_kills_lose_and_double_nothing(client: Client, task_
             for _ in range(KILLS):
                 await asyncio.sleep(rng.uniform(0.5, 4.0))  # a random moment of the lifecycles
                 workers.kill_and_restart()
+
         cases, _ = await asyncio.wait_for(asyncio.gather(runs, chaos()), timeout=300)
         timelines = {case: await timeline(client, case) for case in cases}
     finally:
@@ -88,10 +115,14 @@ async def test_random_worker_kills_lose_and_double_nothing(client: Client, task_
         # One key per notification: a resend after a kill carries the same key.
         per_template = Counter(t for t in {(i["idempotency_key"], i["template"]) for i in delivered})
         assert all(count == 1 for count in Counter(t for _, t in per_template).values()), case
-    ledger = await db.fetch("SELECT case_id, count(*) AS n, bool_and(status = 'succeeded') AS ok "
-                            "FROM ledger WHERE customer_id LIKE 'cust-chaos-%' GROUP BY case_id")
+    ledger = await db.fetch(
+        "SELECT case_id, count(*) AS n, bool_and(status = 'succeeded') AS ok "
+        "FROM ledger WHERE customer_id LIKE 'cust-chaos-%' GROUP BY case_id"
+    )
     assert len(ledger) == CASES and all(r["n"] == 1 and r["ok"] for r in ledger)
     resent = sum(n - 1 for n in Counter(i["idempotency_key"] for i in receiver.received).values())
-    print(f"\nworker chaos (seed {SEED}): {CASES} cases, {workers.kills} SIGKILLs, all closed; "
-          f"{len(ledger)} compensations issued once; notifications lost = 0, issued twice = 0 "
-          f"({resent} at-least-once resends under the same key)")
+    print(
+        f"\nworker chaos (seed {SEED}): {CASES} cases, {workers.kills} SIGKILLs, all closed; "
+        f"{len(ledger)} compensations issued once; notifications lost = 0, issued twice = 0 "
+        f"({resent} at-least-once resends under the same key)"
+    )

@@ -22,14 +22,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import Notifier
+from recovery.converter import data_converter
 from starter.binaries import find_binary
 from starter.cases import open_case, run_step, status
 from tests.helpers import AGENT, LEAD, fast_policy, ticket
 from worker import build_worker
 from workflows import search_attributes as sa
-from recovery.converter import data_converter
 from workflows.complaint import ComplaintWorkflow
-from workflows.policy import Policy
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,
@@ -42,6 +41,7 @@ from workflows.models import (
     PauseInput,
     ResumeInput,
 )
+from workflows.policy import Policy
 
 HERE = Path(__file__).parent / "histories"
 VERSION = sys.argv[1] if len(sys.argv) > 1 else "channels"
@@ -63,13 +63,13 @@ class _Channels:
         self.zendesk.add_ticket("77")
         roster = parse_roster(f"""
 [people.ann]
-slack = "{self.slack.hook('ann')}"
+slack = "{self.slack.hook("ann")}"
 [people.lena]
 slack = "{self.slack.unknown_hook()}"
 [people.tom]
-slack = "{self.slack.hook('tom')}"
+slack = "{self.slack.hook("tom")}"
 [people.max]
-slack = "{self.slack.hook('max')}"
+slack = "{self.slack.hook("max")}"
 [roles.agent]
 people = ["ann"]
 [roles.team-lead]
@@ -79,9 +79,12 @@ people = ["max"]
 [roles.executive]
 people = ["max", "tom"]
 """)
-        self.notifier = Notifier(smtp=SmtpConfig.from_url(self.smtp.url, "care@shop.example"),
-                                 zendesk=ZendeskClient(self.zendesk.url, self.zendesk.email, self.zendesk.token),
-                                 roster=roster, console_url="http://127.0.0.1:8000")
+        self.notifier = Notifier(
+            smtp=SmtpConfig.from_url(self.smtp.url, "care@shop.example"),
+            zendesk=ZendeskClient(self.zendesk.url, self.zendesk.email, self.zendesk.token),
+            roster=roster,
+            console_url="http://127.0.0.1:8000",
+        )
 
     def close(self) -> None:
         self.smtp.close()
@@ -106,24 +109,40 @@ async def lifecycle_with_approval(client: Client, queue: str) -> str:
     await run_step(client, case, ComplaintWorkflow.pause, PauseInput(actor=AGENT, reason="waiting for photos"))
     await run_step(client, case, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
     await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replacement sent."))
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}))
+    await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
+    )
     await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=LEAD, approve=True))
     await _until_asked(client, case)
-    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="unsatisfied"))
+    await run_step(
+        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="unsatisfied")
+    )
     await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Second replacement."))
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Done already."))
+    await run_step(
+        client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Done already.")
+    )
     await _until_asked(client, case)
-    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
-    await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Fixed."))
+    await run_step(
+        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+    )
+    await run_step(
+        client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Fixed.")
+    )
     await client.get_workflow_handle(opened.workflow_id).result()
     return opened.workflow_id
 
 
 async def escalation_ladder(env: WorkflowEnvironment, queue: str) -> str:
     extra = {"source": "zendesk", "ticket_id": "77"} if CHANNELS else {}
-    opened = await open_case(env.client, ticket("rec-ladder", customer="cust-ladder", **extra),
-                             fast_policy(ack="1h", interval="30m", max_silence="90m"), queue)
+    opened = await open_case(
+        env.client,
+        ticket("rec-ladder", customer="cust-ladder", **extra),
+        fast_policy(ack="1h", interval="30m", max_silence="90m"),
+        queue,
+    )
     await env.sleep(timedelta(hours=3))
     await run_step(env.client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     return opened.workflow_id
@@ -138,8 +157,9 @@ async def pause_budget(env: WorkflowEnvironment, queue: str) -> str:
     await env.sleep(timedelta(minutes=10))
     await run_step(env.client, opened.case_id, "pause", PauseInput(actor=AGENT, reason="waiting for photos"))
     await env.sleep(timedelta(minutes=20))
-    await run_step(env.client, opened.case_id, "change_severity",
-                   ChangeSeverityInput(actor=AGENT, severity="high", reason="VIP"))
+    await run_step(
+        env.client, opened.case_id, "change_severity", ChangeSeverityInput(actor=AGENT, severity="high", reason="VIP")
+    )
     await env.sleep(timedelta(hours=1))
     await run_step(env.client, opened.case_id, "acknowledge", AcknowledgeInput(actor=AGENT))
     return opened.workflow_id
@@ -157,7 +177,9 @@ async def main() -> None:
     channels = _Channels() if CHANNELS else None
     notifier = channels.notifier if channels else Notifier()
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"), search_attributes=sa.ALL, data_converter=data_converter,
+        dev_server_existing_path=find_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=data_converter,
     ) as env:
         async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):
             workflow_id = await lifecycle_with_approval(env.client, queue)
@@ -166,7 +188,8 @@ async def main() -> None:
     from tests.conftest import register_search_attributes
 
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"), data_converter=data_converter,
+        test_server_existing_path=find_binary("temporal-test-server"),
+        data_converter=data_converter,
     ) as env:
         await register_search_attributes(env.client)
         async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):

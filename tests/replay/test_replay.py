@@ -10,8 +10,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from workflows.complaint import ComplaintWorkflow
 from recovery.converter import data_converter
+from workflows.complaint import ComplaintWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -25,13 +25,21 @@ def test_histories_are_committed() -> None:
     # budget and business calendars (`pause-budget` patch), and with the notification channels
     # (`channels` patch: plan + deliver activities), and after the `robust-cases` patch
     # (breach events, delivery-moved silence, bounded state…): all must replay.
-    assert {p.stem for p in HISTORIES} >= {"lifecycle_with_approval", "escalation_ladder",
-                                           "lifecycle_with_approval_v2", "escalation_ladder_v2",
-                                           "lifecycle_with_approval_calendars", "escalation_ladder_calendars",
-                                           "pause_budget_calendars",
-                                           "lifecycle_with_approval_assign", "escalation_ladder_assign",
-                                           "lifecycle_with_approval_robust", "escalation_ladder_robust",
-                                           "lifecycle_with_approval_channels", "escalation_ladder_channels"}
+    assert {p.stem for p in HISTORIES} >= {
+        "lifecycle_with_approval",
+        "escalation_ladder",
+        "lifecycle_with_approval_v2",
+        "escalation_ladder_v2",
+        "lifecycle_with_approval_calendars",
+        "escalation_ladder_calendars",
+        "pause_budget_calendars",
+        "lifecycle_with_approval_assign",
+        "escalation_ladder_assign",
+        "lifecycle_with_approval_robust",
+        "escalation_ladder_robust",
+        "lifecycle_with_approval_channels",
+        "escalation_ladder_channels",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -53,8 +61,9 @@ async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) 
         await original(self)
 
     history = load(Path(__file__).parent / "histories" / "lifecycle_with_approval.json")
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter,
-                        workflow_runner=UnsandboxedWorkflowRunner())
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=data_converter, workflow_runner=UnsandboxedWorkflowRunner()
+    )
     await replayer.replay_workflow(history)  # unchanged code, same runner: replays
 
     monkeypatch.setattr(ComplaintWorkflow, "_drain", publish_first)

@@ -26,8 +26,9 @@ class NotAComplaint:
 
 async def test_a_failed_query_on_a_closed_case_is_503(api: httpx.AsyncClient, client: Client) -> None:
     case = unique("closed-q")
-    async with Worker(client, task_queue=f"{case}-q", workflows=[NotAComplaint],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
+    async with Worker(
+        client, task_queue=f"{case}-q", workflows=[NotAComplaint], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
         await client.execute_workflow(NotAComplaint.run, id=f"complaint-{case}", task_queue=f"{case}-q")
         response = await api.get(f"/v1/complaints/{case}", headers=ALICE)
     # Before: WorkflowQueryFailedError was not caught and the API answered 500.

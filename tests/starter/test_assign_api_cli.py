@@ -24,8 +24,9 @@ async def test_assignment_claim_refusals_and_lead_reassign(api: httpx.AsyncClien
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["assignee"] == "alice"
     assert_error(await api.post(path, json={"assignee": "bob"}, headers=BOB), 403, "forbidden", "belongs to alice")
-    assert_error(await api.post(path, json={"assignee": "nobody-here"}, headers=ALICE), 422, "validation",
-                 "not an agent")
+    assert_error(
+        await api.post(path, json={"assignee": "nobody-here"}, headers=ALICE), 422, "validation", "not an agent"
+    )
     assert_error(await api.post(path, json={"assignee": "viewer"}, headers=ALICE), 422, "validation")
     assert_error(await api.post(path, json={"assignee": "alice"}, headers=VIEWER), 403, "forbidden")
     assert_error(await api.post(path, json={"assignee": "alice"}, headers=ALICE), 409, "conflict", "already assigned")
@@ -33,17 +34,26 @@ async def test_assignment_claim_refusals_and_lead_reassign(api: httpx.AsyncClien
     assert moved.status_code == 200 and moved.json()["assignee"] == "bob"
     shown = (await api.get(f"/v1/complaints/{case}", headers=ALICE)).json()
     assert [(e["actor"], e["data"]["assignee"]) for e in shown["timeline"] if e["type"] == "assigned"] == [
-        ("alice", "alice"), ("lena", "bob")]
+        ("alice", "alice"),
+        ("lena", "bob"),
+    ]
 
 
 @pytest.mark.usefixtures("worker")
 async def test_recovery_assign(client: Client, task_queue: str, tmp_path: Path) -> None:
     ticket = tmp_path / "ticket.json"
-    ticket.write_text(json.dumps({
-        "source": "generic", "event_id": unique("cli-own"), "ticket_id": "T-own",
-        "customer": {"id": "cust-cli-own", "name": "Ada"}, "subject": "Late parcel",
-        "occurred_at": "2026-11-20T10:00:00+00:00",
-    }))
+    ticket.write_text(
+        json.dumps(
+            {
+                "source": "generic",
+                "event_id": unique("cli-own"),
+                "ticket_id": "T-own",
+                "customer": {"id": "cust-cli-own", "name": "Ada"},
+                "subject": "Late parcel",
+                "occurred_at": "2026-11-20T10:00:00+00:00",
+            }
+        )
+    )
     common = ["--operator", *address(client), "--task-queue", task_queue]  # direct-Temporal mode
     assert (await arecovery("open", "--file", str(ticket), *common)).returncode == 0
     os.environ["RECOVERY_AGENTS"] = str(ROOT / "starter" / "dev_agents.toml")
@@ -55,4 +65,5 @@ async def test_recovery_assign(client: Client, task_queue: str, tmp_path: Path) 
         del os.environ["RECOVERY_AGENTS"]
     assert done.returncode == 0, done.stderr
     assert "owner             alice" in done.stdout or any(
-        line.split() == ["owner", "alice"] for line in done.stdout.splitlines()), done.stdout
+        line.split() == ["owner", "alice"] for line in done.stdout.splitlines()
+    ), done.stdout

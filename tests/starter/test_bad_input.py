@@ -33,17 +33,26 @@ ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
 ZENDESK_SECRET, JIRA_SECRET = "zd-secret-0123", "jira-secret-0123"
 CASE = "cust-matrix:ord-1"  # never opened: every request below must be refused before it matters
 TICKET: dict[str, Any] = {
-    "source": "generic", "event_id": "evt-matrix", "ticket_id": "T-matrix",
+    "source": "generic",
+    "event_id": "evt-matrix",
+    "ticket_id": "T-matrix",
     "customer": {"id": "cust-matrix", "name": "Dana Example", "email": "dana@example.com"},
     "order": {"id": "ord-1", "currency": "USD", "total": "88.00", "shipping": "9.00"},
-    "subject": "Glass arrived broken", "description": "Box crushed.", "occurred_at": "2026-11-20T10:00:00+00:00",
+    "subject": "Glass arrived broken",
+    "description": "Box crushed.",
+    "occurred_at": "2026-11-20T10:00:00+00:00",
 }
 STEP_BODIES: dict[str, dict[str, Any]] = {
-    "acknowledge": {"message": "Sorry"}, "fix": {"description": "Sent a new one"},
+    "acknowledge": {"message": "Sorry"},
+    "fix": {"description": "Sent a new one"},
     "compensation": {"kind": "credit", "amount": {"amount": "10.00", "currency": "USD"}, "reason": "late"},
-    "approval": {"approve": True, "note": "ok"}, "follow-up": {"outcome": "satisfied", "csat": 5, "note": ""},
-    "close": {"root_cause": "carrier", "note": "done"}, "pause": {"reason": "waiting"}, "resume": {"note": ""},
-    "severity": {"severity": "high", "reason": "customer called twice"}, "policy": {"expected": "default@2026-11"},
+    "approval": {"approve": True, "note": "ok"},
+    "follow-up": {"outcome": "satisfied", "csat": 5, "note": ""},
+    "close": {"root_cause": "carrier", "note": "done"},
+    "pause": {"reason": "waiting"},
+    "resume": {"note": ""},
+    "severity": {"severity": "high", "reason": "customer called twice"},
+    "policy": {"expected": "default@2026-11"},
 }
 OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 CONTROL = ["\u0000", "\u0007", "\u001b[31m", "\u007f"]
@@ -52,9 +61,15 @@ CONTROL = ["\u0000", "\u0007", "\u001b[31m", "\u007f"]
 def settings(database: Any = None) -> ApiSettings:
     return ApiSettings(
         agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-        intake=IntakeConfig(max_body_bytes=LIMIT, zendesk=ZendeskConfig(secrets=[ZENDESK_SECRET]),
-                            jira=JiraConfig(secrets=[JIRA_SECRET], customer_id_field="customfield_1")),
-        policy=fast_policy(), task_queue="no-worker-on-this-queue", database=database)
+        intake=IntakeConfig(
+            max_body_bytes=LIMIT,
+            zendesk=ZendeskConfig(secrets=[ZENDESK_SECRET]),
+            jira=JiraConfig(secrets=[JIRA_SECRET], customer_id_field="customfield_1"),
+        ),
+        policy=fast_policy(),
+        task_queue="no-worker-on-this-queue",
+        database=database,
+    )
 
 
 async def down_database() -> asyncpg.Pool:
@@ -79,28 +94,47 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
 
 def zendesk_headers(raw: bytes, stamp: str | None = None) -> dict[str, str]:
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"X-Zendesk-Webhook-Signature": sign_zendesk(ZENDESK_SECRET, stamp, raw),
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "Content-Type": "application/json"}
+    return {
+        "X-Zendesk-Webhook-Signature": sign_zendesk(ZENDESK_SECRET, stamp, raw),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
 
 
 def jira_headers(raw: bytes) -> dict[str, str]:
-    return {"X-Hub-Signature": sign_jira(JIRA_SECRET, raw), "Content-Type": "application/json",
-            "X-Atlassian-Webhook-Identifier": "delivery-1"}
+    return {
+        "X-Hub-Signature": sign_jira(JIRA_SECRET, raw),
+        "Content-Type": "application/json",
+        "X-Atlassian-Webhook-Identifier": "delivery-1",
+    }
 
 
 def jira_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"webhookEvent": "jira:issue_created", "timestamp": 1763632800000, "issue": {
-        "key": "SUP-1", "fields": {"summary": "Broken", "description": "Box crushed.",
-                                   "reporter": {"accountId": "a-1", "displayName": "Dana"},
-                                   "customfield_1": "cust-matrix"}}}
+    body: dict[str, Any] = {
+        "webhookEvent": "jira:issue_created",
+        "timestamp": 1763632800000,
+        "issue": {
+            "key": "SUP-1",
+            "fields": {
+                "summary": "Broken",
+                "description": "Box crushed.",
+                "reporter": {"accountId": "a-1", "displayName": "Dana"},
+                "customfield_1": "cust-matrix",
+            },
+        },
+    }
     body.update(overrides)
     return body
 
 
 def zendesk_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"ticket_id": "4711", "subject": "Broken", "description": "Box crushed.",
-                            "updated_at": "2026-11-20T10:00:00Z",
-                            "requester": {"id": "cust-matrix", "name": "Dana", "email": "dana@example.com"}}
+    body: dict[str, Any] = {
+        "ticket_id": "4711",
+        "subject": "Broken",
+        "description": "Box crushed.",
+        "updated_at": "2026-11-20T10:00:00Z",
+        "requester": {"id": "cust-matrix", "name": "Dana", "email": "dana@example.com"},
+    }
     body.update(overrides)
     return body
 
@@ -108,9 +142,19 @@ def zendesk_body(**overrides: Any) -> dict[str, Any]:
 class Case:
     """One request of the matrix: what is sent and what kind of input it is."""
 
-    def __init__(self, kind: str, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-                 headers: dict[str, str] | None = None, params: dict[str, str] | None = None,
-                 sign: str | None = None, chunked: bool = False):
+    def __init__(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        sign: str | None = None,
+        chunked: bool = False,
+    ):
         self.kind, self.method, self.path, self.params, self.chunked = kind, method, path, params, chunked
         self.raw = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         self.headers = dict(headers if headers is not None else ALICE)
@@ -125,8 +169,9 @@ class Case:
         return f"{self.kind}: {self.method} {self.path} {self.params or ''} {(self.raw or b'')[:80]!r}"
 
 
-def body_cases(route: str, valid: dict[str, Any], sign: str | None = None,
-               epoch_times: tuple[str, ...] = ()) -> Iterator[Case]:
+def body_cases(
+    route: str, valid: dict[str, Any], sign: str | None = None, epoch_times: tuple[str, ...] = ()
+) -> Iterator[Case]:
     """Malformed JSON, wrong types, control characters, unknown fields, huge and chunked bodies.
     Webhooks (`sign`) carry third-party payloads: their unknown and unmapped fields are accepted by
     design (docs/ops.md), so only the shape of the body and its mapped fields are varied."""
@@ -166,17 +211,18 @@ def matrix() -> Iterator[Case]:
     yield from size_cases("/v1/tickets")
     for bad in [*OUT_OF_RANGE, "2026-11-20T10:00:00", "yesterday", "2026-13-01T00:00:00Z"]:
         yield Case("out-of-range date", "POST", "/v1/tickets", body={**TICKET, "occurred_at": bad})
-    for key, value in (("customer", {**TICKET["customer"], "name": "a\u0000b"}),
-                       ("customer", {**TICKET["customer"], "extra": 1}),
-                       ("order", {**TICKET["order"], "total": "1.005"}),
-                       ("order", {**TICKET["order"], "currency": "JPY", "shipping": "10.5"}),
-                       ("tags", ["ok", "bad\u0000"])):
+    for key, value in (
+        ("customer", {**TICKET["customer"], "name": "a\u0000b"}),
+        ("customer", {**TICKET["customer"], "extra": 1}),
+        ("order", {**TICKET["order"], "total": "1.005"}),
+        ("order", {**TICKET["order"], "currency": "JPY", "shipping": "10.5"}),
+        ("tags", ["ok", "bad\u0000"]),
+    ):
         yield Case("nested", "POST", "/v1/tickets", body={**TICKET, key: value})
 
     yield from webhook_cases("/v1/webhooks/jira", jira_body(), sign="jira")
-    for stamp in (10**18, -10**18, 2**63, -(2**63)):
-        yield Case("out-of-range timestamp", "POST", "/v1/webhooks/jira", body=jira_body(timestamp=stamp),
-                   sign="jira")
+    for stamp in (10**18, -(10**18), 2**63, -(2**63)):
+        yield Case("out-of-range timestamp", "POST", "/v1/webhooks/jira", body=jira_body(timestamp=stamp), sign="jira")
     jira = jira_body()
     jira["issue"]["fields"]["summary"] = "a\u0000b"
     yield Case("control character", "POST", "/v1/webhooks/jira", body=jira, sign="jira")
@@ -184,14 +230,25 @@ def matrix() -> Iterator[Case]:
     yield from webhook_cases("/v1/webhooks/zendesk", zendesk_body(), sign="zendesk")
     for key in ("subject", "description"):
         for control in CONTROL:
-            yield Case("control character", "POST", "/v1/webhooks/zendesk",
-                       body=zendesk_body(**{key: f"a{control}b"}), sign="zendesk")
+            yield Case(
+                "control character",
+                "POST",
+                "/v1/webhooks/zendesk",
+                body=zendesk_body(**{key: f"a{control}b"}),
+                sign="zendesk",
+            )
     for bad in OUT_OF_RANGE:
-        yield Case("out-of-range date", "POST", "/v1/webhooks/zendesk", body=zendesk_body(updated_at=bad),
-                   sign="zendesk")
+        yield Case(
+            "out-of-range date", "POST", "/v1/webhooks/zendesk", body=zendesk_body(updated_at=bad), sign="zendesk"
+        )
         raw = json.dumps(zendesk_body()).encode()
-        yield Case("out-of-range timestamp", "POST", "/v1/webhooks/zendesk", raw=raw,
-                   headers={**zendesk_headers(raw, stamp=bad)})
+        yield Case(
+            "out-of-range timestamp",
+            "POST",
+            "/v1/webhooks/zendesk",
+            raw=raw,
+            headers={**zendesk_headers(raw, stamp=bad)},
+        )
     yield Case("unknown source", "POST", "/v1/webhooks/nope", body={})
 
     for step, valid in STEP_BODIES.items():
@@ -201,9 +258,18 @@ def matrix() -> Iterator[Case]:
         yield Case("bad case id", "POST", f"/v1/complaints/{bad_case}/acknowledge", body={"message": "x"})
         yield Case("bad case id", "GET", f"/v1/complaints/{bad_case}")
 
-    for params in ({"step": "nope"}, {"severity": 3}, {"escalated": "maybe"}, {"customer": "a\u0000b"},
-                   {"customer": "x" * 300}, {"page_size": "0"}, {"page_size": "100000"}, {"page_size": "1e3"},
-                   {"page_token": "%%%"}, {"page_token": "not base64!"}):
+    for params in (
+        {"step": "nope"},
+        {"severity": 3},
+        {"escalated": "maybe"},
+        {"customer": "a\u0000b"},
+        {"customer": "x" * 300},
+        {"page_size": "0"},
+        {"page_size": "100000"},
+        {"page_size": "1e3"},
+        {"page_token": "%%%"},
+        {"page_token": "not base64!"},
+    ):
         yield Case("bad query", "GET", "/v1/complaints", params={k: str(v) for k, v in params.items()})
     simulation = {"policy": default_policy_text(), "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z"}
     yield from body_cases("/v1/policy/simulations", simulation, epoch_times=("since", "until"))
@@ -211,12 +277,22 @@ def matrix() -> Iterator[Case]:
     for key in ("since", "until"):
         for bad in OUT_OF_RANGE:
             yield Case("bad report window", "POST", "/v1/policy/simulations", body={**simulation, key: bad})
-    yield Case("bad report window", "POST", "/v1/policy/simulations",
-               body={**simulation, "since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"})
+    yield Case(
+        "bad report window",
+        "POST",
+        "/v1/policy/simulations",
+        body={**simulation, "since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+    )
     yield Case("bad policy", "POST", "/v1/policy/simulations", body={**simulation, "policy": "name = 3"})
-    for params in ({"since": OUT_OF_RANGE[0]}, {"until": OUT_OF_RANGE[1]}, {"since": "tomorrow"},
-                   {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, {"top": "-1"},
-                   {"top": "1000"}, {"since": "\u0000"}):
+    for params in (
+        {"since": OUT_OF_RANGE[0]},
+        {"until": OUT_OF_RANGE[1]},
+        {"since": "tomorrow"},
+        {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+        {"top": "-1"},
+        {"top": "1000"},
+        {"since": "\u0000"},
+    ):
         yield Case("bad report window", "GET", "/v1/reports/sla", params=params)
 
 
@@ -227,7 +303,8 @@ async def send(http: httpx.AsyncClient, case: Case) -> httpx.Response:
 
         async def chunks() -> AsyncIterator[bytes]:
             for start in range(0, len(raw), 512):
-                yield raw[start:start + 512]
+                yield raw[start : start + 512]
+
         content = chunks()
     request = http.build_request(case.method, case.path, content=content, headers=case.headers, params=case.params)
     return await asyncio.wait_for(http.send(request), 20)
@@ -241,8 +318,12 @@ async def test_every_route_refuses_every_bad_input_with_a_4xx(api: httpx.AsyncCl
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
         if not (400 <= response.status_code < 500 and isinstance(body, dict) and set(body) == {"error", "detail"}):
             failures.append(f"{case!r} -> {response.status_code} {response.text[:200]}")
-        expected = {"huge body": 413, "chunked body": 413, "bad report window": 422,  # issue 15.7, 15.5
-                    "out-of-range timestamp": 422 if "jira" in case.path else 401}.get(case.kind)  # 15.6
+        expected = {
+            "huge body": 413,
+            "chunked body": 413,
+            "bad report window": 422,  # issue 15.7, 15.5
+            "out-of-range timestamp": 422 if "jira" in case.path else 401,
+        }.get(case.kind)  # 15.6
         if expected is not None and response.status_code != expected:
             failures.append(f"{case!r} -> {response.status_code}, expected {expected}")
     assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} of {len(cases)})"
@@ -254,8 +335,7 @@ async def test_every_route_refuses_every_bad_input_with_a_4xx(api: httpx.AsyncCl
     for template, operations in app.openapi()["paths"].items():
         pattern = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$")
         for method in operations:
-            if template != "/healthz" and not any(c.method == method.upper() and pattern.match(c.path)
-                                                  for c in cases):
+            if template != "/healthz" and not any(c.method == method.upper() and pattern.match(c.path) for c in cases):
                 missing.append(f"{method.upper()} {template}")
     assert not missing, missing
 
@@ -270,6 +350,7 @@ async def test_reports_answer_503_with_postgresql_down(api: httpx.AsyncClient) -
 @pytest.fixture
 def real_server(client: Client) -> Iterator[str]:
     """The API on a real uvicorn server (HTTP/1.1 keep-alive, chunked bodies), with one route that fails."""
+
     async def connect() -> Client:
         return client
 
@@ -277,6 +358,7 @@ def real_server(client: Client) -> Iterator[str]:
 
     async def boom() -> None:
         raise RuntimeError("a bug")
+
     app.add_api_route("/test/boom", boom)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
@@ -300,7 +382,9 @@ def exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes]:
         assert chunk, "connection closed before a response"
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     while len(rest) < length:
         chunk = sock.recv(65536)
         assert chunk, "connection closed mid-body"
@@ -314,16 +398,26 @@ def test_a_500_keeps_the_connection_and_chunked_bodies_get_413_on_a_real_server(
     with socket.create_connection((host, int(port)), timeout=20) as sock:
         status, body = exchange(sock, b"GET /test/boom HTTP/1.1\r\nHost: api\r\n\r\n")
         assert status == 500 and json.loads(body)["error"] == "internal"
-        status, body = exchange(sock, b"GET /v1/reports/sla HTTP/1.1\r\nHost: api\r\n"
-                                      b"Authorization: Bearer dev-alice-0123456789\r\n\r\n")
+        status, body = exchange(
+            sock, b"GET /v1/reports/sla HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer dev-alice-0123456789\r\n\r\n"
+        )
         assert status == 503, body  # same connection: the 500 did not close it
     for route in ("/v1/tickets", f"/v1/complaints/{CASE}/fix", "/v1/webhooks/jira"):
         payload = b'{"description": "' + b"y" * (2 * LIMIT) + b'"}'
-        chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 1000]), payload[i:i + 1000])
-                          for i in range(0, len(payload), 1000)) + b"0\r\n\r\n"
+        chunks = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(payload[i : i + 1000]), payload[i : i + 1000])
+                for i in range(0, len(payload), 1000)
+            )
+            + b"0\r\n\r\n"
+        )
         with socket.create_connection((host, int(port)), timeout=20) as sock:
-            status, body = exchange(sock, f"POST {route} HTTP/1.1\r\nHost: api\r\n".encode()
-                                    + b"Authorization: Bearer dev-alice-0123456789\r\nContent-Type: application/json\r\n"
-                                    + b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+            status, body = exchange(
+                sock,
+                f"POST {route} HTTP/1.1\r\nHost: api\r\n".encode()
+                + b"Authorization: Bearer dev-alice-0123456789\r\nContent-Type: application/json\r\n"
+                + b"Transfer-Encoding: chunked\r\n\r\n"
+                + chunks,
+            )
         assert status == 413, (route, body)
         assert json.loads(body)["error"] == "too_large"

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def recovery(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 async def arecovery(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,19 +55,50 @@ def test_good_policy_file_is_summarised() -> None:
 
 def test_bad_amount_is_a_validation_error_before_anything_is_sent() -> None:
     # No server at this address: the input is refused before any connection is tried.
-    result = recovery("compensate", "c:o", "--operator", "--agent", "alice", "--kind", "refund", "--amount", "12.5.5",
-                      "--address", "127.0.0.1:1")
+    result = recovery(
+        "compensate",
+        "c:o",
+        "--operator",
+        "--agent",
+        "alice",
+        "--kind",
+        "refund",
+        "--amount",
+        "12.5.5",
+        "--address",
+        "127.0.0.1:1",
+    )
     assert_one_line_error(result, 2, "amount.amount", "not a decimal number")
-    result = recovery("compensate", "c:o", "--operator", "--agent", "alice", "--kind", "refund", "--amount", "-3",
-                      "--address", "127.0.0.1:1")
+    result = recovery(
+        "compensate",
+        "c:o",
+        "--operator",
+        "--agent",
+        "alice",
+        "--kind",
+        "refund",
+        "--amount",
+        "-3",
+        "--address",
+        "127.0.0.1:1",
+    )
     assert_one_line_error(result, 2, "must not be negative")
 
 
 def test_bad_ticket_file_names_the_field(tmp_path: Path) -> None:
     ticket = tmp_path / "t.json"
-    ticket.write_text(json.dumps({"source": "generic", "event_id": "e", "ticket_id": "t",
-                                  "customer": {"id": "c", "name": "N"}, "subject": "s",
-                                  "occurred_at": "2026-11-20T10:00:00"}))
+    ticket.write_text(
+        json.dumps(
+            {
+                "source": "generic",
+                "event_id": "e",
+                "ticket_id": "t",
+                "customer": {"id": "c", "name": "N"},
+                "subject": "s",
+                "occurred_at": "2026-11-20T10:00:00",
+            }
+        )
+    )
     result = recovery("open", "--file", str(ticket), "--address", "127.0.0.1:1")
     assert_one_line_error(result, 2, "occurred_at", "timezone")
     ticket.write_text("{not json")
@@ -82,12 +114,19 @@ def test_unreachable_server_is_one_line() -> None:
 @pytest.mark.usefixtures("worker")
 async def test_open_act_and_show_through_the_cli(client: Client, task_queue: str, tmp_path: Path) -> None:
     ticket = tmp_path / "ticket.json"
-    ticket.write_text(json.dumps({
-        "source": "zendesk", "event_id": "cli-1", "ticket_id": "4711",
-        "customer": {"id": "cust-cli", "name": "Ada", "email": "ada@example.com"},
-        "order": {"id": "ord-9", "currency": "USD", "total": "88.00", "shipping": "7455.00"},
-        "subject": "Shipping charge of $7,455 on an $88 order", "occurred_at": "2026-11-20T10:00:00-05:00",
-    }))
+    ticket.write_text(
+        json.dumps(
+            {
+                "source": "zendesk",
+                "event_id": "cli-1",
+                "ticket_id": "4711",
+                "customer": {"id": "cust-cli", "name": "Ada", "email": "ada@example.com"},
+                "order": {"id": "ord-9", "currency": "USD", "total": "88.00", "shipping": "7455.00"},
+                "subject": "Shipping charge of $7,455 on an $88 order",
+                "occurred_at": "2026-11-20T10:00:00-05:00",
+            }
+        )
+    )
     common = ["--operator", *address(client), "--task-queue", task_queue]
     opened = await arecovery("open", "--file", str(ticket), *common)
     assert opened.returncode == 0, opened.stderr

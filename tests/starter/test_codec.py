@@ -20,11 +20,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import Notifier
-from starter.cases import open_case, status
-from starter.codec_server import create_codec_app
-from tests.helpers import WebhookReceiver, eventually, fast_policy
-from worker import build_worker
-from workflows import search_attributes as sa
 from recovery.codec import (
     ENCODING,
     KEY_ID_METADATA,
@@ -34,6 +29,11 @@ from recovery.codec import (
     data_converter_with_codec,
 )
 from recovery.converter import data_converter
+from starter.cases import open_case, status
+from starter.codec_server import create_codec_app
+from tests.helpers import WebhookReceiver, eventually, fast_policy
+from worker import build_worker
+from workflows import search_attributes as sa
 from workflows.models import TicketEvent
 
 KEY_A, KEY_B = os.urandom(32), os.urandom(32)
@@ -75,8 +75,10 @@ async def test_rotation_decodes_old_and_new_keys() -> None:
     by_b = await rotated.encode([plain_payload("written with b")])
     assert by_b[0].metadata[KEY_ID_METADATA] == b"b"
     decoded = await rotated.decode([*by_a, *by_b])
-    assert [data_converter.payload_converter.from_payload(p, str) for p in decoded] == ["written with a",
-                                                                                         "written with b"]
+    assert [data_converter.payload_converter.from_payload(p, str) for p in decoded] == [
+        "written with a",
+        "written with b",
+    ]
 
 
 async def test_unknown_key_id_is_named() -> None:
@@ -126,17 +128,22 @@ def test_codec_from_env() -> None:
     assert codec is not None and codec.current == "k2"
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"RECOVERY_CODEC_KEYS": "k1"}, "entry 1 is not id:base64key"),
-    ({"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)},"}, "entry 2 is empty"),
-    ({"RECOVERY_CODEC_KEYS": ":" + b64(KEY_A)}, "entry 1 is not id:base64key"),
-    ({"RECOVERY_CODEC_KEYS": "k1:not base64!"}, "key 'k1' is not valid base64"),
-    ({"RECOVERY_CODEC_KEYS": f"k1:{b64(b'x' * 16)}"}, "key 'k1' is 16 bytes; AES-256 needs 32"),
-    ({"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)},k1:{b64(KEY_B)}"}, "key id 'k1' appears twice"),
-    ({"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)}", "RECOVERY_CODEC_KEY_ID": "k9"},
-     "RECOVERY_CODEC_KEY_ID='k9' is not among the ids"),
-    ({"RECOVERY_CODEC_KEY_ID": "k1"}, "RECOVERY_CODEC_KEYS is not"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RECOVERY_CODEC_KEYS": "k1"}, "entry 1 is not id:base64key"),
+        ({"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)},"}, "entry 2 is empty"),
+        ({"RECOVERY_CODEC_KEYS": ":" + b64(KEY_A)}, "entry 1 is not id:base64key"),
+        ({"RECOVERY_CODEC_KEYS": "k1:not base64!"}, "key 'k1' is not valid base64"),
+        ({"RECOVERY_CODEC_KEYS": f"k1:{b64(b'x' * 16)}"}, "key 'k1' is 16 bytes; AES-256 needs 32"),
+        ({"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)},k1:{b64(KEY_B)}"}, "key id 'k1' appears twice"),
+        (
+            {"RECOVERY_CODEC_KEYS": f"k1:{b64(KEY_A)}", "RECOVERY_CODEC_KEY_ID": "k9"},
+            "RECOVERY_CODEC_KEY_ID='k9' is not among the ids",
+        ),
+        ({"RECOVERY_CODEC_KEY_ID": "k1"}, "RECOVERY_CODEC_KEYS is not"),
+    ],
+)
 def test_codec_from_env_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         codec_from_env(env)
@@ -149,8 +156,9 @@ async def test_data_converter_encrypts_failure_messages() -> None:
     from temporalio.api.failure.v1 import Failure
 
     failure = Failure()
-    await converter.encode_failure(ApplicationError("refund for planted@example.com failed", "detail@example.com",
-                                                    type="invalid"), failure)
+    await converter.encode_failure(
+        ApplicationError("refund for planted@example.com failed", "detail@example.com", type="invalid"), failure
+    )
     raw = failure.SerializeToString()
     assert b"planted@example.com" not in raw and b"detail@example.com" not in raw
     assert failure.encoded_attributes.metadata["encoding"] == ENCODING
@@ -169,7 +177,7 @@ def base64_forms(secret: bytes) -> list[str]:
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + secret).decode()
         first, last = -(-shift // 3), (shift + len(secret)) // 3
-        forms.append(encoded[4 * first:4 * last])
+        forms.append(encoded[4 * first : 4 * last])
     return forms
 
 
@@ -193,22 +201,32 @@ async def http(codec: EncryptionCodec) -> Any:
 
 
 async def test_history_holds_no_plaintext_and_the_codec_server_decodes_it(
-        dev_env: WorkflowEnvironment, task_queue: str, db, receiver: WebhookReceiver, codec: EncryptionCodec,
-        http: httpx.AsyncClient) -> None:
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    db,
+    receiver: WebhookReceiver,
+    codec: EncryptionCodec,
+    http: httpx.AsyncClient,
+) -> None:
     email = f"planted-{uuid.uuid4().hex}@example.com"
     customer = f"cust-codec-{uuid.uuid4().hex[:8]}"
-    event = TicketEvent.model_validate({
-        "source": "generic",
-        "event_id": f"evt-{uuid.uuid4().hex[:8]}",
-        "ticket_id": "T-codec",
-        "customer": {"id": customer, "name": "Dana Example", "email": email},
-        "order": {"id": "ord-1", "currency": "USD", "total": "88.00", "shipping": "9.00"},
-        "subject": "Wrong size shipped",
-        "description": f"Please write to {email}.",
-        "occurred_at": "2026-11-20T10:00:00+00:00",
-    })
-    encrypted = Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
-                       data_converter=data_converter_with_codec(codec))
+    event = TicketEvent.model_validate(
+        {
+            "source": "generic",
+            "event_id": f"evt-{uuid.uuid4().hex[:8]}",
+            "ticket_id": "T-codec",
+            "customer": {"id": customer, "name": "Dana Example", "email": email},
+            "order": {"id": "ord-1", "currency": "USD", "total": "88.00", "shipping": "9.00"},
+            "subject": "Wrong size shipped",
+            "description": f"Please write to {email}.",
+            "occurred_at": "2026-11-20T10:00:00+00:00",
+        }
+    )
+    encrypted = Client(
+        dev_env.client.service_client,
+        namespace=dev_env.client.namespace,
+        data_converter=data_converter_with_codec(codec),
+    )
     receiver.fail_next = 1  # one failed notification: its failure lands in the history (last_failure)
     async with build_worker(encrypted, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
         opened = await open_case(encrypted, event, fast_policy(), task_queue)
@@ -217,6 +235,7 @@ async def test_history_holds_no_plaintext_and_the_codec_server_decodes_it(
 
         async def delivered() -> bool:
             return any(item["template"] == "new_case" for item in receiver.for_case(opened.case_id))
+
         await eventually(delivered)
 
         plain = dev_env.client
@@ -224,8 +243,12 @@ async def test_history_holds_no_plaintext_and_the_codec_server_decodes_it(
 
         async def retried_activity_recorded():
             history = await handle.fetch_history()
-            return history if any(e.activity_task_started_event_attributes.HasField("last_failure")
-                                  for e in history.events) else None
+            return (
+                history
+                if any(e.activity_task_started_event_attributes.HasField("last_failure") for e in history.events)
+                else None
+            )
+
         history = await eventually(retried_activity_recorded)
 
     # The raw history, as the server (and anyone without the key) sees it.
@@ -240,12 +263,14 @@ async def test_history_holds_no_plaintext_and_the_codec_server_decodes_it(
     started = history.events[0]
     assert started.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
     inputs = list(started.workflow_execution_started_event_attributes.input.payloads)
-    assert inputs and all(p.metadata["encoding"] == ENCODING and p.metadata[KEY_ID_METADATA] == b"new"
-                          for p in inputs)
+    assert inputs and all(p.metadata["encoding"] == ENCODING and p.metadata[KEY_ID_METADATA] == b"new" for p in inputs)
 
     # The failed attempt's failure decodes with the key.
-    [failed] = [e.activity_task_started_event_attributes.last_failure for e in history.events
-                if e.activity_task_started_event_attributes.HasField("last_failure")]
+    [failed] = [
+        e.activity_task_started_event_attributes.last_failure
+        for e in history.events
+        if e.activity_task_started_event_attributes.HasField("last_failure")
+    ]
     assert failed.message == "Encoded failure"
     error = await data_converter_with_codec(codec).decode_failure(failed)
     assert "notification webhook answered 503" in str(error)
@@ -267,8 +292,11 @@ async def test_history_holds_no_plaintext_and_the_codec_server_decodes_it(
     assert json.loads(decoded[0].data)["ticket"]["customer"]["email"] == email
 
     # Without the token, or with the wrong one: 401, and nothing decoded.
-    for headers in ({"X-Namespace": "default"}, {"Authorization": "Bearer nope", "X-Namespace": "default"},
-                    {"Authorization": TOKEN}):
+    for headers in (
+        {"X-Namespace": "default"},
+        {"Authorization": "Bearer nope", "X-Namespace": "default"},
+        {"Authorization": TOKEN},
+    ):
         refused = await http.post("/decode", json=body, headers=headers)
         assert refused.status_code == 401
         assert refused.json() == {"error": "missing or wrong bearer token"}
@@ -299,9 +327,14 @@ async def test_codec_server_encode_roundtrip_and_errors(http: httpx.AsyncClient)
 
 async def test_codec_server_answers_cors_preflight(http: httpx.AsyncClient) -> None:
     for path in ("/decode", "/encode"):
-        response = await http.options(path, headers={
-            "Origin": UI, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,x-namespace,authorization"})
+        response = await http.options(
+            path,
+            headers={
+                "Origin": UI,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace,authorization",
+            },
+        )
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == UI
         assert response.headers["access-control-allow-methods"] == "POST, OPTIONS"
@@ -329,8 +362,8 @@ async def test_the_ui_can_reach_the_codec_with_the_token_in_the_path() -> None:
 
     import httpx as _httpx
 
-    from starter.codec_server import create_codec_app as _create
     from recovery.codec import EncryptionCodec as _Codec
+    from starter.codec_server import create_codec_app as _create
 
     codec = _Codec({"k": bytes(32)}, "k")
     app = _create(codec, "s3cret-token", "http://127.0.0.1:8233")

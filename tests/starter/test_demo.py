@@ -34,15 +34,20 @@ def _free_port() -> int:
 
 
 async def _serve(client: Client, task_queue: str, policy_text: str) -> AsyncIterator[str]:
-    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")), intake=IntakeConfig(),
-                           policy=parse_policy(policy_text, "policy"), task_queue=task_queue)
+    settings = ApiSettings(
+        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
+        intake=IntakeConfig(),
+        policy=parse_policy(policy_text, "policy"),
+        task_queue=task_queue,
+    )
 
     async def connect() -> Client:
         return client
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:
@@ -80,8 +85,9 @@ def test_demo_policy_is_valid_and_fast() -> None:
 async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
     out = io.StringIO()
     run_id = f"t{int(time.time()) % 100000}"
-    code = await asyncio.to_thread(demo.run_demo, stack, "http://127.0.0.1:8233", temporal_address="127.0.0.1:7233",
-                                   out=out, run_id=run_id)
+    code = await asyncio.to_thread(
+        demo.run_demo, stack, "http://127.0.0.1:8233", temporal_address="127.0.0.1:7233", out=out, run_id=run_id
+    )
     text = out.getvalue()
     print(text)
     assert code == 0, text
@@ -126,14 +132,20 @@ async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
 
 
 async def test_demo_on_a_default_policy_stack_moves_its_cases_onto_the_demo_policy(
-        client: Client, task_queue: str, db: asyncpg.Pool) -> None:
+    client: Client, task_queue: str, db: asyncpg.Pool
+) -> None:
     """`make dev` runs the default policy: the demo moves its own cases (apply_policy) and still plays."""
     async with build_worker(client, pool=db, queue=task_queue):
         async for url in _serve(client, task_queue, default_policy_text()):
             out = io.StringIO()
-            code = await asyncio.to_thread(demo.run_demo, url, "http://127.0.0.1:8233", out=out,
-                                           temporal_address=client.service_client.config.target_host,
-                                           run_id=f"p{int(time.time()) % 100000}")
+            code = await asyncio.to_thread(
+                demo.run_demo,
+                url,
+                "http://127.0.0.1:8233",
+                out=out,
+                temporal_address=client.service_client.config.target_host,
+                run_id=f"p{int(time.time()) % 100000}",
+            )
     text = out.getvalue()
     assert code == 0, text
     assert "demo cases are moved onto the demo policy" in text and text.count("moved onto the demo policy") >= 4
@@ -141,13 +153,19 @@ async def test_demo_on_a_default_policy_stack_moves_its_cases_onto_the_demo_poli
 
 
 async def test_demo_on_a_default_policy_stack_without_temporal_says_what_to_do(
-        client: Client, task_queue: str, db: asyncpg.Pool) -> None:
+    client: Client, task_queue: str, db: asyncpg.Pool
+) -> None:
     async with build_worker(client, pool=db, queue=task_queue):
         async for url in _serve(client, task_queue, default_policy_text()):
             out = io.StringIO()
-            code = await asyncio.to_thread(demo.run_demo, url, "http://127.0.0.1:8233", out=out,
-                                           temporal_address=f"127.0.0.1:{_free_port()}",
-                                           run_id=f"q{int(time.time()) % 100000}")
+            code = await asyncio.to_thread(
+                demo.run_demo,
+                url,
+                "http://127.0.0.1:8233",
+                out=out,
+                temporal_address=f"127.0.0.1:{_free_port()}",
+                run_id=f"q{int(time.time()) % 100000}",
+            )
     text = out.getvalue()
     assert code == 1
     assert "recovery dev --demo-policy" in text and "default@" in text

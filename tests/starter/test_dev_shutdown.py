@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
-import shutil
 import sys
 import tempfile
 import threading
@@ -27,10 +27,29 @@ class DevStack:
         self.output: list[str] = []
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECOVERY_AGENTS")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "starter.cli", "dev", "--home", str(home), "--port", str(ports["temporal"]),
-             "--ui-port", str(ports["ui"]), "--api-port", str(ports["api"]), "--metrics-port", str(ports["metrics"]),
-             "--task-queue", "recovery-dev-shutdown"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**env, **extra_env},
+            [
+                sys.executable,
+                "-m",
+                "starter.cli",
+                "dev",
+                "--home",
+                str(home),
+                "--port",
+                str(ports["temporal"]),
+                "--ui-port",
+                str(ports["ui"]),
+                "--api-port",
+                str(ports["api"]),
+                "--metrics-port",
+                str(ports["metrics"]),
+                "--task-queue",
+                "recovery-dev-shutdown",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**env, **extra_env},
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -47,7 +66,9 @@ class DevStack:
             time.sleep(0.2)
 
     def token(self, agent: str) -> str:
-        return next(line.split("Bearer ")[1].strip() for line in self.output if f" {agent} " in line and "Bearer" in line)
+        return next(
+            line.split("Bearer ")[1].strip() for line in self.output if f" {agent} " in line and "Bearer" in line
+        )
 
 
 def alive(pid: int) -> bool:
@@ -85,15 +106,18 @@ async def test_dev_stops_everything_on_sigterm_mid_step_and_starts_over_a_killed
         api = f"http://127.0.0.1:{ports['api']}"
         async with httpx.AsyncClient(base_url=api, timeout=120) as http:
             assert (await http.post("/v1/tickets", json=ticket, headers=auth)).status_code == 202
-            in_flight = asyncio.create_task(http.post("/v1/complaints/cust-1042:ord-88/acknowledge",
-                                                      json={"message": "sorry"}, headers=auth))
+            in_flight = asyncio.create_task(
+                http.post("/v1/complaints/cust-1042:ord-88/acknowledge", json={"message": "sorry"}, headers=auth)
+            )
             await eventually(lambda: asyncio.to_thread(receiver.held.is_set), timeout=60)
             started = time.monotonic()
             stack.process.send_signal(signal.SIGTERM)
             try:
                 code = await asyncio.to_thread(stack.process.wait, 60)
             except subprocess.TimeoutExpired:
-                raise AssertionError("recovery dev still running 60s after SIGTERM:\n" + "".join(stack.output)) from None
+                raise AssertionError(
+                    "recovery dev still running 60s after SIGTERM:\n" + "".join(stack.output)
+                ) from None
             elapsed = time.monotonic() - started
             try:
                 await asyncio.wait_for(in_flight, 10)

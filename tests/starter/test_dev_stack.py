@@ -29,10 +29,29 @@ class Stack:
         # A fresh machine: no DATABASE_URL, no agents file; the stack brings its own.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RECOVERY_AGENTS")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "starter.cli", "dev", "--home", str(home), "--port", str(port),
-             "--ui-port", str(ui_port), "--api-port", str(api_port), "--metrics-port", str(metrics_port),
-             "--task-queue", "recovery-dev-test"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "starter.cli",
+                "dev",
+                "--home",
+                str(home),
+                "--port",
+                str(port),
+                "--ui-port",
+                str(ui_port),
+                "--api-port",
+                str(api_port),
+                "--metrics-port",
+                str(metrics_port),
+                "--task-queue",
+                "recovery-dev-test",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -63,8 +82,9 @@ class Stack:
 
 
 def recovery(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 async def stored_case(home: Path, workflow_id: str) -> dict | None:
@@ -98,15 +118,21 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
             opened = await api.post("/v1/tickets", json=ticket, headers={"Authorization": f"Bearer {token}"})
         assert opened.status_code == 202, opened.text
         assert opened.json()["created"]
-        before = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)["status"]
+        before = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)[
+            "status"
+        ]
         # The Web UI's HTTP API lists the case.
-        listed = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/namespaces/default/workflows",
-                           params={"query": "WorkflowId = 'complaint-cust-1042:ord-88'"}, timeout=10)
+        listed = httpx.get(
+            f"http://127.0.0.1:{ui_port}/api/v1/namespaces/default/workflows",
+            params={"query": "WorkflowId = 'complaint-cust-1042:ord-88'"},
+            timeout=10,
+        )
         assert listed.status_code == 200
         assert "complaint-cust-1042:ord-88" in listed.text
 
         async def in_postgres() -> dict | None:
             return await stored_case(home, "complaint-cust-1042:ord-88")
+
         row = await eventually(in_postgres)
         assert row == {"step": "acknowledge", "severity": "critical", "contact_count": 1}
     finally:
@@ -126,7 +152,9 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
     stack = Stack(home, port, ui_port, api_port, metrics_port)
     try:
         await asyncio.to_thread(stack.wait_for, "open a case:")
-        after = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)["status"]
+        after = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)[
+            "status"
+        ]
     finally:
         assert await asyncio.to_thread(stack.interrupt) == 0
     assert after["step"] == "acknowledge" and after["severity"] == "critical"

@@ -38,8 +38,10 @@ JIRA = JiraConfig(secrets=["jira-secret"])
 
 
 def zd_headers(raw: bytes = RAW, secret: str = "zd-secret", stamp: str = STAMP) -> dict[str, str]:
-    return {"X-Zendesk-Webhook-Signature": sign_zendesk(secret, stamp, raw),
-            "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+    return {
+        "X-Zendesk-Webhook-Signature": sign_zendesk(secret, stamp, raw),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
 
 
 def stamp_at(offset_seconds: int) -> str:
@@ -182,9 +184,12 @@ def test_jira_rotation_accepts_either_secret() -> None:
 
 def trigger_body(**overrides: object) -> dict:
     body = {
-        "ticket_id": "4711", "subject": "Shipping charge of $7,455 on an $88 order",
-        "description": "I was charged $7,455 for shipping.", "priority": "Urgent",
-        "url": "https://example.zendesk.com/agent/tickets/4711", "updated_at": "2026-11-20T09:58:00Z",
+        "ticket_id": "4711",
+        "subject": "Shipping charge of $7,455 on an $88 order",
+        "description": "I was charged $7,455 for shipping.",
+        "priority": "Urgent",
+        "url": "https://example.zendesk.com/agent/tickets/4711",
+        "updated_at": "2026-11-20T09:58:00Z",
         "requester": {"id": "99", "name": "Dana Example", "email": "dana@example.com"},
         "order": {"id": "ord-88", "total": "88.00", "shipping": "7455.00", "currency": "USD"},
     }
@@ -231,10 +236,18 @@ def test_zendesk_order_without_currency_uses_default() -> None:
     assert ticket.order.currency == "EUR" and ticket.order.shipping is None
 
 
-@pytest.mark.parametrize(("priority", "severity"), [
-    ("urgent", Severity.CRITICAL), ("HIGH", Severity.HIGH), ("Normal", Severity.NORMAL), ("low", Severity.LOW),
-    ("", None), ("-", None), ("whenever", None),
-])
+@pytest.mark.parametrize(
+    ("priority", "severity"),
+    [
+        ("urgent", Severity.CRITICAL),
+        ("HIGH", Severity.HIGH),
+        ("Normal", Severity.NORMAL),
+        ("low", Severity.LOW),
+        ("", None),
+        ("-", None),
+        ("whenever", None),
+    ],
+)
 def test_zendesk_priority_maps_case_insensitively(priority: str, severity: Severity | None) -> None:
     assert zendesk_ticket(trigger_body(priority=priority), ZD, NOW).severity == severity
 
@@ -271,11 +284,21 @@ def test_zendesk_invalid_field_becomes_payload_error() -> None:
 
 def envelope(kind: str = "zen:event-type:ticket.created", **detail: object) -> dict:
     body = {
-        "type": kind, "account_id": 123, "id": "2f0e3a4b-0000-4000-8000-000000000001",
-        "time": "2026-11-20T10:00:00Z", "zendesk_event_version": "2022-11-06", "subject": "zen:ticket:4711",
-        "detail": {"id": "4711", "subject": "Broken glass", "description": "Arrived broken.", "priority": "URGENT",
-                   "requester_id": "99", "created_at": "2026-11-20T09:59:00Z",
-                   "custom_fields": [{"id": "360000", "value": "x"}, {"id": "360001", "value": "ord-88"}]},
+        "type": kind,
+        "account_id": 123,
+        "id": "2f0e3a4b-0000-4000-8000-000000000001",
+        "time": "2026-11-20T10:00:00Z",
+        "zendesk_event_version": "2022-11-06",
+        "subject": "zen:ticket:4711",
+        "detail": {
+            "id": "4711",
+            "subject": "Broken glass",
+            "description": "Arrived broken.",
+            "priority": "URGENT",
+            "requester_id": "99",
+            "created_at": "2026-11-20T09:59:00Z",
+            "custom_fields": [{"id": "360000", "value": "x"}, {"id": "360001", "value": "ord-88"}],
+        },
         "event": {},
     }
     body["detail"].update(detail)
@@ -324,21 +347,34 @@ def test_zendesk_long_description_is_clipped_not_refused() -> None:
 # --- Jira mapping --------------------------------------------------------------------------
 
 JIRA_FIELDS = JiraConfig(
-    secrets=["s"], customer_id_field="customfield_10050", customer_name_field="customfield_10051",
-    order_id_field="customfield_10060", order_total_field="customfield_10061", shipping_field="customfield_10062",
-    currency_field="customfield_10063", base_url="https://example.atlassian.net",
+    secrets=["s"],
+    customer_id_field="customfield_10050",
+    customer_name_field="customfield_10051",
+    order_id_field="customfield_10060",
+    order_total_field="customfield_10061",
+    shipping_field="customfield_10062",
+    currency_field="customfield_10063",
+    base_url="https://example.atlassian.net",
 )
 
 
 def jira_body(event: str = "jira:issue_created", **fields: object) -> dict:
     body = {
-        "timestamp": 1795168800000, "webhookEvent": event,
-        "issue": {"key": "SUP-42", "fields": {
-            "summary": "Shipping charge of $7,455 on an $88 order", "description": "Charged $7,455 for shipping.",
-            "priority": {"name": "Highest"},
-            "reporter": {"accountId": "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077", "displayName": "Dana Example",
-                         "emailAddress": "dana@example.com"},
-        }},
+        "timestamp": 1795168800000,
+        "webhookEvent": event,
+        "issue": {
+            "key": "SUP-42",
+            "fields": {
+                "summary": "Shipping charge of $7,455 on an $88 order",
+                "description": "Charged $7,455 for shipping.",
+                "priority": {"name": "Highest"},
+                "reporter": {
+                    "accountId": "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077",
+                    "displayName": "Dana Example",
+                    "emailAddress": "dana@example.com",
+                },
+            },
+        },
     }
     body["issue"]["fields"].update(fields)
     return body
@@ -366,9 +402,14 @@ def test_jira_reporter_is_the_customer_by_default() -> None:
 
 
 def test_jira_custom_fields_give_customer_and_exact_order() -> None:
-    body = jira_body(customfield_10050={"value": "cust-1042"}, customfield_10051="Dana E.",
-                     customfield_10060="ord-88", customfield_10061=88, customfield_10062=7455.0,
-                     customfield_10063={"value": "usd"})
+    body = jira_body(
+        customfield_10050={"value": "cust-1042"},
+        customfield_10051="Dana E.",
+        customfield_10060="ord-88",
+        customfield_10061=88,
+        customfield_10062=7455.0,
+        customfield_10063={"value": "usd"},
+    )
     ticket = jira_ticket(body, {}, JIRA_FIELDS, NOW)
     assert ticket.customer.id == "cust-1042" and ticket.customer.name == "Dana E."
     assert ticket.order.id == "ord-88" and ticket.order.currency == "USD"
@@ -378,8 +419,12 @@ def test_jira_custom_fields_give_customer_and_exact_order() -> None:
 
 
 def test_jira_string_amounts_are_kept_as_written() -> None:
-    body = jira_body(customfield_10050="cust-1042", customfield_10060="ord-88",
-                     customfield_10061="88.00", customfield_10062="7455.00")
+    body = jira_body(
+        customfield_10050="cust-1042",
+        customfield_10060="ord-88",
+        customfield_10061="88.00",
+        customfield_10062="7455.00",
+    )
     ticket = jira_ticket(body, {}, JIRA_FIELDS, NOW)
     assert str(ticket.order.total) == "88.00" and str(ticket.order.shipping) == "7455.00"
 
@@ -391,18 +436,33 @@ def test_jira_float_amounts_go_through_their_decimal_text() -> None:
 
 
 def test_jira_adf_description_becomes_text() -> None:
-    adf = {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "Charged"},
-                                          {"type": "text", "text": "$7,455", "marks": [{"type": "strong"}]}]},
-        {"type": "paragraph", "content": [{"type": "text", "text": "on an $88 order."}]},
-    ]}
+    adf = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "Charged"},
+                    {"type": "text", "text": "$7,455", "marks": [{"type": "strong"}]},
+                ],
+            },
+            {"type": "paragraph", "content": [{"type": "text", "text": "on an $88 order."}]},
+        ],
+    }
     assert jira_ticket(jira_body(description=adf), {}, JIRA, NOW).description == "Charged $7,455 on an $88 order."
 
 
-@pytest.mark.parametrize(("priority", "severity"), [
-    ({"name": "High"}, Severity.HIGH), ({"name": "medium"}, Severity.NORMAL), ({"name": "Lowest"}, Severity.LOW),
-    ({"name": "Blocker"}, None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("priority", "severity"),
+    [
+        ({"name": "High"}, Severity.HIGH),
+        ({"name": "medium"}, Severity.NORMAL),
+        ({"name": "Lowest"}, Severity.LOW),
+        ({"name": "Blocker"}, None),
+        (None, None),
+    ],
+)
 def test_jira_priority_maps(priority: object, severity: Severity | None) -> None:
     assert jira_ticket(jira_body(priority=priority), {}, JIRA, NOW).severity == severity
 
@@ -418,12 +478,15 @@ def test_jira_missing_reporter_and_customer_field_names_them() -> None:
         jira_ticket(jira_body(reporter=None), {}, JIRA_FIELDS, NOW)
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda b: b["issue"].pop("key"), "issue.key"),
-    (lambda b: b["issue"]["fields"].pop("summary"), "issue.fields.summary"),
-    (lambda b: b.pop("issue"), "issue"),
-    (lambda b: b.pop("webhookEvent"), "webhookEvent"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b["issue"].pop("key"), "issue.key"),
+        (lambda b: b["issue"]["fields"].pop("summary"), "issue.fields.summary"),
+        (lambda b: b.pop("issue"), "issue"),
+        (lambda b: b.pop("webhookEvent"), "webhookEvent"),
+    ],
+)
 def test_jira_missing_required_field_names_it(mutate, field: str) -> None:
     body = jira_body()
     mutate(body)
@@ -449,17 +512,20 @@ def test_config_loads_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert config.jira.priority_map["Highest"] is Severity.CRITICAL
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("[zendesk]\n", "zendesk.secrets: required key is missing"),
-    ('[zendesk]\nsecrets = []\n', "zendesk.secrets:"),
-    ('[zendesk]\nsecrets = ["a", "b", "c"]\n', "zendesk.secrets:"),
-    ('[zendesk]\nsecrets = [""]\n', "zendesk.secrets.0:"),
-    ('[jira]\nsecrets = ["a"]\nsecret_field = "x"\n', "jira.secret_field: unknown key (check the spelling)"),
-    ('[zendesk]\nsecrets = ["a"]\npriority_map = { urgent = "panic" }\n', "zendesk.priority_map.urgent:"),
-    ('[jira]\nsecrets = ["a"]\ndefault_currency = "XXX"\n', "jira.default_currency: unknown currency"),
-    ('[zendesk]\nsecrets = ["a"]\nbase_url = "example.zendesk.com"\n', "zendesk.base_url: base_url"),
-    ('max_body_bytes = 0\n', "max_body_bytes:"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[zendesk]\n", "zendesk.secrets: required key is missing"),
+        ("[zendesk]\nsecrets = []\n", "zendesk.secrets:"),
+        ('[zendesk]\nsecrets = ["a", "b", "c"]\n', "zendesk.secrets:"),
+        ('[zendesk]\nsecrets = [""]\n', "zendesk.secrets.0:"),
+        ('[jira]\nsecrets = ["a"]\nsecret_field = "x"\n', "jira.secret_field: unknown key (check the spelling)"),
+        ('[zendesk]\nsecrets = ["a"]\npriority_map = { urgent = "panic" }\n', "zendesk.priority_map.urgent:"),
+        ('[jira]\nsecrets = ["a"]\ndefault_currency = "XXX"\n', "jira.default_currency: unknown currency"),
+        ('[zendesk]\nsecrets = ["a"]\nbase_url = "example.zendesk.com"\n', "zendesk.base_url: base_url"),
+        ("max_body_bytes = 0\n", "max_body_bytes:"),
+    ],
+)
 def test_config_errors_name_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
     file = tmp_path / "intake.toml"
     file.write_text(text)
@@ -494,7 +560,9 @@ def test_zendesk_brand_group_and_tags_reach_the_ticket() -> None:
 
 
 def test_jira_project_and_labels_reach_the_ticket() -> None:
-    ticket = jira_ticket(jira_body(project={"key": "SHOP", "name": "Shop"}, labels=["outage", "customer"]), {}, JIRA, NOW)
+    ticket = jira_ticket(
+        jira_body(project={"key": "SHOP", "name": "Shop"}, labels=["outage", "customer"]), {}, JIRA, NOW
+    )
     assert (ticket.project, ticket.tags) == ("SHOP", ["outage", "customer"])
     assert jira_ticket(jira_body(), {}, JIRA, NOW).project == "SUP"  # from the issue key
 

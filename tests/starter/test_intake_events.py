@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 
 from starter.api.ticket_events import _plan
-from starter.intake import JiraConfig, OwnEvent, TicketActivity, ZendeskConfig, jira_activity, parse_intake_config
-from starter.intake import zendesk_activity
+from starter.intake import (
+    JiraConfig,
+    OwnEvent,
+    TicketActivity,
+    ZendeskConfig,
+    jira_activity,
+    parse_intake_config,
+    zendesk_activity,
+)
 from starter.intake.fields import PayloadError
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import Actor
@@ -20,19 +27,31 @@ ACTOR = Actor(id="zendesk-501", role="agent")
 
 
 def envelope(kind: str, event: dict[str, Any], requester: str = "9001") -> dict[str, Any]:
-    return {"type": f"zen:event-type:ticket.{kind}", "id": "evt-1", "detail": {"id": "5001", "requester_id": requester},
-            "event": event}
+    return {
+        "type": f"zen:event-type:ticket.{kind}",
+        "id": "evt-1",
+        "detail": {"id": "5001", "requester_id": requester},
+        "event": event,
+    }
 
 
 def zd_comment(author: str, staff: bool, body: str = "Hello", public: bool = True) -> dict[str, Any]:
-    return envelope("comment_added", {"comment": {"id": "31", "body": body, "is_public": public,
-                                                  "author": {"id": author, "is_staff": staff}}})
+    return envelope(
+        "comment_added",
+        {"comment": {"id": "31", "body": body, "is_public": public, "author": {"id": author, "is_staff": staff}}},
+    )
 
 
 def test_zendesk_agent_and_requester_comments() -> None:
     agent = zendesk_activity(zd_comment("501", True, "We're on it"), ZD)
-    assert agent == TicketActivity(source="zendesk", ticket_id="5001", event_id="zendesk:comment:31",
-                                   kind="agent_reply", author="501", text="We're on it")
+    assert agent == TicketActivity(
+        source="zendesk",
+        ticket_id="5001",
+        event_id="zendesk:comment:31",
+        kind="agent_reply",
+        author="501",
+        text="We're on it",
+    )
     customer = zendesk_activity(zd_comment("9001", False), ZD)
     assert isinstance(customer, TicketActivity) and customer.kind == "customer_reply"
 
@@ -48,12 +67,19 @@ def test_zendesk_status_change_envelope_and_trigger_shapes() -> None:
     changed = zendesk_activity(envelope("status_changed", {"current": "PENDING", "previous": "OPEN"}), ZD)
     assert isinstance(changed, TicketActivity) and changed.kind == "status" and changed.status == "pending"
     assert changed.event_id == "zendesk:evt-1"
-    trigger = zendesk_activity({"event": "status_changed", "ticket_id": "5001", "status": "Hold",
-                                "updated_at": "2026-11-20T10:00:00Z"}, ZD)
+    trigger = zendesk_activity(
+        {"event": "status_changed", "ticket_id": "5001", "status": "Hold", "updated_at": "2026-11-20T10:00:00Z"}, ZD
+    )
     assert isinstance(trigger, TicketActivity) and trigger.status == "hold"
-    comment = zendesk_activity({"event": "comment_added", "ticket_id": "5001", "requester": {"id": "9001"},
-                                "comment": {"id": "32", "body": "Hi", "public": True, "author_id": "501",
-                                            "author_role": "Agent"}}, ZD)
+    comment = zendesk_activity(
+        {
+            "event": "comment_added",
+            "ticket_id": "5001",
+            "requester": {"id": "9001"},
+            "comment": {"id": "32", "body": "Hi", "public": True, "author_id": "501", "author_role": "Agent"},
+        },
+        ZD,
+    )
     assert isinstance(comment, TicketActivity) and comment.kind == "agent_reply"
 
 
@@ -73,23 +99,69 @@ def issue() -> dict[str, Any]:
 
 
 def test_jira_comments_status_and_other_updates() -> None:
-    agent = jira_activity({"webhookEvent": "comment_created", "issue": issue(), "comment": {
-        "id": "10", "author": {"accountId": "557058:agent"}, "body": "plain text body"}}, JIRA)
+    agent = jira_activity(
+        {
+            "webhookEvent": "comment_created",
+            "issue": issue(),
+            "comment": {"id": "10", "author": {"accountId": "557058:agent"}, "body": "plain text body"},
+        },
+        JIRA,
+    )
     assert isinstance(agent, TicketActivity) and agent.kind == "agent_reply" and agent.text == "plain text body"
-    customer = jira_activity({"webhookEvent": "comment_created", "issue": issue(), "comment": {
-        "id": "11", "author": {"accountId": "557058:cust"}, "body": "me"}}, JIRA)
+    customer = jira_activity(
+        {
+            "webhookEvent": "comment_created",
+            "issue": issue(),
+            "comment": {"id": "11", "author": {"accountId": "557058:cust"}, "body": "me"},
+        },
+        JIRA,
+    )
     assert isinstance(customer, TicketActivity) and customer.kind == "customer_reply"
-    portal = jira_activity({"webhookEvent": "comment_created", "issue": issue(), "comment": {
-        "id": "12", "author": {"accountId": "qm:x", "accountType": "customer"}, "body": "hi", "jsdPublic": True}}, JIRA)
+    portal = jira_activity(
+        {
+            "webhookEvent": "comment_created",
+            "issue": issue(),
+            "comment": {
+                "id": "12",
+                "author": {"accountId": "qm:x", "accountType": "customer"},
+                "body": "hi",
+                "jsdPublic": True,
+            },
+        },
+        JIRA,
+    )
     assert isinstance(portal, TicketActivity) and portal.kind == "customer_reply"
-    assert jira_activity({"webhookEvent": "comment_created", "issue": issue(), "comment": {
-        "id": "13", "author": {"accountId": "a"}, "body": "note", "jsdPublic": False}}, JIRA) is None
-    status = jira_activity({"webhookEvent": "jira:issue_updated", "issue": issue(), "changelog": {
-        "id": "77", "items": [{"field": "assignee"}, {"field": "status", "toString": "Waiting for customer"}]}}, JIRA)
+    assert (
+        jira_activity(
+            {
+                "webhookEvent": "comment_created",
+                "issue": issue(),
+                "comment": {"id": "13", "author": {"accountId": "a"}, "body": "note", "jsdPublic": False},
+            },
+            JIRA,
+        )
+        is None
+    )
+    status = jira_activity(
+        {
+            "webhookEvent": "jira:issue_updated",
+            "issue": issue(),
+            "changelog": {
+                "id": "77",
+                "items": [{"field": "assignee"}, {"field": "status", "toString": "Waiting for customer"}],
+            },
+        },
+        JIRA,
+    )
     assert isinstance(status, TicketActivity) and status.status == "waiting for customer"
     assert status.event_id == "jira:SUP-9:status:77"
-    assert jira_activity({"webhookEvent": "jira:issue_updated", "issue": issue(),
-                          "changelog": {"items": [{"field": "summary"}]}}, JIRA) is None
+    assert (
+        jira_activity(
+            {"webhookEvent": "jira:issue_updated", "issue": issue(), "changelog": {"items": [{"field": "summary"}]}},
+            JIRA,
+        )
+        is None
+    )
 
 
 def test_rules_default_per_source_and_can_be_changed_in_the_intake_file() -> None:
@@ -126,9 +198,16 @@ def activity(kind: str, **extra: Any) -> TicketActivity:
 def test_plan_picks_the_step_by_the_case_state_and_rules() -> None:
     rules = ZD.events
     assert _plan(activity("agent_reply"), rules, "acknowledge", ACTOR)[:2] == (
-        "first agent reply", ComplaintWorkflow.acknowledge)
+        "first agent reply",
+        ComplaintWorkflow.acknowledge,
+    )
     assert _plan(activity("agent_reply"), rules, "fix", ACTOR)[:2] == ("agent reply", None)
     assert _plan(activity("status", status="pending"), rules, "fix", ACTOR)[1] == ComplaintWorkflow.pause
     assert _plan(activity("status", status="solved"), rules, "fix", ACTOR)[1] is None
     rule, update, inp = _plan(activity("customer_reply"), rules, "fix", ACTOR)
-    assert (rule, update, inp.resume, inp.text) == ("customer reply", ComplaintWorkflow.customer_message, True, "Sorry!")
+    assert (rule, update, inp.resume, inp.text) == (
+        "customer reply",
+        ComplaintWorkflow.customer_message,
+        True,
+        "Sorry!",
+    )

@@ -24,8 +24,10 @@ body = "ESCALATED: $case to level $level ($reason)"
 def policy_with(tmp_path: Path, templates: str) -> Path:
     (tmp_path / "templates.toml").write_text(templates)
     policy = tmp_path / "policy.toml"
-    policy.write_text(default_policy_text() + '\n[notifications]\nchannel = "both"\nsender = "care@shop.example"\n'
-                      'templates = "templates.toml"\n')
+    policy.write_text(
+        default_policy_text() + '\n[notifications]\nchannel = "both"\nsender = "care@shop.example"\n'
+        'templates = "templates.toml"\n'
+    )
     return policy
 
 
@@ -36,10 +38,15 @@ def test_policy_check_reads_the_templates_file_named_by_the_policy(tmp_path: Pat
     assert "customer messages: both; templates overridden: chat.escalation, email.acknowledgement" in result.stdout
     policy = load_policy(path)
     overrides = policy.notifications.overrides
-    title, text = render("customer", "acknowledgement", {"customer": "Dana", "subject": "Late", "message": "Sorry.",
-                                                         "fix_due": "Monday"}, "email", overrides)
+    title, text = render(
+        "customer",
+        "acknowledgement",
+        {"customer": "Dana", "subject": "Late", "message": "Sorry.", "fix_due": "Monday"},
+        "email",
+        overrides,
+    )
     assert title == "Our apologies, Dana"
-    assert text == "Dear Dana,\n\nwe are truly sorry about \"Late\". Sorry. We'll have it fixed by Monday."
+    assert text == 'Dear Dana,\n\nwe are truly sorry about "Late". Sorry. We\'ll have it fixed by Monday.'
     # The ticket channel keeps the default wording.
     assert render("customer", "acknowledgement", {"customer": "Dana"}, "ticket", overrides)[0] == "We're sorry, Dana"
 
@@ -47,8 +54,9 @@ def test_policy_check_reads_the_templates_file_named_by_the_policy(tmp_path: Pat
 def test_a_parameter_the_template_does_not_get_is_a_policy_check_error(tmp_path: Path) -> None:
     path = policy_with(tmp_path, TEMPLATES.replace("$fix_due", "$fix_date"))
     result = recovery("policy", "check", str(path))
-    assert_one_line_error(result, 2, "templates.toml: email.acknowledgement.body: unknown parameter $fix_date",
-                          "$fix_due")
+    assert_one_line_error(
+        result, 2, "templates.toml: email.acknowledgement.body: unknown parameter $fix_date", "$fix_due"
+    )
 
 
 def test_unknown_template_channel_and_missing_file_are_errors(tmp_path: Path) -> None:
@@ -101,5 +109,8 @@ def test_roster_check_names_file_key_and_problem(tmp_path: Path) -> None:
 def test_overrides_written_into_the_policy_itself_are_checked_too(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(default_policy_text() + '\n[notifications.overrides.email.acknowledgement]\nbody = "Hi $name"\n')
-    assert_one_line_error(recovery("policy", "check", str(path)), 2,
-                          "notifications.overrides: email.acknowledgement.body: unknown parameter $name")
+    assert_one_line_error(
+        recovery("policy", "check", str(path)),
+        2,
+        "notifications.overrides: email.acknowledgement.body: unknown parameter $name",
+    )

@@ -27,18 +27,26 @@ ROOT = Path(__file__).resolve().parents[2]
 VIEWER = {"Authorization": "Bearer dev-viewer-012345678"}
 INTAKE = {"Authorization": "Bearer dev-intake-012345678"}
 
-EU_POLICY = default_policy_text().replace("[severities.critical]", """[calendars.support-eu]
+EU_POLICY = (
+    default_policy_text()
+    .replace(
+        "[severities.critical]",
+        """[calendars.support-eu]
 time_zone = "Europe/Berlin"
 week = { mon = ["08:00-12:00", "13:00-18:00"], tue = ["08:00-18:00"], wed = ["08:00-18:00"], thu = ["08:00-18:00"], fri = ["08:00-18:00"], sat = ["10:00-14:00"] }
 holidays = [2026-12-25, 2026-12-26]
 special_days = { 2026-12-24 = ["08:00-12:00"], 2026-12-27 = ["10:00-14:00"] }
 
-[severities.critical]""").replace('[severities.high]\nclock = "wall"', '[severities.high]\ncalendar = "support-eu"')
+[severities.critical]""",  # noqa: E501 (a TOML inline table is one line)
+    )
+    .replace('[severities.high]\nclock = "wall"', '[severities.high]\ncalendar = "support-eu"')
+)
 
 
 def recovery(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "starter.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 @pytest.fixture
@@ -51,35 +59,69 @@ def eu_policy(tmp_path: Path) -> Path:
 def test_due_prints_the_utc_instant(eu_policy: Path) -> None:
     # Thu 24 Dec 10:00 CET + 4h in support-eu: 2h on the short day, the holidays, Sun 27 (a special
     # working day) 10:00 + 2h = 12:00 CET = 11:00Z.
-    result = recovery("policy", "due", str(eu_policy), "--from", "2026-12-24T10:00:00+01:00", "--budget", "4h",
-                      "--calendar", "support-eu")
+    result = recovery(
+        "policy",
+        "due",
+        str(eu_policy),
+        "--from",
+        "2026-12-24T10:00:00+01:00",
+        "--budget",
+        "4h",
+        "--calendar",
+        "support-eu",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "2026-12-27T11:00:00Z\n"
-    as_json = recovery("policy", "due", str(eu_policy), "--from", "2026-12-24T09:00:00Z", "--budget", "1h30m",
-                       "--severity", "high", "--json")
-    assert json.loads(as_json.stdout) == {"due": "2026-12-24T10:30:00Z", "calendar": "support-eu",
-                                          "working_seconds": 5400}
-    wall = recovery("policy", "due", str(eu_policy), "--from", "2026-12-24T09:00:00Z", "--budget", "1h",
-                    "--severity", "critical", "--json")
+    as_json = recovery(
+        "policy",
+        "due",
+        str(eu_policy),
+        "--from",
+        "2026-12-24T09:00:00Z",
+        "--budget",
+        "1h30m",
+        "--severity",
+        "high",
+        "--json",
+    )
+    assert json.loads(as_json.stdout) == {
+        "due": "2026-12-24T10:30:00Z",
+        "calendar": "support-eu",
+        "working_seconds": 5400,
+    }
+    wall = recovery(
+        "policy",
+        "due",
+        str(eu_policy),
+        "--from",
+        "2026-12-24T09:00:00Z",
+        "--budget",
+        "1h",
+        "--severity",
+        "critical",
+        "--json",
+    )
     assert json.loads(wall.stdout)["calendar"] == "wall" and json.loads(wall.stdout)["due"] == "2026-12-24T10:00:00Z"
 
 
 def test_due_errors_are_one_line(eu_policy: Path) -> None:
-    unknown = recovery("policy", "due", str(eu_policy), "--from", "2026-12-24T10:00:00Z", "--budget", "4h",
-                       "--calendar", "support-us")
+    unknown = recovery(
+        "policy", "due", str(eu_policy), "--from", "2026-12-24T10:00:00Z", "--budget", "4h", "--calendar", "support-us"
+    )
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == ("recovery: error: unknown calendar 'support-us' "
-                                      "(defined: default, support-eu)")
-    naive = recovery("policy", "due", str(eu_policy), "--from", "2026-12-24T10:00", "--budget", "4h",
-                     "--calendar", "support-eu")
+    assert unknown.stderr.strip() == ("recovery: error: unknown calendar 'support-us' (defined: default, support-eu)")
+    naive = recovery(
+        "policy", "due", str(eu_policy), "--from", "2026-12-24T10:00", "--budget", "4h", "--calendar", "support-eu"
+    )
     assert naive.returncode == 2 and "has no time zone" in naive.stderr
     bad_budget = recovery("policy", "due", "--from", "2026-12-24T10:00Z", "--budget", "soon", "--severity", "low")
     assert bad_budget.returncode == 2 and "invalid duration 'soon'" in bad_budget.stderr
 
 
 def test_calendar_lists_windows_in_the_zone(eu_policy: Path) -> None:
-    result = recovery("policy", "calendar", str(eu_policy), "--calendar", "support-eu", "--from", "2026-12-21",
-                      "--days", "7")
+    result = recovery(
+        "policy", "calendar", str(eu_policy), "--calendar", "support-eu", "--from", "2026-12-21", "--days", "7"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "calendar support-eu (Europe/Berlin)",
@@ -97,10 +139,13 @@ def test_check_summarises_calendars_and_a_policy_set(eu_policy: Path, tmp_path: 
     result = recovery("policy", "check", str(eu_policy))
     assert result.returncode == 0, result.stderr
     assert "  high     [business: support-eu] acknowledge 1h" in result.stdout
-    assert ("  calendar support-eu: Europe/Berlin, mon 08:00-12:00 13:00-18:00; tue 08:00-18:00; wed 08:00-18:00; "
-            "thu 08:00-18:00; fri 08:00-18:00; sat 10:00-14:00, 2 holidays, 2 special days") in result.stdout
+    assert (
+        "  calendar support-eu: Europe/Berlin, mon 08:00-12:00 13:00-18:00; tue 08:00-18:00; wed 08:00-18:00; "
+        "thu 08:00-18:00; fri 08:00-18:00; sat 10:00-14:00, 2 holidays, 2 special days"
+    ) in result.stdout
     (tmp_path / "rules.toml").write_text(
-        'default = "std"\n[policies]\nstd = "eu.toml"\n[[rules]]\nname = "VIP"\npolicy = "std"\ntier = ["gold"]\n')
+        'default = "std"\n[policies]\nstd = "eu.toml"\n[[rules]]\nname = "VIP"\npolicy = "std"\ntier = ["gold"]\n'
+    )
     result = recovery("policy", "check", str(tmp_path / "rules.toml"))
     assert result.returncode == 0, result.stderr
     assert "ok (1 policies, 1 rules)" in result.stdout and "  1. VIP → std (when tier ['gold'])" in result.stdout
@@ -121,8 +166,16 @@ policy = "vip"
 brand = ["eu"]
 severity = ["high"]
 """)
-    ticket = {"source": "zendesk", "event_id": "e-1", "ticket_id": "T-1", "brand": "eu", "severity": "high",
-              "customer": {"id": "c-1", "name": "Dana"}, "subject": "Broken", "occurred_at": "2026-12-24T11:30:00+01:00"}
+    ticket = {
+        "source": "zendesk",
+        "event_id": "e-1",
+        "ticket_id": "T-1",
+        "brand": "eu",
+        "severity": "high",
+        "customer": {"id": "c-1", "name": "Dana"},
+        "subject": "Broken",
+        "occurred_at": "2026-12-24T11:30:00+01:00",
+    }
     (tmp_path / "ticket.json").write_text(json.dumps(ticket))
     result = recovery("policy", "explain", str(tmp_path / "ticket.json"), "--policy", str(tmp_path / "rules.toml"))
     assert result.returncode == 0, result.stderr
@@ -149,17 +202,24 @@ async def store(db: asyncpg.Pool, count: int = 40) -> list[Any]:
 async def test_simulate_command_reads_the_event_store(db: asyncpg.Pool, db_url: str, tmp_path: Path) -> None:
     histories = await store(db)
     candidate = tmp_path / "candidate.toml"
-    candidate.write_text(default_policy_text().replace('acknowledge = "4h"', 'acknowledge = "30m"')
-                         .replace('version = "2026-11"', 'version = "fast-ack"'))
+    candidate.write_text(
+        default_policy_text()
+        .replace('acknowledge = "4h"', 'acknowledge = "30m"')
+        .replace('version = "2026-11"', 'version = "fast-ack"')
+    )
     env = {**os.environ, "DATABASE_URL": db_url}
     first = recovery("policy", "simulate", str(candidate), env=env)
     second = recovery("policy", "simulate", str(candidate), env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout  # byte-identical
     expected = simulate(histories, load_policy(candidate))
-    assert f"breaches: {expected.totals.actual_breaches} as recorded → {expected.totals.candidate_breaches}" in first.stdout
-    as_json = recovery("policy", "simulate", str(candidate), "--json", "--since", "2026-09-01", "--until", "2027-01-01",
-                       env=env)
+    assert (
+        f"breaches: {expected.totals.actual_breaches} as recorded → {expected.totals.candidate_breaches}"
+        in first.stdout
+    )
+    as_json = recovery(
+        "policy", "simulate", str(candidate), "--json", "--since", "2026-09-01", "--until", "2027-01-01", env=env
+    )
     report = SimulationReport.model_validate_json(as_json.stdout)
     assert report.totals.cases == len(histories) and report.totals.changed == expected.totals.changed
     none = recovery("policy", "simulate", str(candidate), "--since", "2030-01-01", env=env)
@@ -176,8 +236,12 @@ async def api(db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     async def connect() -> Any:
         raise AssertionError("the simulation needs no Temporal")
 
-    settings = ApiSettings(agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-                           intake=IntakeConfig(max_body_bytes=256 * 1024), policy=fast_policy(), database=database)
+    settings = ApiSettings(
+        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
+        intake=IntakeConfig(max_body_bytes=256 * 1024),
+        policy=fast_policy(),
+        database=database,
+    )
     app = create_app(settings, connect)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         yield http
@@ -199,16 +263,31 @@ async def test_simulation_api_for_viewers(api: httpx.AsyncClient, db: asyncpg.Po
     assert (await api.post("/v1/policy/simulations", json={"policy": text})).status_code == 401
     forbidden = await api.post("/v1/policy/simulations", json={"policy": text}, headers=INTAKE)
     assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
-    bad = await api.post("/v1/policy/simulations", json={"policy": text.replace('fix = "4h"', 'fix = "4 hours"')},
-                         headers=VIEWER)
+    bad = await api.post(
+        "/v1/policy/simulations", json={"policy": text.replace('fix = "4h"', 'fix = "4 hours"')}, headers=VIEWER
+    )
     assert bad.status_code == 422
-    assert bad.json()["detail"] == "candidate policy: severities.critical.fix: invalid duration '4 hours': write it as 30s, 15m, 4h or 3d"
-    files = await api.post("/v1/policy/simulations", headers=VIEWER, json={"policy": text.replace(
-        "[severities.critical]", '[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nholiday_files = ["/etc/passwd"]\n'
-        "[severities.critical]")})
+    assert (
+        bad.json()["detail"]
+        == "candidate policy: severities.critical.fix: invalid duration '4 hours': write it as 30s, 15m, 4h or 3d"
+    )
+    files = await api.post(
+        "/v1/policy/simulations",
+        headers=VIEWER,
+        json={
+            "policy": text.replace(
+                "[severities.critical]",
+                '[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nholiday_files = ["/etc/passwd"]\n'
+                "[severities.critical]",
+            )
+        },
+    )
     assert files.status_code == 422 and "holiday_files: not allowed in an uploaded policy" in files.json()["detail"]
-    window = await api.post("/v1/policy/simulations", headers=VIEWER,
-                            json={"policy": text, "since": "2027-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"})
+    window = await api.post(
+        "/v1/policy/simulations",
+        headers=VIEWER,
+        json={"policy": text, "since": "2027-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+    )
     assert window.status_code == 422 and window.json()["detail"] == "since must be before until"
 
 

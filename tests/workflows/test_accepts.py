@@ -28,8 +28,10 @@ def test_accepts_follows_the_case_through_its_steps() -> None:
     assert case.status(NOW).accepts == ["record_fix", "pause", "assign"]
     case.record_fix(FixInput(actor=AGENT, description="done"), NOW)
     assert case.status(NOW).accepts == ["compensate", "pause", "assign"]
-    case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
-                    NOW + timedelta(seconds=1))
+    case.compensate(
+        CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
+        NOW + timedelta(seconds=1),
+    )
     # Pending approval: only the decision (whose approver the console then picks by role and person).
     assert case.status(NOW).accepts == ["approve_compensation", "pause", "assign"]
 

@@ -35,13 +35,17 @@ async def test_claim_hand_on_and_lead_reassign(client, worker, task_queue, db, r
     with pytest.raises(CaseError) as twice:
         await run_step(client, case, ComplaintWorkflow.assign, AssignInput(actor=AGENT, assignee=AGENT.id))
     assert twice.value.code == "conflict"
-    moved = await run_step(client, case, ComplaintWorkflow.assign, AssignInput(actor=LEAD, assignee=OTHER_AGENT.id, note="alice is out"))
+    moved = await run_step(
+        client, case, ComplaintWorkflow.assign, AssignInput(actor=LEAD, assignee=OTHER_AGENT.id, note="alice is out")
+    )
     assert moved.assignee == "bob"
     await eventually(lambda: _eq(assignee_attribute(client, opened.workflow_id), "bob"))
 
     events = [e for e in await timeline(client, case) if e.type == "assigned"]
     assert [(e.actor, e.data["assignee"], e.data["how"]) for e in events] == [
-        ("alice", "alice", "claimed"), ("lena", "bob", "reassigned")]
+        ("alice", "alice", "claimed"),
+        ("lena", "bob", "reassigned"),
+    ]
 
     # The new owner hears of it, and of repeat contacts; escalations name the owner.
     await eventually(lambda: _has(receiver, case, "assigned", "bob"))
@@ -51,22 +55,33 @@ async def test_claim_hand_on_and_lead_reassign(client, worker, task_queue, db, r
 
     # The read model: the owner column and the engine's status snapshot, as of the last event.
     async def projected() -> bool:
-        row = await db.fetchrow("SELECT c.assignee, s.last_seq, s.status->>'assignee' AS snap "
-                                "FROM cases c JOIN case_status s USING (workflow_id) WHERE workflow_id = $1",
-                                opened.workflow_id)
+        row = await db.fetchrow(
+            "SELECT c.assignee, s.last_seq, s.status->>'assignee' AS snap "
+            "FROM cases c JOIN case_status s USING (workflow_id) WHERE workflow_id = $1",
+            opened.workflow_id,
+        )
         current = await status(client, case)
-        return row is not None and row["assignee"] == "bob" and row["snap"] == "bob" \
+        return (
+            row is not None
+            and row["assignee"] == "bob"
+            and row["snap"] == "bob"
             and row["last_seq"] == current.last_event_seq
+        )
+
     await eventually(projected)
 
 
 async def test_escalation_names_the_owner(client, worker, task_queue, receiver):
-    opened = await open_case(client, ticket("own-esc", customer="cust-own-esc"),
-                             fast_policy(ack="2s", interval="1h"), task_queue)
+    opened = await open_case(
+        client, ticket("own-esc", customer="cust-own-esc"), fast_policy(ack="2s", interval="1h"), task_queue
+    )
     await run_step(client, opened.case_id, ComplaintWorkflow.assign, AssignInput(actor=AGENT, assignee=AGENT.id))
 
     async def escalated() -> bool:
-        return any(n["template"] == "escalation" and "Owner: alice" in n["text"] for n in receiver.for_case(opened.case_id))
+        return any(
+            n["template"] == "escalation" and "Owner: alice" in n["text"] for n in receiver.for_case(opened.case_id)
+        )
+
     await eventually(escalated, timeout=30)
     warnings = [n for n in receiver.for_case(opened.case_id) if n["template"] == "warning"]
     assert warnings and all(n["recipient"] == "alice" for n in warnings)
@@ -78,8 +93,12 @@ async def test_escalation_names_the_owner(client, worker, task_queue, receiver):
 async def test_a_closed_or_unknown_role_cannot_assign(client, worker, task_queue):
     opened = await open_case(client, ticket("own-role", customer="cust-own-role"), fast_policy(), task_queue)
     with pytest.raises(CaseError) as refused:
-        await run_step(client, opened.case_id, ComplaintWorkflow.assign, AssignInput(
-            actor={"id": "vic", "role": "viewer"}, assignee="vic"))
+        await run_step(
+            client,
+            opened.case_id,
+            ComplaintWorkflow.assign,
+            AssignInput(actor={"id": "vic", "role": "viewer"}, assignee="vic"),
+        )
     assert refused.value.code == "forbidden"
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from workflows.calendars import Calendar, load_holiday_file, to_utc
 from workflows.policy import PolicyError, default_policy_text, load_policy, parse_policy
-from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -36,6 +36,7 @@ WEEKDAYS_8_18 = {d: ["08:00-18:00"] for d in ["mon", "tue", "wed", "thu", "fri"]
 
 
 # ---- windows within a day ------------------------------------------------------------------------
+
 
 def test_lunch_break_is_not_counted() -> None:
     c = cal(week={"mon": ["08:00-12:00", "13:00-18:00"]})
@@ -81,6 +82,7 @@ def test_whole_day_window_and_adjacent_whole_days_merge() -> None:
 
 # ---- DST nights ---------------------------------------------------------------------------------
 
+
 def test_spring_forward_window_is_as_long_as_the_local_clock_says() -> None:
     c = cal(week={"sun": ["00:00-06:00"], "mon": ["09:00-17:00"]})
     # Sun 29 Mar 2026: 00:00 CET (23:00Z Sat) to 06:00 CEST (04:00Z) is 5 real hours.
@@ -125,6 +127,7 @@ def test_new_york_dst_nights_both_directions() -> None:
 
 
 # ---- holidays and special days -------------------------------------------------------------------
+
 
 def test_short_day_before_a_holiday() -> None:
     c = cal(week=WEEKDAYS_8_18, holidays=["2026-12-25", "2026-12-26"], special_days={"2026-12-24": ["08:00-12:00"]})
@@ -178,7 +181,7 @@ EU = """[calendars.support-eu]
 time_zone = "Europe/Berlin"
 week = { mon = ["08:00-18:00"], tue = ["08:00-18:00"], wed = ["08:00-18:00"], thu = ["08:00-18:00"], fri = ["08:00-18:00"] }
 holiday_files = ["holidays/de.ics"]
-"""
+"""  # noqa: E501 (a TOML inline table is one line)
 
 
 def test_ics_holidays_are_read_at_load_time_relative_to_the_policy(tmp_path: Path) -> None:
@@ -204,6 +207,7 @@ def test_holiday_file_parser_multi_day_and_timed_events(tmp_path: Path) -> None:
 
 # ---- the policy's calendar keys and their errors ------------------------------------------------
 
+
 def with_calendar(snippet: str, severity: str = "") -> str:
     text = default_policy_text().replace("[severities.critical]", snippet + "\n[severities.critical]", 1)
     if severity:
@@ -219,8 +223,9 @@ def error_of(text: str, tmp_path: Path | None = None) -> str:
 
 
 def test_severity_names_its_calendar() -> None:
-    policy = parse_policy(with_calendar(EU.replace('holiday_files = ["holidays/de.ics"]\n', ""),
-                                        'calendar = "support-eu"'), "p.toml")
+    policy = parse_policy(
+        with_calendar(EU.replace('holiday_files = ["holidays/de.ics"]\n', ""), 'calendar = "support-eu"'), "p.toml"
+    )
     from workflows.policy import Severity
 
     assert policy.deadlines(Severity.HIGH).clock == "business"
@@ -229,47 +234,68 @@ def test_severity_names_its_calendar() -> None:
     assert policy.zone(Severity.HIGH) == BERLIN
 
 
-@pytest.mark.parametrize(("snippet", "expected"), [
-    ('[calendars.eu]\ntime_zone = "Europe/Berlin"\nweek = { mon = ["08:00-12:00", "11:00-18:00"] }',
-     "p.toml: calendars.eu.week.mon: windows 08:00-12:00 and 11:00-18:00 overlap"),
-    ('[calendars.eu]\nweek = { mon = ["18:00-13:00"] }',
-     "p.toml: calendars.eu.week.mon: window '18:00-13:00' ends before it starts"),
-    ('[calendars.eu]\nweek = { mon = ["09:00-08:00"] }',
-     "p.toml: calendars.eu.week.mon: window '09:00-08:00' ends before it starts"),
-    ('[calendars.eu]\nweek = { mon = ["9-17"] }',
-     "p.toml: calendars.eu.week.mon: invalid window '9-17'"),
-    ('[calendars.eu]\nweek = { mon = ["22:00-06:00"], tue = ["05:00-09:00"] }',
-     "p.toml: calendars.eu: week: mon 22:00-06:00 runs into tue 05:00-09:00 (windows overlap)"),
-    ('[calendars.eu]\nweek = {}\nholidays = [2026-12-25]',
-     "p.toml: calendars.eu: the calendar has no working time at all"),
-    ('[calendars.eu]\nweek = { funday = ["09:00-17:00"] }',
-     "p.toml: calendars.eu.week: unknown day 'funday'"),
-    ('[calendars.eu]\ntime_zone = "Mars/Olympus"\nweek = { mon = ["09:00-17:00"] }',
-     "p.toml: calendars.eu.time_zone: unknown time zone 'Mars/Olympus'"),
-    ('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nspecial_days = { 2026-12-24 = ["11:00-10:00"] }',
-     "p.toml: calendars.eu.special_days.2026-12-24: window '11:00-10:00' ends before it starts"),
-    ('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nopening = "09:00"',
-     "p.toml: calendars.eu.opening: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        (
+            '[calendars.eu]\ntime_zone = "Europe/Berlin"\nweek = { mon = ["08:00-12:00", "11:00-18:00"] }',
+            "p.toml: calendars.eu.week.mon: windows 08:00-12:00 and 11:00-18:00 overlap",
+        ),
+        (
+            '[calendars.eu]\nweek = { mon = ["18:00-13:00"] }',
+            "p.toml: calendars.eu.week.mon: window '18:00-13:00' ends before it starts",
+        ),
+        (
+            '[calendars.eu]\nweek = { mon = ["09:00-08:00"] }',
+            "p.toml: calendars.eu.week.mon: window '09:00-08:00' ends before it starts",
+        ),
+        ('[calendars.eu]\nweek = { mon = ["9-17"] }', "p.toml: calendars.eu.week.mon: invalid window '9-17'"),
+        (
+            '[calendars.eu]\nweek = { mon = ["22:00-06:00"], tue = ["05:00-09:00"] }',
+            "p.toml: calendars.eu: week: mon 22:00-06:00 runs into tue 05:00-09:00 (windows overlap)",
+        ),
+        (
+            "[calendars.eu]\nweek = {}\nholidays = [2026-12-25]",
+            "p.toml: calendars.eu: the calendar has no working time at all",
+        ),
+        ('[calendars.eu]\nweek = { funday = ["09:00-17:00"] }', "p.toml: calendars.eu.week: unknown day 'funday'"),
+        (
+            '[calendars.eu]\ntime_zone = "Mars/Olympus"\nweek = { mon = ["09:00-17:00"] }',
+            "p.toml: calendars.eu.time_zone: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            '[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nspecial_days = { 2026-12-24 = ["11:00-10:00"] }',
+            "p.toml: calendars.eu.special_days.2026-12-24: window '11:00-10:00' ends before it starts",
+        ),
+        (
+            '[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nopening = "09:00"',
+            "p.toml: calendars.eu.opening: unknown key",
+        ),
+    ],
+)
 def test_calendar_errors_name_the_key_and_reason(snippet: str, expected: str) -> None:
     assert expected in error_of(with_calendar(snippet))
 
 
 def test_unknown_calendar_and_contradicting_clock() -> None:
     assert "severities.high.calendar: unknown calendar 'support-us' (defined in [calendars]: eu)" in error_of(
-        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }', 'calendar = "support-us"'))
+        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }', 'calendar = "support-us"')
+    )
     assert 'p.toml: severities.high: calendar and clock = "wall" contradict' in error_of(
-        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }', 'clock = "wall"\ncalendar = "eu"'))
+        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }', 'clock = "wall"\ncalendar = "eu"')
+    )
 
 
 def test_unknown_ics_file_is_named(tmp_path: Path) -> None:
-    message = error_of(with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\n'
-                                     'holiday_files = ["holidays/nl.ics"]'), tmp_path)
+    message = error_of(
+        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nholiday_files = ["holidays/nl.ics"]'), tmp_path
+    )
     assert message.startswith("p.toml: calendars.eu.holiday_files.0: cannot read ")
     assert "holidays/nl.ics: No such file or directory" in message
     (tmp_path / "bad.ics").write_text("this is not a calendar")
-    assert "calendars.eu.holiday_files.0: " in error_of(with_calendar(
-        '[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nholiday_files = ["bad.ics"]'), tmp_path)
+    assert "calendars.eu.holiday_files.0: " in error_of(
+        with_calendar('[calendars.eu]\nweek = { mon = ["09:00-17:00"] }\nholiday_files = ["bad.ics"]'), tmp_path
+    )
 
 
 def test_windows_listing_in_the_calendar_zone() -> None:
@@ -277,14 +303,22 @@ def test_windows_listing_in_the_calendar_zone() -> None:
     listing = c.windows_between(date(2026, 11, 22), 2)
     assert [(d, [(s.isoformat(), e.isoformat()) for s, e in ws]) for d, ws in listing] == [
         (date(2026, 11, 22), [("2026-11-22T22:00:00+01:00", "2026-11-23T06:00:00+01:00")]),
-        (date(2026, 11, 23), [("2026-11-23T08:00:00+01:00", "2026-11-23T12:00:00+01:00"),
-                              ("2026-11-23T13:00:00+01:00", "2026-11-23T18:00:00+01:00")]),
+        (
+            date(2026, 11, 23),
+            [
+                ("2026-11-23T08:00:00+01:00", "2026-11-23T12:00:00+01:00"),
+                ("2026-11-23T13:00:00+01:00", "2026-11-23T18:00:00+01:00"),
+            ],
+        ),
     ]
 
 
 def test_add_and_elapsed_agree_across_forms() -> None:
-    c = cal(week={"mon": ["08:00-12:00", "13:00-18:00"], "wed": ["22:00-06:00"], "sat": ["00:00-24:00"]},
-            holidays=["2026-12-02"], special_days={"2026-12-03": ["10:00-11:00"]})
+    c = cal(
+        week={"mon": ["08:00-12:00", "13:00-18:00"], "wed": ["22:00-06:00"], "sat": ["00:00-24:00"]},
+        holidays=["2026-12-02"],
+        special_days={"2026-12-03": ["10:00-11:00"]},
+    )
     start = berlin(2026, 11, 30, 7)
     for hours in [0.5, 1, 4, 4.5, 9, 10, 14, 20, 33, 60]:
         due = c.add(start, hours * H)

@@ -29,8 +29,12 @@ NY = ZoneInfo("America/New_York")
 def business_policy(ack: str = "2h") -> Policy:
     policy = fast_policy(clock="business", ack=ack)
     data = policy.model_dump(mode="json")
-    data["calendar"] = {"time_zone": "America/New_York", "working_hours": ["09:00", "17:00"],
-                        "working_days": ["mon", "tue", "wed", "thu", "fri"], "holidays": ["2026-11-26"]}
+    data["calendar"] = {
+        "time_zone": "America/New_York",
+        "working_hours": ["09:00", "17:00"],
+        "working_days": ["mon", "tue", "wed", "thu", "fri"],
+        "holidays": ["2026-11-26"],
+    }
     return Policy.model_validate(data)
 
 
@@ -38,16 +42,19 @@ def opened(at: datetime, policy: Policy) -> Case:
     return Case.open(ticket("pure"), policy, "complaint-cust-1:ord-1", at)
 
 
-@pytest.mark.parametrize(("opened_at", "due"), [
-    # Friday 16:30 with 2 business hours → Monday 10:30.
-    (datetime(2026, 10, 16, 16, 30, tzinfo=NY), datetime(2026, 10, 19, 10, 30, tzinfo=NY)),
-    # Across the DST change (US clocks fall back on Sunday 2026-11-01).
-    (datetime(2026, 10, 30, 16, 30, tzinfo=NY), datetime(2026, 11, 2, 10, 30, tzinfo=NY)),
-    # Across the spring change (2026-03-08).
-    (datetime(2026, 3, 6, 16, 30, tzinfo=NY), datetime(2026, 3, 9, 10, 30, tzinfo=NY)),
-    # Wednesday 16:30 before the Thanksgiving holiday (Thursday 26th) → Friday 10:30.
-    (datetime(2026, 11, 25, 16, 30, tzinfo=NY), datetime(2026, 11, 27, 10, 30, tzinfo=NY)),
-])
+@pytest.mark.parametrize(
+    ("opened_at", "due"),
+    [
+        # Friday 16:30 with 2 business hours → Monday 10:30.
+        (datetime(2026, 10, 16, 16, 30, tzinfo=NY), datetime(2026, 10, 19, 10, 30, tzinfo=NY)),
+        # Across the DST change (US clocks fall back on Sunday 2026-11-01).
+        (datetime(2026, 10, 30, 16, 30, tzinfo=NY), datetime(2026, 11, 2, 10, 30, tzinfo=NY)),
+        # Across the spring change (2026-03-08).
+        (datetime(2026, 3, 6, 16, 30, tzinfo=NY), datetime(2026, 3, 9, 10, 30, tzinfo=NY)),
+        # Wednesday 16:30 before the Thanksgiving holiday (Thursday 26th) → Friday 10:30.
+        (datetime(2026, 11, 25, 16, 30, tzinfo=NY), datetime(2026, 11, 27, 10, 30, tzinfo=NY)),
+    ],
+)
 def test_business_time_deadline_of_a_new_case(opened_at: datetime, due: datetime) -> None:
     case = opened(opened_at, business_policy())
     assert case.status(opened_at).deadlines.due_at == due
@@ -64,7 +71,9 @@ def test_changing_severity_keeps_elapsed_time() -> None:
     policy = Policy.model_validate(data)
     t0 = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("UTC"))
     case = opened(t0, policy)
-    case.change_severity(ChangeSeverityInput(actor=AGENT, severity="critical", reason="VIP"), t0 + timedelta(minutes=10))
+    case.change_severity(
+        ChangeSeverityInput(actor=AGENT, severity="critical", reason="VIP"), t0 + timedelta(minutes=10)
+    )
     status = case.status(t0 + timedelta(minutes=10))
     assert status.severity == "critical"
     assert status.deadlines.due_at == t0 + timedelta(minutes=15)
@@ -94,8 +103,9 @@ def test_compensation_above_the_customer_cap_is_refused() -> None:
     case.acknowledge(AcknowledgeInput(actor=AGENT), t0)
     case.record_fix(FixInput(actor=AGENT, description="done"), t0)
     with pytest.raises(Rejection) as refused:
-        case.check_compensate(CompensateInput(actor=AGENT, kind="refund",
-                                              amount={"amount": "10000.01", "currency": "USD"}), t0)
+        case.check_compensate(
+            CompensateInput(actor=AGENT, kind="refund", amount={"amount": "10000.01", "currency": "USD"}), t0
+        )
     assert refused.value.code == "forbidden" and "above the cap of 10000.00" in refused.value.message
 
 
@@ -130,9 +140,11 @@ def test_out_of_order_steps_are_refused_naming_the_current_step_and_write_nothin
     case = opened(T0, fast_policy())
     case.acknowledge(AcknowledgeInput(actor=AGENT), T0)
     before = [e.type for e in case.state.events]
-    for check in (lambda: case.check_compensate(CompensateInput(actor=AGENT, kind="none", reason="x"), T0),
-                  lambda: case.check_close(CloseInput(actor=AGENT, root_cause="other", note="x")),
-                  lambda: case.acknowledge(AcknowledgeInput(actor=AGENT), T0)):
+    for check in (
+        lambda: case.check_compensate(CompensateInput(actor=AGENT, kind="none", reason="x"), T0),
+        lambda: case.check_close(CloseInput(actor=AGENT, root_cause="other", note="x")),
+        lambda: case.acknowledge(AcknowledgeInput(actor=AGENT), T0),
+    ):
         with pytest.raises(Rejection) as refused:
             check()
         assert refused.value.code == "out_of_order" and "step 'fix'" in refused.value.message
@@ -141,7 +153,9 @@ def test_out_of_order_steps_are_refused_naming_the_current_step_and_write_nothin
 
 def test_compensation_within_authority_is_issued_and_the_case_moves_on() -> None:
     case = at_compensate()
-    comp = case.compensate(CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}), T0)
+    comp = case.compensate(
+        CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}), T0
+    )
     assert comp.status == "issuing" and case.state.step == "compensate"
     issue_pending(case)
     assert case.state.step == "follow_up"
@@ -150,7 +164,9 @@ def test_compensation_within_authority_is_issued_and_the_case_moves_on() -> None
 
 def test_compensation_over_authority_needs_someone_elses_approval_within_their_ceiling() -> None:
     case = at_compensate()
-    comp = case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}), T0)
+    comp = case.compensate(
+        CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}), T0
+    )
     assert comp.status == "pending_approval" and case.pending_compensation is comp
     with pytest.raises(Rejection) as own:
         case.check_approval(ApprovalInput(actor=AGENT, approve=True))
@@ -164,7 +180,8 @@ def test_compensation_over_authority_needs_someone_elses_approval_within_their_c
     issue_pending(case)
     assert case.state.step == "follow_up"
     assert [(c.status, c.approved_by.id if c.approved_by else None) for c in case.state.compensations] == [
-        ("issued", "lena")]
+        ("issued", "lena")
+    ]
 
 
 def test_an_approval_above_the_approvers_ceiling_is_refused() -> None:

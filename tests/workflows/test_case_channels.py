@@ -16,9 +16,15 @@ T0 = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 
 def opened(**policy_args: str) -> Case:
     policy = fast_policy(**policy_args)
-    policy = policy.model_copy(update={"notifications": NotificationPolicy(
-        channel="both", sender="care@shop.example",
-        overrides={"email": {"fix_notice": MessageTemplate(subject="Fixed: $subject")}})})
+    policy = policy.model_copy(
+        update={
+            "notifications": NotificationPolicy(
+                channel="both",
+                sender="care@shop.example",
+                overrides={"email": {"fix_notice": MessageTemplate(subject="Fixed: $subject")}},
+            )
+        }
+    )
     return Case.open(ticket("pure", source="zendesk", ticket_id="4711"), policy, "complaint-cust-1:ord-1", T0)
 
 
@@ -39,16 +45,18 @@ def test_customer_messages_carry_the_thread_of_the_ones_before() -> None:
 def test_escalation_context_says_its_level_and_whether_it_is_the_top() -> None:
     case = opened(ack="1h", interval="30m")
     case.tick(T0 + timedelta(hours=2))
-    escalations = [e.notification.context for e in case.state.outbox
-                   if e.notification and e.notification.template == "escalation"]
+    escalations = [
+        e.notification.context for e in case.state.outbox if e.notification and e.notification.template == "escalation"
+    ]
     assert [(c.level, c.top_level) for c in escalations if c] == [(1, False), (2, False), (3, True)]
 
 
 def test_a_customer_reply_resumes_a_paused_case_and_is_no_repeat_contact() -> None:
     case = opened()
     case.pause(PauseInput(actor=AGENT, reason="ticket status pending"), T0)
-    assert case.customer_message(CustomerMessageInput(event_id="zd:c:1", source="zendesk", text="Here it is."),
-                                 T0 + timedelta(minutes=3))
+    assert case.customer_message(
+        CustomerMessageInput(event_id="zd:c:1", source="zendesk", text="Here it is."), T0 + timedelta(minutes=3)
+    )
     assert not case.state.paused and case.state.contact_count == 1
     replied, resumed = case.state.events[-2:]
     assert replied.type == "customer_replied" and replied.data["counted"] is False
@@ -67,7 +75,10 @@ def test_a_customer_reply_on_a_running_case_counts_and_raises_at_the_threshold()
     types = [e.type for e in case.state.events]
     assert types == ["opened", "customer_replied", "customer_replied", "severity_changed", "escalated"]
     assert [e.notification.template for e in case.state.outbox if e.notification][-3:] == [
-        "repeat_contact", "repeat_contact", "escalation"]
+        "repeat_contact",
+        "repeat_contact",
+        "escalation",
+    ]
 
 
 def test_a_reply_with_resume_off_keeps_the_case_paused() -> None:
@@ -79,10 +90,16 @@ def test_a_reply_with_resume_off_keeps_the_case_paused() -> None:
 
 def test_an_ignored_ticket_event_is_recorded_once() -> None:
     case = opened()
-    inp = IgnoredEventInput(event_id="zd:s:9", source="zendesk", rule="status pending", step="pause",
-                            reason="the case is already paused")
+    inp = IgnoredEventInput(
+        event_id="zd:s:9", source="zendesk", rule="status pending", step="pause", reason="the case is already paused"
+    )
     case.record_ignored(inp, T0)
     case.record_ignored(inp, T0)
     (event,) = [e for e in case.state.events if e.type == "ticket_event_ignored"]
-    assert event.data == {"source": "zendesk", "event_id": "zd:s:9", "rule": "status pending", "step": "pause",
-                          "reason": "the case is already paused"}
+    assert event.data == {
+        "source": "zendesk",
+        "event_id": "zd:s:9",
+        "rule": "status pending",
+        "step": "pause",
+        "reason": "the case is already paused",
+    }

@@ -70,24 +70,41 @@ rotation = {{ start = {monday.isoformat()}, handover = "mon 00:00", time_zone = 
 
 def channel_policy(**deadlines: str) -> Policy:
     base = fast_policy(**deadlines)
-    return base.model_copy(update={"notifications": NotificationPolicy(
-        channel="email", sender="Shop Care <care@shop.example>", reply_to="help@shop.example")})
+    return base.model_copy(
+        update={
+            "notifications": NotificationPolicy(
+                channel="email", sender="Shop Care <care@shop.example>", reply_to="help@shop.example"
+            )
+        }
+    )
 
 
 async def notifier_worker(client: Client, queue: str, db: asyncpg.Pool, notifier: Notifier):
     return build_worker(client, pool=db, queue=queue, notifier=notifier)
 
 
-def make_notifier(smtp: SmtpServer, zendesk: FakeZendesk, roster: Path, db: asyncpg.Pool,
-                  token: str | None = None) -> Notifier:
-    return Notifier(smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"),
-                    zendesk=ZendeskClient(zendesk.url, zendesk.email, token or zendesk.token),
-                    roster=load_roster(roster), pool=db, console_url=CONSOLE, temporal_ui_url=TEMPORAL_UI)
+def make_notifier(
+    smtp: SmtpServer, zendesk: FakeZendesk, roster: Path, db: asyncpg.Pool, token: str | None = None
+) -> Notifier:
+    return Notifier(
+        smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"),
+        zendesk=ZendeskClient(zendesk.url, zendesk.email, token or zendesk.token),
+        roster=load_roster(roster),
+        pool=db,
+        console_url=CONSOLE,
+        temporal_ui_url=TEMPORAL_UI,
+    )
 
 
 async def test_customer_gets_threaded_emails_and_escalation_reaches_the_on_call_lead(
-        client: Client, task_queue: str, db: asyncpg.Pool, smtp: SmtpServer, zendesk: FakeZendesk,
-        slack: FakeSlack, tmp_path: Path) -> None:
+    client: Client,
+    task_queue: str,
+    db: asyncpg.Pool,
+    smtp: SmtpServer,
+    zendesk: FakeZendesk,
+    slack: FakeSlack,
+    tmp_path: Path,
+) -> None:
     lena, tom = slack.hook("lena"), slack.hook("tom")
     roster = write_roster(tmp_path / "roster.toml", lena, tom)
     zendesk.add_ticket("4711")
@@ -97,24 +114,39 @@ async def test_customer_gets_threaded_emails_and_escalation_reaches_the_on_call_
         case = opened.case_id
 
         async def escalated() -> bool:
-            return any(e.type == "notified" and e.data["template"] == "escalation"
-                       for e in await timeline(client, case))
+            return any(
+                e.type == "notified" and e.data["template"] == "escalation" for e in await timeline(client, case)
+            )
+
         await eventually(escalated, timeout=60)
-        await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry about the size."))
-        await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="A size M is on its way."))
-        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-            actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"))
+        await run_step(
+            client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry about the size.")
+        )
+        await run_step(
+            client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="A size M is on its way.")
+        )
+        await run_step(
+            client,
+            case,
+            ComplaintWorkflow.compensate,
+            CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"),
+        )
 
         async def asked() -> bool:
             return len(smtp.to("dana@example.com")) == 4
+
         await eventually(asked, timeout=60)
-        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+        await run_step(
+            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+        )
         await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="Done."))
         events = await timeline(client, case)
 
     mails = smtp.to("dana@example.com")
-    assert [m["Subject"] for m in mails] == [f"{s} [case {case}]" for s in (
-        "We're sorry, Dana Example", "We've fixed it", "Making it right", "Did we make it right?")]
+    assert [m["Subject"] for m in mails] == [
+        f"{s} [case {case}]"
+        for s in ("We're sorry, Dana Example", "We've fixed it", "Making it right", "Did we make it right?")
+    ]
     ids = [m["Message-ID"] for m in mails]
     assert len(set(ids)) == 4 and all(i.startswith(f"<complaint-{case.replace(':', '.')}.") for i in ids)
     for n, mail in enumerate(mails):  # one conversation: each message answers the one before
@@ -145,8 +177,14 @@ async def test_customer_gets_threaded_emails_and_escalation_reaches_the_on_call_
 
 
 async def test_unreachable_lead_is_recorded_and_the_next_tried_and_a_401_does_not_stop_the_case(
-        client: Client, task_queue: str, db: asyncpg.Pool, smtp: SmtpServer, zendesk: FakeZendesk,
-        slack: FakeSlack, tmp_path: Path) -> None:
+    client: Client,
+    task_queue: str,
+    db: asyncpg.Pool,
+    smtp: SmtpServer,
+    zendesk: FakeZendesk,
+    slack: FakeSlack,
+    tmp_path: Path,
+) -> None:
     tom = slack.hook("tom")
     roster = write_roster(tmp_path / "roster.toml", slack.unknown_hook(), tom)  # lena's hook was removed
     zendesk.add_ticket("4712")
@@ -158,8 +196,12 @@ async def test_unreachable_lead_is_recorded_and_the_next_tried_and_a_401_does_no
         opened = await open_case(client, t, policy, task_queue)
 
         async def escalated() -> list:
-            return [e for e in await timeline(client, opened.case_id) if e.type == "notified"
-                    and e.data["template"] == "escalation"]
+            return [
+                e
+                for e in await timeline(client, opened.case_id)
+                if e.type == "notified" and e.data["template"] == "escalation"
+            ]
+
         await eventually(escalated, timeout=60)
         after = await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         events = await timeline(client, opened.case_id)

@@ -7,8 +7,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from starter.cases import open_case, run_step, status, timeline
 from tests.conftest import CONTINUE_AS_NEW_AT
 from tests.helpers import AGENT, fast_policy, ticket
-from workflows.models import AcknowledgeInput, PauseInput, ResumeInput
 from workflows.complaint import ComplaintWorkflow
+from workflows.models import AcknowledgeInput, PauseInput, ResumeInput
 
 
 async def test_long_history_continues_as_new_with_its_state(client: Client, worker, task_queue: str, db) -> None:
@@ -24,6 +24,7 @@ async def test_long_history_continues_as_new_with_its_state(client: Client, work
 
     old = await client.get_workflow_handle(opened.workflow_id, run_id=first_run).describe()
     assert old.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
     async def store():  # the projected events stay behind in the event store
         return db
 

@@ -11,8 +11,8 @@ from activities.notifications import Notifier
 from starter.cases import open_case, run_step, status, timeline
 from tests.helpers import AGENT, fast_policy, ticket
 from worker import build_worker
-from workflows.models import AcknowledgeInput, DomainEvent, PauseInput, ResumeInput
 from workflows.complaint import ComplaintWorkflow
+from workflows.models import AcknowledgeInput, DomainEvent, PauseInput, ResumeInput
 
 QUEUE = "recovery-skip"
 
@@ -30,8 +30,10 @@ async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: Workfl
         current = await status(client, opened.case_id)
 
     t0 = events[0].at
-    got = [(kind, round(offset), data.get("level"), data.get("fraction"), data.get("step"))
-           for kind, offset, data in offsets(events, t0)]
+    got = [
+        (kind, round(offset), data.get("level"), data.get("fraction"), data.get("step"))
+        for kind, offset, data in offsets(events, t0)
+    ]
     assert got == [
         ("opened", 0, None, None, None),
         ("warning", 30 * 60, None, 0.5, "acknowledge"),
@@ -72,8 +74,9 @@ async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnviro
         opened = await open_case(client, ticket("pause"), fast_policy(ack="1h", interval="30m"), QUEUE)
         before = (await status(client, opened.case_id)).deadlines.due_at
         await skip_env.sleep(timedelta(minutes=10))
-        paused = await run_step(client, opened.case_id, ComplaintWorkflow.pause,
-                                PauseInput(actor=AGENT, reason="waiting for photos"))
+        paused = await run_step(
+            client, opened.case_id, ComplaintWorkflow.pause, PauseInput(actor=AGENT, reason="waiting for photos")
+        )
         assert paused.paused and paused.deadlines.due_at is None
         await skip_env.sleep(timedelta(hours=3))
         resumed = await run_step(client, opened.case_id, ComplaintWorkflow.resume, ResumeInput(actor=AGENT))
@@ -92,8 +95,9 @@ async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnviro
 async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
-        opened = await open_case(client, ticket("quiet"),
-                                 fast_policy(ack="1h", fix="3d", interval="30m", max_silence="6h"), QUEUE)
+        opened = await open_case(
+            client, ticket("quiet"), fast_policy(ack="1h", fix="3d", interval="30m", max_silence="6h"), QUEUE
+        )
         await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         await skip_env.sleep(timedelta(hours=13))
         events = await timeline(client, opened.case_id)
@@ -107,8 +111,9 @@ async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, rece
 async def test_age_ceiling_escalates_to_the_top(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
-        opened = await open_case(client, ticket("old"), fast_policy(ack="1h", fix="30d", interval="30m",
-                                                                    age_ceiling="2d"), QUEUE)
+        opened = await open_case(
+            client, ticket("old"), fast_policy(ack="1h", fix="30d", interval="30m", age_ceiling="2d"), QUEUE
+        )
         await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
         await skip_env.sleep(timedelta(days=2, minutes=1))
         events = await timeline(client, opened.case_id)

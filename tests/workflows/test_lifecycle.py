@@ -24,10 +24,18 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
     assert opened.created and opened.contact_count == 1
     case = opened.case_id
 
-    await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry about the size."))
-    await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replacement in size M shipped."))
-    after_comp = await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"))
+    await run_step(
+        client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT, message="Sorry about the size.")
+    )
+    await run_step(
+        client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Replacement in size M shipped.")
+    )
+    after_comp = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "20.00", "currency": "USD"}, reason="sorry"),
+    )
     assert after_comp.step == "follow_up"
     assert [c.status for c in after_comp.compensation] == ["issued"]
     code = after_comp.compensation[0].code  # a coupon is a code the customer redeems, shown to them
@@ -36,20 +44,34 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
     async def told() -> bool:
         notes = [i for i in receiver.for_case(case) if i["template"] == "compensation_notice"]
         return bool(notes) and f"Your code: {code}." in notes[0]["text"]
+
     await eventually(told)
 
     async def asked() -> bool:
         return (await status(client, case)).deadlines.follow_up_asked
+
     await eventually(asked)
-    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
-    closed = await run_step(client, case, ComplaintWorkflow.close, CloseInput(
-        actor=AGENT, root_cause="wrong-item-shipped", note="Picking error at the warehouse."))
+    await run_step(
+        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+    )
+    closed = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.close,
+        CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Picking error at the warehouse."),
+    )
     assert closed.step == "closed" and closed.root_cause == "wrong-item-shipped"
 
     events = await timeline(client, case)
     assert [e.type for e in events] == [
-        "opened", "acknowledged", "fix_recorded", "compensation_proposed", "compensation_issued",
-        "follow_up_asked", "follow_up_done", "closed",
+        "opened",
+        "acknowledged",
+        "fix_recorded",
+        "compensation_proposed",
+        "compensation_issued",
+        "follow_up_asked",
+        "follow_up_done",
+        "closed",
     ]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[1].actor == "alice"
@@ -73,7 +95,13 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
 
     async def delivered() -> bool:
         return {item["template"] for item in receiver.for_case(case)} >= {
-            "new_case", "acknowledgement", "fix_notice", "compensation_notice", "follow_up_request"}
+            "new_case",
+            "acknowledgement",
+            "fix_notice",
+            "compensation_notice",
+            "follow_up_request",
+        }
+
     await eventually(delivered)
 
 
@@ -83,9 +111,9 @@ async def test_notification_webhook_failures_are_retried(client: Client, worker,
 
     async def delivered() -> list:
         return [item for item in receiver.for_case(opened.case_id) if item["template"] == "new_case"]
+
     arrived = await eventually(delivered)
     assert len(arrived) == 1
     assert arrived[0]["text"].startswith("*New case*")
     assert arrived[0]["_key_header"] == f"{opened.workflow_id}:1:0"
     assert "notification_failed" not in [e.type for e in await timeline(client, opened.case_id)]
-

@@ -26,8 +26,12 @@ def ny(*args: int) -> datetime:
 
 def make_policy(clock: str = "business", **severities: dict[str, Any]) -> Policy:
     data = fast_policy(clock=clock, ack="4h").model_dump(mode="json")
-    data["calendar"] = {"time_zone": "America/New_York", "working_hours": ["09:00", "17:00"],
-                        "working_days": ["mon", "tue", "wed", "thu", "fri"], "holidays": ["2026-11-26"]}
+    data["calendar"] = {
+        "time_zone": "America/New_York",
+        "working_hours": ["09:00", "17:00"],
+        "working_days": ["mon", "tue", "wed", "thu", "fri"],
+        "holidays": ["2026-11-26"],
+    }
     for name, changes in severities.items():
         data["severities"][name].update(changes)
     return Policy.model_validate(data)
@@ -78,8 +82,9 @@ def test_pause_budget_ends_a_running_pause_and_refuses_the_next() -> None:
     with pytest.raises(Rejection) as refused:
         pause(case, wake.at + timedelta(minutes=5))
     assert refused.value.code == "conflict"
-    assert refused.value.message == ("cannot pause: the pause budget is used up (paused 2h of 2h allowed at "
-                                     "severity normal, counted in wall time)")
+    assert refused.value.message == (
+        "cannot pause: the pause budget is used up (paused 2h of 2h allowed at severity normal, counted in wall time)"
+    )
 
 
 def test_pending_over_a_weekend_is_not_counted_as_pause_or_budget() -> None:
@@ -99,8 +104,9 @@ def test_pending_over_a_weekend_is_not_counted_as_pause_or_budget() -> None:
 
 
 def test_priority_changed_while_paused_keeps_elapsed_budget_and_pause_time() -> None:
-    policy = make_policy(normal={"acknowledge": "4h", "max_pause": "3h"},
-                         high={"acknowledge": "2h", "max_pause": "1h30m"})
+    policy = make_policy(
+        normal={"acknowledge": "4h", "max_pause": "3h"}, high={"acknowledge": "2h", "max_pause": "1h30m"}
+    )
     case = open_case(ny(2026, 11, 23, 9), policy)  # Monday 09:00
     pause(case, ny(2026, 11, 23, 10))  # 1h of the budget spent
     case.change_severity(ChangeSeverityInput(actor=AGENT, severity="high", reason="VIP"), ny(2026, 11, 23, 11))
@@ -114,7 +120,9 @@ def test_priority_changed_while_paused_keeps_elapsed_budget_and_pause_time() -> 
     assert not case.state.paused
     assert case.status(ny(2026, 11, 23, 12)).deadlines.due_at == ny(2026, 11, 23, 12, 30)
     resumed = [e for e in case.state.events if e.type == "resumed"]
-    assert [(e.at, e.actor, e.data["pause_used_seconds"]) for e in resumed] == [(ny(2026, 11, 23, 11, 30), "engine", 1.5 * H)]
+    assert [(e.at, e.actor, e.data["pause_used_seconds"]) for e in resumed] == [
+        (ny(2026, 11, 23, 11, 30), "engine", 1.5 * H)
+    ]
 
 
 def test_policy_change_while_paused_keeps_pause_time() -> None:
@@ -156,7 +164,9 @@ def test_no_budget_means_no_limit_and_old_histories_are_not_limited() -> None:
 def test_max_pause_key_is_validated() -> None:
     from workflows.policy import PolicyError, default_policy_text, parse_policy
 
-    text = default_policy_text().replace('[severities.high]\nclock = "wall"', '[severities.high]\nclock = "wall"\nmax_pause = "soon"')
+    text = default_policy_text().replace(
+        '[severities.high]\nclock = "wall"', '[severities.high]\nclock = "wall"\nmax_pause = "soon"'
+    )
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "p.toml")
     assert "p.toml: severities.high.max_pause: invalid duration 'soon'" in str(info.value)

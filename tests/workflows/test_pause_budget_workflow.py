@@ -26,8 +26,9 @@ def policy_with_max_pause(limit: str) -> Policy:
     return Policy.model_validate(data)
 
 
-async def test_pause_budget_auto_resumes_and_tells_the_owner(skip_env: WorkflowEnvironment,
-                                                             receiver: WebhookReceiver, db: object) -> None:
+async def test_pause_budget_auto_resumes_and_tells_the_owner(
+    skip_env: WorkflowEnvironment, receiver: WebhookReceiver, db: object
+) -> None:
     client = skip_env.client
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):  # type: ignore[arg-type]
         opened = await open_case(client, ticket("pause-budget"), policy_with_max_pause("1h"), QUEUE)

@@ -7,12 +7,12 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from zoneinfo import ZoneInfo
 
 from workflows.money import MAX_AMOUNT, Money, parse_amount, parse_currency
 from workflows.policy import (
@@ -34,8 +34,9 @@ HOUR = 3600.0
 
 
 def ny_calendar(*holidays: date) -> BusinessCalendar:
-    return BusinessCalendar(time_zone="America/New_York", working_hours=("09:00", "17:00"),
-                            working_days=WEEKDAYS, holidays=list(holidays))
+    return BusinessCalendar(
+        time_zone="America/New_York", working_hours=("09:00", "17:00"), working_days=WEEKDAYS, holidays=list(holidays)
+    )
 
 
 def ny(*args: int) -> datetime:
@@ -68,13 +69,17 @@ def lines_mentioning(message: str, key: str) -> list[str]:
 
 # --- durations -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("30s", timedelta(seconds=30)),
-    ("15m", timedelta(minutes=15)),
-    ("4h", timedelta(hours=4)),
-    ("3d", timedelta(days=3)),
-    ("1h30m", timedelta(hours=1, minutes=30)),
-])
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30s", timedelta(seconds=30)),
+        ("15m", timedelta(minutes=15)),
+        ("4h", timedelta(hours=4)),
+        ("3d", timedelta(days=3)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+    ],
+)
 def test_duration_parses_units_and_combinations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
@@ -110,15 +115,18 @@ def test_duration_rejects_non_strings(value: object) -> None:
         parse_duration(value)
 
 
-@pytest.mark.parametrize(("delta", "text"), [
-    (timedelta(seconds=30), "30s"),
-    (timedelta(minutes=15), "15m"),
-    (timedelta(hours=4), "4h"),
-    (timedelta(days=3), "3d"),
-    (timedelta(hours=1, minutes=30), "1h30m"),
-    (timedelta(days=1, hours=2, minutes=3, seconds=4), "1d2h3m4s"),
-    (timedelta(0), "0s"),
-])
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(seconds=30), "30s"),
+        (timedelta(minutes=15), "15m"),
+        (timedelta(hours=4), "4h"),
+        (timedelta(days=3), "3d"),
+        (timedelta(hours=1, minutes=30), "1h30m"),
+        (timedelta(days=1, hours=2, minutes=3, seconds=4), "1d2h3m4s"),
+        (timedelta(0), "0s"),
+    ],
+)
 def test_format_duration_writes_canonical_text(delta: timedelta, text: str) -> None:
     assert format_duration(delta) == text
 
@@ -138,6 +146,7 @@ def test_format_duration_round_trips_any_whole_seconds(seconds: int) -> None:
 
 # --- loading ---------------------------------------------------------------------------------
 
+
 def test_packaged_default_policy_loads_when_no_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECOVERY_POLICY", raising=False)
     policy = load_policy()
@@ -151,7 +160,8 @@ def test_packaged_default_policy_loads_when_no_env_var(monkeypatch: pytest.Monke
 
 
 def test_default_policy_uses_business_clock_for_normal_and_wall_clock_for_critical(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("RECOVERY_POLICY", raising=False)
     policy = load_policy()
     friday_late = ny(2026, 10, 16, 16, 30)
@@ -185,8 +195,7 @@ def test_nonexistent_policy_file_gives_clear_error_with_path(tmp_path: Path) -> 
     assert info.value.__cause__ is None
 
 
-def test_nonexistent_policy_file_from_env_var_names_the_path(monkeypatch: pytest.MonkeyPatch,
-                                                             tmp_path: Path) -> None:
+def test_nonexistent_policy_file_from_env_var_names_the_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "absent.toml"
     monkeypatch.setenv("RECOVERY_POLICY", str(missing))
     with pytest.raises(PolicyError, match=re.escape(str(missing))):
@@ -202,6 +211,7 @@ def test_errors_in_a_policy_file_name_the_file(tmp_path: Path) -> None:
 
 
 # --- validation messages ---------------------------------------------------------------------
+
 
 def test_bad_duration_names_the_key_and_says_invalid_duration() -> None:
     message = policy_error(replaced('fix = "1d"', 'fix = "2x"'))
@@ -240,8 +250,7 @@ def test_missing_severity_names_it() -> None:
 
 def test_unknown_severity_key_is_refused() -> None:
     message = policy_error(replaced("[severities.low]", "[severities.urgent]"))
-    assert message == ("test policy: severities.urgent.[key]: "
-                       "Input should be 'critical', 'high', 'normal' or 'low'")
+    assert message == ("test policy: severities.urgent.[key]: Input should be 'critical', 'high', 'normal' or 'low'")
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "America", "Etc", "", "../etc/passwd"])
@@ -266,23 +275,29 @@ def test_warning_fraction_outside_zero_and_one_names_escalation_warnings(fractio
 
 
 def test_float_amount_in_roles_is_refused() -> None:
-    message = policy_error(replaced('limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }',
-                                    'limit = { USD = 50.5, EUR = "50.00", GBP = "40.00" }'))
+    message = policy_error(
+        replaced(
+            'limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }',
+            'limit = { USD = 50.5, EUR = "50.00", GBP = "40.00" }',
+        )
+    )
     assert "roles.agent.limit.USD" in message
     assert "float" in message
     assert len(message.splitlines()) == 1
 
 
 def test_unknown_currency_in_roles_is_refused() -> None:
-    message = policy_error(replaced('limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }',
-                                    'limit = { XYZ = "50.00" }'))
+    message = policy_error(
+        replaced('limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }', 'limit = { XYZ = "50.00" }')
+    )
     assert "roles.agent.limit" in message
     assert "unknown currency 'XYZ'" in message
 
 
 def test_lowercase_currency_in_roles_is_normalised() -> None:
-    policy = parse_policy(replaced('limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }',
-                                   'limit = { usd = "50.00" }'))
+    policy = parse_policy(
+        replaced('limit = { USD = "50.00", EUR = "50.00", GBP = "40.00" }', 'limit = { usd = "50.00" }')
+    )
     assert policy.limit_of("agent", "USD") == Decimal("50.00")
 
 
@@ -303,8 +318,9 @@ def test_working_hours_that_end_before_they_start_are_refused() -> None:
 
 
 def test_unknown_working_day_is_refused() -> None:
-    message = policy_error(replaced('working_days = ["mon", "tue", "wed", "thu", "fri"]',
-                                    'working_days = ["mon", "xyz"]'))
+    message = policy_error(
+        replaced('working_days = ["mon", "tue", "wed", "thu", "fri"]', 'working_days = ["mon", "xyz"]')
+    )
     assert "calendar.working_days" in message
 
 
@@ -330,6 +346,7 @@ def test_durations_serialise_back_to_policy_text() -> None:
 
 
 # --- business calendar -----------------------------------------------------------------------
+
 
 def test_friday_afternoon_two_business_hours_are_due_monday_morning() -> None:
     due = ny_calendar().add(ny(2026, 10, 16, 16, 30), 2 * HOUR)
@@ -423,8 +440,9 @@ _ZONES = [UTC, NY, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kolkata"), ZoneInfo
 
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31, 23, 59, 59),
-                       timezones=st.sampled_from(_ZONES)),
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31, 23, 59, 59), timezones=st.sampled_from(_ZONES)
+    ),
     budget=st.floats(min_value=1.0, max_value=200 * HOUR, allow_nan=False, allow_infinity=False),
 )
 def test_elapsed_inverts_add_for_any_start_and_budget(start: datetime, budget: float) -> None:
@@ -435,6 +453,7 @@ def test_elapsed_inverts_add_for_any_start_and_budget(start: datetime, budget: f
 
 
 # --- clocks ----------------------------------------------------------------------------------
+
 
 def test_wall_clock_adds_plain_seconds() -> None:
     start = datetime(2026, 10, 16, 16, 30, tzinfo=UTC)
@@ -473,6 +492,7 @@ def test_business_clock_delegates_to_calendar() -> None:
 
 
 # --- money -----------------------------------------------------------------------------------
+
 
 def test_decimal_string_amount_is_exact() -> None:
     money = Money(amount="0.10", currency="USD")
@@ -531,9 +551,15 @@ def test_too_many_decimal_places_for_currency_is_refused(amount: str, currency: 
         Money(amount=amount, currency=currency)
 
 
-@pytest.mark.parametrize(("amount", "currency", "shown"), [
-    ("1.05", "USD", "1.05 USD"), ("150", "JPY", "150 JPY"), ("1.005", "KWD", "1.005 KWD"), ("7", "EUR", "7.00 EUR"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("1.05", "USD", "1.05 USD"),
+        ("150", "JPY", "150 JPY"),
+        ("1.005", "KWD", "1.005 KWD"),
+        ("7", "EUR", "7.00 EUR"),
+    ],
+)
 def test_amount_within_currency_decimal_places_is_accepted_and_shown(amount: str, currency: str, shown: str) -> None:
     assert str(Money(amount=amount, currency=currency)) == shown
 
@@ -555,18 +581,24 @@ def test_non_string_currency_is_refused() -> None:
 
 # --- severity --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("severity", "raised"), [
-    (Severity.LOW, Severity.NORMAL),
-    (Severity.NORMAL, Severity.HIGH),
-    (Severity.HIGH, Severity.CRITICAL),
-    (Severity.CRITICAL, Severity.CRITICAL),
-])
+
+@pytest.mark.parametrize(
+    ("severity", "raised"),
+    [
+        (Severity.LOW, Severity.NORMAL),
+        (Severity.NORMAL, Severity.HIGH),
+        (Severity.HIGH, Severity.CRITICAL),
+        (Severity.CRITICAL, Severity.CRITICAL),
+    ],
+)
 def test_severity_raised_moves_one_level_and_stops_at_critical(severity: Severity, raised: Severity) -> None:
     assert severity.raised() == raised
 
 
-@pytest.mark.parametrize(("field", "amount", "currency"), [
-    ("total", "1.005", "USD"), ("shipping", "10.5", "JPY"), ("total", "1.0001", "KWD")])
+@pytest.mark.parametrize(
+    ("field", "amount", "currency"),
+    [("total", "1.005", "USD"), ("shipping", "10.5", "JPY"), ("total", "1.0001", "KWD")],
+)
 def test_order_amounts_follow_the_same_decimal_rule_as_compensation(field: str, amount: str, currency: str) -> None:
     """Issue 15.8: one money rule; an order amount the compensation rule refuses is refused too."""
     from workflows.models import Order

@@ -60,7 +60,9 @@ def test_a_deadline_missed_at_the_top_of_the_ladder_is_a_breach(robust: bool) ->
         assert missed == [] and steps["fix"] is False and projection.case["breaches"] == 1
         return
     assert [(e.data["step"], e.data["level"], e.at) for e in missed] == [
-        ("acknowledge", 0, at(60)), ("fix", 3, at(150 + 120))]
+        ("acknowledge", 0, at(60)),
+        ("fix", 3, at(150 + 120)),
+    ]
     # Reports read the projection: both steps are breached, each counted once.
     assert steps == {"acknowledge": True, "fix": True} and projection.case["breaches"] == 2
 
@@ -76,7 +78,10 @@ def test_a_breach_is_recorded_once_per_step_and_again_for_a_reopened_step() -> N
     case.complete_follow_up(FollowUpInput(actor=AGENT, outcome="unsatisfied"), at(24 * 60 + 200))
     run_timers(case, at(24 * 60 + 400))  # the reopened fix step slips again
     assert [e.data["step"] for e in case.state.events if e.type == "deadline_missed"] == [
-        "acknowledge", "follow_up", "fix"]
+        "acknowledge",
+        "follow_up",
+        "fix",
+    ]
     assert fold(WID, case.state.events).case["breaches"] == 3
 
 
@@ -183,8 +188,7 @@ def at_compensate(robust: bool = True) -> Case:
     case.acknowledge(AcknowledgeInput(actor=AGENT), at(1))
     case.record_fix(FixInput(actor=AGENT, description="done"), at(2))
     case.state.outbox.clear()
-    case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "25.00", "currency": "USD"}),
-                    at(3))
+    case.compensate(CompensateInput(actor=AGENT, kind="refund", amount={"amount": "25.00", "currency": "USD"}), at(3))
     return case
 
 
@@ -197,8 +201,9 @@ def test_an_unknown_outcome_blocks_new_proposals_and_is_rechecked_under_the_same
     case.compensation_unknown(comp.seq, "payment provider answered 503", at(4))
     assert case.pending_compensation is comp and comp.status == "outcome_unknown"
     with pytest.raises(Rejection, match="unknown outcome"):
-        case.check_compensate(CompensateInput(actor=AGENT, kind="refund",
-                                              amount={"amount": "25.00", "currency": "USD"}), at(5))
+        case.check_compensate(
+            CompensateInput(actor=AGENT, kind="refund", amount={"amount": "25.00", "currency": "USD"}), at(5)
+        )
     case.state.outbox.clear()
     wake = case.next_wakeup()
     assert wake is not None and wake.summary == "recheck compensation outcome" and wake.at == at(4.5)

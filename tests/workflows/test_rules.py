@@ -66,8 +66,13 @@ def rules(tmp_path: Path) -> PolicySet:
 
 
 def test_first_match_wins_and_says_why(rules: PolicySet) -> None:
-    gold_eu = t(customer={"id": "c1", "name": "Dana", "tier": "Gold"}, source="zendesk", brand="360001",
-                group="billing", order={"id": "o1", "currency": "EUR", "total": "250.00"})
+    gold_eu = t(
+        customer={"id": "c1", "name": "Dana", "tier": "Gold"},
+        source="zendesk",
+        brand="360001",
+        group="billing",
+        order={"id": "o1", "currency": "EUR", "total": "250.00"},
+    )
     policy, match, checks = rules.explain(gold_eu)
     assert policy.name == "vip"  # rule 1 matches first, though rule 2 would match too
     assert match.rule == "VIP customers" and match.position == 1 and match.policy == "vip@2026-11"
@@ -79,13 +84,19 @@ def test_brand_queue_and_total_range(rules: PolicySet) -> None:
     eu = t(source="zendesk", brand="360001", group="billing", order={"id": "o1", "currency": "EUR", "total": "100.00"})
     policy, match, checks = rules.explain(eu)
     assert policy.name == "eu" and match.position == 2
-    assert match.why == ["source is zendesk", "brand is 360001", "group is billing",
-                         "order_total 100.00 EUR is within 100.00 ≤ total < 1000.00 EUR"]
+    assert match.why == [
+        "source is zendesk",
+        "brand is 360001",
+        "group is billing",
+        "order_total 100.00 EUR is within 100.00 ≤ total < 1000.00 EUR",
+    ]
     assert checks[0].reasons == ["tier: the ticket has none (rule wants gold, platinum)"]
     # max is exclusive; another currency does not match
     too_big = eu.model_copy(update={"order": eu.order.model_copy(update={"total": 1000})})  # type: ignore[union-attr]
     assert rules.explain(too_big)[1].rule == "default"
-    in_usd = t(source="zendesk", brand="360001", group="billing", order={"id": "o1", "currency": "USD", "total": "150.00"})
+    in_usd = t(
+        source="zendesk", brand="360001", group="billing", order={"id": "o1", "currency": "USD", "total": "150.00"}
+    )
     _, match, checks = rules.explain(in_usd)
     assert match.rule == "default" and match.why == ["no rule matched; the set's default policy is 'standard'"]
     assert checks[1].reasons == ["order_total: 150.00 USD is not in EUR"]
@@ -109,8 +120,12 @@ def test_opened_event_records_the_rule(rules: PolicySet) -> None:
     case = Case.open(gold, policy, "complaint-c1:ord-1", NOW, match)
     opened = case.state.events[0]
     assert opened.data["policy"] == "vip@2026-11"
-    assert opened.data["rule"] == {"rule": "VIP customers", "position": 1, "policy": "vip@2026-11",
-                                   "why": ["tier is gold"]}
+    assert opened.data["rule"] == {
+        "rule": "VIP customers",
+        "position": 1,
+        "policy": "vip@2026-11",
+        "why": ["tier is gold"],
+    }
 
 
 def test_single_policy_file_is_a_set_of_one(tmp_path: Path) -> None:
@@ -121,18 +136,27 @@ def test_single_policy_file_is_a_set_of_one(tmp_path: Path) -> None:
     assert match.why == ["the rule has no conditions: it matches every ticket"]
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (('policy = "eu"', 'policy = "us"'),
-     "rules.toml: rules.1.policy: unknown policy 'us' (defined in [policies]: eu, standard, vip)"),
-    (('default = "standard"', ''),
-     "rules.toml: (top level): some tickets would match no rule: set `default` or end with a rule without conditions"),
-    (('tier = ["gold", "platinum"]', 'tier = []'), "rules.toml: rules.0.tier: List should have at least 1 item"),
-    (('tier = ["gold", "platinum"]', 'customer_tier = ["gold"]'), "rules.toml: rules.0.customer_tier: unknown key"),
-    (('min = "100.00", max = "1000.00"', 'min = "100.00", max = "10.00"'),
-     "rules.toml: rules.1.order_total: min 100.00 must be below max 10.00"),
-    (('eu = "policies/eu.toml"', 'eu = "policies/missing.toml"'),
-     "rules.toml: policies.eu: "),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ('policy = "eu"', 'policy = "us"'),
+            "rules.toml: rules.1.policy: unknown policy 'us' (defined in [policies]: eu, standard, vip)",
+        ),
+        (
+            ('default = "standard"', ""),
+            "rules.toml: (top level): some tickets would match no rule: "
+            "set `default` or end with a rule without conditions",
+        ),
+        (('tier = ["gold", "platinum"]', "tier = []"), "rules.toml: rules.0.tier: List should have at least 1 item"),
+        (('tier = ["gold", "platinum"]', 'customer_tier = ["gold"]'), "rules.toml: rules.0.customer_tier: unknown key"),
+        (
+            ('min = "100.00", max = "1000.00"', 'min = "100.00", max = "10.00"'),
+            "rules.toml: rules.1.order_total: min 100.00 must be below max 10.00",
+        ),
+        (('eu = "policies/eu.toml"', 'eu = "policies/missing.toml"'), "rules.toml: policies.eu: "),
+    ],
+)
 def test_set_errors_name_the_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     path = write_set(tmp_path, SET.replace(*change))
     with pytest.raises(PolicyError) as info:

@@ -19,15 +19,16 @@ QUEUE = "recovery-silence"
 
 
 async def test_an_undelivered_acknowledgement_does_not_reset_the_silence_clock(
-        skip_env: WorkflowEnvironment, receiver, db) -> None:
+    skip_env: WorkflowEnvironment, receiver, db
+) -> None:
     client = skip_env.client
     async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
-        opened = await open_case(client, ticket("silence"), fast_policy(ack="30d", fix="30d", max_silence="6h"),
-                                 QUEUE)
+        opened = await open_case(client, ticket("silence"), fast_policy(ack="30d", fix="30d", max_silence="6h"), QUEUE)
         await skip_env.sleep(timedelta(minutes=10))
         receiver.fail_next = 20  # every attempt of the acknowledgement answers 503
         await client.get_workflow_handle(opened.workflow_id).start_update(
-            "acknowledge", AcknowledgeInput(actor=AGENT), wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+            "acknowledge", AcknowledgeInput(actor=AGENT), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
         await skip_env.sleep(timedelta(hours=7))
         events = await timeline(client, opened.case_id)
 

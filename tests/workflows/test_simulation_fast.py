@@ -15,9 +15,22 @@ from workflows.simulation import StoredRow, format_simulation, simulate, simulat
 def test_stored_rows_in_worker_processes_give_the_straightforward_report() -> None:
     policy = load_policy(None)
     histories = make_histories(300, policy, seed=5)
-    rows: list[StoredRow] = [(h.workflow_id, [(e.seq, e.type, e.at, e.actor,
-                                               json.dumps(DomainEvent.model_validate(e).model_dump(mode="json")["data"]))
-                                              for e in h.events]) for h in reversed(histories)]
+    rows: list[StoredRow] = [
+        (
+            h.workflow_id,
+            [
+                (
+                    e.seq,
+                    e.type,
+                    e.at,
+                    e.actor,
+                    json.dumps(DomainEvent.model_validate(e).model_dump(mode="json")["data"]),
+                )
+                for e in h.events
+            ],
+        )
+        for h in reversed(histories)
+    ]
     candidate = candidate_policy(policy)
     straight = simulate(histories, candidate)
     assert straight.totals.cases == 300 and straight.totals.changed > 0

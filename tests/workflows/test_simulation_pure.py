@@ -17,8 +17,17 @@ def test_the_recorded_policy_reproduces_every_case() -> None:
     policy = load_policy(None)  # business clocks for normal/low, wall for high/critical
     histories = make_histories(150, policy)  # pauses, severity changes, approvals, follow-ups, open cases
     kinds = {e.type for h in histories for e in h.events}
-    assert {"paused", "resumed", "severity_changed", "compensation_approved", "follow_up_done", "closed",
-            "escalated", "warning", "customer_updated"} <= kinds
+    assert {
+        "paused",
+        "resumed",
+        "severity_changed",
+        "compensation_approved",
+        "follow_up_done",
+        "closed",
+        "escalated",
+        "warning",
+        "customer_updated",
+    } <= kinds
     report = simulate(histories, policy)
     assert report.totals.cases == 150 and report.totals.changed == 0, report.changed[:3]
     assert report.totals.actual_breaches == report.totals.candidate_breaches > 0
@@ -55,7 +64,11 @@ def test_a_candidate_pause_budget_ends_a_recorded_pause_early() -> None:
     # The pause would have ended by itself at 13:30, so the 2h budget ran out at 15:00: breached.
     assert report.totals.candidate_breaches == 1 and report.totals.actual_breaches == 0
     why = report.changed[0].why
-    assert why[0] == ("acknowledge: breached under the candidate (done 2026-11-23T16:30:00Z, due "
-                      "2026-11-23T15:00:00Z under the candidate); met as recorded")
-    assert ("resumed at 2026-11-23T15:30:00Z: the case was no longer paused under the candidate "
-            "(pause refused or ended by the pause budget)") in why
+    assert why[0] == (
+        "acknowledge: breached under the candidate (done 2026-11-23T16:30:00Z, due "
+        "2026-11-23T15:00:00Z under the candidate); met as recorded"
+    )
+    assert (
+        "resumed at 2026-11-23T15:30:00Z: the case was no longer paused under the candidate "
+        "(pause refused or ended by the pause budget)"
+    ) in why

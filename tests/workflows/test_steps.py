@@ -26,19 +26,23 @@ async def history_length(client: Client, workflow_id: str) -> int:
 
 async def settled_history_length(client: Client, workflow_id: str) -> int:
     """History length once background work (storing events) is done and no task is pending."""
+
     async def idle() -> int:
         description = await client.get_workflow_handle(workflow_id).describe()
         raw = description.raw_description
         if raw.pending_activities or raw.HasField("pending_workflow_task"):
             return 0
         return await history_length(client, workflow_id)
+
     return await eventually(idle)
 
 
 async def open_at_compensate(client: Client, task_queue: str, name: str):
     opened = await open_case(client, ticket(name, customer=f"cust-{name}"), fast_policy(), task_queue)
     await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
-    await run_step(client, opened.case_id, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent the right size."))
+    await run_step(
+        client, opened.case_id, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Sent the right size.")
+    )
     return opened
 
 
@@ -48,12 +52,18 @@ async def test_out_of_order_step_is_rejected_naming_the_step_and_writes_nothing(
     before = await settled_history_length(client, opened.workflow_id)
 
     with pytest.raises(CaseError) as rejected:
-        await run_step(client, opened.case_id, ComplaintWorkflow.compensate, CompensateInput(
-            actor=AGENT, kind="refund", amount={"amount": "5.00", "currency": "USD"}))
+        await run_step(
+            client,
+            opened.case_id,
+            ComplaintWorkflow.compensate,
+            CompensateInput(actor=AGENT, kind="refund", amount={"amount": "5.00", "currency": "USD"}),
+        )
     assert rejected.value.code == "out_of_order"
     assert "step 'fix'" in rejected.value.message
     with pytest.raises(CaseError, match="step 'fix'"):
-        await run_step(client, opened.case_id, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="x"))
+        await run_step(
+            client, opened.case_id, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="x")
+        )
 
     assert await history_length(client, opened.workflow_id) == before
     assert [e.type for e in await timeline(client, opened.case_id)] == ["opened", "acknowledged"]
@@ -63,8 +73,14 @@ async def test_compensation_over_authority_waits_for_someone_elses_approval(clie
     opened = await open_at_compensate(client, task_queue, "approval")
     case = opened.case_id
 
-    waiting = await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}, reason="Shipping overcharge"))
+    waiting = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(
+            actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}, reason="Shipping overcharge"
+        ),
+    )
     assert waiting.step == "compensate"
     assert waiting.pending_compensation is not None
     assert waiting.pending_compensation.status == "pending_approval"
@@ -74,12 +90,17 @@ async def test_compensation_over_authority_waits_for_someone_elses_approval(clie
         await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=AGENT, approve=True))
     assert self_approval.value.code == "forbidden" and "self-approval" in self_approval.value.message
     with pytest.raises(CaseError, match="may not approve"):
-        await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=OTHER_AGENT, approve=True))
+        await run_step(
+            client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=OTHER_AGENT, approve=True)
+        )
 
-    approved = await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=LEAD, approve=True))
+    approved = await run_step(
+        client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=LEAD, approve=True)
+    )
     assert approved.step == "follow_up"
     assert [(c.status, str(c.amount), c.approved_by.id) for c in approved.compensation] == [
-        ("issued", "120.00 USD", "lena")]
+        ("issued", "120.00 USD", "lena")
+    ]
     types = [e.type for e in await timeline(client, case)]
     assert types[-3:] == ["compensation_proposed", "compensation_approved", "compensation_issued"]
 
@@ -87,20 +108,36 @@ async def test_compensation_over_authority_waits_for_someone_elses_approval(clie
 async def test_rejected_compensation_returns_to_the_agent(client, worker, task_queue):
     opened = await open_at_compensate(client, task_queue, "reject")
     case = opened.case_id
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="credit", amount={"amount": "300.00", "currency": "USD"}))
-    rejected = await run_step(client, case, ComplaintWorkflow.approve_compensation,
-                              ApprovalInput(actor=LEAD, approve=False, note="Too much; offer a coupon."))
+    await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="credit", amount={"amount": "300.00", "currency": "USD"}),
+    )
+    rejected = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.approve_compensation,
+        ApprovalInput(actor=LEAD, approve=False, note="Too much; offer a coupon."),
+    )
     assert rejected.step == "compensate" and rejected.pending_compensation is None
-    within = await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="coupon", amount={"amount": "25.00", "currency": "USD"}))
+    within = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "25.00", "currency": "USD"}),
+    )
     assert within.step == "follow_up"
 
 
 async def test_agent_issued_compensation_keeps_the_agents_reference(client, worker, task_queue):
     opened = await open_at_compensate(client, task_queue, "agentref")
-    done = await run_step(client, opened.case_id, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="gift", amount={"amount": "15.00", "currency": "USD"}, reference="GC-7781"))
+    done = await run_step(
+        client,
+        opened.case_id,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="gift", amount={"amount": "15.00", "currency": "USD"}, reference="GC-7781"),
+    )
     assert [(c.reference, c.agent_issued) for c in done.compensation] == [("GC-7781", True)]
 
 
@@ -118,8 +155,7 @@ async def test_same_event_twice_is_one_workflow_and_one_contact(client, worker, 
 
 async def test_nth_contact_raises_severity_and_escalates(client, worker, task_queue):
     # The default policy raises severity and escalates on every 3rd contact.
-    opened = await open_case(client, ticket("rep1", customer="cust-rep", severity="normal"), fast_policy(),
-                             task_queue)
+    opened = await open_case(client, ticket("rep1", customer="cust-rep", severity="normal"), fast_policy(), task_queue)
     second = await open_case(client, ticket("rep2", customer="cust-rep"), fast_policy(), task_queue)
     assert (second.created, second.duplicate, second.contact_count) == (False, False, 2)
     assert (await status(client, opened.case_id)).severity == "normal"
@@ -137,30 +173,52 @@ async def test_nth_contact_raises_severity_and_escalates(client, worker, task_qu
 async def test_unsatisfied_follow_up_reopens_at_fix_and_close_needs_a_root_cause(client, worker, task_queue):
     opened = await open_at_compensate(client, task_queue, "reopen")
     case = opened.case_id
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}))
+    await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}),
+    )
 
     async def asked() -> bool:
         return (await status(client, case)).deadlines.follow_up_asked
+
     await eventually(asked)
-    reopened = await run_step(client, case, ComplaintWorkflow.complete_follow_up,
-                              FollowUpInput(actor=AGENT, outcome="unsatisfied", csat=2, note="Still too big."))
+    reopened = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.complete_follow_up,
+        FollowUpInput(actor=AGENT, outcome="unsatisfied", csat=2, note="Still too big."),
+    )
     assert reopened.step == "fix"
     assert reopened.deadlines.due_at is not None
     assert [e.type for e in await timeline(client, case)][-2:] == ["follow_up_done", "reopened"]
 
-    await run_step(client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Exchanged for size S."))
-    await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Already compensated."))
+    await run_step(
+        client, case, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Exchanged for size S.")
+    )
+    await run_step(
+        client,
+        case,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="none", reason="Already compensated."),
+    )
     await eventually(asked)
-    await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=4))
+    await run_step(
+        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=4)
+    )
 
     with pytest.raises(CaseError) as unknown:
         await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="gremlins", note="?"))
     assert unknown.value.code == "invalid" and "unknown root cause" in unknown.value.message
     with pytest.raises(ValueError):
         CloseInput(actor=AGENT, root_cause="", note="no cause")
-    closed = await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped",
-                                                              note="Size chart was wrong."))
+    closed = await run_step(
+        client,
+        case,
+        ComplaintWorkflow.close,
+        CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="Size chart was wrong."),
+    )
     assert closed.step == "closed"
 
 
@@ -169,9 +227,14 @@ async def test_raw_bad_update_input_is_a_clear_rejection(client, worker, task_qu
     handle = client.get_workflow_handle(opened.workflow_id)
     before = await settled_history_length(client, opened.workflow_id)
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await handle.execute_update("compensate", {
-            "actor": {"id": "alice", "role": "agent"}, "kind": "refund",
-            "amount": {"amount": "-5.00", "currency": "USD"}})
+        await handle.execute_update(
+            "compensate",
+            {
+                "actor": {"id": "alice", "role": "agent"},
+                "kind": "refund",
+                "amount": {"amount": "-5.00", "currency": "USD"},
+            },
+        )
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "invalid"
@@ -185,14 +248,23 @@ async def test_a_closed_case_is_never_restarted(client, worker, task_queue, db):
     first = await open_case(client, ticket("gen1", customer="cust-gen"), fast_policy(), task_queue)
     await run_step(client, first.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     await run_step(client, first.case_id, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Done."))
-    await run_step(client, first.case_id, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}))
+    await run_step(
+        client,
+        first.case_id,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"}),
+    )
 
     async def asked() -> bool:
         return (await status(client, first.case_id)).deadlines.follow_up_asked
+
     await eventually(asked)
-    await run_step(client, first.case_id, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied"))
-    await run_step(client, first.case_id, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="ok"))
+    await run_step(
+        client, first.case_id, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied")
+    )
+    await run_step(
+        client, first.case_id, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="other", note="ok")
+    )
     await client.get_workflow_handle(first.workflow_id).result()
 
     again = await open_case(client, ticket("gen1", customer="cust-gen"), fast_policy(), task_queue)
@@ -204,9 +276,17 @@ async def test_a_closed_case_is_never_restarted(client, worker, task_queue, db):
     assert second.created and second.workflow_id == f"{first.workflow_id}~2" and second.case_id == "cust-gen:ord-1~2"
     await run_step(client, second.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
     await run_step(client, second.case_id, ComplaintWorkflow.record_fix, FixInput(actor=AGENT, description="Again."))
-    paid = await run_step(client, second.case_id, ComplaintWorkflow.compensate, CompensateInput(
-        actor=AGENT, kind="refund", amount={"amount": "30.00", "currency": "USD"}))
+    paid = await run_step(
+        client,
+        second.case_id,
+        ComplaintWorkflow.compensate,
+        CompensateInput(actor=AGENT, kind="refund", amount={"amount": "30.00", "currency": "USD"}),
+    )
     assert paid.compensation[0].reference.endswith(f"{second.workflow_id}:4")
-    rows = await db.fetch("SELECT idempotency_key, amount FROM ledger WHERE customer_id = 'cust-gen' ORDER BY created_at")
+    rows = await db.fetch(
+        "SELECT idempotency_key, amount FROM ledger WHERE customer_id = 'cust-gen' ORDER BY created_at"
+    )
     assert [(r["idempotency_key"], str(r["amount"])) for r in rows] == [
-        (f"{first.workflow_id}:4", "10.000"), (f"{second.workflow_id}:4", "30.000")]
+        (f"{first.workflow_id}:4", "10.000"),
+        (f"{second.workflow_id}:4", "30.000"),
+    ]

@@ -73,25 +73,33 @@ async def api(client: Client, task_queue: str, db: asyncpg.Pool) -> AsyncIterato
     settings = ApiSettings(
         agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
         intake=IntakeConfig(
-            zendesk=ZendeskConfig(secrets=[ZD_SECRET], events=ZendeskRules(agent_reply="record_fix"),
-                                  api_user_id=str(FakeZendesk.api_user_id)),
+            zendesk=ZendeskConfig(
+                secrets=[ZD_SECRET],
+                events=ZendeskRules(agent_reply="record_fix"),
+                api_user_id=str(FakeZendesk.api_user_id),
+            ),
             jira=JiraConfig(secrets=[JIRA_SECRET]),
         ),
-        policy=policy(), task_queue=task_queue, database=database)
+        policy=policy(),
+        task_queue=task_queue,
+        database=database,
+    )
 
     async def connect() -> Client:
         return client
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, connect)),
-                                 base_url="http://api") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings, connect)), base_url="http://api"
+    ) as http:
         yield http
 
 
 OWN = {"ignored": "the engine's own comment"}
 
 
-async def pump(zendesk: FakeZendesk, api: httpx.AsyncClient, own: list[dict[str, Any]] | None = None
-               ) -> list[dict[str, Any]]:
+async def pump(
+    zendesk: FakeZendesk, api: httpx.AsyncClient, own: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Deliver the webhooks Zendesk has queued, as Zendesk would POST them; every answer is 202.
     Answers to the engine's own comments coming back go to `own`; the others are returned."""
     answers = []
@@ -103,18 +111,31 @@ async def pump(zendesk: FakeZendesk, api: httpx.AsyncClient, own: list[dict[str,
 
 
 async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_call_lead(
-        client: Client, task_queue: str, db: asyncpg.Pool, api: httpx.AsyncClient, smtp: SmtpServer,
-        zendesk: FakeZendesk, slack: FakeSlack, tmp_path: Path) -> None:
+    client: Client,
+    task_queue: str,
+    db: asyncpg.Pool,
+    api: httpx.AsyncClient,
+    smtp: SmtpServer,
+    zendesk: FakeZendesk,
+    slack: FakeSlack,
+    tmp_path: Path,
+) -> None:
     lena, tom = slack.hook("lena"), slack.hook("tom")
     roster = write_roster(tmp_path / "roster.toml", lena, tom)
-    notifier = Notifier(smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"),
-                        zendesk=ZendeskClient(zendesk.url, zendesk.email, zendesk.token), roster=load_roster(roster),
-                        pool=db, console_url=CONSOLE, temporal_ui_url=TEMPORAL_UI)
+    notifier = Notifier(
+        smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"),
+        zendesk=ZendeskClient(zendesk.url, zendesk.email, zendesk.token),
+        roster=load_roster(roster),
+        pool=db,
+        console_url=CONSOLE,
+        temporal_ui_url=TEMPORAL_UI,
+    )
     own: list[dict[str, Any]] = []
     async with build_worker(client, pool=db, queue=task_queue, notifier=notifier):
         # The customer writes in; the Zendesk trigger opens the case.
-        zendesk.open_ticket("5001", requester_id=9001, name="Dana Example", email="dana@example.com",
-                            subject="Wrong size shipped")
+        zendesk.open_ticket(
+            "5001", requester_id=9001, name="Dana Example", email="dana@example.com", subject="Wrong size shipped"
+        )
         (opened,) = await pump(zendesk, api, own)
         assert opened["created"] is True
         case = opened["case_id"]
@@ -122,7 +143,10 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
 
         # Nobody acknowledges within 4 s: the ladder climbs to the team lead on call (lena).
         async def escalated() -> bool:
-            return any(e.type == "notified" and e.data["template"] == "escalation" for e in await timeline(client, case))
+            return any(
+                e.type == "notified" and e.data["template"] == "escalation" for e in await timeline(client, case)
+            )
+
         await eventually(escalated, timeout=60)
 
         # The agent answers on the ticket: the first public reply acknowledges, with its text.
@@ -137,6 +161,7 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
 
         async def is_paused() -> bool:
             return (await status(client, case)).paused
+
         await eventually(is_paused, timeout=30)
         # A second "waiting" status while paused is refused by the case: recorded as ignored, still 202.
         zendesk.set_status("5001", "hold")
@@ -154,11 +179,18 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
 
         async def fixed() -> bool:
             return (await status(client, case)).step == "compensate"
+
         await eventually(fixed, timeout=30)
-        await run_step(client, case, ComplaintWorkflow.compensate, CompensateInput(
-            actor=AGENT, kind="coupon", amount={"amount": "15.00", "currency": "USD"}, reason="sorry"))
+        await run_step(
+            client,
+            case,
+            ComplaintWorkflow.compensate,
+            CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "15.00", "currency": "USD"}, reason="sorry"),
+        )
         await eventually(lambda: _count(smtp, 4), timeout=60)
-        await run_step(client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5))
+        await run_step(
+            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+        )
         # Zendesk's webhooks for the engine's own comments come back: dropped, nothing loops.
         assert await pump(zendesk, api, own) == []
         events = await timeline(client, case)
@@ -167,8 +199,10 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
     assert len(own) >= 5
     # The customer's mailbox: four messages, one thread.
     mails = smtp.to("dana@example.com")
-    assert [m["Subject"] for m in mails] == [f"{s} [case {case}]" for s in (
-        "We're sorry, Dana Example", "We've fixed it", "Making it right", "Did we make it right?")]
+    assert [m["Subject"] for m in mails] == [
+        f"{s} [case {case}]"
+        for s in ("We're sorry, Dana Example", "We've fixed it", "Making it right", "Did we make it right?")
+    ]
     ids = [m["Message-ID"] for m in mails]
     for n, mail in enumerate(mails):
         assert mail["In-Reply-To"] == (ids[n - 1] if n else None) and (mail["References"] or "").split() == ids[:n]
@@ -184,8 +218,19 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
     assert any("escalated to level 1" in c["body"] for c in zendesk.comments("5001", public=False))
     # The timeline tells the story.
     types = [e.type for e in events]
-    for kind in ("opened", "escalated", "acknowledged", "paused", "ticket_event_ignored", "customer_replied",
-                 "resumed", "fix_recorded", "compensation_issued", "follow_up_asked", "follow_up_done"):
+    for kind in (
+        "opened",
+        "escalated",
+        "acknowledged",
+        "paused",
+        "ticket_event_ignored",
+        "customer_replied",
+        "resumed",
+        "fix_recorded",
+        "compensation_issued",
+        "follow_up_asked",
+        "follow_up_done",
+    ):
         assert kind in types, kind
     ack = next(e for e in events if e.type == "acknowledged")
     assert ack.actor == "zendesk-501" and ack.data["message"] == "So sorry about the size mix-up, Dana."
@@ -205,22 +250,35 @@ async def _count(smtp: SmtpServer, n: int) -> bool:
 
 # ---- Jira ----------------------------------------------------------------------------------------
 
+
 def jira_hook(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     return raw, {"X-Hub-Signature": sign_jira(JIRA_SECRET, raw), "Content-Type": "application/json"}
 
 
 def jira_issue(key: str) -> dict[str, Any]:
-    return {"key": key, "fields": {"summary": "Invoice charged twice", "reporter": {"accountId": "557058:cust",
-                                                                                  "displayName": "Cy Customer"}}}
+    return {
+        "key": key,
+        "fields": {
+            "summary": "Invoice charged twice",
+            "reporter": {"accountId": "557058:cust", "displayName": "Cy Customer"},
+        },
+    }
 
 
-async def test_jira_comments_and_waiting_status_drive_the_case(client: Client, task_queue: str, db: asyncpg.Pool,
-                                                               api: httpx.AsyncClient) -> None:
+async def test_jira_comments_and_waiting_status_drive_the_case(
+    client: Client, task_queue: str, db: asyncpg.Pool, api: httpx.AsyncClient
+) -> None:
     async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier()):
-        created = await api.post("/v1/webhooks/jira", content=(hook := jira_hook(
-            {"webhookEvent": "jira:issue_created", "timestamp": 1763630000000, "issue": jira_issue("SUP-9")}))[0],
-            headers=hook[1])
+        created = await api.post(
+            "/v1/webhooks/jira",
+            content=(
+                hook := jira_hook(
+                    {"webhookEvent": "jira:issue_created", "timestamp": 1763630000000, "issue": jira_issue("SUP-9")}
+                )
+            )[0],
+            headers=hook[1],
+        )
         assert created.status_code == 202 and created.json()["created"]
         case = created.json()["case_id"]
 
@@ -231,19 +289,39 @@ async def test_jira_comments_and_waiting_status_drive_the_case(client: Client, t
             return response.json()
 
         def comment(cid: str, account: str, text: str, **extra: Any) -> dict[str, Any]:
-            return {"webhookEvent": "comment_created", "issue": jira_issue("SUP-9"), "comment": {
-                "id": cid, "author": {"accountId": account}, "body": {"type": "doc", "version": 1, "content": [
-                    {"type": "paragraph", "content": [{"type": "text", "text": text}]}]}, **extra}}
+            return {
+                "webhookEvent": "comment_created",
+                "issue": jira_issue("SUP-9"),
+                "comment": {
+                    "id": cid,
+                    "author": {"accountId": account},
+                    "body": {
+                        "type": "doc",
+                        "version": 1,
+                        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+                    },
+                    **extra,
+                },
+            }
 
         # An internal note (restricted visibility) drives nothing; the engine's own comment neither.
         assert (await send(comment("1", "557058:agent", "internal", visibility={"type": "role", "value": "x"})))[
-            "ignored"]
+            "ignored"
+        ]
         own = await send(comment("2", "557058:bot", "We're sorry\n\nrecovery-ref: complaint-x:1:0:ticket"))
         assert own == {"ignored": "the engine's own comment"}
         ack = await send(comment("3", "557058:agent", "Refund on its way."))
         assert ack["step"] == "acknowledge" and ack["applied"]
-        waiting = await send({"webhookEvent": "jira:issue_updated", "issue": jira_issue("SUP-9"), "changelog": {
-            "id": "100", "items": [{"field": "status", "fromString": "In Progress", "toString": "Waiting for customer"}]}})
+        waiting = await send(
+            {
+                "webhookEvent": "jira:issue_updated",
+                "issue": jira_issue("SUP-9"),
+                "changelog": {
+                    "id": "100",
+                    "items": [{"field": "status", "fromString": "In Progress", "toString": "Waiting for customer"}],
+                },
+            }
+        )
         assert waiting["step"] == "pause" and waiting["applied"]
         reply = await send(comment("4", "557058:cust", "Thanks, I'll check my account."))
         assert reply["step"] == "customer_message" and reply["applied"]
@@ -253,6 +331,7 @@ async def test_jira_comments_and_waiting_status_drive_the_case(client: Client, t
 
         async def projected() -> bool:  # the read model counts the reply that was a repeat contact
             return await db.fetchval("SELECT contact_count FROM cases WHERE case_id = $1", case) == 2
+
         await eventually(projected, timeout=30)
         current = await status(client, case)
         events = await timeline(client, case)
@@ -262,8 +341,9 @@ async def test_jira_comments_and_waiting_status_drive_the_case(client: Client, t
     assert next(e for e in events if e.type == "paused").data["reason"] == "ticket status waiting for customer"
 
 
-async def test_a_ticket_event_for_an_unknown_case_is_202_with_the_reason(api: httpx.AsyncClient,
-                                                                                 zendesk: FakeZendesk) -> None:
+async def test_a_ticket_event_for_an_unknown_case_is_202_with_the_reason(
+    api: httpx.AsyncClient, zendesk: FakeZendesk
+) -> None:
     zendesk.add_ticket("404404")
     zendesk.agent_reply("404404", "Hello?")
     (answer,) = await pump(zendesk, api)
