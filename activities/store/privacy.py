@@ -66,8 +66,10 @@ def customer_digest(customer_id: str) -> str:
 
 async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -> Erasure:
     """Remove every text of every case of `customer_id` from the event store (sealed or not), in one
-    transaction, and log the erasure under the id's hash. The read model is unaffected (it holds no
-    text). Ids, amounts and the compensation ledger stay: they are the record of what was granted."""
+    transaction, and log the erasure under the id's hash. The console's copies go too: the messages
+    the customer was sent (`customer_messages`) and the engine's status snapshots (`case_status`,
+    which carry the subject). Ids, amounts and the compensation ledger stay: they are the record of
+    what was granted."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT DISTINCT workflow_id FROM events WHERE type = 'opened' AND data->>'customer_id' = $1 "
@@ -86,6 +88,8 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
             [f for f in TEXT_FIELDS if f != "reason"],
         )
         events = int(status.split()[-1])
+        await conn.execute("DELETE FROM customer_messages WHERE workflow_id = ANY($1::text[])", workflow_ids)
+        await conn.execute("DELETE FROM case_status WHERE workflow_id = ANY($1::text[])", workflow_ids)
         await conn.execute(
             "INSERT INTO erasures (customer_sha256, erased_by, cases, events) VALUES ($1, $2, $3, $4)",
             customer_digest(customer_id),

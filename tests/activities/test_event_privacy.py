@@ -70,6 +70,22 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
         )
     assert gone in await raw_rows(db, "complaint-c-gone:ord-1")  # without keys: plain text, as documented
     before = await db.fetch("SELECT * FROM cases ORDER BY workflow_id")
+    # The console's copies: a message the customer was sent, and a status snapshot naming the subject.
+    for workflow_id, canary in (("complaint-c-gone:ord-1", gone), ("complaint-c-kept:ord-1", kept)):
+        await db.execute(
+            "INSERT INTO customer_messages (key, workflow_id, case_id, template, title, text) "
+            "VALUES ($1, $2, $3, 'acknowledgement', 'Sorry', $4)",
+            f"{workflow_id}:2:0",
+            workflow_id,
+            workflow_id.removeprefix("complaint-"),
+            f"About {canary}",
+        )
+        await db.execute(
+            "INSERT INTO case_status (workflow_id, case_id, last_seq, status) VALUES ($1, $2, 1, $3)",
+            workflow_id,
+            workflow_id.removeprefix("complaint-"),
+            f'{{"subject": "{canary}"}}',
+        )
 
     erased = await erase_customer(db, "c-gone", erased_by="ops-alice")
     assert erased.cases == 1 and erased.events >= 5
@@ -82,6 +98,10 @@ async def test_erase_customer_removes_every_text_of_their_cases_and_only_theirs(
         async with db.acquire() as conn:
             assert all(e.data.get("erased") for e in await stored_events(conn, workflow_id, CODEC))
     assert kept in await raw_rows(db, "complaint-c-kept:ord-1")
+    copies = repr([dict(r) for r in await db.fetch("SELECT * FROM customer_messages")]) + repr(
+        [dict(r) for r in await db.fetch("SELECT * FROM case_status")]
+    )
+    assert gone not in copies and kept in copies
     log = await db.fetch("SELECT customer_sha256, erased_by, cases FROM erasures ORDER BY id")
     assert dict(log[0]) == {"customer_sha256": customer_digest("c-gone"), "erased_by": "ops-alice", "cases": 1}
     assert "c-gone" not in repr([dict(r) for r in log])
