@@ -67,8 +67,8 @@ def customer_digest(customer_id: str) -> str:
 async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -> Erasure:
     """Remove every text of every case of `customer_id` from the event store (sealed or not), in one
     transaction, and log the erasure under the id's hash. The console's copies go too: the messages
-    the customer was sent (`customer_messages`) and the engine's status snapshots (`case_status`,
-    which carry the subject). Ids, amounts and the compensation ledger stay: they are the record of
+    the customer was sent (`customer_messages`), the engine's status snapshots (`case_status`,
+    which carry the subject) and the delivery log (`deliveries`, which holds their address). Ids, amounts and the compensation ledger stay: they are the record of
     what was granted."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
@@ -90,6 +90,7 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
         events = int(status.split()[-1])
         await conn.execute("DELETE FROM customer_messages WHERE workflow_id = ANY($1::text[])", workflow_ids)
         await conn.execute("DELETE FROM case_status WHERE workflow_id = ANY($1::text[])", workflow_ids)
+        await conn.execute("DELETE FROM deliveries WHERE workflow_id = ANY($1::text[])", workflow_ids)  # addresses
         await conn.execute(
             "INSERT INTO erasures (customer_sha256, erased_by, cases, events) VALUES ($1, $2, $3, $4)",
             customer_digest(customer_id),
