@@ -68,8 +68,8 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
     """Remove every text of every case of `customer_id` from the event store (sealed or not), in one
     transaction, and log the erasure under the id's hash. The console's copies go too: the messages
     the customer was sent (`customer_messages`), the engine's status snapshots (`case_status`,
-    which carry the subject) and the delivery log (`deliveries`, which holds their address). Ids, amounts and the compensation ledger stay: they are the record of
-    what was granted."""
+    which carry the subject) and the delivery log (`deliveries`, which holds their address). Ids,
+    amounts and the compensation ledger stay: they are the record of what was granted."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT DISTINCT workflow_id FROM events WHERE type = 'opened' AND data->>'customer_id' = $1 "
