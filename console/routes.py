@@ -27,6 +27,7 @@ from console.live import Changes
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
+from starter.api.errors import CASE_ERROR_STATUS
 from starter.cases import CaseError, run_step
 from starter.steps import AGENT_STEPS
 from workflows.models import workflow_id_for
@@ -36,16 +37,6 @@ log = logging.getLogger("recovery.console")
 
 # The steps the console offers forms for, from the one step registry (update name → step).
 STEPS = {step.name: step for step in AGENT_STEPS if step.name in views.LABELS}
-_STATUS = {
-    "out_of_order": 409,
-    "closed": 409,
-    "conflict": 409,
-    "not_ready": 409,
-    "forbidden": 403,
-    "invalid": 422,
-    "not_found": 404,
-    "unavailable": 503,
-}
 
 templates = Environment(
     loader=PackageLoader("console", "templates"),
@@ -310,7 +301,11 @@ def build_router(
             status = await run_step(await temporal(), case_id, STEPS[update].update, inp)
         except CaseError as err:
             return await case_page(
-                request, session, case_id, _STATUS.get(err.code, 409), refused=(update, form, _sentence(err.message))
+                request,
+                session,
+                case_id,
+                CASE_ERROR_STATUS.get(err.code, 409),
+                refused=(update, form, _sentence(err.message)),
             )
         # Read your own write: the page that follows shows the step (bounded wait for the projection).
         if not await readmodel.wait_for_seq(await database(), status.workflow_id, status.last_event_seq):

@@ -30,7 +30,8 @@ class ApiError(Exception):
         self.status, self.error, self.detail = status, error, detail
 
 
-_CASE_ERROR_STATUS = {
+CASE_ERROR_STATUS = {
+    # A refused step's kind → its HTTP status (the API's answers and the console's inline refusals).
     "out_of_order": 409,
     "closed": 409,
     "conflict": 409,
@@ -71,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CaseError)
     async def _case_error(_: Request, err: CaseError) -> JSONResponse:
-        return error_response(_CASE_ERROR_STATUS.get(err.code, 409), err.code, err.message)
+        return error_response(CASE_ERROR_STATUS.get(err.code, 409), err.code, err.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
