@@ -133,8 +133,8 @@ class Notifier:
                 note.workflow_id,
                 note.case_id,
                 note.template,
-                title,
-                text,
+                title.replace("\x00", ""),  # PostgreSQL text holds no NUL (an older case may carry one)
+                text.replace("\x00", ""),
             )
 
     async def _post_legacy(self, note: Notification, title: str, text: str) -> str:

@@ -172,3 +172,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def database_of(pool: Any) -> Any:
+    """A `starter.cases.Database` over a test's pool: long cases' early events come from the event store."""
+
+    async def get() -> Any:
+        return pool
+
+    return get

@@ -484,8 +484,17 @@ class ComplaintWorkflow:
                 stop = plan.first_reachable
             elif note.audience == "internal" and target not in plan.also:
                 unreachable.append(target.label)
+        # Nothing planned (no channel configured for it): the log line is all there is, as before the
+        # channels — it counts as sent, or the silence clock would queue a status update every hour.
+        planned = bool(plan.targets or plan.also)
         self.case.notification_delivered(
-            effect, workflow.now(), reached, failed, unreachable, plan.skipped, record=plan.recorded or bool(failed)
+            effect,
+            workflow.now(),
+            reached if planned else None,
+            failed,
+            unreachable,
+            plan.skipped,
+            record=plan.recorded or bool(failed),
         )
 
     async def _deliver_one(self, delivery: Delivery, patient: bool, failed: list[tuple[str, str]]) -> str | None:

@@ -8,7 +8,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
@@ -51,11 +60,13 @@ class _Model(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _printable(cls, value: Any) -> Any:
-        # Checked where input enters (API, CLI); a history already written is read as written.
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked where input enters (API, CLI); a history already written is read as written (the
+        # data converter says so in the validation context, in the worker and in clients alike).
         from temporalio import workflow
 
-        return value if workflow.in_workflow() else _no_control_characters(value)
+        stored = bool(info.context and info.context.get("stored"))
+        return value if stored or workflow.in_workflow() else _no_control_characters(value)
 
 
 class Customer(_Model):

@@ -28,7 +28,6 @@ from workflows.models import (
     CompensateInput,
     FixInput,
     FollowUpInput,
-    TicketEvent,
     workflow_id_for,
 )
 from workflows.rules import PolicySet
@@ -131,9 +130,8 @@ async def test_a_nul_in_the_ticket_does_not_wedge_the_case(
     client: Client, worker, task_queue: str, db: asyncpg.Pool
 ) -> None:
     policy = fast_policy()
-    data = ticket("nul", customer="cust-nul").model_dump(mode="json")
-    data["subject"] = "Broken\u0000glass"
-    poisoned = TicketEvent.model_validate(data)
+    # Built past validation: the models refuse control characters outside the workflow now.
+    poisoned = ticket("nul", customer="cust-nul").model_copy(update={"subject": "Broken\u0000glass"})
     # What older intake let through (open_case now refuses it: see tests/starter/test_api_robust.py).
     chosen, rule = PolicySet.single(policy).select(poisoned)
     opened = await _update_with_start(client, poisoned, chosen, rule, task_queue, workflow_id_for(poisoned.case_key))

@@ -53,6 +53,7 @@ STEP_BODIES: dict[str, dict[str, Any]] = {
     "resume": {"note": ""},
     "severity": {"severity": "high", "reason": "customer called twice"},
     "policy": {"expected": "default@2026-11"},
+    "assignment": {"assignee": "alice", "note": ""},
 }
 OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 CONTROL = ["\u0000", "\u0007", "\u001b[31m", "\u007f"]

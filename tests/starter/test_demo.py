@@ -20,6 +20,7 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
 from starter.intake import IntakeConfig
+from tests.helpers import database_of
 from worker import build_worker
 from workflows.policy import default_policy_text, parse_policy
 
@@ -82,7 +83,7 @@ def test_demo_policy_is_valid_and_fast() -> None:
     assert policy.roles == default.roles and policy.root_causes == default.root_causes
 
 
-async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
+async def test_demo_plays_the_four_cases(client: Client, stack: str, db: asyncpg.Pool) -> None:
     out = io.StringIO()
     run_id = f"t{int(time.time()) % 100000}"
     code = await asyncio.to_thread(
@@ -124,7 +125,7 @@ async def test_demo_plays_the_four_cases(client: Client, stack: str) -> None:
     assert late.root_cause == "late-delivery"
 
     for key in keys.values():
-        events = await timeline(client, key)
+        events = await timeline(client, key, database_of(db))  # a continued case's early events are stored
         done = next(e for e in events if e.type == "follow_up_done")
         assert done.data["outcome"] == "satisfied" and done.data["csat"] == 5
 

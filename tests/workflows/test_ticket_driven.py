@@ -28,7 +28,7 @@ from starter.intake.events import ZendeskRules
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.zendesk import FakeZendesk
-from tests.helpers import AGENT, eventually
+from tests.helpers import AGENT, database_of, eventually
 from tests.workflows.test_channels import CONSOLE, TEMPORAL_UI, channel_policy, write_roster
 from worker import build_worker
 from workflows.complaint import ComplaintWorkflow
@@ -144,7 +144,8 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
         # Nobody acknowledges within 4 s: the ladder climbs to the team lead on call (lena).
         async def escalated() -> bool:
             return any(
-                e.type == "notified" and e.data["template"] == "escalation" for e in await timeline(client, case)
+                e.type == "notified" and e.data["template"] == "escalation"
+                for e in await timeline(client, case, database_of(db))
             )
 
         await eventually(escalated, timeout=60)
@@ -193,7 +194,7 @@ async def test_a_zendesk_case_worked_only_in_zendesk_reaches_customer_and_on_cal
         )
         # Zendesk's webhooks for the engine's own comments come back: dropped, nothing loops.
         assert await pump(zendesk, api, own) == []
-        events = await timeline(client, case)
+        events = await timeline(client, case, database_of(db))
 
     # Every comment the engine posted came back as a webhook and was dropped: 4 public, 1+ notes.
     assert len(own) >= 5
@@ -334,7 +335,7 @@ async def test_jira_comments_and_waiting_status_drive_the_case(
 
         await eventually(projected, timeout=30)
         current = await status(client, case)
-        events = await timeline(client, case)
+        events = await timeline(client, case, database_of(db))
     assert not current.paused and current.contact_count == 2
     replies = [e.data["counted"] for e in events if e.type == "customer_replied"]
     assert replies == [False, True]
