@@ -351,7 +351,7 @@ async def write_status(conn: asyncpg.Connection, batch: ProjectionBatch) -> bool
         batch.case_id,
         status.last_event_seq,
         status.deadlines.due_at,
-        status.model_dump_json(),
+        status.model_dump_json().replace("\\u0000", ""),  # jsonb holds no NUL
     )
     return bool(result.endswith(" 1"))
 
