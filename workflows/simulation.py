@@ -33,9 +33,11 @@ from workflows.models import (
     CloseInput,
     CompensateInput,
     CompensationKind,
+    Customer,
     DomainEvent,
     FixInput,
     FollowUpInput,
+    FollowUpOutcome,
     PauseInput,
     ResumeInput,
     TicketEvent,
@@ -233,23 +235,25 @@ class _Replay:
         case = self.case
         assert case is not None
         d = e.data
-        actor = Actor(id=e.actor if e.actor != "engine" else "engine", role=self.policy.assignee_role)
+        # A recorded step's input was validated when it was recorded: it is rebuilt, not validated again
+        # (building the inputs was a third of the replay). Enums are made here, as validation would.
+        actor = Actor.model_construct(id=e.actor, role=self.policy.assignee_role)
         try:
             if e.type == "contact_added":
                 case.add_contact(_ticket(e, None, contact=True, opened=self.recorded[0]), e.at)
             elif e.type == "acknowledged":
                 self._complete("acknowledge", e.at)
-                case.acknowledge(AcknowledgeInput(actor=actor, message=d.get("message") or ""), e.at)
+                case.acknowledge(AcknowledgeInput.model_construct(actor=actor, message=d.get("message") or ""), e.at)
             elif e.type == "fix_recorded":
                 self._complete("fix", e.at)
-                case.record_fix(FixInput(actor=actor, description=d.get("description") or "-"), e.at)
+                case.record_fix(FixInput.model_construct(actor=actor, description=d.get("description") or "-"), e.at)
             elif e.type == "compensation_proposed":
                 self._propose(e)
             elif e.type in ("compensation_approved", "compensation_rejected"):
-                approver = Actor(id=e.actor, role=self._approver_role())
+                approver = Actor.model_construct(id=e.actor, role=self._approver_role())
+                approve = e.type == "compensation_approved"
                 case.decide_approval(
-                    ApprovalInput(actor=approver, approve=e.type == "compensation_approved", note=d.get("note") or ""),
-                    e.at,
+                    ApprovalInput.model_construct(actor=approver, approve=approve, note=d.get("note") or ""), e.at
                 )
             elif e.type == "compensation_issued":
                 seq = self.proposals.get(int(d.get("proposal", -1)))
@@ -266,11 +270,12 @@ class _Replay:
                 self._follow_up(e, actor)
             elif e.type == "closed":
                 self._complete("close", e.at)
+                root_cause = d.get("root_cause") or ""
                 case.close(
-                    CloseInput(actor=actor, root_cause=d.get("root_cause") or "", note=d.get("note") or "-"), e.at
+                    CloseInput.model_construct(actor=actor, root_cause=root_cause, note=d.get("note") or "-"), e.at
                 )
             elif e.type == "paused":
-                case.pause(PauseInput(actor=actor, reason=d.get("reason") or "-"), e.at)
+                case.pause(PauseInput.model_construct(actor=actor, reason=d.get("reason") or "-"), e.at)
             elif e.type == "resumed":
                 if e.actor == ENGINE.id:
                     return  # a pause ended by the budget: the candidate's own budget decides
@@ -281,10 +286,12 @@ class _Replay:
                         "(pause refused or ended by the pause budget)",
                     )
                     return
-                case.resume(ResumeInput(actor=actor, note=d.get("note") or ""), e.at)
+                case.resume(ResumeInput.model_construct(actor=actor, note=d.get("note") or ""), e.at)
             elif e.type == "severity_changed" and e.actor != ENGINE.id:
+                severity = Severity(d["severity"])
+                reason = d.get("reason") or "-"
                 case.change_severity(
-                    ChangeSeverityInput(actor=actor, severity=d["severity"], reason=d.get("reason") or "-"), e.at
+                    ChangeSeverityInput.model_construct(actor=actor, severity=severity, reason=reason), e.at
                 )
         except Rejection as rejection:
             self._note(e, f"refused under the candidate: {rejection.message}")
@@ -296,8 +303,8 @@ class _Replay:
         amount = _money(d.get("amount"))
         # The proposer's role is not recorded; take one whose authority gives the recorded decision.
         role = self._proposer_role(amount, bool(d.get("needs_approval")))
-        inp = CompensateInput(
-            actor=Actor(id=e.actor, role=role),
+        inp = CompensateInput.model_construct(
+            actor=Actor.model_construct(id=e.actor, role=role),
             kind=CompensationKind(d["kind"]),
             amount=amount,
             reason=d.get("reason") or "",
@@ -334,11 +341,12 @@ class _Replay:
             )
             case.ask_follow_up(e.at)
         self._complete("follow_up", e.at)
-        outcome = e.data.get("outcome") or "satisfied"
+        outcome = FollowUpOutcome(e.data.get("outcome") or "satisfied")
+        note = e.data.get("note") or ""
         case.complete_follow_up(
-            FollowUpInput(actor=actor, outcome=outcome, csat=e.data.get("csat"), note=e.data.get("note") or ""), e.at
+            FollowUpInput.model_construct(actor=actor, outcome=outcome, csat=e.data.get("csat"), note=note), e.at
         )
-        if outcome == "unsatisfied":
+        if outcome is FollowUpOutcome.UNSATISFIED:
             self.round += 1
 
 
@@ -421,16 +429,15 @@ def _ticket(
 ) -> TicketEvent:
     d = event.data
     base = opened.data if opened is not None else d
-    return TicketEvent.model_validate(
-        {
-            "source": d.get("source") or base.get("source") or "generic",
-            "event_id": d.get("event_id") or f"{event.seq}",
-            "ticket_id": d.get("ticket_id") or base.get("ticket_id") or "unknown",
-            "customer": {"id": base.get("customer_id") or "unknown", "name": "customer"},
-            "subject": d.get("subject") or base.get("subject") or "-",
-            "severity": severity,
-            "occurred_at": event.at,
-        }
+    # As recorded (validated when it came in): built, not validated again.
+    return TicketEvent.model_construct(
+        source=d.get("source") or base.get("source") or "generic",
+        event_id=d.get("event_id") or f"{event.seq}",
+        ticket_id=d.get("ticket_id") or base.get("ticket_id") or "unknown",
+        customer=Customer.model_construct(id=base.get("customer_id") or "unknown", name="customer"),
+        subject=d.get("subject") or base.get("subject") or "-",
+        severity=Severity(severity) if severity else None,
+        occurred_at=event.at,
     )
 
 
