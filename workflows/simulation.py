@@ -209,14 +209,39 @@ class _Replay:
         return SimulatedCase(self.workflow_id, self.case.state.events, self.dues, self.notes)
 
     def _advance(self, to: datetime) -> None:
+        """Fire the candidate's timers up to `to`, as the workflow would (tick by tick); runs of status
+        updates with nothing else due go in one step (`_skip_status_updates`)."""
         case = self.case
         assert case is not None
-        for _ in range(10_000):  # every tick fires something and moves its wakeup on; a bound, not a limit
-            wake = case.next_wakeup()
-            if wake is None or wake.at > to:
-                return
-            if not _skip_status_updates(case, wake.at, to):
+        if case.robust or case.effects:  # not the simulator's machine: plain ticks
+            for _ in range(10_000):
+                wake = case.next_wakeup()
+                if wake is None or wake.at > to:
+                    return
                 case.tick(wake.at)
+            raise AssertionError(f"{self.workflow_id}: timers do not settle")
+        s = case.state
+        period = self.policy.escalation.max_silence
+        other: datetime | None = None
+        known = False
+        for _ in range(10_000):  # every tick fires something and moves its wakeup on; a bound, not a limit
+            if case.closed:
+                return
+            if not known:
+                other = _other_wakeup(case)
+            known = False
+            silence = s.last_customer_message_at + period  # the status update's wakeup (non-robust)
+            if other is None or silence < other:
+                if silence > to:
+                    return
+                if _skip_status_updates(case, silence, other, to):
+                    known = True  # the run moved nothing the other timers depend on
+                    continue
+                case.tick(silence)
+            else:
+                if other > to:
+                    return
+                case.tick(other)
         raise AssertionError(f"{self.workflow_id}: timers do not settle")
 
     def _note(self, event: EventLike, text: str) -> None:
@@ -353,9 +378,22 @@ class _Replay:
 _FAR = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _skip_status_updates(case: Case, first: datetime, to: datetime) -> bool:
-    """Fire, in one go, the run of max-silence status updates that starts at the wakeup `first`, when
-    nothing else would fire in it; False (nothing done) when `first` is not such a run.
+def _other_wakeup(case: Case) -> datetime | None:
+    """The open case's next wakeup for anything but the status update (None: nothing else is due): the
+    machine's own answer, asked with the silence clock out of the way."""
+    s = case.state
+    last_message = s.last_customer_message_at
+    s.last_customer_message_at = _FAR
+    try:
+        wake = case.next_wakeup()
+    finally:
+        s.last_customer_message_at = last_message
+    return None if wake is None or wake.at >= _FAR else wake.at
+
+
+def _skip_status_updates(case: Case, first: datetime, other: datetime | None, to: datetime) -> bool:
+    """Fire, in one go, the run of max-silence status updates from `first` (at or before `to`, before
+    the next other wakeup `other`), when nothing else would fire in it; False (nothing done) if it would.
 
     Most timer firings of open cases are these daily updates, and the report reads none of them. In
     the simulator's (non-robust, effect-free) machine an update at T only sets the silence clock to T
@@ -368,22 +406,9 @@ def _skip_status_updates(case: Case, first: datetime, to: datetime) -> bool:
     are left out of the simulated events (their seqs are taken, so later events keep theirs)."""
     s = case.state
     period = case.policy.escalation.max_silence
-    if case.robust or case.effects or first != s.last_customer_message_at + period:
-        return False
-    # The next wakeup of anything else: the same question with the silence clock out of the way.
-    last_message = s.last_customer_message_at
-    s.last_customer_message_at = _FAR
-    try:
-        other = case.next_wakeup()
-    finally:
-        s.last_customer_message_at = last_message
-    if other is not None and other.at >= _FAR:
-        other = None
-    if first > to or (other is not None and first >= other.at):
-        return False
     runs = (to - first) // period  # updates after the first one, while at or before `to`...
     if other is not None:  # ...and strictly before the other wakeup
-        runs = min(runs, (other.at - first - timedelta(microseconds=1)) // period)
+        runs = min(runs, (other - first - timedelta(microseconds=1)) // period)
     last = first + runs * period
     if not _only_silence_due(case, last):
         return False
