@@ -73,7 +73,8 @@ class EventLike(Protocol):
 
 class StoredEvent(NamedTuple):
     """A stored domain event as the worker processes rebuild it: a tuple, not a model (building 176,000
-    pydantic models, even unvalidated, cost more than replaying them)."""
+    pydantic models, even unvalidated, cost more than replaying them). From JSON text, `data` is decoded
+    only for the types the simulator reads (`_READ_DATA`), else empty."""
 
     seq: int
     type: str
@@ -123,6 +124,10 @@ _COMPLETES = {
 _NEXT = {"acknowledge": "fix", "fix": "compensate", "compensate": "follow_up", "follow_up": "close", "close": "closed"}
 
 
+_OUTCOME_TYPES = {"opened", "severity_changed", "warning", "escalated", "reopened", *_COMPLETES}
+"""The event types `outcome_of` reads."""
+
+
 def is_breach(event: EventLike) -> bool:
     """An escalation for a missed step deadline (as the read model counts breaches)."""
     return event.type == "escalated" and event.data.get("reason") == "deadline missed"
@@ -132,6 +137,8 @@ def outcome_of(events: Sequence[EventLike], dues: dict[tuple[int, str], datetime
     result = Outcome()
     severity, step, round_ = "normal", "acknowledge", 1
     for e in events:
+        if e.type not in _OUTCOME_TYPES:
+            continue  # status updates, notifications, ...: half of a history, and none counts here
         d = e.data
         if e.type == "opened":
             severity = d["severity"]
@@ -553,9 +560,30 @@ def _simulate_chunk(
     return part
 
 
+_READ_DATA = {
+    *_OUTCOME_TYPES,
+    "contact_added",
+    "compensation_proposed",
+    "compensation_approved",
+    "compensation_rejected",
+    "compensation_failed",
+    "paused",
+    "resumed",
+}
+"""The event types whose data the simulator reads (`outcome_of`, `_Replay`); the others' JSON is not decoded
+(about half of a history is status updates and notifications)."""
+
+
 def _stored_events(rows: Sequence[tuple[int, str, datetime, str, str | dict[str, Any]]]) -> list[StoredEvent]:
+    """The rows as events; the data of types the simulator does not read (`_READ_DATA`) is left empty."""
     return [
-        StoredEvent(seq, type_, at, actor, json.loads(data) if isinstance(data, str) else data)
+        StoredEvent(
+            seq,
+            type_,
+            at,
+            actor,
+            (json.loads(data) if type_ in _READ_DATA else {}) if isinstance(data, str) else data,
+        )
         for seq, type_, at, actor, data in rows
     ]
 
