@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel
@@ -269,7 +270,7 @@ class _Replay:
         d = e.data
         # A recorded step's input was validated when it was recorded: it is rebuilt, not validated again
         # (building the inputs was a third of the replay). Enums are made here, as validation would.
-        actor = Actor.model_construct(id=e.actor, role=self.policy.assignee_role)
+        actor = _actor(e.actor, self.policy.assignee_role)
         try:
             if e.type == "contact_added":
                 case.add_contact(_ticket(e, None, contact=True, opened=self.recorded[0]), e.at)
@@ -282,7 +283,7 @@ class _Replay:
             elif e.type == "compensation_proposed":
                 self._propose(e)
             elif e.type in ("compensation_approved", "compensation_rejected"):
-                approver = Actor.model_construct(id=e.actor, role=self._approver_role())
+                approver = _actor(e.actor, self._approver_role())
                 approve = e.type == "compensation_approved"
                 case.decide_approval(
                     ApprovalInput.model_construct(actor=approver, approve=approve, note=d.get("note") or ""), e.at
@@ -336,7 +337,7 @@ class _Replay:
         # The proposer's role is not recorded; take one whose authority gives the recorded decision.
         role = self._proposer_role(amount, bool(d.get("needs_approval")))
         inp = CompensateInput.model_construct(
-            actor=Actor.model_construct(id=e.actor, role=role),
+            actor=_actor(e.actor, role),
             kind=CompensationKind(d["kind"]),
             amount=amount,
             reason=d.get("reason") or "",
@@ -447,6 +448,12 @@ def _only_silence_due(case: Case, now: datetime) -> bool:
             if case._can_climb() and consumed >= case._next_escalation_threshold():
                 return False
     return s.age_ceiling_reached or now + timedelta(seconds=_EPSILON) < s.opened_at + escalation.age_ceiling
+
+
+@lru_cache(maxsize=4096)
+def _actor(actor_id: str, role: str) -> Actor:
+    """Who did a recorded step, as recorded (one object per person and role: the machine only reads it)."""
+    return Actor.model_construct(id=actor_id, role=role)
 
 
 def _money(text: Any) -> Money | None:
