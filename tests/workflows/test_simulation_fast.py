@@ -264,3 +264,15 @@ def test_recorded_inputs_are_rebuilt_as_validation_would_build_them(monkeypatch:
     for h in histories:  # the opening ticket too
         opened = simulation._ticket(h.events[0], h.events[0].data["severity"])
         assert TicketEvent.model_validate(opened.model_dump()) == opened
+
+
+def test_a_stored_case_with_control_characters_is_replayed_as_written() -> None:
+    """Older intake let control characters through (a NUL in a subject, a note): stored histories are
+    read as written, so the simulator replays them (it used to stop with a validation error)."""
+    policy = fast_policy(ack="1h")
+    case = Case.open(ticket("nul"), policy, "complaint-nul", T0, effects=False)
+    case.acknowledge(AcknowledgeInput.model_construct(actor=AGENT, message="sorry\x00"), T0 + timedelta(hours=2))
+    events = list(case.state.events)
+    events[0] = events[0].model_copy(update={"data": {**events[0].data, "subject": "late\x00"}})
+    report = simulate([CaseHistory.model_construct(workflow_id="complaint-nul", events=events)], policy)
+    assert report.totals.cases == 1 and report.totals.candidate_breaches == 1  # acknowledged after 2 h of 1 h
