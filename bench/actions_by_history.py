@@ -1,0 +1,163 @@
+"""Billable actions of one standard lifecycle (bench/lifecycle.py), by type, two ways:
+
+    python -m bench.actions_by_history [--json]
+
+1. From the history: the events Temporal Cloud bills (a start, each accepted update, each scheduled
+   activity, timer, upsert, properties change, continue-as-new; markers are reported by name — a
+   local activity's marker, a patch marker — since how they are billed is the question).
+2. From the dev server's own `action` counter (Prometheus, label `action_type`), scraped before and
+   after the lifecycle (nothing else runs on the server meanwhile).
+
+One dev server (with --metrics-port) and one embedded PostgreSQL, started and stopped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import Notifier
+from activities.store import create_pool, embedded_url, migrate, stop_embedded
+from bench.common import ticket
+from bench.lifecycle import lifecycle_policy, real_lifecycle
+from recovery.converter import data_converter
+from starter.binaries import find_binary
+from worker import build_worker
+from workflows import search_attributes as sa
+from workflows.models import workflow_id_for
+
+BILLED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "start",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "update",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: "signal",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activity",
+    EventType.EVENT_TYPE_TIMER_STARTED: "timer",
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: "upsert",
+    EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED: "properties",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continue_as_new",
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: "child",
+}
+
+
+def count_history(events: list[HistoryEvent]) -> dict[str, Any]:
+    """Billable commands by type; markers by name, and local-activity markers also by workflow task."""
+    by_type: Counter[str] = Counter()
+    markers: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
+    la_tasks: set[int] = set()
+    task = 0
+    retries = 0
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            task = e.event_id
+        if e.event_type in BILLED:
+            by_type[BILLED[e.event_type]] += 1
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            activities[e.activity_task_scheduled_event_attributes.activity_type.name] += 1
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            retries += max(0, e.activity_task_started_event_attributes.attempt - 1)
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            name = e.marker_recorded_event_attributes.marker_name
+            markers[name] += 1
+            if name == "core_local_activity":
+                la_tasks.add(e.marker_recorded_event_attributes.workflow_task_completed_event_id)
+    by_type["local_activity_tasks"] = len(la_tasks)  # Cloud: a task's local activities bill as one
+    total = sum(v for k, v in by_type.items())
+    return {
+        "total": total + retries,
+        "by_type": dict(sorted(by_type.items())),
+        "activity_retries": retries,
+        "activities": dict(sorted(activities.items())),
+        "markers": dict(sorted(markers.items())),
+        "events": len(events),
+        "workflow_tasks": sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+    }
+
+
+_ACTION = re.compile(r'^action\{([^}]*)\}\s+([0-9.e+]+)$')
+
+
+async def scrape(http: httpx.AsyncClient, url: str) -> Counter[str]:
+    """The dev server's `action` counter by action_type."""
+    text = (await http.get(url)).text
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        m = _ACTION.match(line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            counts[labels.get("action_type", "?")] += int(float(m.group(2)))
+    return counts
+
+
+async def settled(http: httpx.AsyncClient, url: str, deadline: float = 10.0) -> Counter[str]:
+    """Scrape until two reads a moment apart agree (the counter is bumped as tasks complete)."""
+    last = await scrape(http, url)
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        await asyncio.sleep(0.5)
+        now = await scrape(http, url)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+async def measure() -> dict[str, Any]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    tmp = Path(tempfile.mkdtemp(prefix="actions-"))
+    pool = await create_pool(await asyncio.to_thread(embedded_url, tmp / "pg"), max_size=4)
+    await migrate(pool)
+    queue = f"actions-{uuid.uuid4().hex[:6]}"
+    try:
+        async with (
+            await WorkflowEnvironment.start_local(
+                dev_server_existing_path=find_binary("temporal"),
+                search_attributes=sa.ALL,
+                data_converter=data_converter,
+                dev_server_extra_args=["--metrics-port", str(port)],
+            ) as env,
+            httpx.AsyncClient() as http,
+            build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()),
+        ):
+            before = await settled(http, metrics)
+            key = f"act-{uuid.uuid4().hex[:6]}"
+            await real_lifecycle(env.client, queue, key, lifecycle_policy())
+            after = await settled(http, metrics)
+            history = await env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
+    finally:
+        await pool.close()
+    server = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return {
+        "history": count_history(list(history.events)),
+        "server_action_counter": {"total": sum(server.values()), "by_action_type": dict(sorted(server.items()))},
+    }
+
+
+def main() -> None:
+    result = asyncio.run(measure())
+    stop_embedded()
+    print(json.dumps(result, indent=None if "--json" in sys.argv else 2))
+    sys.stdout.flush()
+    os._exit(0)  # the Temporal runtime's threads can abort interpreter finalization
+
+
+if __name__ == "__main__":
+    main()
