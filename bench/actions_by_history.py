@@ -60,11 +60,8 @@ def count_history(events: list[HistoryEvent]) -> dict[str, Any]:
     markers: Counter[str] = Counter()
     activities: Counter[str] = Counter()
     la_tasks: set[int] = set()
-    task = 0
     retries = 0
     for e in events:
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            task = e.event_id
         if e.event_type in BILLED:
             by_type[BILLED[e.event_type]] += 1
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -89,31 +86,36 @@ def count_history(events: list[HistoryEvent]) -> dict[str, Any]:
     }
 
 
-_ACTION = re.compile(r'^action\{([^}]*)\}\s+([0-9.e+]+)$')
+_ACTION = re.compile(r"^action\{([^}]*)\}\s+([0-9.e+]+)$")
 
 
-async def scrape(http: httpx.AsyncClient, url: str) -> Counter[str]:
-    """The dev server's `action` counter by action_type."""
+async def scrape(http: httpx.AsyncClient, url: str, namespace: str = "default") -> Counter[str]:
+    """The dev server's `action` counter by action_type, in the namespace the lifecycle runs in."""
     text = (await http.get(url)).text
     counts: Counter[str] = Counter()
     for line in text.splitlines():
         m = _ACTION.match(line)
         if m:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("namespace", namespace) != namespace:
+                continue
             counts[labels.get("action_type", "?")] += int(float(m.group(2)))
     return counts
 
 
-async def settled(http: httpx.AsyncClient, url: str, deadline: float = 10.0) -> Counter[str]:
-    """Scrape until two reads a moment apart agree (the counter is bumped as tasks complete)."""
+async def settled(http: httpx.AsyncClient, url: str, deadline: float = 20.0, quiet: float = 3.0) -> Counter[str]:
+    """Scrape until the counter has not moved for `quiet` seconds (the server reports metrics in
+    intervals, not at once)."""
     last = await scrape(http, url)
-    end = time.monotonic() + deadline
+    since = time.monotonic()
+    end = since + deadline
     while time.monotonic() < end:
         await asyncio.sleep(0.5)
         now = await scrape(http, url)
-        if now == last:
-            return now
-        last = now
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
     return last
 
 
