@@ -613,7 +613,7 @@ class ComplaintWorkflow:
                 result_type=PlannedWithEvents,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=NOTIFY_RETRY,
-                summary=f"{summary} (+ store events {events[0].seq}-{events[-1].seq})",
+                summary=summary,  # as before: the UI names the message; the batch is in the input
             )
         finally:
             self._hold -= 1
