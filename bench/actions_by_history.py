@@ -1,6 +1,6 @@
 """Billable actions of one standard lifecycle (bench/lifecycle.py), by type, two ways:
 
-    python -m bench.actions_by_history [--json]
+    python -m bench.actions_by_history [--runs N] [--json]
 
 1. From the history: the events Temporal Cloud bills (a start, each accepted update, each scheduled
    activity, timer, upsert, properties change, continue-as-new; markers are reported by name — a
@@ -119,7 +119,7 @@ async def settled(http: httpx.AsyncClient, url: str, deadline: float = 20.0, qui
     return last
 
 
-async def measure() -> dict[str, Any]:
+async def measure(runs: int = 1) -> list[dict[str, Any]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -128,6 +128,7 @@ async def measure() -> dict[str, Any]:
     pool = await create_pool(await asyncio.to_thread(embedded_url, tmp / "pg"), max_size=4)
     await migrate(pool)
     queue = f"actions-{uuid.uuid4().hex[:6]}"
+    results: list[dict[str, Any]] = []
     try:
         async with (
             await WorkflowEnvironment.start_local(
@@ -139,24 +140,39 @@ async def measure() -> dict[str, Any]:
             httpx.AsyncClient() as http,
             build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()),
         ):
-            before = await settled(http, metrics)
-            key = f"act-{uuid.uuid4().hex[:6]}"
-            await real_lifecycle(env.client, queue, key, lifecycle_policy())
-            after = await settled(http, metrics)
-            history = await env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
+            for _ in range(runs):  # one at a time: the counter's difference is this lifecycle's
+                before = await settled(http, metrics)
+                key = f"act-{uuid.uuid4().hex[:6]}"
+                await real_lifecycle(env.client, queue, key, lifecycle_policy())
+                after = await settled(http, metrics)
+                handle = env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key))
+                history = await handle.fetch_history()
+                server = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+                results.append(
+                    {
+                        "history": count_history(list(history.events)),
+                        "server_action_counter": {
+                            "total": sum(server.values()),
+                            "by_action_type": dict(sorted(server.items())),
+                        },
+                    }
+                )
     finally:
         await pool.close()
-    server = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
-    return {
-        "history": count_history(list(history.events)),
-        "server_action_counter": {"total": sum(server.values()), "by_action_type": dict(sorted(server.items()))},
-    }
+    return results
 
 
 def main() -> None:
-    result = asyncio.run(measure())
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 1
+    results = asyncio.run(measure(runs))
     stop_embedded()
-    print(json.dumps(result, indent=None if "--json" in sys.argv else 2))
+    if "--json" in sys.argv:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            h, s = r["history"], r["server_action_counter"]
+            print(f"history {h['total']}: {h['by_type']} activities {h['activities']} markers {h['markers']}")
+            print(f"  server {s['total']}: {s['by_action_type']}")
     sys.stdout.flush()
     os._exit(0)  # the Temporal runtime's threads can abort interpreter finalization
 
