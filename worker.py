@@ -17,6 +17,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.carried import PlanAndProject
 from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
@@ -47,6 +48,7 @@ def build_worker(
     if notifier.store is None:
         notifier.store = pool  # the customer-message log the console reads
     compensator = compensator or Compensator.from_env(pool)
+    projector = Projector(pool, codec if isinstance(codec, EncryptionCodec) else None)
     return Worker(
         client,
         task_queue=queue or task_queue(),
@@ -54,7 +56,8 @@ def build_worker(
         activities=[
             *notifier.activities,
             compensator.issue_compensation,
-            Projector(pool, codec if isinstance(codec, EncryptionCodec) else None).project_events,
+            projector.project_events,
+            PlanAndProject(notifier, projector).plan_and_project,
         ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,

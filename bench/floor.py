@@ -29,6 +29,7 @@ from workflows.complaint import CaseStart
 from workflows.models import (
     DELIVER,
     ISSUE_COMPENSATION,
+    PLAN_AND_PROJECT,
     PLAN_DELIVERIES,
     PROJECT_EVENTS,
     SEND_NOTIFICATION,
@@ -61,6 +62,11 @@ async def noop_plan(arg: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@activity.defn(name=PLAN_AND_PROJECT)
+async def noop_plan_and_project(arg: dict[str, Any]) -> dict[str, Any]:
+    return {"plan": {}, "projected": True}
+
+
 @activity.defn(name=DELIVER)
 async def noop_deliver(arg: dict[str, Any]) -> dict[str, Any]:
     return {"detail": "ok"}
@@ -82,7 +88,7 @@ def build_floor_worker(client: Client, queue: str, max_cached_workflows: int = 1
         client,
         task_queue=queue,
         workflows=[FloorWorkflow],
-        activities=[noop_send, noop_plan, noop_deliver, noop_issue, noop_project],
+        activities=[noop_send, noop_plan, noop_plan_and_project, noop_deliver, noop_issue, noop_project],
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -7,7 +7,7 @@ import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
+from workflows.case import Case
 from workflows.complaint import CaseStart, ComplaintWorkflow
 from workflows.models import (
     CaseStatus,
@@ -174,9 +175,15 @@ async def _update_with_start(
 ) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
     case_id = case_id_of(workflow_id)
+    # The opening deadline from the same pure step machine at the moment given to the workflow: the
+    # start's search attributes are then the first run's, and it upserts none of them (lean-actions).
+    opened_at = datetime.now(UTC)
+    opening = Case.open(ticket, policy, workflow_id, opened_at, rule, effects=False)
+    opening.make_robust()
+    due = opening.status(opened_at).deadlines.due_at
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
-        CaseStart(ticket=ticket, policy=policy, rule=rule),
+        CaseStart(ticket=ticket, policy=policy, rule=rule, opened_at=opened_at),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -190,6 +197,7 @@ async def _update_with_start(
                 SearchAttributePair(sa.ESCALATION_LEVEL, 0),
                 SearchAttributePair(sa.CUSTOMER_ID, ticket.customer.id),
                 SearchAttributePair(sa.TICKET_SOURCE, ticket.source),
+                *([SearchAttributePair(sa.NEXT_DEADLINE, due)] if due is not None else []),
             ]
         ),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         DELIVER,
         ISSUE_COMPENSATION,
+        PLAN_AND_PROJECT,
         PLAN_DELIVERIES,
         PROJECT_EVENTS,
         SEND_NOTIFICATION,
@@ -48,7 +49,10 @@ with workflow.unsafe.imports_passed_through():
         FollowUpInput,
         IgnoredEventInput,
         IssueResult,
+        Notification,
         PauseInput,
+        PlannedWithEvents,
+        PlanWithEvents,
         ProjectionBatch,
         ResumeInput,
         TicketEvent,
@@ -94,6 +98,10 @@ POISON = "PoisonBatch"
 """A projection batch the event store can never take (the activity says so): skipped with an alert."""
 MAX_UPDATES_PER_RUN = 500
 """Continue as new after this many updates, well below the server's 2,000 per run."""
+LEAN = "lean-actions"
+"""Fewer billable actions: events ride on the plan activity, one timer kept for the earliest wakeup,
+the start's search attributes not upserted again. Older histories replay without."""
+OPENED_AT_TOLERANCE = timedelta(seconds=5)
 MOVING = "moving"
 """Update rejection while the run continues as new: the caller retries, reaching the new run."""
 
@@ -107,24 +115,47 @@ class CaseStart(BaseModel):
     state: CaseState | None = None
     rule: RuleMatch | None = None
     """The policy rule that chose `policy` (recorded in the `opened` event)."""
+    opened_at: datetime | None = None
+    """When the client opened the case (lean-actions): the opening deadline it put in the start's
+    search attributes is computed from it, so the first run need not upsert it."""
 
 
 @workflow.defn(name="ComplaintWorkflow")
 class ComplaintWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
+        # Decided here, not in run: the update of update-with-start drains the outbox before run starts.
+        self._lean = workflow.patched(LEAN)
+        self._published: dict[str, Any] = {}
         if start.state is not None:
             self.case = Case(start.state)
         else:
-            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, workflow.now(), start.rule)
+            opened = workflow.now()
+            # The client's moment, if it is a plausible one (not ahead of this task, at most seconds
+            # behind): then its NextDeadline matches ours. Starts without it open as before.
+            if self._lean and start.opened_at is not None and opened - OPENED_AT_TOLERANCE <= start.opened_at <= opened:
+                opened = start.opened_at
+            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, opened, start.rule)
+        if self._lean:
+            # What the start (or the run continued from) already shows need not be upserted again.
+            current = workflow.info().typed_search_attributes
+            for key in sa.ALL:
+                value = current.get(key)
+                if value is not None:
+                    self._published[key.name] = value
         self._lock = asyncio.Lock()
         self._changes = 0
-        self._published: dict[str, Any] = {}
         self._logged_seq = self.case.state.seq if start.state is not None else 0
         self._projecting = False
         self._robust = False
         self._moving = False
         self._updates = 0
+        self._dirty = False
+        """A change not yet shown in the UI (lean-actions: shown once the workflow task's coroutines yield)."""
+        self._hold = 0
+        """Plans (and issues, whose outcome a plan follows) in flight: the projector waits, they carry the events."""
+        self._sending_upto = 0
+        """The highest sequence handed to a store in flight (projector batch or carried)."""
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
@@ -138,11 +169,15 @@ class ComplaintWorkflow:
         self._robust = workflow.patched("robust-cases")
         if self._robust:
             self.case.make_robust()
+        if self._lean:
+            publisher = asyncio.create_task(self._publisher())
         if self._projecting:
             projector = asyncio.create_task(self._projector())
         async with self._lock:
             await self._drain()
-        while True:
+        if self._lean:
+            await self._lean_loop()
+        while not self._lean:
             async with self._lock:  # a handler may be mid-drain: plan the next timer after it
                 if self.case.closed:
                     break
@@ -168,16 +203,7 @@ class ComplaintWorkflow:
             if self._robust and (
                 workflow.info().is_continue_as_new_suggested() or self._updates >= MAX_UPDATES_PER_RUN
             ):
-                # New updates are turned away ("moving", retried by callers against the new run), so
-                # the handlers in flight can finish even under a steady stream of contacts.
-                self._moving = True
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                async with self._lock:
-                    workflow.continue_as_new(
-                        CaseStart(
-                            ticket=self.case.state.ticket, policy=self.case.policy, state=self.case.carried_state()
-                        )
-                    )
+                await self._continue_as_new()
             if workflow.info().is_continue_as_new_suggested():
                 # Unprojected events travel in the state: the next run's projector sends them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -185,10 +211,65 @@ class ComplaintWorkflow:
                     workflow.continue_as_new(
                         CaseStart(ticket=self.case.state.ticket, policy=self.case.policy, state=self.case.state)
                     )
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._projected())
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._projected() and not self._dirty
+        )
         if self._projecting:
             projector.cancel()
+        if self._lean:
+            publisher.cancel()
         return self.case.status(workflow.now())
+
+    async def _continue_as_new(self) -> None:
+        # New updates are turned away ("moving", retried by callers against the new run), so
+        # the handlers in flight can finish even under a steady stream of contacts.
+        self._moving = True
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._dirty)
+        async with self._lock:
+            workflow.continue_as_new(
+                CaseStart(ticket=self.case.state.ticket, policy=self.case.policy, state=self.case.carried_state())
+            )
+
+    async def _lean_loop(self) -> None:
+        """The timer loop, re-arming only when needed: a timer already pending for no later than the
+        next wakeup is kept (when it fires early, nothing is due yet, and the loop arms the next
+        one), so a step that moves the wakeup later costs no timer. At most two stay pending."""
+        timers: list[tuple[datetime, asyncio.Task[None]]] = []
+        while True:
+            async with self._lock:  # a handler may be mid-drain: plan the next timer after it
+                if self.case.closed:
+                    break
+                wakeup = self.case.next_wakeup()
+                seen = self._changes
+            if wakeup is not None and not any(at <= wakeup.at for at, _ in timers):
+                if len(timers) >= 2:
+                    timers.sort(key=lambda t: t[0])
+                    timers.pop()[1].cancel()  # the latest: an earlier one re-arms when it fires
+                delay = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
+                timers.append((wakeup.at, asyncio.create_task(workflow.sleep(delay, summary=wakeup.summary))))
+            pending = list(timers)
+            await workflow.wait_condition(lambda: self._changes != seen or any(t.done() for _, t in pending))
+            fired = [at for at, t in timers if t.done()]
+            timers = [(at, t) for at, t in timers if not t.done()]
+            if fired:
+                async with self._lock:
+                    due = self.case.next_wakeup()
+                    if due is not None and due.at <= max(fired):
+                        # Decided at the moment the timer was set for (see the loop of old, in run).
+                        self.case.tick(due.at)
+                        await self._drain()
+            if workflow.info().is_continue_as_new_suggested() or self._updates >= MAX_UPDATES_PER_RUN:
+                await self._continue_as_new()
+        for _, timer in timers:
+            timer.cancel()
+
+    async def _publisher(self) -> None:
+        """Show changes in the UI once the workflow task's coroutines have yielded: one upsert for
+        what several drains of one task changed."""
+        while True:
+            await workflow.wait_condition(lambda: self._dirty)
+            self._dirty = False
+            self._publish_now()
 
     def _projected(self) -> bool:
         return not self._projecting or self.case.state.projected_seq >= self.case.state.seq
@@ -197,8 +278,10 @@ class ComplaintWorkflow:
         """Send new domain events to the event store, batched, beside (never blocking) agents' steps."""
         state = self.case.state
         while True:
-            await workflow.wait_condition(lambda: not self._projected())
+            # A plan in flight carries the new events (lean-actions): wait for it rather than send them too.
+            await workflow.wait_condition(lambda: not self._projected() and self._hold == 0)
             events = [e for e in state.events if e.seq > state.projected_seq]
+            self._sending_upto = max(self._sending_upto, events[-1].seq)
             try:
                 await workflow.execute_activity(
                     PROJECT_EVENTS,
@@ -429,7 +512,11 @@ class ComplaintWorkflow:
             if effect.notification is not None:
                 await self._send(effect)
             elif effect.issue is not None:
-                await self._issue(effect)
+                self._hold += self._lean  # its outcome's notice carries the events
+                try:
+                    await self._issue(effect)
+                finally:
+                    self._hold -= self._lean
             self.case.effect_done(effect)
         self._publish()
 
@@ -460,14 +547,17 @@ class ComplaintWorkflow:
         assert note is not None
         label = note.template.replace("_", " ")
         try:
-            plan = await workflow.execute_activity(
-                PLAN_DELIVERIES,
-                note,
-                result_type=DeliveryPlan,
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=NOTIFY_RETRY,
-                summary=f"notify {note.recipient}: {label}",
-            )
+            if self._lean:
+                plan = await self._plan_carrying(note, f"notify {note.recipient}: {label}")
+            else:
+                plan = await workflow.execute_activity(
+                    PLAN_DELIVERIES,
+                    note,
+                    result_type=DeliveryPlan,
+                    start_to_close_timeout=timedelta(seconds=15),
+                    retry_policy=NOTIFY_RETRY,
+                    summary=f"notify {note.recipient}: {label}",
+                )
         except ActivityError as err:
             self.case.notification_failed(effect, str(err.cause or err), workflow.now())
             return
@@ -496,6 +586,40 @@ class ComplaintWorkflow:
             plan.skipped,
             record=plan.recorded or bool(failed),
         )
+
+    async def _plan_carrying(self, note: Notification, summary: str) -> DeliveryPlan:
+        """The plan, carrying the events no store has been handed yet (one activity instead of two)."""
+        state = self.case.state
+        events = [e for e in state.events if e.seq > max(state.projected_seq, self._sending_upto)]
+        if not events:
+            plan: DeliveryPlan = await workflow.execute_activity(
+                PLAN_DELIVERIES,
+                note,
+                result_type=DeliveryPlan,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=NOTIFY_RETRY,
+                summary=summary,
+            )
+            return plan
+        self._sending_upto = events[-1].seq
+        batch = ProjectionBatch(
+            workflow_id=state.workflow_id, case_id=state.case_id, events=events, status=self.case.status(workflow.now())
+        )
+        self._hold += 1
+        try:
+            result: PlannedWithEvents = await workflow.execute_activity(
+                PLAN_AND_PROJECT,
+                PlanWithEvents(note=note, batch=batch),
+                result_type=PlannedWithEvents,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NOTIFY_RETRY,
+                summary=summary,  # as before: the UI names the message; the batch is in the input
+            )
+        finally:
+            self._hold -= 1
+        if result.projected:  # else the projector sends them on its own (retried; a poison batch alerted)
+            state.projected_seq = max(state.projected_seq, events[-1].seq)
+        return result.plan
 
     async def _deliver_one(self, delivery: Delivery, patient: bool, failed: list[tuple[str, str]]) -> str | None:
         what = f"{delivery.channel} {'note' if delivery.internal else ''}".strip()
@@ -540,6 +664,12 @@ class ComplaintWorkflow:
             self.case.compensation_issued(effect.compensation_seq, result.reference, workflow.now(), result.code)
 
     def _publish(self) -> None:
+        if self._lean:
+            self._dirty = True
+        else:
+            self._publish_now()
+
+    def _publish_now(self) -> None:
         now = workflow.now()
         status = self.case.status(now)
         deadline = status.deadlines.due_at

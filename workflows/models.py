@@ -385,6 +385,8 @@ PLAN_DELIVERIES = "plan_deliveries"
 DELIVER = "deliver"
 ISSUE_COMPENSATION = "issue_compensation"
 PROJECT_EVENTS = "project_events"
+PLAN_AND_PROJECT = "plan_deliveries_and_project"
+"""`plan_deliveries` carrying the events not yet stored (lean-actions): one activity where there were two."""
 
 
 class NotifyContext(BaseModel):
@@ -501,6 +503,20 @@ class ProjectionBatch(BaseModel):
     events: list[DomainEvent]
     status: CaseStatus | None = None
     """The case's status as of the last event: the read model's snapshot for pages (None in old histories)."""
+
+
+class PlanWithEvents(BaseModel):
+    """A notification to plan, and the case's events not yet in the event store (lean-actions)."""
+
+    note: Notification
+    batch: ProjectionBatch
+
+
+class PlannedWithEvents(BaseModel):
+    plan: DeliveryPlan
+    projected: bool
+    """False: the event store did not take the batch (an outage, a refused event): the workflow's
+    projector then sends it on its own, retried and alerted as always."""
 
 
 class Effect(BaseModel):

@@ -24,7 +24,8 @@ def test_histories_are_committed() -> None:
     # Before the event store (no projection), after it (`project-events` patch), after the pause
     # budget and business calendars (`pause-budget` patch), and with the notification channels
     # (`channels` patch: plan + deliver activities), and after the `robust-cases` patch
-    # (breach events, delivery-moved silence, bounded state…): all must replay.
+    # (breach events, delivery-moved silence, bounded state…), and after the `lean-actions` patch
+    # (events carried by the plan, one timer kept, no re-upserted start attributes): all must replay.
     assert {p.stem for p in HISTORIES} >= {
         "lifecycle_with_approval",
         "escalation_ladder",
@@ -39,6 +40,9 @@ def test_histories_are_committed() -> None:
         "escalation_ladder_robust",
         "lifecycle_with_approval_channels",
         "escalation_ladder_channels",
+        "lifecycle_with_approval_lean",
+        "escalation_ladder_lean",
+        "pause_budget_lean",
     }
 
 
