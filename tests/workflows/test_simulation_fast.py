@@ -14,7 +14,6 @@ import pytest
 
 from bench.simulation import candidate_policy, make_histories
 from tests.helpers import AGENT, fast_policy, ticket
-from workflows import simulation
 from workflows.case import Case
 from workflows.models import (
     AcknowledgeInput,
@@ -27,6 +26,8 @@ from workflows.models import (
 )
 from workflows.policy import Policy, load_policy
 from workflows.simulation import CaseHistory, StoredRow, format_simulation, simulate, simulate_stored
+from workflows.simulation import replay as sim_replay
+from workflows.simulation import report as sim_report
 
 
 def test_stored_rows_in_worker_processes_give_the_straightforward_report() -> None:
@@ -66,7 +67,7 @@ def test_stored_rows_in_worker_processes_give_the_straightforward_report() -> No
 T0 = datetime(2026, 11, 23, 8, tzinfo=UTC)  # a Monday (business clocks: 09:00-17:00 New York)
 
 
-class PlainReplay(simulation._Replay):
+class PlainReplay(sim_replay._Replay):
     def _advance(self, to: datetime) -> None:
         case = self.case
         assert case is not None
@@ -89,7 +90,7 @@ def assert_same_as_plain(histories: list[CaseHistory], candidate: Policy, monkey
     skipped = 0
     for h in histories:
         fast, plain = (
-            simulation._Replay(h.workflow_id, h.events, candidate),
+            sim_replay._Replay(h.workflow_id, h.events, candidate),
             PlainReplay(h.workflow_id, h.events, candidate),
         )
         f, p = fast.run(until), plain.run(until)
@@ -101,7 +102,7 @@ def assert_same_as_plain(histories: list[CaseHistory], candidate: Policy, monkey
             e.type == "customer_updated" for e in f.events
         )
     report = simulate(histories, candidate)
-    monkeypatch.setattr(simulation, "_Replay", PlainReplay)
+    monkeypatch.setattr(sim_report, "_Replay", PlainReplay)  # where the report's chunks look it up
     plain_report = simulate(histories, candidate)
     monkeypatch.undo()
     assert report.model_dump_json() == plain_report.model_dump_json()
@@ -225,7 +226,7 @@ def test_an_update_within_the_epsilon_of_another_timer_is_ticked_by_the_machine(
     candidate = variant(recorded, "edge", max_pause="2h")
     history = _edge_case(kind, recorded)
     refused = []
-    real = simulation._only_silence_due
+    real = sim_replay._only_silence_due
 
     def spy(case: Case, now: datetime) -> bool:
         answer = real(case, now)
@@ -233,7 +234,7 @@ def test_an_update_within_the_epsilon_of_another_timer_is_ticked_by_the_machine(
             refused.append(now)
         return answer
 
-    monkeypatch.setattr(simulation, "_only_silence_due", spy)
+    monkeypatch.setattr(sim_replay, "_only_silence_due", spy)
     assert assert_same_as_plain([history], candidate, monkeypatch) > 0
     assert any(moment.microsecond == 0 or moment.microsecond == 999_600 for moment in refused), refused
 
@@ -262,7 +263,7 @@ def test_recorded_inputs_are_rebuilt_as_validation_would_build_them(monkeypatch:
     simulate(histories, candidate_policy(policy))
     assert set(checked) >= {*steps, "close", "pause", "resume", "change_severity"}
     for h in histories:  # the opening ticket too
-        opened = simulation._ticket(h.events[0], h.events[0].data["severity"])
+        opened = sim_replay._ticket(h.events[0], h.events[0].data["severity"])
         assert TicketEvent.model_validate(opened.model_dump()) == opened
 
 
