@@ -94,6 +94,8 @@ POISON = "PoisonBatch"
 """A projection batch the event store can never take (the activity says so): skipped with an alert."""
 MAX_UPDATES_PER_RUN = 500
 """Continue as new after this many updates, well below the server's 2,000 per run."""
+CONTACTS_ACROSS_RUNS = "contacts-across-runs"
+"""Patch: the rules are decided before the first task's update handlers; contacts' answers by update id."""
 MOVING = "moving"
 """Update rejection while the run continues as new: the caller retries, reaching the new run."""
 
@@ -125,9 +127,18 @@ class ComplaintWorkflow:
         self._robust = False
         self._moving = False
         self._updates = 0
+        self._answers = False
+        # The SDK starts the handlers of updates in a run's first workflow task before `run`: a
+        # contact arriving with the new run of a continue-as-new (a caller's retry, or the server
+        # applying again an update completed in the old run's last task) was added with the rules of
+        # old histories, past the de-duplication window, and counted twice. Since CONTACTS_ACROSS_RUNS
+        # the rules are decided here, before any handler, and a contact's update id is remembered so
+        # the same update gets the same answer in the next run.
+        if workflow.patched(CONTACTS_ACROSS_RUNS):
+            self._answers = True
+            self._decide_rules()
 
-    @workflow.run
-    async def run(self, start: CaseStart) -> CaseStatus:
+    def _decide_rules(self) -> None:
         # Histories from before the event store have no projection: they replay without it.
         self._projecting = workflow.patched("project-events")
         # Histories from before the pause budget replay without it (their policies have no max_pause,
@@ -138,6 +149,11 @@ class ComplaintWorkflow:
         self._robust = workflow.patched("robust-cases")
         if self._robust:
             self.case.make_robust()
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseStatus:
+        if not self._answers:  # older histories decide the rules here, as they were recorded
+            self._decide_rules()
         if self._projecting:
             projector = asyncio.create_task(self._projector())
         async with self._lock:
@@ -260,7 +276,7 @@ class ComplaintWorkflow:
             # Applied at once (a synchronous change of the step machine), then the outbox is drained:
             # concurrent contacts share one drain, their notifications sent side by side.
             result: list[ContactResult] = []
-            self._check(lambda: result.append(self.case.add_contact(inp.ticket, workflow.now())))
+            self._check(lambda: result.append(self._add_contact(inp.ticket)))
             self._changes += 1
             async with self._lock:
                 await self._drain()
@@ -270,6 +286,20 @@ class ComplaintWorkflow:
             self._check(lambda: results.append(self.case.add_contact(inp.ticket, workflow.now())))
             await self._after_change()
         return results[0]
+
+    def _add_contact(self, ticket: TicketEvent) -> ContactResult:
+        if not self._answers:
+            return self.case.add_contact(ticket, workflow.now())
+        info = workflow.current_update_info()
+        if info is None:
+            return self.case.add_contact(ticket, workflow.now())
+        update_id = info.id
+        earlier = self.case.answer_for(update_id)
+        if earlier is not None:  # this very update added the contact already (in the previous run)
+            return earlier
+        added = self.case.add_contact(ticket, workflow.now())
+        self.case.remember_answer(update_id, added)
+        return added
 
     @add_contact.validator
     def _validate_add_contact(self, inp: ContactInput) -> None:
