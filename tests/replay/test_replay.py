@@ -39,6 +39,9 @@ def test_histories_are_committed() -> None:
         "escalation_ladder_robust",
         "lifecycle_with_approval_channels",
         "escalation_ladder_channels",
+        # `contacts-across-runs`: the rules decided in __init__, contacts' answers by update id.
+        "lifecycle_with_approval_across",
+        "escalation_ladder_across",
     }
 
 
