@@ -177,7 +177,10 @@ async def _event_store() -> AsyncIterator[Callable[[], Awaitable[Any]] | None]:
         yield None
         return
     from activities.store import create_pool
+    from recovery.logs import configure_logging
 
+    # "event store unreachable" and the like go to stderr: stdout is the answer (and --json's).
+    configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "WARNING"))
     pools: list[Any] = []
 
     async def database() -> Any:
