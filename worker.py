@@ -10,12 +10,13 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.carried import PlanAndProject
 from activities.channels.email import EmailConfigError
@@ -40,6 +41,7 @@ def build_worker(
     notifier: Notifier | None = None,
     compensator: Compensator | None = None,
     max_cached_workflows: int = 10000,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
@@ -61,6 +63,7 @@ def build_worker(
         ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
+        interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

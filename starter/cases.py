@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
 from workflows.case import Case
-from workflows.complaint import CaseStart, ComplaintWorkflow
+from workflows.complaint import MOVING, CaseStart, ComplaintWorkflow
 from workflows.models import (
     CaseStatus,
     ContactInput,
@@ -88,9 +89,12 @@ async def open_case(
         workflow_id = workflow_id_for(ticket.case_key, generation)
         if database is not None and await _purged(client, database, workflow_id):
             continue
+        # One update id for every attempt: an attempt the case applied although its answer was lost
+        # (the run continued as new meanwhile) is recognised by it in the next run, with its answer.
+        update_id = f"contact-{uuid.uuid4()}"
         for attempt in range(MOVING_RETRIES):
             try:
-                return await _update_with_start(client, ticket, chosen, rule, task_queue, workflow_id)
+                return await _update_with_start(client, ticket, chosen, rule, task_queue, workflow_id, update_id)
             except WorkflowAlreadyStartedError:
                 closed = await _closed_case_contact(client, workflow_id, ticket.event_id)
                 if closed is not None:
@@ -99,7 +103,9 @@ async def open_case(
             except (WorkflowUpdateFailedError, RPCError) as err:
                 if _rejection(err) == "closed":
                     break  # the closed case is still finishing; the complaint is not one of its events
-                if _moving(err) and attempt < MOVING_RETRIES - 1:
+                if _contact_retry(err) and attempt < MOVING_RETRIES - 1:
+                    if _task_failed(err):  # never applied; the server keeps the aborted update under its id
+                        update_id = f"contact-{uuid.uuid4()}"
                     await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
                     continue
                 raise _case_error(err, workflow_id) from None
@@ -135,15 +141,48 @@ def _rejection(err: Exception) -> str | None:
     return None
 
 
+UNPROCESSED = "UnprocessedUpdate"
+"""The server's rejection of an update the worker never answered (its type may carry a suffix)."""
+ACCEPTED_THEN_CLOSED = "AcceptedUpdateCompletedWorkflow"
+"""The server's failure of an accepted update whose run ended before the update completed."""
+
+
 def _moving(err: Exception) -> bool:
-    """The case is continuing as new: the update was turned away, or reached the run just ended."""
-    if _rejection(err) == "moving":
+    """The update was not applied, and the case's latest run may take it: the case is continuing as
+    new. The server's answers for an update racing continue-as-new: the validator's `moving`; never
+    processed by the worker; admitted to the run that was closing ("workflow is closing",
+    RESOURCE_EXHAUSTED, or UNAVAILABLE in other versions; ABORTED, or NOT_FOUND "update aborted by
+    closing workflow", for update-with-start after the server's own retry); sent to the run just ended
+    ("workflow execution already completed")."""
+    rejection = _rejection(err)
+    if rejection == MOVING or (rejection or "").startswith(UNPROCESSED):
         return True
     if not isinstance(err, RPCError):
         return False
-    return (err.status == RPCStatusCode.NOT_FOUND and "completed" in err.message) or (
-        err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "closing" in err.message
+    message = err.message.lower()
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return "completed" in message or "closing" in message
+    if err.status in (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE):
+        return "closing" in message
+    return err.status == RPCStatusCode.ABORTED and "clos" in message
+
+
+def _task_failed(err: Exception) -> bool:
+    """The workflow task carrying the update failed — under load mostly the continuing task, which the
+    server refuses (UnhandledCommand) when new updates arrived meanwhile: its effects are discarded, so
+    the update was never applied."""
+    return (
+        isinstance(err, RPCError)
+        and err.status == RPCStatusCode.FAILED_PRECONDITION
+        and "workflow task failure" in err.message
     )
+
+
+def _contact_retry(err: Exception) -> bool:
+    """`_moving`, a failed workflow task, or a contact accepted by a run that ended before answering:
+    asking again is safe for a contact (the same update id gets its first answer in the next run, the
+    event id is counted once)."""
+    return _moving(err) or _task_failed(err) or _rejection(err) == ACCEPTED_THEN_CLOSED
 
 
 async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
@@ -171,7 +210,13 @@ async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
 
 
 async def _update_with_start(
-    client: Client, ticket: TicketEvent, policy: Policy, rule: RuleMatch, task_queue: str, workflow_id: str
+    client: Client,
+    ticket: TicketEvent,
+    policy: Policy,
+    rule: RuleMatch,
+    task_queue: str,
+    workflow_id: str,
+    update_id: str | None = None,
 ) -> ContactResult:
     severity = opening_severity(ticket, policy, anomalies(ticket, policy)).value
     case_id = case_id_of(workflow_id)
@@ -206,6 +251,7 @@ async def _update_with_start(
         return await client.execute_update_with_start_workflow(  # type: ignore[call-overload]
             ComplaintWorkflow.add_contact,
             ContactInput(ticket=ticket),
+            id=update_id,
             start_workflow_operation=start,
             result_type=ContactResult,
         )

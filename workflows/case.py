@@ -58,6 +58,10 @@ SEEN_WINDOW = 2000
 """How many recent contact event ids (as digests) a case remembers for de-duplication; ticket
 systems redeliver within minutes or hours, so a window this size catches redeliveries while the
 carried state stays a few tens of KB whatever the number of contacts."""
+ANSWER_WINDOW = 200
+"""How many recent contacts' update ids (and the counts they got) a case remembers: the server may
+apply an update completed in the task that continued as new again to the new run (same update id,
+temporalio/temporal#6375), and that caller must get the first answer, not "duplicate"."""
 SILENCE_RETRY = timedelta(hours=1)
 """After a status update that was not delivered, the next attempt comes this much later at most."""
 RECHECK_FIRST = timedelta(seconds=30)
@@ -141,6 +145,9 @@ class CaseState(BaseModel):
     """The agent who owns the case (`assign`); internal notifications go to them when set."""
     last_silence_update_at: datetime | None = None
     """When the engine last queued a max-silence status update (spaces retries of undelivered ones)."""
+    contact_answers: list[tuple[str, int]] = []
+    """The last ANSWER_WINDOW new contacts as (update id, the contact count they got); empty before
+    the `contact-answers` patch."""
 
 
 @dataclass(frozen=True)
@@ -896,6 +903,20 @@ class Case:
             return False
         s.seen_event_ids.append(event_id)
         return True
+
+    def answer_for(self, update_id: str) -> ContactResult | None:
+        """The first answer to the update `update_id` if it added a contact recently, else None."""
+        for known, count in reversed(self.state.contact_answers):
+            if known == update_id:
+                return self._contact_result(created=False, duplicate=False).model_copy(update={"contact_count": count})
+        return None
+
+    def remember_answer(self, update_id: str, result: ContactResult) -> None:
+        """Keep the answer of an update that added a contact (see `answer_for`)."""
+        if result.duplicate or result.created:
+            return
+        s = self.state
+        s.contact_answers = [*s.contact_answers[-(ANSWER_WINDOW - 1) :], (update_id, result.contact_count)]
 
     def check_add_contact(self, ticket: TicketEvent) -> None:
         if self.robust and self.closed and not self.has_seen(ticket.event_id):

@@ -100,8 +100,11 @@ MAX_UPDATES_PER_RUN = 500
 """Continue as new after this many updates, well below the server's 2,000 per run."""
 LEAN = "lean-actions"
 """Fewer billable actions: events ride on the plan activity, one timer kept for the earliest wakeup,
-the start's search attributes not upserted again. Older histories replay without."""
+the start's search attributes not upserted again. It implies every earlier patch, so a new run records
+one patch marker and one TemporalChangeVersion upsert instead of six. Older histories replay without."""
 OPENED_AT_TOLERANCE = timedelta(seconds=5)
+CONTACTS_ACROSS_RUNS = "contacts-across-runs"
+"""Patch: the rules are decided before the first task's update handlers; contacts' answers by update id."""
 MOVING = "moving"
 """Update rejection while the run continues as new: the caller retries, reaching the new run."""
 
@@ -156,9 +159,24 @@ class ComplaintWorkflow:
         """Plans (and issues, whose outcome a plan follows) in flight: the projector waits, they carry the events."""
         self._sending_upto = 0
         """The highest sequence handed to a store in flight (projector batch or carried)."""
+        self._answers = False
+        # The SDK starts the handlers of updates in a run's first workflow task before `run`: a
+        # contact arriving with the new run of a continue-as-new (a caller's retry, or the server
+        # applying again an update completed in the old run's last task) was added with the rules of
+        # old histories, past the de-duplication window, and counted twice. Since CONTACTS_ACROSS_RUNS
+        # the rules are decided here, before any handler, and a contact's update id is remembered so
+        # the same update gets the same answer in the next run. LEAN implies it.
+        if self._lean or workflow.patched(CONTACTS_ACROSS_RUNS):
+            self._answers = True
+            self._decide_rules()
 
-    @workflow.run
-    async def run(self, start: CaseStart) -> CaseStatus:
+    def _decide_rules(self) -> None:
+        if self._lean:
+            # Every patch costs a marker and a billable TemporalChangeVersion upsert per run (the SDK
+            # upserts one for each patch a run calls): a lean run asks for none of the older ones.
+            self._projecting = self.case.state.pause_budget = self._robust = True
+            self.case.make_robust()
+            return
         # Histories from before the event store have no projection: they replay without it.
         self._projecting = workflow.patched("project-events")
         # Histories from before the pause budget replay without it (their policies have no max_pause,
@@ -169,6 +187,11 @@ class ComplaintWorkflow:
         self._robust = workflow.patched("robust-cases")
         if self._robust:
             self.case.make_robust()
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseStatus:
+        if not self._answers:  # older histories decide the rules here, as they were recorded
+            self._decide_rules()
         if self._lean:
             publisher = asyncio.create_task(self._publisher())
         if self._projecting:
@@ -343,7 +366,7 @@ class ComplaintWorkflow:
             # Applied at once (a synchronous change of the step machine), then the outbox is drained:
             # concurrent contacts share one drain, their notifications sent side by side.
             result: list[ContactResult] = []
-            self._check(lambda: result.append(self.case.add_contact(inp.ticket, workflow.now())))
+            self._check(lambda: result.append(self._add_contact(inp.ticket)))
             self._changes += 1
             async with self._lock:
                 await self._drain()
@@ -353,6 +376,20 @@ class ComplaintWorkflow:
             self._check(lambda: results.append(self.case.add_contact(inp.ticket, workflow.now())))
             await self._after_change()
         return results[0]
+
+    def _add_contact(self, ticket: TicketEvent) -> ContactResult:
+        if not self._answers:
+            return self.case.add_contact(ticket, workflow.now())
+        info = workflow.current_update_info()
+        if info is None:
+            return self.case.add_contact(ticket, workflow.now())
+        update_id = info.id
+        earlier = self.case.answer_for(update_id)
+        if earlier is not None:  # this very update added the contact already (in the previous run)
+            return earlier
+        added = self.case.add_contact(ticket, workflow.now())
+        self.case.remember_answer(update_id, added)
+        return added
 
     @add_contact.validator
     def _validate_add_contact(self, inp: ContactInput) -> None:
@@ -524,7 +561,7 @@ class ComplaintWorkflow:
         note = effect.notification
         assert note is not None
         # Histories from before the channels (one webhook activity per notification) replay unchanged.
-        if workflow.patched("channels"):
+        if self._lean or workflow.patched("channels"):
             await self._deliver(effect)
             return
         try:

@@ -7,10 +7,12 @@ is exit 2 before anything is sent."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,35 @@ def format_timeline(events: list[DomainEvent]) -> str:
     return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows)
 
 
+@contextlib.asynccontextmanager
+async def _event_store() -> AsyncIterator[Callable[[], Awaitable[Any]] | None]:
+    """The event store `open_case` asks, as the API does, for generations Temporal's retention purged
+    (never reused): `DATABASE_URL`'s PostgreSQL, connected on first use. Without DATABASE_URL none (an
+    operator's CLI never starts the embedded PostgreSQL): Temporal alone decides, as `open_case` does
+    when the database is down."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        yield None
+        return
+    from activities.store import create_pool
+    from recovery.logs import configure_logging
+
+    # "event store unreachable" and the like go to stderr: stdout is the answer (and --json's).
+    configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "WARNING"))
+    pools: list[Any] = []
+
+    async def database() -> Any:
+        if not pools:
+            pools.append(await asyncio.wait_for(create_pool(url, min_size=1, max_size=1), timeout=10))
+        return pools[0]
+
+    try:
+        yield database
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
 # ---- commands ---------------------------------------------------------------------------------
 
 
@@ -185,7 +216,8 @@ async def cmd_open(args: argparse.Namespace) -> int:
     else:
         policy = load_policy_set(args.policy)
         client = await _client(args)
-        result = await open_case(client, ticket, policy, args.task_queue)
+        async with _event_store() as database:
+            result = await open_case(client, ticket, policy, args.task_queue, database)
     if args.json:
         _print_json(result)
     else:

@@ -11,6 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -86,6 +91,46 @@ async def test_a_new_complaint_while_the_closed_case_waits_for_postgresql_opens_
     await eventually(lambda: finished(client, opened.workflow_id), timeout=120, interval=0.5)
 
 
+async def purge(client: Client, workflow_id: str) -> None:
+    """Retention: Temporal forgets the closed case (the event store and ledger keep their rows)."""
+    await eventually(lambda: finished(client, workflow_id), timeout=60)
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id)
+        )
+    )
+
+    async def gone() -> bool:
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            return err.status == RPCStatusCode.NOT_FOUND
+        return False
+
+    await eventually(gone, timeout=60, interval=0.5)
+
+
+async def test_the_operator_cli_never_reuses_a_case_purged_by_retention(
+    client: Client, worker, task_queue: str, db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    """`recovery open --operator` (straight to Temporal) asks the event store (DATABASE_URL) as the API does."""
+    first = await open_case(client, ticket("purge-cli", customer="cust-purge-cli"), fast_policy(), task_queue)
+    await close(client, first.case_id)
+    await purge(client, first.workflow_id)
+
+    later = tmp_path / "later.json"
+    later.write_text(ticket("purge-cli", customer="cust-purge-cli", event="evt-cli-after-purge").model_dump_json())
+    command = [sys.executable, "-m", "starter.cli", "open", "--file", str(later), "--json", "--operator"]
+    command += ["--address", client.service_client.config.target_host, "--task-queue", task_queue]
+    opened = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": db_url}
+    )
+    assert opened.returncode == 0, opened.stderr
+    # Before: generation 1 started again, with the purged case's sequence numbers and ledger keys.
+    result = json.loads(opened.stdout)
+    assert result["created"] and result["workflow_id"] == workflow_id_for(first.case_id, 2)
+
+
 async def test_a_case_purged_by_retention_is_never_reused(
     client: Client, worker, task_queue: str, db: asyncpg.Pool
 ) -> None:
@@ -96,22 +141,7 @@ async def test_a_case_purged_by_retention_is_never_reused(
     coupon = CompensateInput(actor=AGENT, kind="coupon", amount={"amount": "10.00", "currency": "USD"})
     first = await open_case(client, ticket("purge", customer="cust-purge"), policy, task_queue, database)
     await close(client, first.case_id, coupon)
-    await eventually(lambda: finished(client, first.workflow_id), timeout=60)
-    # Retention: Temporal forgets the closed case (the event store and ledger keep their rows).
-    await client.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=first.workflow_id)
-        )
-    )
-
-    async def gone() -> bool:
-        try:
-            await client.get_workflow_handle(first.workflow_id).describe()
-        except RPCError as err:
-            return err.status == RPCStatusCode.NOT_FOUND
-        return False
-
-    await eventually(gone, timeout=60, interval=0.5)
+    await purge(client, first.workflow_id)
 
     second = await open_case(
         client, ticket("purge", customer="cust-purge", event="evt-after-purge"), policy, task_queue, database

@@ -40,6 +40,11 @@ def test_histories_are_committed() -> None:
         "escalation_ladder_robust",
         "lifecycle_with_approval_channels",
         "escalation_ladder_channels",
+        # `contacts-across-runs`: the rules decided in __init__, contacts' answers by update id.
+        "lifecycle_with_approval_across",
+        "escalation_ladder_across",
+        "pause_budget_across",
+        # `lean-actions` (implies every earlier patch): events on the plan, one timer, one upsert a task.
         "lifecycle_with_approval_lean",
         "escalation_ladder_lean",
         "pause_budget_lean",
