@@ -21,6 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.common import RecordingNotifier, bounded, percentile, say, summary, ticket, wall_policy
+from bench.metrics import ActionMeter, per
 from bench.procs import CpuMeter, Groups
 from starter.cases import open_case, status
 from workflows.policy import Policy
@@ -102,6 +103,7 @@ async def storm(
     concurrency: int,
     rate: float,
     meter: CpuMeter,
+    actions: ActionMeter | None = None,
 ) -> dict[str, Any]:
     # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
@@ -125,6 +127,8 @@ async def storm(
         f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
         f"deadline {deadline:%H:%M:%S} UTC"
     )
+    if actions:
+        await actions.start()
     meter.start()
     burst_started = time.perf_counter()
     workflow_ids = await bounded(concurrency, keys, one)
@@ -134,6 +138,7 @@ async def storm(
     while time.time() < give_up and not all(w in notifier.escalations for w in workflow_ids):
         await asyncio.sleep(0.2)
     cpu = meter.stop()
+    storming = await actions.stop() if actions else None
     # Cases whose open returned after T0 may have started after it: their own deadline, from their status.
     due: dict[str, float] = {w: deadline.timestamp() for w in workflow_ids if opened_before_t0.get(w)}
     late = [w for w in workflow_ids if w not in due]
@@ -166,6 +171,10 @@ async def storm(
         "median_split_s": split,
         "split_sample": len(parts),
         "cpu_seconds": cpu,
+        # the server's actions per case over the whole storm: its open, both warnings, the escalation
+        "actions_per_case": None
+        if storming is None
+        else {"total": round(sum(storming.values()) / n, 2), "by_type": per(storming, n)},
     }
 
 
@@ -178,13 +187,15 @@ async def figure_c(
     concurrency: int,
     cpu_groups: Groups,
     calibration: int = 20,
+    metrics_url: str | None = None,
 ) -> dict[str, Any]:
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     meter = CpuMeter(cpu_groups)
     runs = []
     for n in sizes:
-        result = await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter)
+        actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
+        result = await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter, actions)
         d = result["delay_s"]
         say(
             f"        N={n}: p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
