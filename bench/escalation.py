@@ -12,18 +12,23 @@ the workflow ticks at the time its timer was set for.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.common import RecordingNotifier, bounded, percentile, say, summary, ticket, wall_policy
 from bench.metrics import ActionMeter, per
-from bench.procs import CpuMeter, Groups
+from bench.procs import CpuMeter, Groups, find_pids
+from bench.storm_workers import worker_processes
 from starter.cases import open_case, status
+from workflows.models import PROJECT_EVENTS
 from workflows.policy import Policy
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -57,14 +62,18 @@ async def open_rate(client: Client, queue: str, concurrency: int, count: int = 2
     return count / (time.perf_counter() - started)
 
 
-async def breakdown(client: Client, workflow_id: str, deadline: float, started: float) -> dict[str, float] | None:
+async def breakdown(
+    client: Client, workflow_id: str, deadline: float, started: float | None = None
+) -> dict[str, float] | None:
     """Where one case's delay went, from its history: the escalation timer armed late (its due moment after
-    the deadline), fired late by the server, the workflow task to schedule the activity, and the activity's
-    dispatch to the worker."""
+    the deadline), fired late by the server, the workflow task to schedule the notification activity, and
+    the activity's dispatch to the worker. `started` is when the worker started it (the recording
+    notifier's clock); without it, the history's ActivityTaskStarted time (written when the activity
+    completes; None until then)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     converter = client.data_converter.payload_converter
     timers: dict[int, Any] = {}
-    fired = None
+    fired = timer = scheduled = None
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             summary_text = ""
@@ -73,38 +82,83 @@ async def breakdown(client: Client, workflow_id: str, deadline: float, started: 
             if "escalate" in summary_text:
                 timers[event.event_id] = event
         elif (
-            event.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+            fired is None
+            and event.event_type == EventType.EVENT_TYPE_TIMER_FIRED
             and event.timer_fired_event_attributes.started_event_id in timers
         ):
             fired = event
             timer = timers[event.timer_fired_event_attributes.started_event_id]
-        elif fired is not None and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            due = (
-                timer.event_time.ToDatetime(UTC).timestamp()
-                + timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
-            )
-            fired_at = fired.event_time.ToDatetime(UTC).timestamp()
-            scheduled = event.event_time.ToDatetime(UTC).timestamp()
-            return {
-                "timer_armed_late_s": due - deadline,
-                "timer_fired_late_s": fired_at - due,
-                "workflow_task_s": scheduled - fired_at,
-                "activity_dispatch_s": started - scheduled,
-            }
-    return None
+        elif (
+            fired is not None
+            and scheduled is None
+            and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and event.activity_task_scheduled_event_attributes.activity_type.name != PROJECT_EVENTS
+        ):
+            scheduled = event
+        elif (
+            scheduled is not None
+            and started is None
+            and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            and event.activity_task_started_event_attributes.scheduled_event_id == scheduled.event_id
+        ):
+            started = event.event_time.ToDatetime(UTC).timestamp()
+    if timer is None or fired is None or scheduled is None or started is None:
+        return None
+    due = (
+        timer.event_time.ToDatetime(UTC).timestamp()
+        + timer.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+    )
+    fired_at = fired.event_time.ToDatetime(UTC).timestamp()
+    scheduled_at = scheduled.event_time.ToDatetime(UTC).timestamp()
+    return {
+        "timer_armed_late_s": due - deadline,
+        "timer_fired_late_s": fired_at - due,
+        "workflow_task_s": scheduled_at - fired_at,
+        "activity_dispatch_s": started - scheduled_at,
+        "started_at": started,
+    }
+
+
+async def _escalated(pool: asyncpg.Pool, workflow_ids: list[str]) -> int:
+    count = await pool.fetchval(
+        "SELECT count(*) FROM cases WHERE workflow_id = ANY($1::text[]) AND escalation_level > 0", workflow_ids
+    )
+    return int(count or 0)
+
+
+async def history_starts(client: Client, workflow_ids: list[str], deadline: float, give_up: float) -> dict[str, float]:
+    """When each case's escalation notification activity started, from its history (the started event is
+    written when the activity completes: cases without one yet are asked again until `give_up`)."""
+    started: dict[str, float] = {}
+    remaining = list(workflow_ids)
+    while remaining:
+        parts = await bounded(8, remaining, lambda w: breakdown(client, w, deadline))
+        for w, part in zip(remaining, parts, strict=True):
+            if part is not None:
+                started[w] = part["started_at"]
+        remaining = [w for w in remaining if w not in started]
+        if remaining and time.time() < give_up:
+            await asyncio.sleep(0.5)
+        else:
+            break
+    return started
 
 
 async def storm(
     client: Client,
     queue: str,
-    notifier: RecordingNotifier,
+    notifier: RecordingNotifier | None,
     n: int,
     budget_s: int,
     concurrency: int,
     rate: float,
     meter: CpuMeter,
     actions: ActionMeter | None = None,
+    pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
+    """One storm of N coincident deadlines. With `notifier` (an in-process worker's) the escalations' start
+    times are its records; without, the workers are other processes: the read model (`pool`) says when
+    all cases escalated, their histories when each notification activity started."""
     # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
         now = datetime.now(UTC)
@@ -135,10 +189,18 @@ async def storm(
     burst = time.perf_counter() - burst_started
     # Wait until every escalation notification started (or give up after a generous while).
     give_up = deadline.timestamp() + 60 + 0.2 * n
-    while time.time() < give_up and not all(w in notifier.escalations for w in workflow_ids):
-        await asyncio.sleep(0.2)
+    if notifier is not None:
+        while time.time() < give_up and not all(w in notifier.escalations for w in workflow_ids):
+            await asyncio.sleep(0.2)
+        escalations = notifier.escalations
+    else:
+        assert pool is not None
+        while time.time() < give_up and await _escalated(pool, workflow_ids) < n:
+            await asyncio.sleep(0.5)
     cpu = meter.stop()
     storming = await actions.stop() if actions else None
+    if notifier is None:
+        escalations = await history_starts(client, workflow_ids, deadline.timestamp(), give_up)
     # Cases whose open returned after T0 may have started after it: their own deadline, from their status.
     due: dict[str, float] = {w: deadline.timestamp() for w in workflow_ids if opened_before_t0.get(w)}
     late = [w for w in workflow_ids if w not in due]
@@ -149,16 +211,21 @@ async def storm(
             due[w] = current.deadlines.due_at.timestamp()
 
     await bounded(8, late, due_of)
-    delays = [notifier.escalations[w] - due[w] for w in workflow_ids if w in notifier.escalations and w in due]
-    missing = [w for w in workflow_ids if w not in notifier.escalations]
+    delays = [escalations[w] - due[w] for w in workflow_ids if w in escalations and w in due]
+    missing = [w for w in workflow_ids if w not in escalations]
     deadlines = sorted({round(due[w], 3) for w in workflow_ids if w in due})
-    sample = [w for w in workflow_ids if w in notifier.escalations and w in due][:: max(1, n // 20)][:20]
+    sample = [w for w in workflow_ids if w in escalations and w in due][:: max(1, n // 20)][:20]
     parts = [
-        p
-        for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], notifier.escalations[w]))
-        if p is not None
+        p for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], escalations[w])) if p is not None
     ]
-    split = {k: percentile([p[k] for p in parts], 50) for k in (parts[0] if parts else {})}
+    split = {k: percentile([p[k] for p in parts], 50) for k in (parts[0] if parts else {}) if k != "started_at"}
+    # With the in-process notifier: how far the history's ActivityTaskStarted time (what the worker
+    # processes' storms use) is from the notifier's own clock.
+    offset = None
+    if notifier is not None:
+        hist = await bounded(4, sample, lambda w: breakdown(client, w, due[w]))
+        pairs = zip(sample, hist, strict=True)
+        offset = percentile([h["started_at"] - escalations[w] for w, h in pairs if h is not None], 50)
     return {
         "n": n,
         "budget_s": budget_s,
@@ -170,12 +237,17 @@ async def storm(
         "delay_s": summary(delays),
         "median_split_s": split,
         "split_sample": len(parts),
+        "history_start_minus_recorded_s": offset,
         "cpu_seconds": cpu,
         # the server's actions per case over the whole storm: its open, both warnings, the escalation
         "actions_per_case": None
         if storming is None
         else {"total": round(sum(storming.values()) / n, 2), "by_type": per(storming, n)},
     }
+
+
+TARGETS = {200: 1.0, 1000: 10.0}
+"""p95 escalation delay targets (s) by storm size."""
 
 
 async def figure_c(
@@ -188,26 +260,57 @@ async def figure_c(
     cpu_groups: Groups,
     calibration: int = 20,
     metrics_url: str | None = None,
+    processes: tuple[int, ...] = (1,),
+    address: str = "",
+    pool: asyncpg.Pool | None = None,
+    database_url: str = "",
+    tmp: Path | None = None,
 ) -> dict[str, Any]:
+    """The storms at each size, for each number of worker processes: 1 is the bench's in-process worker
+    (its notifier records the escalations), more are `recovery worker --processes P` subprocesses."""
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
-    meter = CpuMeter(cpu_groups)
-    runs = []
-    for n in sizes:
-        actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
-        result = await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter, actions)
-        d = result["delay_s"]
-        say(
-            f"        N={n}: p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
-            if d["n"]
-            else f"        N={n}: no escalations seen"
-        )
-        runs.append(result)
-    first = runs[0]
+    by_processes: dict[str, dict[str, Any]] = {}
+    for p in processes:
+        runs = []
+        if p == 1:
+            meter = CpuMeter(cpu_groups)
+            for n in sizes:
+                actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
+                runs.append(await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter, actions))
+                _say(runs[-1], p)
+        else:
+            p_queue = f"storm-{p}p-{uuid.uuid4().hex[:6]}"
+            groups = dict(cpu_groups, **{"worker+driver": lambda q=p_queue, me=os.getpid(): [me, *find_pids(q)]})
+            log = (tmp or Path(".")) / f"storm-{p}p.log"
+            async with worker_processes(p, address, database_url, p_queue, log):
+                meter = CpuMeter(groups)
+                for n in sizes:
+                    actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
+                    runs.append(
+                        await storm(client, p_queue, None, n, budget_s, concurrency, rate, meter, actions, pool)
+                    )
+                    _say(runs[-1], p)
+        by_processes[f"{p}p"] = {"processes": p, "sizes": {str(r["n"]): r for r in runs}}
+    first = next(iter(by_processes.values()))
+    first_run = next(iter(first["sizes"].values()))
     return {
-        "value": first["delay_s"]["p95"],
-        "unit": f"s (p95, N={first['n']})",
-        "sizes": {str(r["n"]): r for r in runs},
+        "value": first_run["delay_s"]["p95"],
+        "unit": f"s (p95, N={first_run['n']}, {first['processes']} worker process)",
+        "sizes": first["sizes"],
+        "processes": by_processes,
+        "targets_p95_s": {str(k): v for k, v in TARGETS.items()},
         "method": "deadline = T0 + budget for every case (business calendar starting at T0); delay = escalation "
-        "notification activity start (wall clock) - deadline",
+        "notification activity start - deadline (1 process: the in-process notifier's wall clock; more: the "
+        "history's ActivityTaskStarted time)",
     }
+
+
+def _say(result: dict[str, Any], processes: int) -> None:
+    d = result["delay_s"]
+    n = result["n"]
+    say(
+        f"        N={n}, {processes} worker process(es): p50 {d['p50']:.3f}s p95 {d['p95']:.3f}s max {d['max']:.3f}s"
+        if d["n"]
+        else f"        N={n}, {processes} worker process(es): no escalations seen"
+    )

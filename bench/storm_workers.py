@@ -1,0 +1,43 @@
+"""Worker processes for figure (c)'s storms: `recovery worker --processes P` (the supervisor of
+`recovery/supervisor.py`) as a subprocess on its own task queue, against the bench's servers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bench.common import ROOT, subprocess_env
+
+
+@asynccontextmanager
+async def worker_processes(
+    processes: int, address: str, database_url: str, queue: str, log: Path
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The supervisor with `processes` workers on `queue`, once every worker has said it started; SIGTERM
+    (forwarded to every worker, which drains) when done. The queue name is in the supervisor's command
+    line, so `bench.procs.find_pids(queue)` finds it and its workers."""
+    env = subprocess_env(TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, RECOVERY_LOG_LEVEL="INFO")
+    env.pop("RECOVERY_METRICS_ADDRESS", None)
+    log.write_bytes(b"")
+    command = [sys.executable, "-m", "starter.cli", "worker", "--processes", str(processes), "--task-queue", queue]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_bytes().count(b"worker started") < processes:
+            if proc.poll() is not None:
+                raise RuntimeError(f"recovery worker exited with code {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{processes} workers did not start within 60 s; see {log}")
+            await asyncio.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
