@@ -1,7 +1,7 @@
 """Figure (c): escalation precision when N acknowledge deadlines expire at the same instant.
 
 To make N deadlines truly coincide, the cases open (in a burst) under a policy whose business calendar
-starts its working hours at a moment T0 a little after the burst: a case opened outside working hours
+starts its working hours at a moment T0 (a whole minute) a little after the burst: a case opened outside working hours
 starts spending its budget only at T0, so every case's acknowledge deadline is exactly T0 + budget (and
 its 50 % / 75 % warnings fire together too, as they would for real). Per case we measure the delay from
 that deadline to the moment its escalation notification ACTIVITY starts in the worker (wall clock,
@@ -35,7 +35,7 @@ _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 def storm_policy(t0: datetime, budget_s: int) -> Policy:
-    """Business clock (UTC, every day a working day) whose working hours begin at `t0` (to the second)."""
+    """Business clock (UTC, every day a working day) whose working hours begin at `t0` (a whole minute)."""
     return wall_policy(
         ack=f"{budget_s}s",
         fix="4h",
@@ -162,7 +162,10 @@ async def storm(
     # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
         now = datetime.now(UTC)
-        t0 = (now + timedelta(seconds=2 + 1.5 * n / rate)).replace(microsecond=0) + timedelta(seconds=1)
+        # on a whole minute: the engine's business calendar keeps working hours to the minute (seconds
+        # are dropped), so a T0 between minutes would start every case's clock at the minute before it
+        earliest = now + timedelta(seconds=3 + 1.5 * n / rate)
+        t0 = earliest.replace(second=0, microsecond=0) + timedelta(minutes=1)
         if t0.date() == now.date() and t0.time() < datetime.strptime("23:58:00", "%H:%M:%S").time():
             break
         await asyncio.sleep(30)
@@ -177,6 +180,8 @@ async def storm(
         opened_before_t0[result.workflow_id] = datetime.now(UTC) < t0
         return result.workflow_id
 
+    while (t0 - datetime.now(UTC)).total_seconds() > 3 + 1.5 * n / rate:  # open just before T0
+        await asyncio.sleep(0.2)
     say(
         f"(c): opening {n} cases; working hours (and so their clocks) start at {t0:%H:%M:%S} UTC, "
         f"deadline {deadline:%H:%M:%S} UTC"
