@@ -80,3 +80,16 @@ def test_a_child_that_exits_stops_the_other(tmp_path: Path) -> None:
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+
+
+def test_worker_processes_below_one_is_a_usage_error() -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "worker", "--processes", "0"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result
+    assert "--processes must be at least 1" in result.stderr and "Traceback" not in result.stderr
