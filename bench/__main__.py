@@ -613,7 +613,6 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         stack.metrics_url,
                         args.processes,
                         stack.address,
-                        stack.pool,
                         stack.database_url,
                         tmp,
                     ),

@@ -19,14 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.common import RecordingNotifier, bounded, percentile, say, summary, ticket, wall_policy
 from bench.metrics import ActionMeter, per
 from bench.procs import CpuMeter, Groups, find_pids
-from bench.storm_workers import worker_processes
+from bench.storm_workers import EscalationLog, worker_processes
 from starter.cases import open_case, status
 from workflows.models import PROJECT_EVENTS
 from workflows.policy import Policy
@@ -119,31 +118,6 @@ async def breakdown(
     }
 
 
-async def _escalated(pool: asyncpg.Pool, workflow_ids: list[str]) -> int:
-    count = await pool.fetchval(
-        "SELECT count(*) FROM cases WHERE workflow_id = ANY($1::text[]) AND escalation_level > 0", workflow_ids
-    )
-    return int(count or 0)
-
-
-async def history_starts(client: Client, workflow_ids: list[str], deadline: float, give_up: float) -> dict[str, float]:
-    """When each case's escalation notification activity started, from its history (the started event is
-    written when the activity completes: cases without one yet are asked again until `give_up`)."""
-    started: dict[str, float] = {}
-    remaining = list(workflow_ids)
-    while remaining:
-        parts = await bounded(8, remaining, lambda w: breakdown(client, w, deadline))
-        for w, part in zip(remaining, parts, strict=True):
-            if part is not None:
-                started[w] = part["started_at"]
-        remaining = [w for w in remaining if w not in started]
-        if remaining and time.time() < give_up:
-            await asyncio.sleep(0.5)
-        else:
-            break
-    return started
-
-
 async def storm(
     client: Client,
     queue: str,
@@ -154,11 +128,10 @@ async def storm(
     rate: float,
     meter: CpuMeter,
     actions: ActionMeter | None = None,
-    pool: asyncpg.Pool | None = None,
+    watcher: EscalationLog | None = None,
 ) -> dict[str, Any]:
-    """One storm of N coincident deadlines. With `notifier` (an in-process worker's) the escalations' start
-    times are its records; without, the workers are other processes: the read model (`pool`) says when
-    all cases escalated, their histories when each notification activity started."""
+    """One storm of N coincident deadlines. The escalations' start times (worker clock) come from the
+    in-process worker's recording `notifier`, or from the worker processes' log (`watcher`)."""
     # T0: after the burst (estimated at 2/3 of the calibrated rate) and a margin; never near midnight UTC.
     while True:
         now = datetime.now(UTC)
@@ -194,18 +167,25 @@ async def storm(
     burst = time.perf_counter() - burst_started
     # Wait until every escalation notification started (or give up after a generous while).
     give_up = deadline.timestamp() + 60 + 0.2 * n
-    if notifier is not None:
-        while time.time() < give_up and not all(w in notifier.escalations for w in workflow_ids):
-            await asyncio.sleep(0.2)
-        escalations = notifier.escalations
-    else:
-        assert pool is not None
-        while time.time() < give_up and await _escalated(pool, workflow_ids) < n:
-            await asyncio.sleep(0.5)
+
+    def seen() -> dict[str, float]:
+        if notifier is not None:
+            return notifier.escalations
+        assert watcher is not None
+        return watcher.read()
+
+    while time.time() < give_up and not all(w in seen() for w in workflow_ids):
+        await asyncio.sleep(0.2)
+    escalations = dict(seen())
     cpu = meter.stop()
     storming = await actions.stop() if actions else None
-    if notifier is None:
-        escalations = await history_starts(client, workflow_ids, deadline.timestamp(), give_up)
+    # Any case the worker clock missed (e.g. a log line lost): the history's hand-over time instead.
+    unseen = [w for w in workflow_ids if w not in escalations]
+    for w, part in zip(
+        unseen, await bounded(8, unseen, lambda w: breakdown(client, w, deadline.timestamp())), strict=True
+    ):
+        if part is not None:
+            escalations[w] = part["started_at"]
     # Cases whose open returned after T0 may have started after it: their own deadline, from their status.
     due: dict[str, float] = {w: deadline.timestamp() for w in workflow_ids if opened_before_t0.get(w)}
     late = [w for w in workflow_ids if w not in due]
@@ -224,13 +204,11 @@ async def storm(
         p for p in await bounded(4, sample, lambda w: breakdown(client, w, due[w], escalations[w])) if p is not None
     ]
     split = {k: percentile([p[k] for p in parts], 50) for k in (parts[0] if parts else {}) if k != "started_at"}
-    # With the in-process notifier: how far the history's ActivityTaskStarted time (what the worker
-    # processes' storms use) is from the notifier's own clock.
-    offset = None
-    if notifier is not None:
-        hist = await bounded(4, sample, lambda w: breakdown(client, w, due[w]))
-        pairs = zip(sample, hist, strict=True)
-        offset = percentile([h["started_at"] - escalations[w] for w, h in pairs if h is not None], 50)
+    # How far the history's ActivityTaskStarted time (the server's hand-over to a poller) is from the
+    # worker's own clock: the worker-side queueing.
+    hist = await bounded(4, sample, lambda w: breakdown(client, w, due[w]))
+    pairs = zip(sample, hist, strict=True)
+    offset = percentile([h["started_at"] - escalations[w] for w, h in pairs if h is not None], 50)
     return {
         "n": n,
         "budget_s": budget_s,
@@ -239,6 +217,7 @@ async def storm(
         "cases_on_common_deadline": n - len(late),
         "deadline_spread_s": round(deadlines[-1] - deadlines[0], 3) if deadlines else None,
         "escalations_missing": len(missing),
+        "escalations_from_history": len(unseen) - len(missing),
         "delay_s": summary(delays),
         "median_split_s": split,
         "split_sample": len(parts),
@@ -267,12 +246,12 @@ async def figure_c(
     metrics_url: str | None = None,
     processes: tuple[int, ...] = (1,),
     address: str = "",
-    pool: asyncpg.Pool | None = None,
     database_url: str = "",
     tmp: Path | None = None,
 ) -> dict[str, Any]:
     """The storms at each size, for each number of worker processes: 1 is the bench's in-process worker
-    (its notifier records the escalations), more are `recovery worker --processes P` subprocesses."""
+    (its notifier records the escalations), more are `recovery worker --processes P` subprocesses (their
+    JSON log's `notification` lines say when each escalation notification started)."""
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     by_processes: dict[str, dict[str, Any]] = {}
@@ -289,11 +268,11 @@ async def figure_c(
             groups = dict(cpu_groups, **{"worker+driver": lambda q=p_queue, me=os.getpid(): [me, *find_pids(q)]})
             log = (tmp or Path(".")) / f"storm-{p}p.log"
             async with worker_processes(p, address, database_url, p_queue, log):
-                meter = CpuMeter(groups)
+                meter, watcher = CpuMeter(groups), EscalationLog(log)
                 for n in sizes:
                     actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
                     runs.append(
-                        await storm(client, p_queue, None, n, budget_s, concurrency, rate, meter, actions, pool)
+                        await storm(client, p_queue, None, n, budget_s, concurrency, rate, meter, actions, watcher)
                     )
                     _say(runs[-1], p)
         by_processes[f"{p}p"] = {"processes": p, "sizes": {str(r["n"]): r for r in runs}}
@@ -306,8 +285,8 @@ async def figure_c(
         "processes": by_processes,
         "targets_p95_s": {str(k): v for k, v in TARGETS.items()},
         "method": "deadline = T0 + budget for every case (business calendar starting at T0); delay = escalation "
-        "notification activity start - deadline (1 process: the in-process notifier's wall clock; more: the "
-        "history's ActivityTaskStarted time)",
+        "notification activity start in the worker - deadline (1 process: the in-process recording notifier's "
+        "clock; more: the workers' own `notification` log lines)",
     }
 
 

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from bench.common import ROOT, subprocess_env
@@ -41,3 +43,32 @@ async def worker_processes(
             await asyncio.to_thread(proc.wait, 40)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class EscalationLog:
+    """When each case's first escalation notification started in a worker, from the workers' JSON log:
+    the notifier logs `notification` (with workflow_id, template, timestamp) as the activity begins —
+    the same moment the in-process recording notifier notes. Reads on from where it stopped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.escalations: dict[str, float] = {}
+
+    def read(self) -> dict[str, float]:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next read
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            if b'"escalation"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "notification" and entry.get("template") == "escalation":
+                at = datetime.fromisoformat(entry["timestamp"]).timestamp()
+                self.escalations.setdefault(entry["workflow_id"], at)
+        return self.escalations
