@@ -1,13 +1,14 @@
-"""`python -m bench`: the engine's performance figures (a)–(g) against one dev server it starts itself.
+"""`python -m bench`: the engine's performance figures (a)–(i) against one dev server it starts itself.
 
     python -m bench                     # defaults: a few minutes on 2 cores
     python -m bench --quick             # tiny sizes (the smoke test)
     python -m bench --json out.json     # also write every number as JSON
     python -m bench --only a,b          # some figures ((a) and (b) always run together)
 
-Figures: (a) floor lifecycles/s, (b) real lifecycles/s and (b)/(a), (c) escalation precision, (d) intake
-overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on the time-skipping
-server, (h) the policy simulator over stored cases. See docs/performance.md for what each measures and what limits it.
+Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / reference, (c) escalation
+precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
+the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
+policy simulator over stored cases. See docs/performance.md for what each measures and what limits it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from bench.common import RecordingNotifier, configure_file_logging, say, start_stack
 from bench.procs import cpu_seconds, find_named, find_pids, load_average
 
-FIGURES = "abcdefgh"
+FIGURES = "abcdefghi"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--rounds", type=int, default=2, help="alternating floor/real rounds")
     g.add_argument("--warmup", type=int, default=8, help="unmeasured lifecycles of each kind first")
     g = p.add_argument_group("(c) escalation precision")
-    g.add_argument("--escalation-sizes", default="50,200", help="N cases per storm, comma-separated (e.g. 50,200,1000)")
+    g.add_argument("--escalation-sizes", default="50,200,1000", help="N cases per storm, comma-separated")
+    g.add_argument(
+        "--storm-processes",
+        default="1,2",
+        help="worker processes per storm series: 1 = the in-process worker, more = `recovery worker --processes P`",
+    )
     g.add_argument(
         "--escalation-budget",
         type=int,
@@ -77,20 +83,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--tuning-lifecycles", type=int, default=64, help="measured lifecycles per variant")
     g = p.add_argument_group("(g) time skipping")
     g.add_argument("--skip-days", type=int, default=30, help="days the case sits idle")
-    g = p.add_argument_group("(h) policy simulator")
+    g = p.add_argument_group("(h) actions per lifecycle")
+    g.add_argument("--action-lifecycles", type=int, default=20, help="lifecycles of each kind in each counted batch")
+    g = p.add_argument_group("(i) policy simulator")
     g.add_argument("--simulation-cases", type=int, default=10_000, help="stored cases to simulate")
     args = p.parse_args(argv)
     if args.quick:
         args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
         args.escalation_sizes, args.escalation_budget, args.open_concurrency = "10", 3, 10
+        args.storm_processes = "1"
         args.intake_requests, args.intake_concurrency = 20, 1
         args.projection_cases, args.projection_concurrency = 4, 2
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
-        args.simulation_cases = 100
+        args.simulation_cases, args.action_lifecycles = 100, 2
     args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}
     args.sizes = [int(x) for x in args.escalation_sizes.split(",") if x.strip()]
+    args.processes = tuple(int(x) for x in args.storm_processes.split(",") if x.strip())
     return args
 
 
@@ -136,22 +146,26 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
         add("b/a", "real / floor lifecycles per second", ratio, ">=", 0.8, cause)
     c = figs.get("c")
     if c and "error" not in c:
-        first = next(iter(c["sizes"].values()))
-        cpu = first.get("cpu_seconds", {})
-        split = ", ".join(
-            f"{k.removesuffix('_s')} {1000 * v:.0f} ms"
-            for k, v in first.get("median_split_s", {}).items()
-            if v is not None
-        )
-        add(
-            "c",
-            f"escalation delay p95 at N={first['n']} (s)",
-            c["value"],
-            "<=",
-            1.0,
-            f"{first['n']} timers fire at once; each needs a workflow task, then an activity task, queued at the "
-            f"dev server and the worker (median split: {split}; CPU s in the storm: {cpu})",
-        )
+        for series in c["processes"].values():
+            for n, run in series["sizes"].items():
+                bound = c["targets_p95_s"].get(n)
+                if bound is None:
+                    continue
+                split = ", ".join(
+                    f"{k.removesuffix('_s')} {1000 * x:.0f} ms"
+                    for k, x in (run.get("median_split_s") or {}).items()
+                    if x is not None
+                )
+                add(
+                    f"c/{n}/{series['processes']}p",
+                    f"escalation delay p95 at N={n}, {series['processes']} worker process(es) (s)",
+                    run["delay_s"]["p95"],
+                    "<=",
+                    bound,
+                    f"{n} timers fire at once; each needs a workflow task, then an activity task, queued at the "
+                    f"dev server and the worker(s) (median split: {split}; CPU s in the storm: "
+                    f"{run.get('cpu_seconds')})",
+                )
     d = figs.get("d")
     if d and "error" not in d:
         add(
@@ -199,18 +213,42 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
             f"{m['domain_events']} domain events ({m['event_types'].get('customer_updated', 0)} daily status "
             f"updates), each with a notification and a projection activity; CPU s {m['cpu_seconds']}{quiet}",
         )
+    ref = (b or {}).get("reference")
+    if b and ref and "error" not in b:
+        ratio = b["value"] / ref["value"] if ref["value"] else None
+        b["ratio_to_reference"] = ratio
+        hr, hx = b["history"], ref["history"]
+        cpu_x = ref["cpu_ms_per_lifecycle"]
+        add(
+            "b/ref",
+            "real / reference lifecycles per second",
+            ratio,
+            ">=",
+            0.8,
+            f"history {hr['history_events']} vs {hx['history_events']} events, {hr['activities_total']} vs "
+            f"{hx['activities_total']} activities, {hr['search_attribute_upserts']} vs "
+            f"{hx['search_attribute_upserts']} search-attribute upserts, {hr['timers_started']} vs "
+            f"{hx['timers_started']} timers; CPU ms/lifecycle "
+            + ", ".join(f"{k} {b['cpu_ms_per_lifecycle'].get(k)} vs {x}" for k, x in cpu_x.items()),
+        )
     h = figs.get("h")
     if h and "error" not in h:
+        from bench.actions import TARGET
+        from bench.actions import cause as actions_cause
+
+        add("h", "real actions per standard lifecycle", h["value"], "<=", TARGET, actions_cause(h))
+    i = figs.get("i")
+    if i and "error" not in i:
         add(
-            "h",
-            f"simulate {h['cases']} stored cases (s)",
-            h["value"],
+            "i",
+            f"simulate {i['cases']} stored cases (s)",
+            i["value"],
             "<",
             10.0,
-            f"each case replays its {h['events'] / max(h['cases'], 1):.1f} events and every timer of the candidate "
-            f"through the pure step machine (pydantic state, business-calendar arithmetic): read {h['read_s']} s, "
-            f"simulate {h['simulate_s']} s on {h['workers']} processes; CPU s {h['cpu_s']} in this process, "
-            f"{h.get('worker_processes_cpu_s')} in the worker processes",
+            f"each case replays its {i['events'] / max(i['cases'], 1):.1f} events and every timer of the candidate "
+            f"through the pure step machine (pydantic state, business-calendar arithmetic): read {i['read_s']} s, "
+            f"simulate {i['simulate_s']} s on {i['workers']} processes; CPU s {i['cpu_s']} in this process, "
+            f"{i.get('worker_processes_cpu_s')} in the worker processes",
         )
     return rows
 
@@ -263,6 +301,13 @@ def table(result: dict[str, Any]) -> str:
                 f"{_fmt(fig['latency_s']['p50'], 2)} / {_fmt(fig['latency_s']['p95'], 2)}",
             )
             row("b/a", "real / floor", _fmt(fig.get("ratio_to_floor"), 2), *v("b/a"))
+            if fig.get("reference"):
+                row(
+                    "",
+                    "  reference lifecycles/s (fixed minimal workflow)",
+                    _fmt(fig["reference"]["value"], 2),
+                )
+                row("b/ref", "real / reference", _fmt(fig.get("ratio_to_reference"), 2), *v("b/ref"))
             floor_fig = figs.get("a") or {}
             if "history" in floor_fig:
                 row(
@@ -279,31 +324,34 @@ def table(result: dict[str, Any]) -> str:
                 for name in cpu_r:
                     row("", f"  CPU ms per lifecycle, {name}, real / floor", f"{cpu_r[name]} / {cpu_f.get(name)}")
         elif key == "c":
-            for n, run in fig["sizes"].items():
-                d = run["delay_s"]
-                label = f"escalation delay p50 / p95 (s), N={n} on one deadline"
-                value = f"{_fmt(d['p50'], 3)} / {_fmt(d['p95'], 3)}"
-                row(
-                    "(c)" if n == next(iter(fig["sizes"])) else "",
-                    label,
-                    value,
-                    *(v("c") if n == next(iter(fig["sizes"])) else ("", "")),
-                )
-                split = run.get("median_split_s") or {}
-                if split:
+            for series in fig["processes"].values():
+                p = series["processes"]
+                for n, run in series["sizes"].items():
+                    d = run["delay_s"]
                     row(
-                        "",
-                        "  median: armed late / fired late / wf task / dispatch (ms)",
-                        " / ".join(
-                            f"{1000 * (split.get(k) or 0):.0f}"
-                            for k in (
-                                "timer_armed_late_s",
-                                "timer_fired_late_s",
-                                "workflow_task_s",
-                                "activity_dispatch_s",
-                            )
-                        ),
+                        "(c)" if not lines[-1].startswith("(c)") and n == next(iter(series["sizes"])) else "",
+                        f"escalation delay p50 / p95 (s), N={n}, {p} worker process(es)",
+                        f"{_fmt(d['p50'], 3)} / {_fmt(d['p95'], 3)}",
+                        *v(f"c/{n}/{p}p"),
                     )
+                    split = run.get("median_split_s") or {}
+                    if split:
+                        row(
+                            "",
+                            "  median: armed late / fired late / wf task / dispatch (ms)",
+                            " / ".join(
+                                f"{1000 * (split.get(k) or 0):.0f}"
+                                for k in (
+                                    "timer_armed_late_s",
+                                    "timer_fired_late_s",
+                                    "workflow_task_s",
+                                    "activity_dispatch_s",
+                                )
+                            ),
+                        )
+                    cpu = run.get("cpu_seconds") or {}
+                    if cpu:
+                        row("", "  CPU s: " + " / ".join(cpu), " / ".join(f"{x:.1f}" for x in cpu.values()))
         elif key == "d":
             row("(d)", "intake p95 API / p95 raw update-with-start", _fmt(fig["value"], 2), *v("d"))
             row(
@@ -321,11 +369,42 @@ def table(result: dict[str, Any]) -> str:
                 f"{_fmt(fig['real_kib_per_case'], 1)} / {_fmt(fig['floor_kib_per_case'], 1)}",
             )
         elif key == "h":
+            kinds = fig["kinds"]
             row(
                 "(h)",
+                f"actions per lifecycle, real (n={kinds['real']['lifecycles']} alone)",
+                _fmt(fig["value"], 1),
+                *v("h"),
+            )
+            row(
+                "",
+                "  actions per lifecycle floor / reference",
+                f"{_fmt(kinds['floor']['actions_per_lifecycle'], 1)} / "
+                f"{_fmt(kinds['reference']['actions_per_lifecycle'], 1)}",
+            )
+            real_types = kinds["real"]["by_type"]
+            types = sorted({t for k in kinds.values() for t in k["by_type"]}, key=lambda t: -real_types.get(t, 0))
+            for t in types:
+                row(
+                    "",
+                    f"  {t.removeprefix('command_').removeprefix('grpc_')} real / floor / ref"[:58],
+                    " / ".join(f"{kinds[k]['by_type'].get(t, 0):g}" for k in ("real", "floor", "reference")),
+                )
+            storms = (figs.get("c") or {}).get("sizes") or {}
+            for n, run in storms.items():
+                acts = run.get("actions_per_case")
+                if acts:
+                    row(
+                        "",
+                        f"  actions per storm case N={n} (open, 2 warnings, escalation)",
+                        _fmt(acts["total"], 1),
+                    )
+        elif key == "i":
+            row(
+                "(i)",
                 f"policy simulator, {fig['cases']} stored cases, read + simulate (s)",
                 _fmt(fig["value"], 2),
-                *v("h"),
+                *v("i"),
             )
             row(
                 "",
@@ -424,6 +503,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from temporalio.worker import Worker
 
     from bench.floor import DEFAULT_PLAN, build_floor_worker
+    from bench.reference import build_reference_worker
     from worker import build_worker
 
     marker = str(tmp)
@@ -436,9 +516,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "postgres": lambda: find_named(marker, "postgres"),
     }
     notifier = RecordingNotifier()
-    real_queue, floor_queue = "bench-real", "bench-floor"
+    real_queue, floor_queue, reference_queue = "bench-real", "bench-floor", "bench-reference"
     real_worker: Worker = build_worker(stack.client, pool=stack.pool, queue=real_queue, notifier=notifier)
     floor_worker: Worker = build_floor_worker(stack.client, floor_queue)
+    reference_worker: Worker = build_reference_worker(stack.client, reference_queue)
     plan = DEFAULT_PLAN
 
     async def figure(key: str, coro_fn) -> None:
@@ -451,7 +532,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         figs[key]["bench_seconds"] = round(time.perf_counter() - started, 1)
 
     try:
-        async with real_worker, floor_worker:
+        async with real_worker, floor_worker, reference_worker:
             if "a" in args.only:
                 from bench.lifecycle import figures_a_b
 
@@ -461,6 +542,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         stack.client,
                         real_queue,
                         floor_queue,
+                        reference_queue,
                         lifecycles=args.lifecycles,
                         concurrency=args.concurrency,
                         rounds=args.rounds,
@@ -476,6 +558,20 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     figs["b"] = {"error": f"{type(err).__name__}: {err}"}
                 for key in "ab":
                     figs[key]["bench_seconds"] = round(time.perf_counter() - started, 1)
+            if "h" in args.only:  # alone: the server's action counter must see only the measured batch
+                from bench.actions import figure_h
+
+                await figure(
+                    "h",
+                    lambda: figure_h(
+                        stack.client,
+                        stack.metrics_url,
+                        {"real": real_queue, "floor": floor_queue, "reference": reference_queue},
+                        args.action_lifecycles,
+                        args.concurrency,
+                        plan,
+                    ),
+                )
             if "e" in args.only:
                 from bench.projection import figure_e
 
@@ -514,6 +610,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         args.open_concurrency,
                         groups,
                         10 if args.quick else 20,
+                        stack.metrics_url,
+                        args.processes,
+                        stack.address,
+                        stack.database_url,
+                        tmp,
                     ),
                 )
             if args.tuning:
@@ -544,10 +645,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             from bench.timeskip import figure_g
 
             await figure("g", lambda: figure_g(stack.pool, args.skip_days, variants=not args.quick))
-        if "h" in args.only:
-            from bench.simulation import figure_h
+        if "i" in args.only:
+            from bench.simulation import figure_i
 
-            await figure("h", lambda: figure_h(stack.pool, args.simulation_cases))
+            await figure("i", lambda: figure_i(stack.pool, args.simulation_cases))
         # CPU totals before the servers stop (the embedded PostgreSQL is not our child: its time is lost at exit)
         CPU_AT_END.update(busy=_busy_cpu_seconds(), own=_own_cpu_seconds(marker))
     finally:
@@ -578,7 +679,8 @@ def main(argv: list[str] | None = None) -> int:
             "started_at": started_at.isoformat(timespec="seconds"),
             "wall_s": round(wall, 1),
             "quick": args.quick,
-            "args": {k: v for k, v in vars(args).items() if k not in ("only", "sizes")} | {"only": sorted(args.only)},
+            "args": {k: v for k, v in vars(args).items() if k not in ("only", "sizes", "processes")}
+            | {"only": sorted(args.only)},
             "machine": machine(),
             "load_average_before": load_before,
             "load_average_after": load_average(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -186,6 +187,7 @@ class Stack:
     database_url: str
     pool: asyncpg.Pool
     tmp: Path
+    metrics_url: str = ""
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -202,20 +204,31 @@ DEV_SERVER_ARGS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "sy
 async def start_stack(tmp: Path) -> Stack:
     """ONE Temporal dev server (SQLite file in WAL mode) and ONE embedded PostgreSQL, migrated."""
     started = time.perf_counter()
+    metrics_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
         search_attributes=sa.ALL,
         data_converter=data_converter,
-        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", str(tmp / "temporal.db")],
+        dev_server_extra_args=[
+            *DEV_SERVER_ARGS,
+            "--db-filename",
+            str(tmp / "temporal.db"),
+            # its Prometheus endpoint: figure (h) reads the server's own `action` counter there
+            "--metrics-port",
+            str(metrics_port),
+        ],
     )
     address = env.client.service_client.config.target_host
-    say(f"Temporal dev server on {address} ({time.perf_counter() - started:.1f}s)")
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    say(f"Temporal dev server on {address}, metrics {metrics_url} ({time.perf_counter() - started:.1f}s)")
     started = time.perf_counter()
     url = await asyncio.to_thread(embedded_url, tmp / "pg" / "data")
     pool = await create_pool(url, max_size=10)
     await migrate(pool)
     say(f"embedded PostgreSQL ready ({time.perf_counter() - started:.1f}s)")
-    stack = Stack(env=env, client=env.client, address=address, database_url=url, pool=pool, tmp=tmp)
+    stack = Stack(
+        env=env, client=env.client, address=address, database_url=url, pool=pool, tmp=tmp, metrics_url=metrics_url
+    )
 
     async def stop_env() -> None:
         await env.shutdown()
@@ -225,6 +238,12 @@ async def start_stack(tmp: Path) -> Stack:
 
     stack.cleanups += [stop_env, stop_pool]
     return stack
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

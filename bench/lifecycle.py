@@ -2,8 +2,9 @@
 
 One lifecycle = open (update-with-start) → acknowledge → fix → compensate within authority → wait for the
 follow-up to be asked (policy follow_up = 1 s; the client sleeps 1 s then polls a query every 0.1 s) →
-complete the follow-up → close → the workflow's result. Both kinds are driven with the same client calls
-at the same concurrency against the same server, each by an in-process worker with the same options.
+complete the follow-up → close → the workflow's result. All three kinds (real, floor, and the fixed
+reference of `bench/reference_workflow.py`) are driven with the same client calls at the same concurrency
+against the same server, each by an in-process worker with the same options.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from bench.common import bounded, say, summary, ticket, wall_policy
 from bench.floor import DEFAULT_PLAN, floor_id, history_shape, open_floor, plan_from_history, step_floor
 from bench.floor_workflow import FloorWorkflow
 from bench.procs import CpuMeter, Groups
+from bench.reference import reference_id, reference_lifecycle
+from bench.reference_workflow import ReferenceWorkflow
 from starter.cases import open_case, run_step, status
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import (
@@ -83,6 +86,37 @@ async def floor_lifecycle(client: Client, queue: str, key: str, policy: Policy, 
     return time.perf_counter() - started
 
 
+PREFIX = {"real": "r", "floor": "f", "reference": "x"}
+
+STEPS: dict[str, Any] = {
+    "acknowledge": ACK,
+    "record_fix": FIX,
+    "compensate": COMPENSATE,
+    "complete_follow_up": FOLLOW,
+    "close": CLOSE,
+}
+
+
+async def ref_lifecycle(client: Client, queue: str, key: str) -> float:
+    return await reference_lifecycle(client, queue, ticket(key), STEPS, FOLLOW_UP_SECONDS, POLL)
+
+
+async def lifecycle(
+    kind: str, client: Client, queue: str, key: str, policy: Policy, plan: dict[str, list[str]]
+) -> float:
+    """One lifecycle of `kind` (real, floor or reference) with key `key`."""
+    if kind == "real":
+        return await real_lifecycle(client, queue, key, policy)
+    if kind == "floor":
+        return await floor_lifecycle(client, queue, key, policy, plan)
+    return await ref_lifecycle(client, queue, key)
+
+
+def workflow_id_of(kind: str, key: str) -> str:
+    case = ticket(key).case_key
+    return workflow_id_for(case) if kind == "real" else floor_id(case) if kind == "floor" else reference_id(case)
+
+
 async def replay_cpu_ms(
     workflow_class: type, history: WorkflowHistory, converter: DataConverter, times: int = 5
 ) -> float:
@@ -96,14 +130,19 @@ async def replay_cpu_ms(
     return round(1000 * (time.process_time() - started) / times, 1)
 
 
-async def count_shapes(client: Client, real_queue: str, floor_queue: str, replays: int = 5) -> dict[str, Any]:
+async def count_shapes(
+    client: Client, real_queue: str, floor_queue: str, reference_queue: str, replays: int = 5
+) -> dict[str, Any]:
     """One real lifecycle, its history counted into the floor's plan; one floor lifecycle to compare (run
     beside it with the default plan, then checked against the counted one)."""
     policy = lifecycle_policy()
     key = f"shape-{uuid.uuid4().hex[:6]}"
     await asyncio.gather(
-        real_lifecycle(client, real_queue, key, policy), floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN)
+        real_lifecycle(client, real_queue, key, policy),
+        floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN),
+        ref_lifecycle(client, reference_queue, key),
     )
+    ref_history = await client.get_workflow_handle(reference_id(ticket(key).case_key)).fetch_history()
     real_history = await client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()
     plan = plan_from_history(list(real_history.events))
     if sum(map(len, plan.values())) == 0:
@@ -115,7 +154,9 @@ async def count_shapes(client: Client, real_queue: str, floor_queue: str, replay
     real_shape, floor_shape = history_shape(list(real_history.events)), history_shape(list(floor_history.events))
     real_shape["replay_cpu_ms"] = await replay_cpu_ms(ComplaintWorkflow, real_history, client.data_converter, replays)
     floor_shape["replay_cpu_ms"] = await replay_cpu_ms(FloorWorkflow, floor_history, client.data_converter, replays)
-    return {"plan": plan, "real": real_shape, "floor": floor_shape}
+    ref_shape = history_shape(list(ref_history.events))
+    ref_shape["replay_cpu_ms"] = await replay_cpu_ms(ReferenceWorkflow, ref_history, client.data_converter, replays)
+    return {"plan": plan, "real": real_shape, "floor": floor_shape, "reference": ref_shape}
 
 
 async def run_kind(
@@ -129,12 +170,10 @@ async def run_kind(
     tag: str,
     meter: CpuMeter | None,
 ) -> dict[str, Any]:
-    keys = [f"{kind[0]}{tag}-{i}" for i in range(count)]
+    keys = [f"{PREFIX[kind]}{tag}-{i}" for i in range(count)]
 
     async def one(key: str) -> float:
-        if kind == "real":
-            return await real_lifecycle(client, queue, key, policy)
-        return await floor_lifecycle(client, queue, key, policy, plan)
+        return await lifecycle(kind, client, queue, key, policy, plan)
 
     if meter:
         meter.start()
@@ -155,6 +194,7 @@ async def figures_a_b(
     client: Client,
     real_queue: str,
     floor_queue: str,
+    reference_queue: str,
     *,
     lifecycles: int,
     concurrency: int,
@@ -164,19 +204,19 @@ async def figures_a_b(
     replays: int = 5,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     say("(a)/(b): counting a real lifecycle's history")
-    shapes = await count_shapes(client, real_queue, floor_queue, replays)
+    shapes = await count_shapes(client, real_queue, floor_queue, reference_queue, replays)
     plan = shapes["plan"]
     policy = lifecycle_policy()
     nonce = uuid.uuid4().hex[:4]
     say(f"(a)/(b): warm-up, {warmup} lifecycles of each")
-    for kind, queue in (("floor", floor_queue), ("real", real_queue)):
+    order = (("floor", floor_queue), ("real", real_queue), ("reference", reference_queue))
+    for kind, queue in order:
         if warmup:
             await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None)
     per_round = max(1, lifecycles // rounds)
-    results: dict[str, list[dict[str, Any]]] = {"floor": [], "real": []}
+    results: dict[str, list[dict[str, Any]]] = {"floor": [], "real": [], "reference": []}
     meter = CpuMeter(cpu_groups)
     for r in range(rounds):
-        order = (("floor", floor_queue), ("real", real_queue))
         for kind, queue in order if r % 2 == 0 else reversed(order):
             say(f"(a)/(b): round {r + 1}/{rounds}: {per_round} {kind} lifecycles at concurrency {concurrency}")
             res = await run_kind(kind, client, queue, per_round, concurrency, policy, plan, f"r{r}{nonce}", meter)
@@ -206,8 +246,9 @@ async def figures_a_b(
 
     a, b = combine("floor"), combine("real")
     a["plan"] = plan
+    b["reference"] = combine("reference")
     return a, b, shapes
 
 
 # re-exported for type hints in callers
-__all__ = ["AGENT", "figures_a_b", "floor_lifecycle", "lifecycle_policy", "real_lifecycle"]
+__all__ = ["AGENT", "figures_a_b", "floor_lifecycle", "lifecycle", "lifecycle_policy", "real_lifecycle"]

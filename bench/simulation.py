@@ -1,4 +1,4 @@
-"""Figure (h): the policy simulator over 10,000 stored cases.
+"""Figure (i): the policy simulator over 10,000 stored cases.
 
 The cases are made by the pure step machine itself (the same code the workflow runs), driven by a
 seeded script of agents' actions (acknowledgements early and late, fixes, compensation with and
@@ -165,7 +165,7 @@ def candidate_policy(base: Policy) -> Policy:
     return Policy.model_validate(data)
 
 
-async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
+async def figure_i(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
     from activities.store.history import load_history_rows
     from workflows.simulation import format_simulation, simulate_stored
 
@@ -174,7 +174,7 @@ async def figure_h(pool: asyncpg.Pool, cases: int) -> dict[str, Any]:
     histories = make_histories(cases, policy)
     await store_histories(pool, histories)
     events = sum(len(h.events) for h in histories)
-    say(f"(h): {cases} cases ({events} events) stored in {time.perf_counter() - made:.1f} s; simulating")
+    say(f"(i): {cases} cases ({events} events) stored in {time.perf_counter() - made:.1f} s; simulating")
     candidate = candidate_policy(policy)
     started = time.perf_counter()
     cpu = time.process_time()

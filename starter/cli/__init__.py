@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", parents=[common], help="run the worker (SIGTERM stops it gracefully)")
     worker.set_defaults(func=servers.cmd_worker)
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("RECOVERY_WORKER_PROCESSES", "1")),
+        help="worker processes on the task queue (a supervisor starts them and forwards SIGTERM/SIGINT)",
+    )
     codec = sub.add_parser("codec-server", help="serve /encode and /decode for the Temporal UI (payload encryption)")
     codec.set_defaults(func=servers.cmd_codec_server)
     codec.add_argument("--host", default="127.0.0.1")

@@ -18,7 +18,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
         os.environ["TEMPORAL_ADDRESS"] = args.address
     if args.namespace:
         os.environ["TEMPORAL_NAMESPACE"] = args.namespace
-    return worker.main()
+    processes = getattr(args, "processes", 1)
+    if processes < 1:
+        raise UsageError("--processes must be at least 1")
+    if processes == 1:
+        return worker.main()
+    return _supervised_workers(processes)
+
+
+def _supervised_workers(processes: int) -> int:
+    """`processes` worker processes on the task queue; without DATABASE_URL the supervisor starts the
+    embedded PostgreSQL once and hands its URL to all of them (instead of N processes racing to start it)."""
+    from activities.store import database_url, stop_embedded
+    from recovery.supervisor import supervise
+
+    try:
+        os.environ["DATABASE_URL"] = database_url()
+        return supervise([sys.executable, "-m", "worker"], processes)
+    finally:
+        stop_embedded()
 
 
 def cmd_api(args: argparse.Namespace) -> int:

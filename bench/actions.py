@@ -1,0 +1,147 @@
+"""Figure (h): billable actions per standard lifecycle, by action type, counted by the dev server itself.
+
+For each kind (real, floor, reference) a batch of N lifecycles runs ALONE (nothing else in flight);
+the server's `action` counter (`bench.metrics`) is read, settled, before and after, and the delta by
+`action_type` is divided by N. The histories of a few of the batch's workflows say where the actions
+come from (activities by type, timers, updates, search-attribute upserts, markers): the MISS cause.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from bench.common import bounded, say
+from bench.floor import history_shape
+from bench.lifecycle import lifecycle, lifecycle_policy, workflow_id_of
+from bench.metrics import ActionMeter, per
+
+TARGET = 22.0
+KINDS = ("real", "floor", "reference")
+_SHAPE_KEYS = (
+    "history_events",
+    "workflow_tasks",
+    "activities_total",
+    "timers_started",
+    "timers_canceled",
+    "timers_fired",
+    "updates_accepted",
+    "search_attribute_upserts",
+    "markers",
+    "patch_upserts",
+)
+
+
+def _shape(events: list[Any]) -> dict[str, Any]:
+    """history_shape, plus the upserts that `workflow.patched` makes (TemporalChangeVersion)."""
+    shape = history_shape(events)
+    shape["patch_upserts"] = sum(
+        1
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "TemporalChangeVersion"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    )
+    return shape
+
+
+async def mean_shape(client: Client, workflow_ids: list[str]) -> dict[str, Any]:
+    """The histories' shape averaged over some workflows (activities by type too)."""
+    shapes = [_shape(list((await client.get_workflow_handle(w).fetch_history()).events)) for w in workflow_ids]
+    n = max(len(shapes), 1)
+    activities: Counter[str] = Counter()
+    for s in shapes:
+        activities.update(s["activities"])
+    out: dict[str, Any] = {k: round(sum(s[k] for s in shapes) / n, 2) for k in _SHAPE_KEYS}
+    out["activities"] = {k: round(v / n, 2) for k, v in activities.most_common()}
+    out["sampled"] = len(shapes)
+    return out
+
+
+async def batch(
+    kind: str,
+    client: Client,
+    meter: ActionMeter,
+    queue: str,
+    n: int,
+    concurrency: int,
+    plan: dict[str, list[str]],
+) -> dict[str, Any]:
+    policy = lifecycle_policy()
+    nonce = uuid.uuid4().hex[:6]
+    keys = [f"act{kind[:2]}{nonce}-{i}" for i in range(n)]
+    await meter.start()
+    await bounded(concurrency, keys, lambda k: lifecycle(kind, client, queue, k, policy, plan))
+    used = await meter.stop()
+    by_type = per(used, n)
+    return {
+        "lifecycles": n,
+        "actions_per_lifecycle": round(sum(used.values()) / n, 2),
+        "by_type": by_type,
+        "history": await mean_shape(client, [workflow_id_of(kind, k) for k in keys[:3]]),
+    }
+
+
+async def figure_h(
+    client: Client,
+    metrics_url: str,
+    queues: dict[str, str],
+    n: int,
+    concurrency: int,
+    plan: dict[str, list[str]],
+) -> dict[str, Any]:
+    meter = ActionMeter(metrics_url, client.namespace)
+    kinds: dict[str, Any] = {}
+    for kind in KINDS:
+        say(f"(h): {n} {kind} lifecycles alone, counting the server's actions")
+        kinds[kind] = await batch(kind, client, meter, queues[kind], n, concurrency, plan)
+        say(f"        {kinds[kind]['actions_per_lifecycle']} actions per lifecycle: {kinds[kind]['by_type']}")
+    return {
+        "value": kinds["real"]["actions_per_lifecycle"],
+        "unit": "actions per standard lifecycle (the dev server's `action` counter)",
+        "kinds": kinds,
+        "method": "delta of the dev server's Prometheus `action` counter (namespace, by action_type) around a "
+        "batch of N lifecycles run alone, divided by N",
+    }
+
+
+def _explain(action_type: str, count: float, shape: dict[str, Any]) -> str:
+    """What in the history makes these actions."""
+    if action_type == "command_ScheduleActivityTask":
+        acts = ", ".join(f"{v:g} {k}" for k, v in shape["activities"].items())
+        return f"{count:g} activities ({acts})"
+    if action_type == "command_StartTimer":
+        return (
+            f"{count:g} timers ({shape['timers_canceled']:g} cancelled by a change and re-armed, "
+            f"{shape['timers_fired']:g} fired)"
+        )
+    if action_type == "command_UpsertWorkflowSearchAttributes":
+        return (
+            f"{count:g} search-attribute upserts ({shape['patch_upserts']:g} of them TemporalChangeVersion, "
+            "made by workflow.patched)"
+        )
+    if action_type == "command_BatchMarkers":
+        return f"{count:g} marker batches ({shape['markers']:g} markers: patches, local activities)"
+    return f"{count:g} {action_type}"
+
+
+def cause(fig: dict[str, Any]) -> str:
+    kinds = fig["kinds"]
+    real, ref = kinds["real"], kinds["reference"]
+    parts = [_explain(k, v, real["history"]) for k, v in real["by_type"].items()]
+    extra = {
+        k: round(v - ref["by_type"].get(k, 0.0), 2)
+        for k, v in real["by_type"].items()
+        if v - ref["by_type"].get(k, 0.0) > 0
+    }
+    return (
+        f"{real['actions_per_lifecycle']:g} actions per lifecycle vs {ref['actions_per_lifecycle']:g} for the "
+        f"reference: "
+        + "; ".join(parts)
+        + ". More than the reference: "
+        + ", ".join(f"{k} +{v:g}" for k, v in extra.items())
+    )
