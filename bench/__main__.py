@@ -615,6 +615,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         stack.address,
                         stack.database_url,
                         tmp,
+                        whole_minute=not args.quick,
                     ),
                 )
             if args.tuning:

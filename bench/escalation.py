@@ -129,6 +129,7 @@ async def storm(
     meter: CpuMeter,
     actions: ActionMeter | None = None,
     watcher: EscalationLog | None = None,
+    whole_minute: bool = True,
 ) -> dict[str, Any]:
     """One storm of N coincident deadlines. The escalations' start times (worker clock) come from the
     in-process worker's recording `notifier`, or from the worker processes' log (`watcher`)."""
@@ -138,7 +139,7 @@ async def storm(
         # on a whole minute: the engine's business calendar keeps working hours to the minute (seconds
         # are dropped), so a T0 between minutes would start every case's clock at the minute before it
         earliest = now + timedelta(seconds=3 + 1.5 * n / rate)
-        t0 = earliest.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        t0 = earliest.replace(second=0, microsecond=0) + timedelta(minutes=1) if whole_minute else earliest
         if t0.date() == now.date() and t0.time() < datetime.strptime("23:58:00", "%H:%M:%S").time():
             break
         await asyncio.sleep(30)
@@ -248,10 +249,12 @@ async def figure_c(
     address: str = "",
     database_url: str = "",
     tmp: Path | None = None,
+    whole_minute: bool = True,
 ) -> dict[str, Any]:
     """The storms at each size, for each number of worker processes: 1 is the bench's in-process worker
     (its notifier records the escalations), more are `recovery worker --processes P` subprocesses (their
-    JSON log's `notification` lines say when each escalation notification started)."""
+    JSON log's `notification` lines say when each escalation notification started). `whole_minute=False`
+    (the smoke run) saves the wait for a whole minute: its deadlines then do not coincide, its delays mean nothing."""
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     by_processes: dict[str, dict[str, Any]] = {}
@@ -261,7 +264,11 @@ async def figure_c(
             meter = CpuMeter(cpu_groups)
             for n in sizes:
                 actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
-                runs.append(await storm(client, queue, notifier, n, budget_s, concurrency, rate, meter, actions))
+                runs.append(
+                    await storm(
+                        client, queue, notifier, n, budget_s, concurrency, rate, meter, actions, None, whole_minute
+                    )
+                )
                 _say(runs[-1], p)
         else:
             p_queue = f"storm-{p}p-{uuid.uuid4().hex[:6]}"
@@ -272,7 +279,9 @@ async def figure_c(
                 for n in sizes:
                     actions = ActionMeter(metrics_url, client.namespace) if metrics_url else None
                     runs.append(
-                        await storm(client, p_queue, None, n, budget_s, concurrency, rate, meter, actions, watcher)
+                        await storm(
+                            client, p_queue, None, n, budget_s, concurrency, rate, meter, actions, watcher, whole_minute
+                        )
                     )
                     _say(runs[-1], p)
         by_processes[f"{p}p"] = {"processes": p, "sizes": {str(r["n"]): r for r in runs}}
