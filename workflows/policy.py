@@ -450,6 +450,12 @@ def parse_policy(
     file's folder), so the policy that enters a workflow holds only their dates. With
     `read_files=False` (a policy uploaded over HTTP) a holiday file is refused instead."""
     policy = parse_toml_config(text, source, Policy, PolicyError)
+    # Checked here, where a policy file enters, not in the model: a snapshot already inside a
+    # workflow must keep loading. The arithmetic keeps working hours to the minute.
+    if any(t.second or t.microsecond for t in policy.calendar.working_hours):
+        raise PolicyError(
+            f"{source}: calendar.working_hours: give whole minutes (HH:MM); seconds are not supported"
+        ) from None
     if not read_files:
         for name, calendar in policy.calendars.items():
             if calendar.holiday_files:

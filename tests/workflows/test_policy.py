@@ -317,6 +317,12 @@ def test_working_hours_that_end_before_they_start_are_refused() -> None:
     assert "start before they end" in message
 
 
+def test_working_hours_with_seconds_are_refused_not_rounded() -> None:
+    # The arithmetic keeps working hours to the minute: a file asking for seconds is told so.
+    message = policy_error(replaced('working_hours = ["09:00", "17:00"]', 'working_hours = ["09:00:30", "17:00"]'))
+    assert "calendar.working_hours: give whole minutes (HH:MM)" in message
+
+
 def test_unknown_working_day_is_refused() -> None:
     message = policy_error(
         replaced('working_days = ["mon", "tue", "wed", "thu", "fri"]', 'working_days = ["mon", "xyz"]')
