@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -40,10 +41,12 @@ with workflow.unsafe.imports_passed_through():
         ResumeInput,
         TicketEvent,
     )
-    from workflows.shell import delivery, projection, publishing, timers
+    from workflows.shell import delivery, lifecycle, publishing
     from workflows.shell.start import CONTACTS_ACROSS_RUNS, LEAN, MOVING, OPENED_AT_TOLERANCE, CaseStart
 
 __all__ = ["LEAN", "MOVING", "CaseStart", "ComplaintWorkflow"]
+
+T = TypeVar("T")
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -94,45 +97,11 @@ class ComplaintWorkflow:
             self._decide_rules()
 
     def _decide_rules(self) -> None:
-        if self._lean:
-            # Every patch costs a marker and a billable TemporalChangeVersion upsert per run (the SDK
-            # upserts one for each patch a run calls): a lean run asks for none of the older ones.
-            self._projecting = self.case.state.pause_budget = self._robust = True
-            self.case.make_robust()
-            return
-        # Histories from before the event store have no projection: they replay without it.
-        self._projecting = workflow.patched("project-events")
-        # Histories from before the pause budget replay without it (their policies have no max_pause,
-        # but a continued-as-new state must not start enforcing it either).
-        self.case.state.pause_budget = workflow.patched("pause-budget")
-        # Breach events, delivery-moved silence, bounded state, continue-as-new under load,
-        # unknown compensation outcomes, poison batches: see Case.robust. Older histories replay without.
-        self._robust = workflow.patched("robust-cases")
-        if self._robust:
-            self.case.make_robust()
+        lifecycle.decide_rules(self)
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseStatus:
-        if not self._answers:  # older histories decide the rules here, as they were recorded
-            self._decide_rules()
-        if self._lean:
-            publisher = asyncio.create_task(publishing.publisher(self))
-        if self._projecting:
-            projector = asyncio.create_task(projection.projector(self))
-        async with self._lock:
-            await self._drain()
-        if self._lean:
-            await timers.lean_loop(self)
-        else:
-            await timers.loop(self)
-        await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and projection.projected(self) and not self._dirty
-        )
-        if self._projecting:
-            projector.cancel()
-        if self._lean:
-            publisher.cancel()
-        return self.case.status(workflow.now())
+        return await lifecycle.run(self)
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -177,60 +146,49 @@ class ComplaintWorkflow:
         return results[0]
 
     def _add_contact(self, ticket: TicketEvent) -> ContactResult:
-        if not self._answers:
-            return self.case.add_contact(ticket, workflow.now())
-        info = workflow.current_update_info()
-        if info is None:
-            return self.case.add_contact(ticket, workflow.now())
-        update_id = info.id
-        earlier = self.case.answer_for(update_id)
-        if earlier is not None:  # this very update added the contact already (in the previous run)
-            return earlier
-        added = self.case.add_contact(ticket, workflow.now())
-        self.case.remember_answer(update_id, added)
-        return added
+        return lifecycle.add_contact_once(self, ticket)
 
     @add_contact.validator
     def _validate_add_contact(self, inp: ContactInput) -> None:
-        self._admit(lambda: self.case.check_add_contact(inp.ticket))
+        self._admit(self.case.check_add_contact, inp.ticket)
 
     @workflow.update(
         description="The customer replied on the ticket: recorded; resumes a paused case, "
         "else counts as a repeat contact. The same event id twice changes nothing."
     )
     async def customer_message(self, inp: CustomerMessageInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.customer_message(inp, now))
+        return await self._step(self.case.customer_message, inp)
 
     @customer_message.validator
     def _validate_customer_message(self, inp: CustomerMessageInput) -> None:
-        self._admit(lambda: self.case.check_customer_message(inp))
+        self._admit(self.case.check_customer_message, inp)
 
     @workflow.update(description="Record a ticket event whose rule's step the case refused, with the reason.")
     async def record_ignored(self, inp: IgnoredEventInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.record_ignored(inp, now))
+        return await self._step(self.case.record_ignored, inp)
 
     @workflow.update(description="Acknowledge the complaint and apologise; the customer is told the next promise.")
     async def acknowledge(self, inp: AcknowledgeInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.acknowledge(inp, now))
+        return await self._step(self.case.acknowledge, inp)
 
     @acknowledge.validator
     def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
-        self._admit(lambda: self.case.check_acknowledge(inp))
+        self._admit(self.case.check_acknowledge, inp)
 
     @workflow.update(description="Record the fix for the customer's problem.")
     async def record_fix(self, inp: FixInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.record_fix(inp, now))
+        return await self._step(self.case.record_fix, inp)
 
     @record_fix.validator
     def _validate_record_fix(self, inp: FixInput) -> None:
-        self._admit(lambda: self.case.check_record_fix(inp))
+        self._admit(self.case.check_record_fix, inp)
 
     @workflow.update(
         description="Propose compensation: issued at once within the agent's authority, "
         "otherwise it waits for approval by someone else."
     )
     async def compensate(self, inp: CompensateInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.compensate(inp, now))
+        return await self._step(self.case.compensate, inp)
 
     @compensate.validator
     def _validate_compensate(self, inp: CompensateInput) -> None:
@@ -238,92 +196,94 @@ class ComplaintWorkflow:
 
     @workflow.update(description="Approve or reject the compensation waiting for approval (not one's own).")
     async def approve_compensation(self, inp: ApprovalInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.decide_approval(inp, now))
+        return await self._step(self.case.decide_approval, inp)
 
     @approve_compensation.validator
     def _validate_approval(self, inp: ApprovalInput) -> None:
-        self._admit(lambda: self.case.check_approval(inp))
+        self._admit(self.case.check_approval, inp)
 
     @workflow.update(description="Record the customer's answer to the follow-up; unsatisfied reopens the case at fix.")
     async def complete_follow_up(self, inp: FollowUpInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.complete_follow_up(inp, now))
+        return await self._step(self.case.complete_follow_up, inp)
 
     @complete_follow_up.validator
     def _validate_follow_up(self, inp: FollowUpInput) -> None:
-        self._admit(lambda: self.case.check_follow_up(inp))
+        self._admit(self.case.check_follow_up, inp)
 
     @workflow.update(description="Close the case with a root cause from the policy and a note.")
     async def close(self, inp: CloseInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.close(inp, now))
+        return await self._step(self.case.close, inp)
 
     @close.validator
     def _validate_close(self, inp: CloseInput) -> None:
-        self._admit(lambda: self.case.check_close(inp))
+        self._admit(self.case.check_close, inp)
 
     @workflow.update(description="Pause while waiting on the customer: deadlines stop, elapsed time is kept.")
     async def pause(self, inp: PauseInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.pause(inp, now))
+        return await self._step(self.case.pause, inp)
 
     @pause.validator
     def _validate_pause(self, inp: PauseInput) -> None:
-        self._admit(lambda: self.case.check_pause(inp))
+        self._admit(self.case.check_pause, inp)
 
     @workflow.update(description="Resume a paused case: deadlines run again from where they stopped.")
     async def resume(self, inp: ResumeInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.resume(inp, now))
+        return await self._step(self.case.resume, inp)
 
     @resume.validator
     def _validate_resume(self, inp: ResumeInput) -> None:
-        self._admit(lambda: self.case.check_resume(inp))
+        self._admit(self.case.check_resume, inp)
 
     @workflow.update(
         description="Give the case an owner: claim it, assign it to an agent, or (its owner or a lead) "
         "hand it to someone else. Warnings and repeat contacts then go to the owner."
     )
     async def assign(self, inp: AssignInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.assign(inp, now))
+        return await self._step(self.case.assign, inp)
 
     @assign.validator
     def _validate_assign(self, inp: AssignInput) -> None:
-        self._admit(lambda: self.case.check_assign(inp))
+        self._admit(self.case.check_assign, inp)
 
     @workflow.update(description="Change the severity: deadlines are recomputed, elapsed time is kept.")
     async def change_severity(self, inp: ChangeSeverityInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.change_severity(inp, now))
+        return await self._step(self.case.change_severity, inp)
 
     @change_severity.validator
     def _validate_change_severity(self, inp: ChangeSeverityInput) -> None:
-        self._admit(lambda: self.case.check_change_severity(inp))
+        self._admit(self.case.check_change_severity, inp)
 
     @workflow.update(description="Apply a new policy to this in-flight case (new cases get it automatically).")
     async def apply_policy(self, inp: ApplyPolicyInput) -> CaseStatus:
-        return await self._step(lambda now: self.case.apply_policy(inp, now))
+        return await self._step(self.case.apply_policy, inp)
 
     @apply_policy.validator
     def _validate_apply_policy(self, inp: ApplyPolicyInput) -> None:
-        self._admit(lambda: self.case.check_apply_policy(inp))
-        self._admit(lambda: self.case.check_may_apply_policy(inp))
+        self._admit(self.case.check_apply_policy, inp)
+        self._admit(self.case.check_may_apply_policy, inp)
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _admit(self, check: Callable[[], None]) -> None:
+    # Handlers pass the step machine's bound method and its arguments rather than a lambda: every
+    # code object here is copied per cached case (see the module's docstring).
+    def _admit(self, check: Callable[..., object], *args: Any) -> None:
         """A validator: turn the update away while the run is moving to a new one, else check it."""
         if self._moving:
             raise ApplicationError("the case is moving to a new run; retry", type=MOVING, non_retryable=True)
-        self._check(check)
+        self._check(check, *args)
 
     @staticmethod
-    def _check(check: Callable[[], None]) -> None:
+    def _check(check: Callable[..., object], *args: Any) -> None:
         try:
-            check()
+            check(*args)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.code, non_retryable=True) from None
 
-    async def _step(self, apply: Callable[[Any], Any]) -> CaseStatus:
+    async def _step(self, apply: Callable[[T, datetime], object], inp: T) -> CaseStatus:
         self._updates += 1
         async with self._lock:
             # Checked again under the lock: another handler may have moved the case since validation.
-            self._check(lambda: apply(workflow.now()))
+            self._check(apply, inp, workflow.now())
             await self._after_change()
             return self.case.status(workflow.now())
 
