@@ -3,7 +3,7 @@
 Same updates (`add_contact` by update-with-start, then `acknowledge`, `record_fix`, `compensate`,
 `complete_follow_up`, `close`), the same activities per step under the same activity names (the
 `plan`, counted from a real lifecycle's history), a projector task beside the steps that sends
-"events" in batches exactly as `ComplaintWorkflow._projector` does, and one timer wait loop whose
+"events" in batches exactly as `workflows.shell.projection.projector` does, and one timer wait loop whose
 timer is cancelled and re-armed on every change and fires once for the follow-up. No validators, no
 state machine, no search-attribute upserts, no current details, no logging: what is left is the
 cost of Temporal itself for this shape.

@@ -1,0 +1,95 @@
+"""The timer loops that fire deadlines, and continue-as-new."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+from workflows.shell.start import MAX_UPDATES_PER_RUN, CaseStart
+
+if TYPE_CHECKING:
+    from workflows.complaint import ComplaintWorkflow
+
+
+async def loop(wf: ComplaintWorkflow) -> None:
+    """The timer loop of histories from before lean-actions: one timer per wait, re-armed on every change."""
+    while True:
+        async with wf._lock:  # a handler may be mid-drain: plan the next timer after it
+            if wf.case.closed:
+                break
+            wakeup = wf.case.next_wakeup()
+            seen = wf._changes
+        timeout = None
+        if wakeup is not None:
+            timeout = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
+        try:
+            await workflow.wait_condition(
+                lambda: wf._changes != seen,
+                timeout=timeout,
+                timeout_summary=wakeup.summary if wakeup else None,
+            )
+        except asyncio.TimeoutError:
+            assert wakeup is not None
+            async with wf._lock:
+                # Deadlines are decided at the moment the timer was set for, not workflow.now():
+                # the timer's firing is in history, but a task's time can differ between a live
+                # run and its replay (seen after a worker died with a task in flight).
+                wf.case.tick(wakeup.at)
+                await wf._drain()
+        if wf._robust and (workflow.info().is_continue_as_new_suggested() or wf._updates >= MAX_UPDATES_PER_RUN):
+            await continue_as_new(wf)
+        if workflow.info().is_continue_as_new_suggested():
+            # Unprojected events travel in the state: the next run's projector sends them.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            async with wf._lock:
+                workflow.continue_as_new(
+                    CaseStart(ticket=wf.case.state.ticket, policy=wf.case.policy, state=wf.case.state)
+                )
+
+
+async def continue_as_new(wf: ComplaintWorkflow) -> None:
+    # New updates are turned away ("moving", retried by callers against the new run), so
+    # the handlers in flight can finish even under a steady stream of contacts.
+    wf._moving = True
+    await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not wf._dirty)
+    async with wf._lock:
+        workflow.continue_as_new(
+            CaseStart(ticket=wf.case.state.ticket, policy=wf.case.policy, state=wf.case.carried_state())
+        )
+
+
+async def lean_loop(wf: ComplaintWorkflow) -> None:
+    """The timer loop, re-arming only when needed: a timer already pending for no later than the
+    next wakeup is kept (when it fires early, nothing is due yet, and the loop arms the next
+    one), so a step that moves the wakeup later costs no timer. At most two stay pending."""
+    timers: list[tuple[datetime, asyncio.Task[None]]] = []
+    while True:
+        async with wf._lock:  # a handler may be mid-drain: plan the next timer after it
+            if wf.case.closed:
+                break
+            wakeup = wf.case.next_wakeup()
+            seen = wf._changes
+        if wakeup is not None and not any(at <= wakeup.at for at, _ in timers):
+            if len(timers) >= 2:
+                timers.sort(key=lambda t: t[0])
+                timers.pop()[1].cancel()  # the latest: an earlier one re-arms when it fires
+            delay = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
+            timers.append((wakeup.at, asyncio.create_task(workflow.sleep(delay, summary=wakeup.summary))))
+        pending = list(timers)
+        await workflow.wait_condition(lambda: wf._changes != seen or any(t.done() for _, t in pending))
+        fired = [at for at, t in timers if t.done()]
+        timers = [(at, t) for at, t in timers if not t.done()]
+        if fired:
+            async with wf._lock:
+                due = wf.case.next_wakeup()
+                if due is not None and due.at <= max(fired):
+                    # Decided at the moment the timer was set for (see the loop of old, `loop`).
+                    wf.case.tick(due.at)
+                    await wf._drain()
+        if workflow.info().is_continue_as_new_suggested() or wf._updates >= MAX_UPDATES_PER_RUN:
+            await continue_as_new(wf)
+    for _, timer in timers:
+        timer.cancel()
