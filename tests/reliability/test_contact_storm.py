@@ -28,7 +28,10 @@ from tests.conftest import CONTINUE_AS_NEW_AT
 from tests.helpers import AGENT, eventually, fast_policy, ticket
 from workflows.models import AcknowledgeInput, ContactResult
 
-CONTACTS, CONCURRENCY = 3000, 10
+CONTACTS = int(os.environ.get("RECOVERY_STORM_CONTACTS", "3000"))
+"""3,000 in every test run; `RECOVERY_STORM_CONTACTS=10000` is the issue's 10,000-contact case end to end
+(about 5 min idle, too long for every run; its figures are in docs/engineers.md "Failure modes")."""
+CONCURRENCY = 10
 HISTORY_BOUND = 4 * CONTINUE_AS_NEW_AT
 """Events per run at most: the server suggests continuing at CONTINUE_AS_NEW_AT; the run then turns
 new updates away and finishes the ones in flight (at most 10 at a time)."""
@@ -38,7 +41,7 @@ new updates away and finishes the ones in flight (at most 10 at a time)."""
     os.environ.get("RECOVERY_STORM") == "0",
     reason="RECOVERY_STORM=0: left out of a quick local run (about 1.5 min idle); CI always runs it",
 )
-@pytest.mark.timeout(720)  # about 1.5 min on an idle 2-core machine, 3-6 min when it is shared
+@pytest.mark.timeout(720 * max(1, CONTACTS // 3000))  # 3,000: about 1.5 min idle, 3-6 min when shared
 async def test_contact_storm_continues_as_new_and_counts_every_contact_once(
     client: Client, worker, task_queue: str, db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,7 +79,9 @@ async def test_contact_storm_continues_as_new_and_counts_every_contact_once(
             counted.append(result.contact_count)
 
     started = time.monotonic()
-    await asyncio.wait_for(asyncio.gather(*(contact(n) for n in range(CONTACTS))), timeout=600)
+    await asyncio.wait_for(
+        asyncio.gather(*(contact(n) for n in range(CONTACTS))), timeout=600 * max(1, CONTACTS // 3000)
+    )
     elapsed = time.monotonic() - started
 
     # The case still answers, and a redelivery of a recent contact is a duplicate.
