@@ -9,6 +9,8 @@ its own, with its usual retries and poison-batch alert — so PostgreSQL being d
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from temporalio import activity
 
@@ -17,6 +19,11 @@ from activities.store.projection import Projector, project
 from workflows.models import PLAN_AND_PROJECT, PlannedWithEvents, PlanWithEvents
 
 log = structlog.get_logger("projection")
+
+STORE_TIMEOUT = 3.0
+"""Seconds the store may take before the plan goes on without it (`projected=False`). The plan runs
+as a local activity in the workflow's task: a store that hangs (PostgreSQL unreachable rather than
+refusing connections) must not hold the message or the task."""
 
 
 class PlanAndProject:
@@ -28,7 +35,7 @@ class PlanAndProject:
     async def plan_and_project(self, inp: PlanWithEvents) -> PlannedWithEvents:
         projected = True
         try:
-            await project(self.projector.pool, inp.batch, self.projector.codec)
+            await asyncio.wait_for(project(self.projector.pool, inp.batch, self.projector.codec), STORE_TIMEOUT)
         except Exception as err:  # the projector's own activity retries (or alerts); the message goes on
             log.warning(
                 "events not stored with the plan; the projector sends them",

@@ -82,7 +82,11 @@ async def test_full_recovery_path(client: Client, worker, task_queue: str, recei
     history = await handle.fetch_history()
     summaries = []
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        # The plans are local activities (lean-actions): their summaries are on their markers.
+        named = event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED or (
+            event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and event.user_metadata.HasField("summary")
+        )
+        if named:
             summaries.append(client.data_converter.payload_converter.from_payload(event.user_metadata.summary, str))
     assert "notify customer: acknowledgement" in summaries
     assert "issue coupon 20.00 USD" in summaries

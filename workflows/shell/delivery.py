@@ -133,16 +133,25 @@ async def deliver(wf: ComplaintWorkflow, effect: Effect) -> None:
     )
 
 
+# A lean plan is a local activity (short, idempotent: the store by workflow id + seq, the plan
+# deterministic for the notification's key): no activity dispatch, no workflow task of its own. Its
+# retries are NOTIFY_RETRY's (backoff beyond the local retry threshold becomes a timer); this bounds
+# them all, like NOTIFY_RETRY's 20 attempts (about 16 min) bound the plan as an activity.
+LOCAL_PLAN_BOUND = timedelta(minutes=20)
+
+
 async def plan_carrying(wf: ComplaintWorkflow, note: Notification, summary: str) -> DeliveryPlan:
-    """The plan, carrying the events no store has been handed yet (one activity instead of two)."""
+    """The plan, carrying the events no store has been handed yet (one local activity instead of two
+    activities)."""
     state = wf.case.state
     events = [e for e in state.events if e.seq > max(state.projected_seq, wf._sending_upto)]
     if not events:
-        plan: DeliveryPlan = await workflow.execute_activity(
+        plan: DeliveryPlan = await workflow.execute_local_activity(
             PLAN_DELIVERIES,
             note,
             result_type=DeliveryPlan,
             start_to_close_timeout=timedelta(seconds=15),
+            schedule_to_close_timeout=LOCAL_PLAN_BOUND,
             retry_policy=NOTIFY_RETRY,
             summary=summary,
         )
@@ -153,11 +162,12 @@ async def plan_carrying(wf: ComplaintWorkflow, note: Notification, summary: str)
     )
     wf._hold += 1
     try:
-        result: PlannedWithEvents = await workflow.execute_activity(
+        result: PlannedWithEvents = await workflow.execute_local_activity(
             PLAN_AND_PROJECT,
             PlanWithEvents(note=note, batch=batch),
             result_type=PlannedWithEvents,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=15),  # the store gives up after STORE_TIMEOUT
+            schedule_to_close_timeout=LOCAL_PLAN_BOUND,
             retry_policy=NOTIFY_RETRY,
             summary=summary,  # as before: the UI names the message; the batch is in the input
         )
