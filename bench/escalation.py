@@ -72,7 +72,7 @@ async def breakdown(
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     converter = client.data_converter.payload_converter
     timers: dict[int, Any] = {}
-    fired = timer = scheduled = None
+    fired = timer = scheduled = task_started = None
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
             summary_text = ""
@@ -89,6 +89,12 @@ async def breakdown(
             timer = timers[event.timer_fired_event_attributes.started_event_id]
         elif (
             fired is not None
+            and task_started is None
+            and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+        ):
+            task_started = event
+        elif (
+            fired is not None
             and scheduled is None
             and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
             and event.activity_task_scheduled_event_attributes.activity_type.name != PROJECT_EVENTS
@@ -101,6 +107,10 @@ async def breakdown(
             and event.activity_task_started_event_attributes.scheduled_event_id == scheduled.event_id
         ):
             started = event.event_time.ToDatetime(UTC).timestamp()
+    if scheduled is None and started is not None:
+        # The plan is a local activity (lean-actions): no activity task; it starts inside the workflow task
+        # that handles the timer, so "workflow task" is the wait for that task and "dispatch" the time in it.
+        scheduled = task_started
     if timer is None or fired is None or scheduled is None or started is None:
         return None
     due = (
