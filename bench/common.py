@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import Notifier
@@ -259,3 +259,16 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def run_update(client: Client, workflow_id: str, update: str, inp: Any) -> dict[str, Any]:
+    """The same calls as `starter.cases.run_step` (for the floor and the reference): start the update,
+    wait for ACCEPTED, then its result."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=dict)
+    while True:
+        try:
+            result: dict[str, Any] = await accepted.result()
+            return result
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue

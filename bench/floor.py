@@ -11,9 +11,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -23,6 +20,7 @@ from temporalio.common import (
 )
 from temporalio.worker import Worker
 
+from bench.common import run_update
 from bench.floor_workflow import FloorWorkflow
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart
@@ -195,11 +193,4 @@ async def open_floor(
 
 
 async def step_floor(client: Client, case_key: str, update: str, inp: Any) -> dict[str, Any]:
-    """The same calls as `starter.cases.run_step`: start the update, wait for ACCEPTED, then its result."""
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(floor_id(case_key))
-    accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=dict)
-    while True:
-        try:
-            return await accepted.result()
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            continue
+    return await run_update(client, floor_id(case_key), update, inp)

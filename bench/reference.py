@@ -13,13 +13,11 @@ from temporalio import activity
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
+from bench.common import run_update
 from bench.reference_workflow import COMPENSATE, NOTIFY, ReferenceWorkflow
 from workflows.models import TicketEvent
 
@@ -65,14 +63,7 @@ async def open_reference(client: Client, ticket: TicketEvent, queue: str, follow
 
 
 async def step_reference(client: Client, case_key: str, update: str, inp: Any) -> dict[str, Any]:
-    """As `starter.cases.run_step`: start the update, wait for ACCEPTED, then its result."""
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(reference_id(case_key))
-    accepted = await handle.start_update(update, inp, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=dict)
-    while True:
-        try:
-            return await accepted.result()
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            continue
+    return await run_update(client, reference_id(case_key), update, inp)
 
 
 async def reference_lifecycle(
