@@ -28,6 +28,7 @@ from activities.store.projection import Projector
 from recovery.client import connect, task_queue
 from recovery.codec import EncryptionCodec
 from recovery.logs import configure_logging
+from recovery.sandbox import sharing_workflow_modules
 from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger("worker")
@@ -55,6 +56,8 @@ def build_worker(
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
+        # Shared by all runs instead of re-executed per run: a cached case keeps less (recovery.sandbox).
+        workflow_runner=sharing_workflow_modules(ComplaintWorkflow),
         activities=[
             *notifier.activities,
             compensator.issue_compensation,

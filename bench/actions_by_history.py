@@ -1,6 +1,6 @@
 """Billable actions of one standard lifecycle (bench/lifecycle.py), by type, two ways:
 
-    python -m bench.actions_by_history [--runs N] [--json]
+    python -m bench.actions_by_history [--runs N] [--json] [--timeline]
 
 1. From the history: the events Temporal Cloud bills (a start, each accepted update, each scheduled
    activity, timer, upsert, properties change, continue-as-new; markers are reported by name — a
@@ -52,6 +52,27 @@ BILLED = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continue_as_new",
     EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: "child",
 }
+
+
+def timeline(events: list[HistoryEvent]) -> list[str]:
+    """One line per event: its id, type and what names it (activity, timer summary, marker, update)."""
+    lines = []
+    for e in events:
+        name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+        detail = ""
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            detail = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            detail = e.marker_recorded_event_attributes.marker_name
+        elif e.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            detail = str(e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta())
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            detail = e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        elif e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            detail = ",".join(sorted(fields))
+        lines.append(f"{e.event_id:3d} {name} {detail}".rstrip())
+    return lines
 
 
 def count_history(events: list[HistoryEvent]) -> dict[str, Any]:
@@ -151,6 +172,7 @@ async def measure(runs: int = 1) -> list[dict[str, Any]]:
                 results.append(
                     {
                         "history": count_history(list(history.events)),
+                        "timeline": timeline(list(history.events)),
                         "server_action_counter": {
                             "total": sum(server.values()),
                             "by_action_type": dict(sorted(server.items())),
@@ -173,6 +195,8 @@ def main() -> None:
             h, s = r["history"], r["server_action_counter"]
             print(f"history {h['total']}: {h['by_type']} activities {h['activities']} markers {h['markers']}")
             print(f"  server {s['total']}: {s['by_action_type']}")
+            if "--timeline" in sys.argv:
+                print("\n".join(r["timeline"]))
     sys.stdout.flush()
     os._exit(0)  # the Temporal runtime's threads can abort interpreter finalization
 

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from bench.common import run_update
 from bench.floor_workflow import FloorWorkflow
+from recovery.sandbox import sharing_workflow_modules
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart
 from workflows.models import (
@@ -86,6 +87,7 @@ def build_floor_worker(client: Client, queue: str, max_cached_workflows: int = 1
         client,
         task_queue=queue,
         workflows=[FloorWorkflow],
+        workflow_runner=sharing_workflow_modules(FloorWorkflow),
         activities=[noop_send, noop_plan, noop_plan_and_project, noop_deliver, noop_issue, noop_project],
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -8,7 +8,8 @@ timer is cancelled and re-armed on every change and fires once for the follow-up
 state machine, no search-attribute upserts, no current details, no logging: what is left is the
 cost of Temporal itself for this shape.
 
-Kept free of project imports: the sandbox re-imports this module for every workflow run.
+Kept free of project imports; its worker passes it through the sandbox, as the real worker does its
+workflow's module (`recovery.sandbox`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from bench.common import run_update
 from bench.reference_workflow import COMPENSATE, NOTIFY, ReferenceWorkflow
+from recovery.sandbox import sharing_workflow_modules
 from workflows.models import TicketEvent
 
 
@@ -37,6 +38,7 @@ def build_reference_worker(client: Client, queue: str, max_cached_workflows: int
         client,
         task_queue=queue,
         workflows=[ReferenceWorkflow],
+        workflow_runner=sharing_workflow_modules(ReferenceWorkflow),  # as worker.build_worker
         activities=[reference_notify, reference_compensate],
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),

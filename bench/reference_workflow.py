@@ -8,13 +8,16 @@ open, acknowledge, fix, compensate and when the follow-up is asked (5), and the 
 (1) — and one timer wait re-armed on every change, which fires once for the follow-up. No projection,
 no search attributes, no state machine. It is the yardstick for "what this lifecycle should cost".
 
-Kept free of project imports: the sandbox re-imports this module for every workflow run.
+Kept free of project imports; its worker passes it through the sandbox, as the real worker does its
+workflow's module (`recovery.sandbox`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from temporalio import workflow
@@ -23,16 +26,19 @@ from temporalio.common import RetryPolicy
 NOTIFY = "reference_notify"
 COMPENSATE = "reference_compensate"
 
-# The customer-visible effects of each step (fixed; the timer's is the follow-up question).
-EFFECTS: dict[str, tuple[str, ...]] = {
-    "add_contact": (NOTIFY,),
-    "acknowledge": (NOTIFY,),
-    "record_fix": (NOTIFY,),
-    "compensate": (COMPENSATE, NOTIFY),
-    "follow_up_timer": (NOTIFY,),
-    "complete_follow_up": (),
-    "close": (),
-}
+# The customer-visible effects of each step (fixed; the timer's is the follow-up question). Read-only:
+# the module is shared by every run (recovery.sandbox).
+EFFECTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "add_contact": (NOTIFY,),
+        "acknowledge": (NOTIFY,),
+        "record_fix": (NOTIFY,),
+        "compensate": (COMPENSATE, NOTIFY),
+        "follow_up_timer": (NOTIFY,),
+        "complete_follow_up": (),
+        "close": (),
+    }
+)
 
 IDLE_TIMER = timedelta(days=1)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
