@@ -549,6 +549,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         warmup=args.warmup,
                         cpu_groups=groups,
                         replays=1 if args.quick else 5,
+                        pool=stack.pool,
                     )
                     figs["a"], figs["b"] = a, b
                     plan = shapes["plan"]
@@ -570,6 +571,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         args.action_lifecycles,
                         args.concurrency,
                         plan,
+                        stack.pool,
                     ),
                 )
             if "e" in args.only:

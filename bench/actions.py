@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -70,12 +71,13 @@ async def batch(
     n: int,
     concurrency: int,
     plan: dict[str, list[str]],
+    pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
     policy = lifecycle_policy()
     nonce = uuid.uuid4().hex[:6]
     keys = [f"act{kind[:2]}{nonce}-{i}" for i in range(n)]
     await meter.start()
-    await bounded(concurrency, keys, lambda k: lifecycle(kind, client, queue, k, policy, plan))
+    await bounded(concurrency, keys, lambda k: lifecycle(kind, client, queue, k, policy, plan, pool))
     used = await meter.stop()
     by_type = per(used, n)
     return {
@@ -93,12 +95,14 @@ async def figure_h(
     n: int,
     concurrency: int,
     plan: dict[str, list[str]],
+    pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
+    """The real lifecycles read the read model from `pool`, as the console does (no status query)."""
     meter = ActionMeter(metrics_url, client.namespace)
     kinds: dict[str, Any] = {}
     for kind in KINDS:
         say(f"(h): {n} {kind} lifecycles alone, counting the server's actions")
-        kinds[kind] = await batch(kind, client, meter, queues[kind], n, concurrency, plan)
+        kinds[kind] = await batch(kind, client, meter, queues[kind], n, concurrency, plan, pool)
         say(f"        {kinds[kind]['actions_per_lifecycle']} actions per lifecycle: {kinds[kind]['by_type']}")
     return {
         "value": kinds["real"]["actions_per_lifecycle"],

@@ -164,7 +164,7 @@ async def measure(runs: int = 1) -> list[dict[str, Any]]:
             for _ in range(runs):  # one at a time: the counter's difference is this lifecycle's
                 before = await settled(http, metrics)
                 key = f"act-{uuid.uuid4().hex[:6]}"
-                await real_lifecycle(env.client, queue, key, lifecycle_policy())
+                await real_lifecycle(env.client, queue, key, lifecycle_policy(), pool)
                 after = await settled(http, metrics)
                 handle = env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key))
                 history = await handle.fetch_history()

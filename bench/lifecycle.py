@@ -14,10 +14,12 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
+from activities.store.projection import stored_status
 from bench.common import bounded, say, summary, ticket, wall_policy
 from bench.floor import DEFAULT_PLAN, floor_id, history_shape, open_floor, plan_from_history, step_floor
 from bench.floor_workflow import FloorWorkflow
@@ -52,7 +54,18 @@ def lifecycle_policy() -> Policy:
     return wall_policy(ack="1h", fix="4h", compensate="4h", follow_up="1s", close="4h")
 
 
-async def real_lifecycle(client: Client, queue: str, key: str, policy: Policy) -> float:
+async def follow_up_asked(client: Client, case: str, pool: asyncpg.Pool | None) -> bool:
+    """Whether the customer has been asked, from the read model as the console reads it (no query:
+    each one is a worker round trip and a billable action); without a pool, by query."""
+    if pool is None:
+        return (await status(client, case)).deadlines.follow_up_asked
+    snapshot = await stored_status(pool, workflow_id_for(case))
+    return snapshot is not None and snapshot.deadlines.follow_up_asked
+
+
+async def real_lifecycle(
+    client: Client, queue: str, key: str, policy: Policy, pool: asyncpg.Pool | None = None
+) -> float:
     started = time.perf_counter()
     opened = await open_case(client, ticket(key), policy, queue)
     case = opened.case_id
@@ -60,7 +73,7 @@ async def real_lifecycle(client: Client, queue: str, key: str, policy: Policy) -
     await run_step(client, case, ComplaintWorkflow.record_fix, FIX)
     await run_step(client, case, ComplaintWorkflow.compensate, COMPENSATE)
     await asyncio.sleep(FOLLOW_UP_SECONDS)
-    while not (await status(client, case)).deadlines.follow_up_asked:
+    while not await follow_up_asked(client, case, pool):
         await asyncio.sleep(POLL)
     await run_step(client, case, ComplaintWorkflow.complete_follow_up, FOLLOW)
     await run_step(client, case, ComplaintWorkflow.close, CLOSE)
@@ -102,11 +115,18 @@ async def ref_lifecycle(client: Client, queue: str, key: str) -> float:
 
 
 async def lifecycle(
-    kind: str, client: Client, queue: str, key: str, policy: Policy, plan: dict[str, list[str]]
+    kind: str,
+    client: Client,
+    queue: str,
+    key: str,
+    policy: Policy,
+    plan: dict[str, list[str]],
+    pool: asyncpg.Pool | None = None,
 ) -> float:
-    """One lifecycle of `kind` (real, floor or reference) with key `key`."""
+    """One lifecycle of `kind` (real, floor or reference) with key `key`; the real one reads the read
+    model from `pool` (the floor and the reference have none: they query)."""
     if kind == "real":
-        return await real_lifecycle(client, queue, key, policy)
+        return await real_lifecycle(client, queue, key, policy, pool)
     if kind == "floor":
         return await floor_lifecycle(client, queue, key, policy, plan)
     return await ref_lifecycle(client, queue, key)
@@ -131,14 +151,19 @@ async def replay_cpu_ms(
 
 
 async def count_shapes(
-    client: Client, real_queue: str, floor_queue: str, reference_queue: str, replays: int = 5
+    client: Client,
+    real_queue: str,
+    floor_queue: str,
+    reference_queue: str,
+    replays: int = 5,
+    pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
     """One real lifecycle, its history counted into the floor's plan; one floor lifecycle to compare (run
     beside it with the default plan, then checked against the counted one)."""
     policy = lifecycle_policy()
     key = f"shape-{uuid.uuid4().hex[:6]}"
     await asyncio.gather(
-        real_lifecycle(client, real_queue, key, policy),
+        real_lifecycle(client, real_queue, key, policy, pool),
         floor_lifecycle(client, floor_queue, key, policy, DEFAULT_PLAN),
         ref_lifecycle(client, reference_queue, key),
     )
@@ -169,11 +194,12 @@ async def run_kind(
     plan: dict[str, list[str]],
     tag: str,
     meter: CpuMeter | None,
+    pool: asyncpg.Pool | None = None,
 ) -> dict[str, Any]:
     keys = [f"{PREFIX[kind]}{tag}-{i}" for i in range(count)]
 
     async def one(key: str) -> float:
-        return await lifecycle(kind, client, queue, key, policy, plan)
+        return await lifecycle(kind, client, queue, key, policy, plan, pool)
 
     if meter:
         meter.start()
@@ -202,9 +228,10 @@ async def figures_a_b(
     warmup: int,
     cpu_groups: Groups,
     replays: int = 5,
+    pool: asyncpg.Pool | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     say("(a)/(b): counting a real lifecycle's history")
-    shapes = await count_shapes(client, real_queue, floor_queue, reference_queue, replays)
+    shapes = await count_shapes(client, real_queue, floor_queue, reference_queue, replays, pool)
     plan = shapes["plan"]
     policy = lifecycle_policy()
     nonce = uuid.uuid4().hex[:4]
@@ -212,14 +239,14 @@ async def figures_a_b(
     order = (("floor", floor_queue), ("real", real_queue), ("reference", reference_queue))
     for kind, queue in order:
         if warmup:
-            await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None)
+            await run_kind(kind, client, queue, warmup, concurrency, policy, plan, f"w{nonce}", None, pool)
     per_round = max(1, lifecycles // rounds)
     results: dict[str, list[dict[str, Any]]] = {"floor": [], "real": [], "reference": []}
     meter = CpuMeter(cpu_groups)
     for r in range(rounds):
         for kind, queue in order if r % 2 == 0 else reversed(order):
             say(f"(a)/(b): round {r + 1}/{rounds}: {per_round} {kind} lifecycles at concurrency {concurrency}")
-            res = await run_kind(kind, client, queue, per_round, concurrency, policy, plan, f"r{r}{nonce}", meter)
+            res = await run_kind(kind, client, queue, per_round, concurrency, policy, plan, f"r{r}{nonce}", meter, pool)
             say(f"        {res['per_second']:.2f} lifecycles/s")
             results[kind].append(res)
 

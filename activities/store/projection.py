@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.store import privacy
 from recovery.codec import EncryptionCodec
-from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch, case_id_of
+from workflows.models import PROJECT_EVENTS, CaseStatus, DomainEvent, ProjectionBatch, case_id_of
 from workflows.policy import STEP_ORDER, Step, next_step
 
 log = structlog.get_logger("projection")
@@ -354,6 +354,13 @@ async def write_status(conn: asyncpg.Connection, batch: ProjectionBatch) -> bool
         status.model_dump_json().replace("\\u0000", ""),  # jsonb holds no NUL
     )
     return bool(result.endswith(" 1"))
+
+
+async def stored_status(conn: asyncpg.Connection | asyncpg.Pool, workflow_id: str) -> CaseStatus | None:
+    """The case's newest status snapshot (as of its last stored event), or None before its first batch.
+    What pages read instead of asking the workflow: a query is a worker round trip and a billable action."""
+    snapshot = await conn.fetchval("SELECT status FROM case_status WHERE workflow_id = $1", workflow_id)
+    return CaseStatus.model_validate_json(snapshot) if snapshot else None
 
 
 async def rebuild(pool: asyncpg.Pool) -> int:
