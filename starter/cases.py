@@ -46,6 +46,7 @@ from workflows.models import (
 )
 from workflows.policy import Policy
 from workflows.rules import PolicySet, RuleMatch
+from workflows.shell.start import CURRENT_RULES
 from workflows.triage import anomalies, opening_severity
 
 log = structlog.get_logger("cases")
@@ -228,7 +229,7 @@ async def _update_with_start(
     due = opening.status(opened_at).deadlines.due_at
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
-        CaseStart(ticket=ticket, policy=policy, rule=rule, opened_at=opened_at),
+        CaseStart(ticket=ticket, policy=policy, rule=rule, opened_at=opened_at, rules=CURRENT_RULES),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -368,6 +368,15 @@ class Case:
         """When the current step is due; None while paused or closed."""
         return None if self.closed else self._due_at(self.state.clock.budget)
 
+    def follow_up_answer_due(self) -> datetime | None:
+        """Before the follow-up question goes out: when the customer's answer will be due, the question
+        asked on time (the tick asks at the moment it was due, so this is the deadline after asking)."""
+        s = self.state
+        if s.step is not Step.FOLLOW_UP or s.clock.follow_up_asked:
+            return None
+        ask = self._due_at(s.clock.budget)
+        return None if ask is None else self._clock().add(ask, s.clock.budget)
+
     def next_wakeup(self) -> Wakeup | None:
         """The next moment a timer must wake the workflow, and why (the timer's summary)."""
         s = self.state

@@ -42,9 +42,18 @@ with workflow.unsafe.imports_passed_through():
         TicketEvent,
     )
     from workflows.shell import delivery, lifecycle, publishing
-    from workflows.shell.start import CONTACTS_ACROSS_RUNS, LEAN, MOVING, OPENED_AT_TOLERANCE, CaseStart
+    from workflows.shell.start import (
+        COMPACT,
+        CONTACTS_ACROSS_RUNS,
+        LEAN,
+        MOVING,
+        NAMED_RULES,
+        OPENED_AT_TOLERANCE,
+        CaseStart,
+        UnknownRules,
+    )
 
-__all__ = ["LEAN", "MOVING", "CaseStart", "ComplaintWorkflow"]
+__all__ = ["COMPACT", "LEAN", "MOVING", "CaseStart", "ComplaintWorkflow"]
 
 T = TypeVar("T")
 
@@ -54,7 +63,14 @@ class ComplaintWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
         # Decided here, not in run: the update of update-with-start drains the outbox before run starts.
-        self._lean = workflow.patched(LEAN)
+        # Named by the start (no patch marker, no TemporalChangeVersion upsert), else by patches.
+        if start.rules is not None and start.rules not in NAMED_RULES:
+            raise UnknownRules(f"the start names rules {start.rules!r}, which this worker does not know")
+        self._rules = start.rules
+        self._lean = start.rules is not None or workflow.patched(LEAN)
+        if self._lean and self._rules is None:
+            self._rules = LEAN  # a continued run names them
+        self._compact = start.rules == COMPACT
         self._published: dict[str, Any] = {}
         if start.state is not None:
             self.case = Case(start.state)

@@ -3,7 +3,7 @@
     python -m tests.replay.record [VERSION]
 
 Starts its own dev server and time-skipping server, runs each scenario, and writes
-tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the lean-actions era, "lean"; the
+tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the compact-actions era, "compact"; the lean-actions era was "lean", the
 channels era was "channels", the projection era "v2", the business-calendar and pause-budget era "calendars").
 Older files stay: every version ever recorded keeps replaying in CI. Re-record only when a change is *meant* to be
 incompatible (and then version the workflow); CI replays the committed files.
@@ -44,7 +44,7 @@ from workflows.models import (
 from workflows.policy import Policy
 
 HERE = Path(__file__).parent / "histories"
-VERSION = sys.argv[1] if len(sys.argv) > 1 else "lean"
+VERSION = sys.argv[1] if len(sys.argv) > 1 else "compact"
 CHANNELS = VERSION not in ("v1", "v2", "calendars")
 """From the channels era on, the recording worker sends over every channel (real SMTP on loopback,
 the Zendesk and Slack fakes, a roster), so the histories hold plan and deliver activities."""

@@ -48,6 +48,11 @@ def test_histories_are_committed() -> None:
         "lifecycle_with_approval_lean",
         "escalation_ladder_lean",
         "pause_budget_lean",
+        # `compact-actions`, named by the start (no patch): the compensation a local activity beside its
+        # notice's plan, the follow-up step's deadline shown from its start.
+        "lifecycle_with_approval_compact",
+        "escalation_ladder_compact",
+        "pause_budget_compact",
     }
 
 

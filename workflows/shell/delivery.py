@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutError
 
 from workflows.models import (
     DELIVER,
@@ -28,6 +28,7 @@ from workflows.models import (
 from workflows.shell.start import (
     CUSTOMER_RETRY,
     DECLINED,
+    ISSUE_LOCAL_BOUND,
     ISSUE_RETRY,
     ISSUE_RETRY_ROBUST,
     NOTIFY_RETRY,
@@ -36,6 +37,19 @@ from workflows.shell.start import (
 
 if TYPE_CHECKING:
     from workflows.complaint import ComplaintWorkflow
+
+LOCAL_FAILED = (ActivityError, ApplicationError, TimeoutError)
+"""How an activity's final failure is raised: an activity's as ActivityError, but a local activity's as
+its cause itself (ApplicationError, or TimeoutError when its bound runs out). Compact runs catch both;
+lean runs caught only ActivityError and replay so (a plan that finally failed failed the update)."""
+
+
+def failure_of(err: BaseException) -> BaseException:
+    return err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+
+
+def _failed(wf: ComplaintWorkflow) -> tuple[type[FailureError], ...]:
+    return LOCAL_FAILED if wf._compact else (ActivityError,)
 
 
 async def drain(wf: ComplaintWorkflow) -> None:
@@ -103,8 +117,8 @@ async def deliver(wf: ComplaintWorkflow, effect: Effect) -> None:
                 retry_policy=NOTIFY_RETRY,
                 summary=f"notify {note.recipient}: {label}",
             )
-    except ActivityError as err:
-        wf.case.notification_failed(effect, str(err.cause or err), workflow.now())
+    except _failed(wf) as err:
+        wf.case.notification_failed(effect, str(failure_of(err)), workflow.now())
         return
     reached: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -201,22 +215,36 @@ async def issue(wf: ComplaintWorkflow, effect: Effect) -> None:
     instruction = effect.issue
     assert instruction is not None and effect.compensation_seq is not None
     amount = f" {instruction.amount}" if instruction.amount else ""
+    summary = f"issue {instruction.kind.value}{amount}"
     try:
-        result = await workflow.execute_activity(
-            ISSUE_COMPENSATION,
-            instruction,
-            result_type=IssueResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=ISSUE_RETRY_ROBUST if wf._robust else ISSUE_RETRY,
-            summary=f"issue {instruction.kind.value}{amount}",
-        )
-    except ActivityError as err:
-        cause = err.cause
+        if wf._compact:
+            # A local activity: short and idempotent (the provider's key is workflow id + seq), its
+            # marker shares the task's batch with the notice's plan that follows it.
+            result = await workflow.execute_local_activity(
+                ISSUE_COMPENSATION,
+                instruction,
+                result_type=IssueResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=ISSUE_LOCAL_BOUND,
+                retry_policy=ISSUE_RETRY_ROBUST,
+                summary=summary,
+            )
+        else:
+            result = await workflow.execute_activity(
+                ISSUE_COMPENSATION,
+                instruction,
+                result_type=IssueResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ISSUE_RETRY_ROBUST if wf._robust else ISSUE_RETRY,
+                summary=summary,
+            )
+    except _failed(wf) as err:
+        cause = failure_of(err)
         definite = isinstance(cause, ApplicationError) and cause.type == DECLINED
         if wf._robust and not definite:
             # Retries gave up on an outage or timeout: the provider may have paid. Check again later.
-            wf.case.compensation_unknown(effect.compensation_seq, str(cause or err), workflow.now())
+            wf.case.compensation_unknown(effect.compensation_seq, str(cause), workflow.now())
         else:
-            wf.case.compensation_failed(effect.compensation_seq, str(cause or err), workflow.now())
+            wf.case.compensation_failed(effect.compensation_seq, str(cause), workflow.now())
     else:
         wf.case.compensation_issued(effect.compensation_seq, result.reference, workflow.now(), result.code)

@@ -28,6 +28,10 @@ def publish_now(wf: ComplaintWorkflow) -> None:
     now = workflow.now()
     status = wf.case.status(now)
     deadline = status.deadlines.due_at
+    if wf._compact and (answer_due := wf.case.follow_up_answer_due()) is not None:
+        # The follow-up step's deadline is the customer's answer: shown from the step's start, so the
+        # engine asking (on time) changes nothing in the UI and costs no upsert.
+        deadline = answer_due
     values: dict[str, Any] = {
         sa.RECOVERY_STEP.name: status.step.value,
         sa.RECOVERY_SEVERITY.name: status.severity.value,

@@ -57,7 +57,9 @@ async def continue_as_new(wf: ComplaintWorkflow) -> None:
     await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not wf._dirty)
     async with wf._lock:
         workflow.continue_as_new(
-            CaseStart(ticket=wf.case.state.ticket, policy=wf.case.policy, state=wf.case.carried_state())
+            CaseStart(
+                ticket=wf.case.state.ticket, policy=wf.case.policy, state=wf.case.carried_state(), rules=wf._rules
+            )
         )
 
 
