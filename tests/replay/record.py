@@ -3,8 +3,9 @@
     python -m tests.replay.record [VERSION]
 
 Starts its own dev server and time-skipping server, runs each scenario, and writes
-tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the compact-actions era, "compact"; the lean-actions era was "lean", the
-channels era was "channels", the projection era "v2", the business-calendar and pause-budget era "calendars").
+tests/replay/histories/<scenario>_<VERSION>.json (default VERSION: the compact-actions era, "compact"; the
+lean-actions era was "lean", the channels era "channels", the projection era "v2", the business-calendar and
+pause-budget era "calendars").
 Older files stay: every version ever recorded keeps replaying in CI. Re-record only when a change is *meant* to be
 incompatible (and then version the workflow); CI replays the committed files.
 """
