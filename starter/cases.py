@@ -7,10 +7,11 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import structlog
 from pydantic import BaseModel
 from temporalio.client import (
@@ -32,6 +33,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from recovery.codec import EncryptionCodec
 from workflows import search_attributes as sa
 from workflows.case import Case
 from workflows.complaint import MOVING, CaseStart, ComplaintWorkflow
@@ -44,7 +46,7 @@ from workflows.models import (
     case_id_of,
     workflow_id_for,
 )
-from workflows.policy import Policy
+from workflows.policy import Clock, Policy
 from workflows.rules import PolicySet, RuleMatch
 from workflows.shell.start import CURRENT_RULES
 from workflows.triage import anomalies, opening_severity
@@ -384,6 +386,48 @@ async def timeline(client: Client, case: str, database: Database | None = None) 
         merged = {e.seq: e for e in stored} | {e.seq: e for e in events}
         events = [merged[seq] for seq in sorted(merged)]
     return events
+
+
+async def read_case(
+    database: Database, case: str, policies: Iterable[Policy], codec: EncryptionCodec | None = None
+) -> tuple[CaseStatus, list[DomainEvent]] | None:
+    """The case's status and timeline from the read model, as of its last stored event: no query (each
+    is a worker round trip, and a billable action on Temporal Cloud). None when the read model cannot
+    answer: PostgreSQL unreachable, the case not stored yet, or a running business clock of a policy not
+    among `policies` (its remaining time needs that calendar) — then ask the workflow."""
+    from activities.store.projection import stored_events, stored_status
+
+    workflow_id = _case_workflow_id(case)
+    try:
+        pool = await database()
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await stored_status(conn, workflow_id)
+            events = await stored_events(conn, workflow_id, codec) if snapshot is not None else []
+    except (OSError, asyncpg.PostgresError) as err:
+        log.warning("read model unavailable, asking the workflow", workflow_id=workflow_id, error=str(err))
+        return None
+    if snapshot is None:
+        return None
+    current = as_of(snapshot, policies, datetime.now(UTC))
+    return None if current is None else (current, events)
+
+
+def as_of(snapshot: CaseStatus, policies: Iterable[Policy], now: datetime) -> CaseStatus | None:
+    """A stored status with its running clock's remaining budget at `now` (the only field that moves
+    between events); None if that needs a calendar not among `policies`."""
+    deadlines = snapshot.deadlines
+    if snapshot.paused or deadlines.due_at is None or deadlines.remaining_seconds is None:
+        return snapshot  # a stopped or finished clock: as stored
+    if deadlines.clock == "wall":
+        clock = Clock(None)
+    else:
+        policy = next((p for p in policies if f"{p.name}@{p.version}" == snapshot.policy), None)
+        if policy is None:
+            return None
+        clock = policy.clock(snapshot.severity)
+    due = deadlines.due_at
+    left = clock.elapsed(now, due) if now <= due else -clock.elapsed(due, now)
+    return snapshot.model_copy(update={"deadlines": deadlines.model_copy(update={"remaining_seconds": round(left, 3)})})
 
 
 def _query_error(err: Exception, workflow_id: str) -> CaseError:
