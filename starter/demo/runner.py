@@ -106,7 +106,13 @@ async def demo_async(
     except _NotReady as err:
         print(f"recovery demo: {err}", file=out)
         return 1
-    async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=httpx.Timeout(60.0, connect=5.0)) as http:
+    # Idle connections are dropped before the server's keep-alive (uvicorn's 5 s, httpx's default too):
+    # at equal timeouts a request after ~5 s idle could go out on a connection the server just closed
+    # ("Server disconnected without sending a response", seen when the demo waited for its follow-ups).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(
+        base_url=api_url.rstrip("/"), timeout=httpx.Timeout(60.0, connect=5.0), limits=limits
+    ) as http:
         demo = Demo(http=http, tokens=tokens, out=out, run_id=run_id, width=max(len(c.key) for c in cases.values()))
         try:
             await _check_stack(demo)
