@@ -6,6 +6,8 @@ start that names none (an older client's) runs by its patches as before."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -14,11 +16,16 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 import starter.cases
+from activities.notifications import Notifier
+from activities.store.projection import stored_status
 from bench.actions_by_history import count_history
 from bench.common import ticket
 from bench.lifecycle import ACK, COMPENSATE, FIX, lifecycle_policy, real_lifecycle
 from starter.cases import open_case, run_step, status
-from tests.helpers import eventually
+from starter.cases import status as status_of
+from starter.cases import timeline as status_timeline
+from tests.helpers import eventually, fast_policy
+from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import workflow_id_for
@@ -120,3 +127,38 @@ async def test_a_start_naming_unknown_rules_waits_for_a_worker_that_knows_them(
     history = [e.event_type for e in (await handle.fetch_history()).events]
     assert EventType.EVENT_TYPE_MARKER_RECORDED not in history  # nothing was run by older rules
     await handle.terminate("test over")
+
+
+async def test_wakeups_overdue_when_their_task_runs_are_handled_in_that_task(
+    client: Client, task_queue: str, db: asyncpg.Pool, receiver: Any
+) -> None:
+    # A storm queues the workflow tasks: a case's first warning may run after its second warning and its
+    # deadline are due. Here no worker runs while they pass.
+    policy = fast_policy(ack="4s")
+    async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
+        opened = await open_case(client, ticket(f"late-{uuid.uuid4().hex[:6]}"), policy, task_queue)
+    snapshot = await eventually(lambda: stored_status(db, opened.workflow_id))  # the read model: no worker now
+    due = snapshot.deadlines.due_at
+    assert due is not None
+    await eventually(lambda: _past(due + timedelta(seconds=1)), timeout=15)
+    async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
+
+        async def escalated() -> bool:
+            return (await status_of(client, opened.case_id)).escalation_level == 1
+
+        await eventually(escalated)
+        timeline = await status_timeline(client, opened.case_id)
+    events = list((await client.get_workflow_handle(opened.workflow_id).fetch_history()).events)
+    fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    told = [e.event_id for e in events[fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    armed = [e.event_id for e in events[fired:] if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    # both warnings and the escalation told (a plan each) before any timer: none armed for what was due
+    assert len(told) >= 3 and all(t > told[2] for t in armed)
+    kinds = [(e.type, e.data.get("fraction")) for e in timeline if e.type in ("warning", "escalated")]
+    assert kinds == [("warning", 0.5), ("warning", 0.75), ("escalated", None)]
+    at = {e.type + str(e.data.get("fraction", "")): e.at for e in timeline}
+    assert at["warning0.5"] < at["warning0.75"] < at["escalated"] == due  # each at its own moment
+
+
+async def _past(moment: datetime) -> bool:
+    return datetime.now(UTC) > moment
