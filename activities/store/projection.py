@@ -309,16 +309,26 @@ async def write_projection(conn: asyncpg.Connection, projection: Projection) -> 
         f"ON CONFLICT (workflow_id) DO UPDATE SET {updates}",
         *values,
     )
-    await conn.execute("DELETE FROM case_steps WHERE workflow_id = $1", case["workflow_id"])
-    await conn.execute("DELETE FROM case_compensations WHERE workflow_id = $1", case["workflow_id"])
-    await conn.copy_records_to_table(
-        "case_steps", columns=_STEP_COLUMNS, records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps]
-    )
-    await conn.copy_records_to_table(
-        "case_compensations",
-        columns=_COMP_COLUMNS,
-        records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations],
-    )
+    # One round trip for both deletes, and no COPY of nothing (most cases have no compensation): the
+    # projection runs inside the notification's plan, so each round trip delays the message.
+    await conn.execute(_DELETE_STEPS_AND_COMPENSATIONS, case["workflow_id"])
+    if projection.steps:
+        await conn.copy_records_to_table(
+            "case_steps", columns=_STEP_COLUMNS, records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps]
+        )
+    if projection.compensations:
+        await conn.copy_records_to_table(
+            "case_compensations",
+            columns=_COMP_COLUMNS,
+            records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations],
+        )
+
+
+_DELETE_STEPS_AND_COMPENSATIONS = (
+    # a data-modifying WITH runs once and to completion whether or not the outer statement reads it
+    "WITH steps AS (DELETE FROM case_steps WHERE workflow_id = $1) "
+    "DELETE FROM case_compensations WHERE workflow_id = $1"
+)
 
 
 CHANGES_CHANNEL = "recovery_case_changed"
