@@ -56,7 +56,8 @@ def build_worker(
         client,
         task_queue=queue or task_queue(),
         workflows=[ComplaintWorkflow],
-        # Shared by all runs instead of re-executed per run: a cached case keeps less (recovery.sandbox).
+        # Shared by all runs instead of re-executed per run: a cached case keeps less; and no exec per
+        # payload for its serialization context (recovery.sandbox).
         workflow_runner=sharing_workflow_modules(ComplaintWorkflow),
         activities=[
             *notifier.activities,

@@ -274,6 +274,10 @@ async def stored_events(
     rows = await conn.fetch(
         "SELECT seq, type, at, actor, data, sealed FROM events WHERE workflow_id = $1 ORDER BY seq", workflow_id
     )
+    return _events(rows, codec)
+
+
+def _events(rows: list[asyncpg.Record], codec: EncryptionCodec | None) -> list[DomainEvent]:
     return [
         DomainEvent(
             seq=r["seq"],
@@ -288,10 +292,16 @@ async def stored_events(
 
 async def refresh_case(conn: asyncpg.Connection, workflow_id: str) -> bool:
     """Recompute the case's read model from its events; write it only if it reaches a newer sequence."""
-    projection = fold(workflow_id, await stored_events(conn, workflow_id))
+    # the events and the read model's sequence in one round trip (under the case's lock: nothing moves between)
+    rows = await conn.fetch(
+        "SELECT seq, type, at, actor, data, sealed, (SELECT last_seq FROM cases WHERE workflow_id = $1) AS current "
+        "FROM events WHERE workflow_id = $1 ORDER BY seq",
+        workflow_id,
+    )
+    projection = fold(workflow_id, _events(rows, None))
     if projection.case is None:
         return False
-    current = await conn.fetchval("SELECT last_seq FROM cases WHERE workflow_id = $1", workflow_id)
+    current = rows[0]["current"]
     if current is not None and current >= projection.last_seq:
         return False
     await write_projection(conn, projection)
@@ -309,16 +319,26 @@ async def write_projection(conn: asyncpg.Connection, projection: Projection) -> 
         f"ON CONFLICT (workflow_id) DO UPDATE SET {updates}",
         *values,
     )
-    await conn.execute("DELETE FROM case_steps WHERE workflow_id = $1", case["workflow_id"])
-    await conn.execute("DELETE FROM case_compensations WHERE workflow_id = $1", case["workflow_id"])
-    await conn.copy_records_to_table(
-        "case_steps", columns=_STEP_COLUMNS, records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps]
-    )
-    await conn.copy_records_to_table(
-        "case_compensations",
-        columns=_COMP_COLUMNS,
-        records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations],
-    )
+    # One round trip for both deletes, and no COPY of nothing (most cases have no compensation): the
+    # projection runs inside the notification's plan, so each round trip delays the message.
+    await conn.execute(_DELETE_STEPS_AND_COMPENSATIONS, case["workflow_id"])
+    if projection.steps:
+        await conn.copy_records_to_table(
+            "case_steps", columns=_STEP_COLUMNS, records=[tuple(s[c] for c in _STEP_COLUMNS) for s in projection.steps]
+        )
+    if projection.compensations:
+        await conn.copy_records_to_table(
+            "case_compensations",
+            columns=_COMP_COLUMNS,
+            records=[tuple(c[k] for k in _COMP_COLUMNS) for c in projection.compensations],
+        )
+
+
+_DELETE_STEPS_AND_COMPENSATIONS = (
+    # a data-modifying WITH runs once and to completion whether or not the outer statement reads it
+    "WITH steps AS (DELETE FROM case_steps WHERE workflow_id = $1) "
+    "DELETE FROM case_compensations WHERE workflow_id = $1"
+)
 
 
 CHANGES_CHANNEL = "recovery_case_changed"
@@ -326,10 +346,26 @@ CHANGES_CHANNEL = "recovery_case_changed"
 
 
 async def project(pool: asyncpg.Pool, batch: ProjectionBatch, codec: EncryptionCodec | None = None) -> bool:
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
+        try:
+            # No savepoint first (two round trips fewer, inside the message's plan): a batch the
+            # database refuses rolls back and goes again through append_events, event by event.
+            return await _project(conn, batch, codec, careful=False)
+        except asyncpg.DataError:
+            return await _project(conn, batch, codec, careful=True)
+
+
+async def _project(
+    conn: asyncpg.Connection, batch: ProjectionBatch, codec: EncryptionCodec | None, careful: bool
+) -> bool:
+    async with conn.transaction():
         # One projector per case at a time; different cases proceed in parallel.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", batch.workflow_id)
-        await append_events(conn, batch.workflow_id, batch.case_id, batch.events, codec)
+        if careful:
+            await append_events(conn, batch.workflow_id, batch.case_id, batch.events, codec)
+        else:
+            rows = [_row(batch.workflow_id, batch.case_id, e, codec) for e in batch.events]
+            await conn.executemany(_INSERT_EVENT, rows)
         changed = await refresh_case(conn, batch.workflow_id)
         if batch.status is not None:
             changed = await write_status(conn, batch) or changed
