@@ -67,14 +67,15 @@ CATCH_UP_LIMIT = 8
 """At most this many overdue wakeups handled in one task (more wait for the next timer, armed at once)."""
 
 
-async def catch_up(wf: ComplaintWorkflow) -> None:
-    """Wakeups already due when this task runs (it ran late: a storm of coincident deadlines queues the
-    tasks) are handled in this task too, each at its own moment: a warning and the escalation after it cost
-    one workflow task and no timer, not one of each. `workflow.now()` is the task's time from history, so
-    replay takes the same path."""
+async def catch_up(wf: ComplaintWorkflow, upto: datetime) -> None:
+    """Wakeups already due when this task began (`upto`: it ran late, a storm of coincident deadlines
+    queues the tasks) are handled in it too, each at its own moment: a warning and the escalation after it
+    cost one workflow task and no timer, not one of each. Only those: what falls due while this task's
+    plans run waits for its timer, so an agent's update waiting for the task is not held back further.
+    `upto` is workflow time, from history, so replay takes the same path."""
     for _ in range(CATCH_UP_LIMIT):
         due = wf.case.next_wakeup()
-        if due is None or due.at > workflow.now():
+        if due is None or due.at > upto:
             return
         seq = wf.case.state.seq
         wf.case.tick(due.at)
@@ -105,6 +106,7 @@ async def lean_loop(wf: ComplaintWorkflow) -> None:
         fired = [at for at, t in timers if t.done()]
         timers = [(at, t) for at, t in timers if not t.done()]
         if fired:
+            began = workflow.now()
             async with wf._lock:
                 due = wf.case.next_wakeup()
                 if due is not None and due.at <= max(fired):
@@ -112,7 +114,7 @@ async def lean_loop(wf: ComplaintWorkflow) -> None:
                     wf.case.tick(due.at)
                     await wf._drain()
                     if wf._compact:
-                        await catch_up(wf)
+                        await catch_up(wf, began)
         if workflow.info().is_continue_as_new_suggested() or wf._updates >= MAX_UPDATES_PER_RUN:
             await continue_as_new(wf)
     for _, timer in timers:
