@@ -162,8 +162,9 @@ def targets(figs: dict[str, Any]) -> list[dict[str, Any]]:
                     run["delay_s"]["p95"],
                     "<=",
                     bound,
-                    f"{n} timers fire at once; each needs a workflow task, then an activity task, queued at the "
-                    f"dev server and the worker(s) (median split: {split}; CPU s in the storm: "
+                    f"{n} deadlines (and their warnings) fall due at once; each needs a workflow task and its "
+                    f"plan, queued at the dev server and the worker(s) on the same cores (median split: {split}; "
+                    f"CPU s in the storm: "
                     f"{run.get('cpu_seconds')})",
                 )
     d = figs.get("d")
