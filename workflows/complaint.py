@@ -98,6 +98,8 @@ class ComplaintWorkflow:
         self._dirty = False
         """A change not yet shown in the UI (lean-actions: shown once the workflow task's coroutines yield)."""
         self._hold = 0
+        self._queued = 0
+        """Agents' steps and contacts waiting for the lock: a timer's catch-up yields to them."""
         """Plans (and issues, whose outcome a plan follows) in flight: the projector waits, they carry the events."""
         self._sending_upto = 0
         """The highest sequence handed to a store in flight (projector batch or carried)."""
@@ -152,7 +154,9 @@ class ComplaintWorkflow:
             result: list[ContactResult] = []
             self._check(lambda: result.append(self._add_contact(inp.ticket)))
             self._changes += 1
+            self._queued += 1
             async with self._lock:
+                self._queued -= 1
                 await self._drain()
             return result[0]
         async with self._lock:
@@ -297,7 +301,9 @@ class ComplaintWorkflow:
 
     async def _step(self, apply: Callable[[T, datetime], object], inp: T) -> CaseStatus:
         self._updates += 1
+        self._queued += 1
         async with self._lock:
+            self._queued -= 1
             # Checked again under the lock: another handler may have moved the case since validation.
             self._check(apply, inp, workflow.now())
             await self._after_change()

@@ -67,13 +67,26 @@ CATCH_UP_LIMIT = 8
 """At most this many overdue wakeups handled in one task (more wait for the next timer, armed at once)."""
 
 
-async def catch_up(wf: ComplaintWorkflow, upto: datetime) -> None:
+def phase(wf: ComplaintWorkflow) -> tuple[object, ...]:
+    """What a catch-up stays within: the step, whether the follow-up question went out, the pause."""
+    state = wf.case.state
+    return (state.step, state.clock.follow_up_asked, state.paused)
+
+
+async def catch_up(wf: ComplaintWorkflow, upto: datetime, began_in: tuple[object, ...]) -> None:
     """Wakeups already due when this task began (`upto`: it ran late, a storm of coincident deadlines
     queues the tasks) are handled in it too, each at its own moment: a warning and the escalation after it
-    cost one workflow task and no timer, not one of each. Only those: what falls due while this task's
-    plans run waits for its timer, so an agent's update waiting for the task is not held back further.
+    cost one workflow task and no timer, not one of each. Only those, and only while no agent's step is
+    waiting for the lock: a step that reached the case goes first, as it did between one timer and the
+    next; and only within the phase the case was in (a follow-up question sent late, after a worker
+    outage, does not have its answer's warnings and deadline fire in the same task). What falls due while
+    this task's plans run waits for its timer.
     `upto` is workflow time, from history, so replay takes the same path."""
     for _ in range(CATCH_UP_LIMIT):
+        if wf._queued:
+            return  # an agent's step (or a contact) waits: it goes first, as it would between timers
+        if phase(wf) != began_in:
+            return  # a new phase (the question just went out): its own deadlines get their own timers
         due = wf.case.next_wakeup()
         if due is None or due.at > upto:
             return
@@ -110,11 +123,12 @@ async def lean_loop(wf: ComplaintWorkflow) -> None:
             async with wf._lock:
                 due = wf.case.next_wakeup()
                 if due is not None and due.at <= max(fired):
+                    began_in = phase(wf)
                     # Decided at the moment the timer was set for (see the loop of old, `loop`).
                     wf.case.tick(due.at)
                     await wf._drain()
                     if wf._compact:
-                        await catch_up(wf, began)
+                        await catch_up(wf, began, began_in)
         if workflow.info().is_continue_as_new_suggested() or wf._updates >= MAX_UPDATES_PER_RUN:
             await continue_as_new(wf)
     for _, timer in timers:
