@@ -36,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from recovery.codec import EncryptionCodec
 from workflows import search_attributes as sa
 from workflows.case import Case
-from workflows.complaint import MOVING, CaseStart, ComplaintWorkflow
+from workflows.complaint import CaseStart, ComplaintWorkflow
 from workflows.models import (
     CaseStatus,
     ContactInput,
@@ -48,7 +48,7 @@ from workflows.models import (
 )
 from workflows.policy import Clock, Policy
 from workflows.rules import PolicySet, RuleMatch
-from workflows.shell.start import CURRENT_RULES
+from workflows.shell.start import MOVING
 from workflows.triage import anomalies, opening_severity
 
 log = structlog.get_logger("cases")
@@ -227,11 +227,10 @@ async def _update_with_start(
     # start's search attributes are then the first run's, and it upserts none of them (lean-actions).
     opened_at = datetime.now(UTC)
     opening = Case.open(ticket, policy, workflow_id, opened_at, rule, effects=False)
-    opening.make_robust()
     due = opening.status(opened_at).deadlines.due_at
     start = WithStartWorkflowOperation(
         ComplaintWorkflow.run,
-        CaseStart(ticket=ticket, policy=policy, rule=rule, opened_at=opened_at, rules=CURRENT_RULES),
+        CaseStart(ticket=ticket, policy=policy, rule=rule, opened_at=opened_at),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -58,10 +58,6 @@ SEEN_WINDOW = 2000
 """How many recent contact event ids (as digests) a case remembers for de-duplication; ticket
 systems redeliver within minutes or hours, so a window this size catches redeliveries while the
 carried state stays a few tens of KB whatever the number of contacts."""
-ANSWER_WINDOW = 200
-"""How many recent contacts' update ids (and the counts they got) a case remembers: the server may
-apply an update completed in the task that continued as new again to the new run (same update id,
-temporalio/temporal#6375), and that caller must get the first answer, not "duplicate"."""
 SILENCE_RETRY = timedelta(hours=1)
 """After a status update that was not delivered, the next attempt comes this much later at most."""
 RECHECK_FIRST = timedelta(seconds=30)
@@ -101,7 +97,13 @@ class StepClock(BaseModel):
     """The step's deadline passed (recorded once per step as a `deadline_missed` event)."""
 
 
+SCHEMA_VERSION = 1
+"""The version of `CaseState`'s JSON, the contract between builds (a continued run's input): see
+tests/compat. A field may be added with a default; none is removed, renamed or retyped."""
+
+
 class CaseState(BaseModel):
+    schema_version: int = SCHEMA_VERSION
     case_id: str
     workflow_id: str
     policy: Policy
@@ -114,8 +116,6 @@ class CaseState(BaseModel):
     seq: int = 0
     events: list[DomainEvent] = []
     """Domain events of this run (and unprojected ones carried over); the event store has them all."""
-    seen_event_ids: list[str] = []
-    """Before the `robust-cases` patch: every contact event id. After it: empty (see the digests)."""
     seen_event_digests: list[str] = []
     """The last SEEN_WINDOW contact event ids, as `event_digest`s."""
     contact_count: int = 0
@@ -131,8 +131,6 @@ class CaseState(BaseModel):
     up to `pause_counted_from`; kept across steps, severity and policy changes."""
     pause_counted_from: datetime | None = None
     """While paused: the moment from which the running pause is not yet in `pause_used`."""
-    pause_budget: bool = True
-    """Whether `max_pause` is enforced (the workflow turns it off for histories from before it)."""
     compensations: list[Compensation] = []
     root_cause: str | None = None
     closed_at: datetime | None = None
@@ -146,8 +144,7 @@ class CaseState(BaseModel):
     last_silence_update_at: datetime | None = None
     """When the engine last queued a max-silence status update (spaces retries of undelivered ones)."""
     contact_answers: list[tuple[str, int]] = []
-    """The last ANSWER_WINDOW new contacts as (update id, the contact count they got); empty before
-    the `contact-answers` patch."""
+    """The last ANSWER_WINDOW new contacts as (update id, the contact count they got)."""
 
 
 @dataclass(frozen=True)
@@ -176,31 +173,12 @@ def assignment_refusal(policy: Policy, owner: str | None, actor: Actor, assignee
 
 
 class Case:
-    def __init__(self, state: CaseState, *, effects: bool = True, robust: bool = False):
+    def __init__(self, state: CaseState, *, effects: bool = True):
         self.state = state
         self.effects = effects
         """False for the policy simulator: no notifications or compensation to do, only events."""
         self._clocks: dict[Severity, Clock] = {}
         self._clocks_of: Policy | None = None
-        self.robust = robust
-        """The `robust-cases` rules: breach events at any level, silence moved by delivery only,
-        bounded de-duplication, unknown compensation outcomes re-checked. Off for histories
-        recorded before them (the workflow decides with `workflow.patched`)."""
-
-    def make_robust(self) -> None:
-        """Switch to the robust rules (a new run, or one continued from an older run's state)."""
-        s = self.state
-        self.robust = True
-        if s.seen_event_ids:
-            digests = [event_digest(e) for e in s.seen_event_ids] + s.seen_event_digests
-            s.seen_event_digests, s.seen_event_ids = digests[-SEEN_WINDOW:], []
-
-    def carried_state(self) -> CaseState:
-        """What the next run needs: projected events stay behind (the event store has them)."""
-        s = self.state
-        if self.robust:
-            s.events = [e for e in s.events if e.seq > s.projected_seq]
-        return s
 
     # ---- opening ---------------------------------------------------------------------------
 
@@ -228,7 +206,6 @@ class Case:
             clock=StepClock(budget=policy.deadlines(severity).acknowledge.total_seconds(), segment_start=now),
             last_customer_message_at=now,
             contact_count=1,
-            seen_event_ids=[ticket.event_id],
         )
         case = cls(state, effects=effects)
         order = ticket.order
@@ -408,7 +385,7 @@ class Case:
                             at=self._due_at(self._next_escalation_threshold()), summary=f"{step}: escalate to {role}"
                         )
                     )
-                if self.robust and not s.clock.deadline_missed:
+                if not s.clock.deadline_missed:
                     # At the top of the ladder no escalation timer marks the deadline: this one does.
                     candidates.append(Wakeup(at=self._due_at(s.clock.budget), summary=f"{step}: deadline"))
             elif s.step is Step.FOLLOW_UP:
@@ -416,16 +393,15 @@ class Case:
         if not s.age_ceiling_reached:
             candidates.append(Wakeup(at=s.opened_at + escalation.age_ceiling, summary="age ceiling"))
         candidates.append(Wakeup(at=self._silence_due(), summary="max silence: status update"))
-        if self.robust:
-            for comp in s.compensations:
-                if comp.status == "outcome_unknown" and comp.recheck_at is not None:
-                    candidates.append(Wakeup(at=comp.recheck_at, summary="recheck compensation outcome"))
+        for comp in s.compensations:
+            if comp.status == "outcome_unknown" and comp.recheck_at is not None:
+                candidates.append(Wakeup(at=comp.recheck_at, summary="recheck compensation outcome"))
         return min(candidates, key=lambda w: w.at)
 
     def _silence_due(self) -> datetime:
         s = self.state
         due = s.last_customer_message_at + self.policy.escalation.max_silence
-        if self.robust and s.last_silence_update_at is not None:
+        if s.last_silence_update_at is not None:
             due = max(due, s.last_silence_update_at + min(self.policy.escalation.max_silence, SILENCE_RETRY))
         return due
 
@@ -463,7 +439,7 @@ class Case:
                         percent=str(int(fraction * 100)),
                         due=self._format(due),
                     )
-            if self.robust and consumed >= s.clock.budget and not s.clock.deadline_missed:
+            if consumed >= s.clock.budget and not s.clock.deadline_missed:
                 # A breach is its own event, whatever the escalation level: reports count these.
                 s.clock.deadline_missed = True
                 due = self._due_at(s.clock.budget)
@@ -488,15 +464,14 @@ class Case:
             s.last_silence_update_at = now
             event = self._event("customer_updated", now, ENGINE, step=s.step.value, reason="max silence")
             self._notify_customer(event, "status_update", step=s.step.value.replace("_", " "))
-        if self.robust:
-            for comp in s.compensations:
-                if (
-                    comp.status == "outcome_unknown"
-                    and comp.recheck_at is not None
-                    and now + timedelta(seconds=_EPSILON) >= comp.recheck_at
-                ):
-                    comp.recheck_at = None  # the same key again: the activity looks the payment up first
-                    self._issue(comp, comp.seq)
+        for comp in s.compensations:
+            if (
+                comp.status == "outcome_unknown"
+                and comp.recheck_at is not None
+                and now + timedelta(seconds=_EPSILON) >= comp.recheck_at
+            ):
+                comp.recheck_at = None  # the same key again: the activity looks the payment up first
+                self._issue(comp, comp.seq)
 
     # ---- agents' steps: check_* raise Rejection, the others apply ---------------------------
 
@@ -790,8 +765,6 @@ class Case:
         )
 
     def _max_pause(self) -> timedelta | None:
-        if not self.state.pause_budget:
-            return None
         return self.policy.deadlines(self.state.severity).max_pause
 
     def _pause_used(self, now: datetime | None = None) -> float:
@@ -894,41 +867,18 @@ class Case:
     def has_seen(self, event_id: str) -> bool:
         """Whether this case already has the ticket event `event_id` (within the de-duplication window)."""
         s = self.state
-        return (
-            event_id == s.ticket.event_id
-            or event_id in s.seen_event_ids
-            or event_digest(event_id) in s.seen_event_digests
-        )
+        return event_id == s.ticket.event_id or event_digest(event_id) in s.seen_event_digests
 
     def _first_sight(self, event_id: str) -> bool:
         """Remember the ticket event `event_id`; False when the case had it already (within the window)."""
         s = self.state
-        if self.robust:
-            if self.has_seen(event_id):
-                return False
-            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1) :], event_digest(event_id)]
-            return True
-        if event_id in s.seen_event_ids:
+        if self.has_seen(event_id):
             return False
-        s.seen_event_ids.append(event_id)
+        s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1) :], event_digest(event_id)]
         return True
 
-    def answer_for(self, update_id: str) -> ContactResult | None:
-        """The first answer to the update `update_id` if it added a contact recently, else None."""
-        for known, count in reversed(self.state.contact_answers):
-            if known == update_id:
-                return self._contact_result(created=False, duplicate=False).model_copy(update={"contact_count": count})
-        return None
-
-    def remember_answer(self, update_id: str, result: ContactResult) -> None:
-        """Keep the answer of an update that added a contact (see `answer_for`)."""
-        if result.duplicate or result.created:
-            return
-        s = self.state
-        s.contact_answers = [*s.contact_answers[-(ANSWER_WINDOW - 1) :], (update_id, result.contact_count)]
-
     def check_add_contact(self, ticket: TicketEvent) -> None:
-        if self.robust and self.closed and not self.has_seen(ticket.event_id):
+        if self.closed and not self.has_seen(ticket.event_id):
             # Not a duplicate: a new complaint, which belongs to the next generation of this case.
             raise Rejection("closed", "the case is closed; a new complaint opens the next generation")
 
@@ -937,16 +887,11 @@ class Case:
         s = self.state
         if ticket.event_id == s.ticket.event_id and not s.opening_reported:
             s.opening_reported = True
-            return self._contact_result(created=True, duplicate=False)
-        if self.robust:
-            if self.has_seen(ticket.event_id):
-                return self._contact_result(created=False, duplicate=True)
-            self.check_add_contact(ticket)
-            s.seen_event_digests = [*s.seen_event_digests[-(SEEN_WINDOW - 1) :], event_digest(ticket.event_id)]
-        elif ticket.event_id in s.seen_event_ids or self.closed:
-            return self._contact_result(created=False, duplicate=True)
-        else:
-            s.seen_event_ids.append(ticket.event_id)
+            return self.contact_result(created=True, duplicate=False)
+        if self.has_seen(ticket.event_id):
+            return self.contact_result(created=False, duplicate=True)
+        self.check_add_contact(ticket)
+        self._first_sight(ticket.event_id)
         s.contact_count += 1
         event = self._event(
             "contact_added",
@@ -959,7 +904,7 @@ class Case:
             contact_count=s.contact_count,
         )
         self._repeat_contact(event, now, ticket.subject)
-        return self._contact_result(created=False, duplicate=False)
+        return self.contact_result(created=False, duplicate=False)
 
     def check_customer_message(self, inp: CustomerMessageInput) -> None:
         self._require_open("record a customer message")
@@ -1007,7 +952,7 @@ class Case:
 
     def _repeat_contact(self, event: DomainEvent, now: datetime, subject: str) -> None:
         s = self.state
-        queued = self._unsent_repeat_contact() if self.robust else None
+        queued = self._unsent_repeat_contact()
         if queued is not None and queued.notification is not None:
             # A burst of contacts is one message to the assignee, not one each ("contact #5–14").
             queued.notification.params["count"] = f"{queued.notification.params['first']}–{s.contact_count}"
@@ -1035,7 +980,7 @@ class Case:
                 return effect
         return None
 
-    def _contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
+    def contact_result(self, *, created: bool, duplicate: bool) -> ContactResult:
         s = self.state
         return ContactResult(
             case_id=s.case_id,
@@ -1076,14 +1021,14 @@ class Case:
         *,
         record: bool = True,
     ) -> None:
-        """A notification went out. `reached`: who it reached, over which channels (None: the single
-        webhook activity of histories before the channels succeeded); each channel that failed (and
+        """A notification went out. `reached`: who it reached, over which channels (None: nothing
+        was planned for it, no channel configured: it counts as sent); each channel that failed (and
         why); each person who could not be reached on any channel (the next one was tried); people
         left out (quiet hours). `record` False: nothing to put in the timeline. The silence clock
-        moves when a customer message is delivered, not when it is queued (robust cases)."""
+        moves when a customer message is delivered, not when it is queued."""
         note = effect.notification
         assert note is not None
-        if self.robust and note.audience == "customer" and (reached is None or reached):
+        if note.audience == "customer" and (reached is None or reached):
             self.state.last_customer_message_at = max(self.state.last_customer_message_at, now)
         if not record:
             return
@@ -1181,8 +1126,10 @@ class Case:
             s.customer_thread.append(key)
 
     def _notify_customer(self, event: DomainEvent, template: str, **params: str) -> None:
-        if not self.robust:  # robust: moved by `notification_delivered`
-            self.state.last_customer_message_at = event.at
+        # The silence clock moves when the message is delivered (`notification_delivered`), not here;
+        # without effects (the policy simulator) nothing is delivered: a message counts as sent at once.
+        if not self.effects:
+            self.state.last_customer_message_at = max(self.state.last_customer_message_at, event.at)
         self._notify(event, "customer", "customer", template, **params)
 
     def _issue(self, comp: Compensation, event_seq: int) -> None:

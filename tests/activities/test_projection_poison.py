@@ -28,7 +28,6 @@ def batch(events: list[DomainEvent]) -> ProjectionBatch:
 
 async def test_a_breach_at_the_top_of_the_ladder_is_in_the_report(db: asyncpg.Pool) -> None:
     case = Case.open(ticket("report"), fast_policy(ack="1h", fix="2h", interval="30m"), WID, T0)
-    case.make_robust()
     while (wake := case.next_wakeup()) is not None and wake.at <= T0 + timedelta(minutes=150):
         case.tick(wake.at)
     case.acknowledge(AcknowledgeInput(actor=AGENT), T0 + timedelta(minutes=150))

@@ -17,6 +17,7 @@ from tests.helpers import fast_policy, ticket
 from workflows.case import Case, CaseState
 from workflows.complaint import CaseStart, ComplaintWorkflow
 from workflows.models import ContactInput, ContactResult, TicketEvent
+from workflows.shell.carrying import carried_state, remember_answer
 
 POLICY = fast_policy(ack="30d", fix="30d", max_silence="30d")
 
@@ -25,11 +26,10 @@ def carried(workflow_id: str, opening: TicketEvent, contacts: list[tuple[str, st
     """The state an old run carries after adding `contacts` ((event id, update id)) to the case."""
     now = datetime.now(UTC)
     case = Case.open(opening, POLICY, workflow_id, now)
-    case.make_robust()
     case.add_contact(opening, now)
     for event_id, update_id in contacts:
-        case.remember_answer(update_id, case.add_contact(ticket("race", event=event_id), now))
-    return case.carried_state()
+        remember_answer(case, update_id, case.add_contact(ticket("race", event=event_id), now))
+    return carried_state(case)
 
 
 async def continue_with(

@@ -139,16 +139,13 @@ def test_fast_replay_equals_the_plain_step_machine_on_bench_cases(
     assert assert_same_as_plain(histories, candidate, monkeypatch) > 100
 
 
-def recorded_case(n: int, policy: Policy, *, robust: bool, rng: random.Random) -> CaseHistory:
-    """A case as a robust (patched) or a legacy workflow recorded it: the robust machine's status updates
-    come hourly once the first is not delivered (nothing is delivered here) and it records breaches as
-    `deadline_missed`; the simulator replays both with its own machine."""
+def recorded_case(n: int, policy: Policy, *, rng: random.Random) -> CaseHistory:
+    """A case as the engine's effect-free machine records it (breaches as `deadline_missed`, status
+    updates after each max-silence period); the simulator replays it with its own machine."""
     opened = T0 + timedelta(minutes=53 * n, microseconds=rng.randrange(1000))
-    wid = f"complaint-rec-{'r' if robust else 'l'}-{n:03d}"
+    wid = f"complaint-rec-{n:03d}"
     case = Case.open(ticket(n, customer=f"c-{n}", severity=rng.choice(["high", "normal"])), policy, wid, opened)
     case.effects = False
-    if robust:
-        case.make_robust()
     now = opened
 
     def at(seconds: float) -> datetime:
@@ -174,12 +171,12 @@ def recorded_case(n: int, policy: Policy, *, robust: bool, rng: random.Random) -
     return CaseHistory(workflow_id=wid, events=list(case.state.events))
 
 
-def test_fast_replay_equals_the_plain_step_machine_on_robust_and_legacy_recordings(
+def test_fast_replay_equals_the_plain_step_machine_on_recorded_cases(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recorded = fast_policy(ack="1h", fix="1d", interval="1h", max_silence="1d", age_ceiling="30d")
     rng = random.Random(8)
-    histories = [recorded_case(n, recorded, robust=n % 2 == 0, rng=rng) for n in range(40)]
+    histories = [recorded_case(n, recorded, rng=rng) for n in range(40)]
     kinds = {e.type for h in histories for e in h.events}
     assert {"deadline_missed", "paused", "fix_recorded", "customer_updated"} <= kinds
     for changes in ({"max_silence": "1h"}, {"max_silence": "30m", "interval": "2h"}, {"max_silence": "3h"}):

@@ -1,72 +1,126 @@
-"""The run's course: which rules (patches) it follows, its tasks and loops, a contact's answer across runs."""
+"""One run of a case: the step machine and the parts that do its effects, and the run's course."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ContinueAsNewVersioningBehavior
 
+from workflows.case import Case, Rejection
 from workflows.models import CaseStatus, ContactResult, TicketEvent
-from workflows.shell import projection, publishing, timers
+from workflows.shell import carrying
+from workflows.shell.delivery import Outbox
+from workflows.shell.gate import Gate
+from workflows.shell.projection import Projector
+from workflows.shell.publishing import Publisher
+from workflows.shell.start import MOVING, OPENED_AT_TOLERANCE, CaseStart
+from workflows.shell.timers import Timers
 
-if TYPE_CHECKING:
-    from workflows.complaint import ComplaintWorkflow
-
-
-def decide_rules(wf: ComplaintWorkflow) -> None:
-    if wf._lean:
-        # Every patch costs a marker and a billable TemporalChangeVersion upsert per run (the SDK
-        # upserts one for each patch a run calls): a lean run asks for none of the older ones.
-        wf._projecting = wf.case.state.pause_budget = wf._robust = True
-        wf.case.make_robust()
-        return
-    # Histories from before the event store have no projection: they replay without it.
-    wf._projecting = workflow.patched("project-events")
-    # Histories from before the pause budget replay without it (their policies have no max_pause,
-    # but a continued-as-new state must not start enforcing it either).
-    wf.case.state.pause_budget = workflow.patched("pause-budget")
-    # Breach events, delivery-moved silence, bounded state, continue-as-new under load,
-    # unknown compensation outcomes, poison batches: see Case.robust. Older histories replay without.
-    wf._robust = workflow.patched("robust-cases")
-    if wf._robust:
-        wf.case.make_robust()
+T = TypeVar("T")
 
 
-async def run(wf: ComplaintWorkflow) -> CaseStatus:
-    if not wf._answers:  # older histories decide the rules here, as they were recorded
-        wf._decide_rules()
-    if wf._lean:
-        publisher = asyncio.create_task(publishing.publisher(wf))
-    if wf._projecting:
-        projector = asyncio.create_task(projection.projector(wf))
-    async with wf._lock:
-        await wf._drain()
-    if wf._lean:
-        await timers.lean_loop(wf)
-    else:
-        await timers.loop(wf)
-    await workflow.wait_condition(
-        lambda: workflow.all_handlers_finished() and projection.projected(wf) and not wf._dirty
-    )
-    if wf._projecting:
+def check(rule: Callable[..., object], *args: object) -> None:
+    """Run a step machine's check (or change); its rejection becomes the update's failure."""
+    try:
+        rule(*args)
+    except Rejection as rejection:
+        raise ApplicationError(rejection.message, type=rejection.code, non_retryable=True) from None
+
+
+class CaseRun:
+    """Built once in the workflow's `__init__` (the update of update-with-start runs before `run`).
+    Each part owns its state: the gate its lock and counts, the projector what is stored, the
+    publisher what the UI shows, the outbox its deliveries, the timers their pending sleeps."""
+
+    def __init__(self, start: CaseStart) -> None:
+        if start.state is not None:
+            self.case = Case(start.state)
+        else:
+            opened = workflow.now()
+            # The client's moment, if it is a plausible one (not ahead of this task, at most seconds
+            # behind): then its NextDeadline matches ours.
+            if start.opened_at is not None and opened - OPENED_AT_TOLERANCE <= start.opened_at <= opened:
+                opened = start.opened_at
+            self.case = Case.open(start.ticket, start.policy, workflow.info().workflow_id, opened, start.rule)
+        self.gate = Gate()
+        self.projector = Projector(self.case)
+        self.publisher = Publisher(self.case, continued=start.state is not None)
+        self.outbox = Outbox(self.case, self.projector, self.publisher)
+        self.timers = Timers(self.case, self.gate, self.outbox)
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> CaseStatus:
+        publisher = asyncio.create_task(self.publisher.run())
+        projector = asyncio.create_task(self.projector.run())
+        async with self.gate.lock:
+            await self.outbox.drain()
+        await self.timers.run()
+        if not self.case.closed:
+            await self._continue_as_new()
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self.projector.done() and not self.publisher.pending
+        )
         projector.cancel()
-    if wf._lean:
         publisher.cancel()
-    return wf.case.status(workflow.now())
+        return self.case.status(workflow.now())
 
+    async def _continue_as_new(self) -> None:
+        """At a safe point: new updates are turned away ("moving", retried by callers against the new
+        run), the handlers in flight finish and the UI is current; the state goes along, onto the
+        deployment's current build when a newer one is the target."""
+        self.gate.moving = True
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.publisher.pending)
+        async with self.gate.lock:
+            upgrade = self.gate.upgrade_due()
+            state = carrying.carried_state(self.case)
+            workflow.continue_as_new(
+                CaseStart(ticket=state.ticket, policy=state.policy, state=state),
+                initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE if upgrade else None,
+            )
 
-def add_contact_once(wf: ComplaintWorkflow, ticket: TicketEvent) -> ContactResult:
-    """The contact added, or (the same update, retried into the next run) the answer it had then."""
-    if not wf._answers:
-        return wf.case.add_contact(ticket, workflow.now())
-    info = workflow.current_update_info()
-    if info is None:
-        return wf.case.add_contact(ticket, workflow.now())
-    update_id = info.id
-    earlier = wf.case.answer_for(update_id)
-    if earlier is not None:  # this very update added the contact already (in the previous run)
-        return earlier
-    added = wf.case.add_contact(ticket, workflow.now())
-    wf.case.remember_answer(update_id, added)
-    return added
+    # ---- changes ---------------------------------------------------------------------------
+
+    def admit(self, rule: Callable[..., object], *args: object) -> None:
+        """A validator: turn the update away while the run is moving to a new one, else check it."""
+        if self.gate.moving:
+            raise ApplicationError("the case is moving to a new run; retry", type=MOVING, non_retryable=True)
+        check(rule, *args)
+
+    async def step(self, apply: Callable[[T, object], object], inp: T) -> CaseStatus:
+        async with self.gate.turn():
+            # Checked again under the lock: another handler may have moved the case since validation.
+            check(apply, inp, workflow.now())
+            self.gate.changed()
+            await self.outbox.drain()
+            return self.case.status(workflow.now())
+
+    async def add_contact(self, ticket: TicketEvent) -> ContactResult:
+        """Applied at once (a synchronous change of the step machine), then the outbox is drained:
+        concurrent contacts share one drain, their notifications sent side by side."""
+        result: list[ContactResult] = []
+        check(lambda: result.append(self._add_contact_once(ticket)))
+        self.gate.changed()
+        async with self.gate.turn():
+            await self.outbox.drain()
+        return result[0]
+
+    def _add_contact_once(self, ticket: TicketEvent) -> ContactResult:
+        """The contact added, or (the same update, retried into the next run) the answer it had then."""
+        info = workflow.current_update_info()
+        if info is None:
+            return self.case.add_contact(ticket, workflow.now())
+        earlier = carrying.answer_for(self.case, info.id)
+        if earlier is not None:  # this very update added the contact already (in the previous run)
+            return earlier
+        added = self.case.add_contact(ticket, workflow.now())
+        carrying.remember_answer(self.case, info.id, added)
+        return added
+
+    def nudge(self) -> None:
+        """Wake the timer loop: it re-plans, and moves the case to a newer build if one is the target."""
+        self.gate.changed()

@@ -1,7 +1,6 @@
-"""compact-actions: the rules named by the start (no patch, so no TemporalChangeVersion upsert), the
-compensation issued as a local activity in the compensate step's workflow task, and the follow-up step's
-deadline shown from its start; a start naming rules a worker does not know waits for one that does; a
-start that names none (an older client's) runs by its patches as before."""
+"""Fewer billable actions: the compensation issued as a local activity in the compensate step's
+workflow task, the follow-up step's deadline shown from its start, and overdue wakeups handled in the
+task that finds them."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.worker import Worker
 
-import starter.cases
 from activities.notifications import Notifier
 from activities.store.projection import stored_status
 from bench.actions_by_history import count_history
@@ -29,7 +26,6 @@ from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import workflow_id_for
-from workflows.shell.start import CaseStart, UnknownRules
 
 
 async def test_the_compensation_and_its_notice_share_one_workflow_task(
@@ -85,48 +81,6 @@ async def test_the_follow_up_deadline_shown_does_not_move_when_the_customer_is_a
 async def _asked(client: Client, case: str) -> object:
     current = await status(client, case)
     return current if current.deadlines.follow_up_asked else None
-
-
-async def test_a_start_without_rules_runs_by_its_patches(
-    client: Client, worker: Worker, task_queue: str, db: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(starter.cases, "CURRENT_RULES", None)  # an older client's start
-    key = f"old-{uuid.uuid4().hex[:6]}"
-    await real_lifecycle(client, task_queue, key, lifecycle_policy(), db)
-    counted = count_history(
-        list((await client.get_workflow_handle(workflow_id_for(ticket(key).case_key)).fetch_history()).events)
-    )
-    assert counted["markers"]["core_patch"] == 1  # lean-actions, which implies the older patches
-    assert counted["activities"]["issue_compensation"] == 1
-    assert counted["by_type"]["upsert"] >= 1 + 5  # TemporalChangeVersion (the patch's), then the steps
-
-
-async def _task_retried(handle: WorkflowHandle) -> bool:
-    """The first workflow task keeps failing (the server retries it, without new history events)."""
-    return (await handle.describe()).raw_description.pending_workflow_task.attempt >= 2
-
-
-def test_unknown_rules_are_refused_by_name() -> None:
-    start = CaseStart(ticket=ticket("refuse"), policy=lifecycle_policy())
-    with pytest.raises(UnknownRules, match="'from-a-newer-client', which this worker does not know"):
-        ComplaintWorkflow(start.model_copy(update={"rules": "from-a-newer-client"}))
-
-
-async def test_a_start_naming_unknown_rules_waits_for_a_worker_that_knows_them(
-    client: Client, worker: Worker, task_queue: str
-) -> None:
-    start = CaseStart(ticket=ticket(f"new-{uuid.uuid4().hex[:6]}"), policy=lifecycle_policy()).model_dump(mode="json")
-    handle = await client.start_workflow(
-        "ComplaintWorkflow",
-        {**start, "rules": "from-a-newer-client"},
-        id=f"complaint-rules-{uuid.uuid4().hex[:6]}",
-        task_queue=task_queue,
-    )
-    await eventually(lambda: _task_retried(handle), timeout=30)
-    assert (await handle.describe()).status.name == "RUNNING"  # not failed: a newer worker can take it
-    history = [e.event_type for e in (await handle.fetch_history()).events]
-    assert EventType.EVENT_TYPE_MARKER_RECORDED not in history  # nothing was run by older rules
-    await handle.terminate("test over")
 
 
 async def test_wakeups_overdue_when_their_task_runs_are_handled_in_that_task(
