@@ -16,7 +16,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 from activities.carried import PlanAndProject
 from activities.channels.email import EmailConfigError
@@ -43,7 +43,11 @@ def build_worker(
     compensator: Compensator | None = None,
     max_cached_workflows: int = 10000,
     interceptors: Sequence[Interceptor] = (),
+    deployment: WorkerDeploymentConfig | None = None,
+    workflows: Sequence[type] = (ComplaintWorkflow,),
 ) -> Worker:
+    """The worker; `deployment` makes it a versioned worker of that deployment version (cases pinned
+    to it), None an unversioned one (the time-skipping test server has no deployments)."""
     notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
     if codec is not None:
@@ -55,10 +59,10 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue or task_queue(),
-        workflows=[ComplaintWorkflow],
+        workflows=list(workflows),
         # Shared by all runs instead of re-executed per run: a cached case keeps less; and no exec per
         # payload for its serialization context (recovery.sandbox).
-        workflow_runner=sharing_workflow_modules(ComplaintWorkflow),
+        workflow_runner=sharing_workflow_modules(*workflows),
         activities=[
             *notifier.activities,
             compensator.issue_compensation,
@@ -69,6 +73,7 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        deployment_config=deployment,
     )
 
 
