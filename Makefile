@@ -40,9 +40,9 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --select I --fix .
 	$(VENV)/bin/ruff format .
 
-# Re-record the replay fixtures (only for a deliberate, versioned workflow change).
+# Record the replay fixtures not recorded yet (never overwrites one; SCENARIO=NAME records one).
 record-histories: $(VENV)/.installed
-	$(PY) -m tests.replay.record
+	$(PY) -m tests.replay.record $(if $(SCENARIO),--scenario $(SCENARIO))
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -1,7 +1,11 @@
-"""Recorded histories of the real workflow replay against today's code; a reordered command fails."""
+"""Recorded histories of the real workflow replay against today's code; a reordered command fails.
+
+The fixtures are the 1.0 baseline's scenarios (tests/replay/record.py records them, once, and never
+overwrites one): every committed file must keep replaying."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,52 +15,26 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from recovery.converter import data_converter
+from tests.replay.record import HISTORIES, SCENARIOS, fixture_names
 from workflows.complaint import ComplaintWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+DIRECTORY = Path(os.environ.get("RECOVERY_REPLAY_HISTORIES") or HISTORIES)
+"""The committed fixtures; RECOVERY_REPLAY_HISTORIES=DIR replays a trial recording (record.py --out DIR)."""
+FILES = sorted(DIRECTORY.glob("*.json"))
+NONDETERMINISM_FIXTURE = DIRECTORY / "four_eyes_approval.json"
 
 
 def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-def test_histories_are_committed() -> None:
-    # Before the event store (no projection), after it (`project-events` patch), after the pause
-    # budget and business calendars (`pause-budget` patch), and with the notification channels
-    # (`channels` patch: plan + deliver activities), and after the `robust-cases` patch
-    # (breach events, delivery-moved silence, bounded state…), and after the `lean-actions` patch
-    # (events carried by the plan, one timer kept, no re-upserted start attributes): all must replay.
-    assert {p.stem for p in HISTORIES} >= {
-        "lifecycle_with_approval",
-        "escalation_ladder",
-        "lifecycle_with_approval_v2",
-        "escalation_ladder_v2",
-        "lifecycle_with_approval_calendars",
-        "escalation_ladder_calendars",
-        "pause_budget_calendars",
-        "lifecycle_with_approval_assign",
-        "escalation_ladder_assign",
-        "lifecycle_with_approval_robust",
-        "escalation_ladder_robust",
-        "lifecycle_with_approval_channels",
-        "escalation_ladder_channels",
-        # `contacts-across-runs`: the rules decided in __init__, contacts' answers by update id.
-        "lifecycle_with_approval_across",
-        "escalation_ladder_across",
-        "pause_budget_across",
-        # `lean-actions` (implies every earlier patch): events on the plan, one timer, one upsert a task.
-        "lifecycle_with_approval_lean",
-        "escalation_ladder_lean",
-        "pause_budget_lean",
-        # `compact-actions`, named by the start (no patch): the compensation a local activity beside its
-        # notice's plan, the follow-up step's deadline shown from its start.
-        "lifecycle_with_approval_compact",
-        "escalation_ladder_compact",
-        "pause_budget_compact",
-    }
+def test_every_scenario_is_committed() -> None:
+    expected = {name for scenario in SCENARIOS for name in fixture_names(scenario)}
+    missing = expected - {p.stem for p in FILES}
+    assert not missing, f"not recorded (python -m tests.replay.record): {sorted(missing)}"
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_recorded_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=data_converter)
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
@@ -65,6 +43,7 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Publishing search attributes before doing the outbox reorders commands: replay must fail."""
+    assert NONDETERMINISM_FIXTURE.exists(), f"{NONDETERMINISM_FIXTURE.name}: not recorded yet (tests.replay.record)"
     original = ComplaintWorkflow._drain
 
     async def publish_first(self: ComplaintWorkflow) -> None:
@@ -74,7 +53,7 @@ async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) 
             self._publish()
         await original(self)
 
-    history = load(Path(__file__).parent / "histories" / "lifecycle_with_approval.json")
+    history = load(NONDETERMINISM_FIXTURE)
     replayer = Replayer(
         workflows=[ComplaintWorkflow], data_converter=data_converter, workflow_runner=UnsandboxedWorkflowRunner()
     )
