@@ -16,7 +16,9 @@ from temporalio.workflow import NondeterminismError
 
 from recovery.converter import data_converter
 from tests.replay.record import HISTORIES, SCENARIOS, fixture_names
+from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
+from workflows.shell.delivery import Outbox
 
 DIRECTORY = Path(os.environ.get("RECOVERY_REPLAY_HISTORIES") or HISTORIES)
 """The committed fixtures; RECOVERY_REPLAY_HISTORIES=DIR replays a trial recording (record.py --out DIR)."""
@@ -44,13 +46,11 @@ async def test_recorded_history_replays(path: Path) -> None:
 async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) -> None:
     """Publishing search attributes before doing the outbox reorders commands: replay must fail."""
     assert NONDETERMINISM_FIXTURE.exists(), f"{NONDETERMINISM_FIXTURE.name}: not recorded yet (tests.replay.record)"
-    original = ComplaintWorkflow._drain
+    original = Outbox.drain
 
-    async def publish_first(self: ComplaintWorkflow) -> None:
-        if self.case.take_effect() is not None:
-            workflow.upsert_search_attributes([])
-            self._published = {}
-            self._publish()
+    async def publish_first(self: Outbox) -> None:
+        if workflow.info().workflow_type == "ComplaintWorkflow":
+            workflow.upsert_search_attributes([sa.RECOVERY_STEP.value_set("reordered")])
         await original(self)
 
     history = load(NONDETERMINISM_FIXTURE)
@@ -59,6 +59,6 @@ async def test_reordered_command_breaks_replay(monkeypatch: pytest.MonkeyPatch) 
     )
     await replayer.replay_workflow(history)  # unchanged code, same runner: replays
 
-    monkeypatch.setattr(ComplaintWorkflow, "_drain", publish_first)
+    monkeypatch.setattr(Outbox, "drain", publish_first)
     with pytest.raises(NondeterminismError, match="UpsertWorkflowSearchAttributes|ScheduleActivity"):
         await replayer.replay_workflow(history)
