@@ -24,6 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import Notifier
 from recovery.converter import data_converter
+from recovery.deployments import make_current
+from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from starter.cases import open_case, run_step, status
 from tests.helpers import AGENT, LEAD, fast_policy, ticket
@@ -182,6 +184,7 @@ async def main() -> None:
         search_attributes=sa.ALL,
         data_converter=data_converter,
     ) as env:
+        await make_current(env.client, deployment_name(), build_id())
         async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):
             workflow_id = await lifecycle_with_approval(env.client, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
@@ -193,7 +196,7 @@ async def main() -> None:
         data_converter=data_converter,
     ) as env:
         await register_search_attributes(env.client)
-        async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=notifier, versioning=False):
             workflow_id = await escalation_ladder(env, queue)
             history = await env.client.get_workflow_handle(workflow_id).fetch_history()
             (HERE / f"escalation_ladder_{VERSION}.json").write_text(history.to_json())
