@@ -168,13 +168,16 @@ async def wait_propagated(client: Client, deployment: str, timeout: float = 30.0
 
 
 async def promote(client: Client, deployment: str, build: str, timeout: float = 30.0) -> str | None:
-    """Make `build` the current version; returns the build that was current before (None if none)."""
+    """Make `build` the current version; returns the build that was current before (None if none,
+    `build` itself if it already was)."""
     info = await describe(client, deployment)
     if build not in _builds(info):
-        known = ", ".join(_builds(info)) or "none"
+        known = ", ".join(sorted(_builds(info))) or "none"
         raise DeploymentError(
             f"no build {build!r} in deployment {deployment!r} (builds: {known}); start its workers first"
         )
+    if info.routing_config.current_deployment_version.build_id == build:
+        return build  # already current
     try:
         response = await client.workflow_service.set_worker_deployment_current_version(
             SetWorkerDeploymentCurrentVersionRequest(
@@ -255,7 +258,7 @@ async def drain(
     left or `wait` seconds passed; nudges what is left again every `renudge_every` seconds."""
     info = await describe(client, deployment)
     if build not in _builds(info):
-        known = ", ".join(_builds(info)) or "none"
+        known = ", ".join(sorted(_builds(info))) or "none"
         raise DeploymentError(f"no build {build!r} in deployment {deployment!r} (builds: {known})")
     routing = info.routing_config
     if build == routing.current_deployment_version.build_id:

@@ -70,7 +70,7 @@ async def cmd_promote(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"deployment": args.deployment, "current_build": args.build, "previous_build": previous}))
     else:
-        was = f" (was {previous})" if previous else ""
+        was = " (already)" if previous == args.build else f" (was {previous})" if previous else ""
         print(f"deployment {args.deployment}: build {args.build} is current{was}; new cases start on it")
     return 0
 
