@@ -29,6 +29,7 @@ from recovery.client import connect, task_queue
 from recovery.codec import EncryptionCodec
 from recovery.logs import configure_logging
 from recovery.sandbox import sharing_workflow_modules
+from recovery.versioning import build_id, deployment_config, deployment_name
 from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger("worker")
@@ -43,11 +44,14 @@ def build_worker(
     compensator: Compensator | None = None,
     max_cached_workflows: int = 10000,
     interceptors: Sequence[Interceptor] = (),
+    versioning: bool = True,
     deployment: WorkerDeploymentConfig | None = None,
     workflows: Sequence[type] = (ComplaintWorkflow,),
 ) -> Worker:
-    """The worker; `deployment` makes it a versioned worker of that deployment version (cases pinned
-    to it), None an unversioned one (the time-skipping test server has no deployments)."""
+    """The worker of this build. `versioning=True` (production): it joins the Worker Deployment
+    `deployment_name()` as version `build_id()` (recovery/versioning.py), and cases it starts stay
+    pinned to this build; `deployment` names another version (tests of two builds side by side).
+    `versioning=False` for servers without deployments (the time-skipping test server)."""
     notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
     if codec is not None:
@@ -73,7 +77,7 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         interceptors=interceptors,
         graceful_shutdown_timeout=timedelta(seconds=10),
-        deployment_config=deployment,
+        deployment_config=deployment or deployment_config(versioning),
     )
 
 
@@ -90,7 +94,13 @@ async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = T
         await require_migrated(pool)
         client = await connect()
         worker = build_worker(client, pool=pool)
-        log.info("worker started", task_queue=task_queue(), namespace=client.namespace)
+        log.info(
+            "worker started",
+            task_queue=task_queue(),
+            namespace=client.namespace,
+            deployment=deployment_name(),
+            build_id=build_id(),
+        )
         async with worker:
             await stop.wait()
             log.info("worker stopping: finishing in-flight tasks")

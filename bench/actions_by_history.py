@@ -36,6 +36,8 @@ from activities.store import create_pool, embedded_url, migrate, stop_embedded
 from bench.common import ticket
 from bench.lifecycle import lifecycle_policy, real_lifecycle
 from recovery.converter import data_converter
+from recovery.deployments import make_current
+from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -159,26 +161,27 @@ async def measure(runs: int = 1) -> list[dict[str, Any]]:
                 dev_server_extra_args=["--metrics-port", str(port)],
             ) as env,
             httpx.AsyncClient() as http,
-            build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()),
         ):
-            for _ in range(runs):  # one at a time: the counter's difference is this lifecycle's
-                before = await settled(http, metrics)
-                key = f"act-{uuid.uuid4().hex[:6]}"
-                await real_lifecycle(env.client, queue, key, lifecycle_policy(), pool)
-                after = await settled(http, metrics)
-                handle = env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key))
-                history = await handle.fetch_history()
-                server = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
-                results.append(
-                    {
-                        "history": count_history(list(history.events)),
-                        "timeline": timeline(list(history.events)),
-                        "server_action_counter": {
-                            "total": sum(server.values()),
-                            "by_action_type": dict(sorted(server.items())),
-                        },
-                    }
-                )
+            await make_current(env.client, deployment_name(), build_id())
+            async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
+                for _ in range(runs):  # one at a time: the counter's difference is this lifecycle's
+                    before = await settled(http, metrics)
+                    key = f"act-{uuid.uuid4().hex[:6]}"
+                    await real_lifecycle(env.client, queue, key, lifecycle_policy(), pool)
+                    after = await settled(http, metrics)
+                    handle = env.client.get_workflow_handle(workflow_id_for(ticket(key).case_key))
+                    history = await handle.fetch_history()
+                    server = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+                    results.append(
+                        {
+                            "history": count_history(list(history.events)),
+                            "timeline": timeline(list(history.events)),
+                            "server_action_counter": {
+                                "total": sum(server.values()),
+                                "by_action_type": dict(sorted(server.items())),
+                            },
+                        }
+                    )
     finally:
         await pool.close()
     return results

@@ -21,7 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import Notifier
 from activities.store import create_pool, embedded_url, migrate
 from recovery.converter import data_converter
+from recovery.deployments import make_current
 from recovery.logs import configure_logging
+from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
 from workflows.models import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification, TicketEvent
@@ -218,6 +220,8 @@ async def start_stack(tmp: Path) -> Stack:
             str(metrics_port),
         ],
     )
+    # Versioned workers like production: this build is current for every task queue they poll.
+    await make_current(env.client, deployment_name(), build_id())
     address = env.client.service_client.config.target_host
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     say(f"Temporal dev server on {address}, metrics {metrics_url} ({time.perf_counter() - started:.1f}s)")

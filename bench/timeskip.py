@@ -108,7 +108,7 @@ async def figure_g(pool: asyncpg.Pool, days: int = 30, variants: bool = True) ->
     try:
         await register_search_attributes(env.client)
         queue = f"skip-{uuid.uuid4().hex[:6]}"
-        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier()):
+        async with build_worker(env.client, pool=pool, queue=queue, notifier=Notifier(), versioning=False):
             say(
                 f"(g): time-skipping server up in {server_start:.1f}s (excluded); "
                 + ("a cold case, then the measured one" if variants else "the measured case (cold)")

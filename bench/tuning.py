@@ -19,6 +19,7 @@ from activities.store.projection import Projector
 from bench.common import say, summary
 from bench.lifecycle import lifecycle_policy, run_kind
 from bench.procs import CpuMeter, Groups
+from recovery.versioning import deployment_config
 from workflows.complaint import ComplaintWorkflow
 
 
@@ -44,6 +45,7 @@ def build(client: Client, pool: asyncpg.Pool, queue: str, overrides: dict[str, A
         task_queue=queue,
         workflows=[ComplaintWorkflow],
         activities=[notifier.send, compensator.issue_compensation, Projector(pool).project_events],
+        deployment_config=deployment_config(True),  # as worker.build_worker
         **options,
     )
 

@@ -282,6 +282,7 @@ async def _run(
     watcher = asyncio.create_task(_watch(server, stop))
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run_worker(worker_stop, handle_signals=False))
+    promoting = asyncio.create_task(_promote_own_build(address, worker_task))
     while not api.started and not serving.done():
         await asyncio.sleep(0.05)
     _say(f"Temporal UI:  http://127.0.0.1:{ui_port}/namespaces/default/workflows")
@@ -298,7 +299,11 @@ async def _run(
     _say("open a case:  recovery open --file examples/shipping-charge.json    (Ctrl-C stops the stack)")
     stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait([worker_task, stopping], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([promoting, worker_task, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if promoting.done() and not promoting.result():
+            stop.set()
+        else:
+            await asyncio.wait([worker_task, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
         # The API first, while the worker still runs: in-flight steps may finish within the grace
         # period, and none waits for a worker that is already gone.
@@ -311,9 +316,41 @@ async def _run(
         await serving
         if codec_server is not None:
             await codec_serving
+        promoting.cancel()
         worker_stop.set()
         await worker_task
+    if promoting.done() and not promoting.cancelled() and not promoting.result():
+        return 1
     return 0 if server.poll() is None else 1
+
+
+async def _promote_own_build(address: str, worker_task: asyncio.Task[None]) -> bool:
+    """Make this worker's build current once it polls: new cases start on it. Cases pinned to an
+    older build wait for a worker of that build (`recovery deploy drain` needs one): say so."""
+    from recovery.client import connect
+    from recovery.deployments import DeploymentError, promote, status, wait_for_version
+    from recovery.versioning import build_id, deployment_name
+
+    name, build = deployment_name(), build_id()
+    try:
+        client = await connect(address)
+        await wait_for_version(client, name, build, timeout=60)
+        previous = await promote(client, name, build)
+        report = await status(client, name)
+    except DeploymentError as err:
+        if worker_task.done():
+            return True  # the worker's own failure is reported where it ends
+        print(f"recovery: error: {err}", file=sys.stderr)
+        return False
+    moved = f" (was {previous})" if previous and previous != build else ""
+    _say(f"build {build} is current in deployment {name!r}{moved}")
+    for version in report.versions:
+        if version.build_id != build and version.running_cases:
+            _say(
+                f"  {version.running_cases} open cases are pinned to build {version.build_id}: they move once a worker"
+                f" of that build runs and `recovery deploy drain {version.build_id}` nudges them"
+            )
+    return True
 
 
 def _dev_tokens() -> list[tuple[str, str, str]]:

@@ -25,6 +25,8 @@ from temporalio.worker import Worker
 from activities.notifications import Notifier
 from activities.store import embedded_url, migrate, stop_embedded
 from recovery.converter import data_converter
+from recovery.deployments import make_current
+from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from tests.helpers import WebhookReceiver, free_port
 from worker import build_worker
@@ -58,6 +60,9 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         ],
     )
     async with env:
+        # Workers here are versioned like production. One current version covers every task queue
+        # its workers poll later (each test has its own), so this build is made current once.
+        await make_current(env.client, deployment_name(), build_id())
         yield env
 
 

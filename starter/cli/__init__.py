@@ -3,7 +3,7 @@
 Every failure is one line on stderr and a non-zero exit: 2 for bad input, 1 for a step the engine
 refused or a server that can't be reached. Each subcommand names its handler with
 `set_defaults(func=...)`; handlers live in `cases` (open, steps, show), `ops` (policy, db,
-report) and `servers` (worker, api, codec-server, dev, demo).
+report), `deploy` (deploy status, promote, drain) and `servers` (worker, api, codec-server, dev, demo).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import sys
 
 from activities.roster import RosterError
-from starter.cli import cases, ops, servers
+from starter.cli import cases, deploy, ops, servers
 from starter.cli import policy as policy_commands
 from starter.cli.common import UsageError
 from starter.steps import AGENT_STEPS
@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     policy_commands.add_commands(policy_sub)
 
+    deploy.add_commands(sub, common)
+
     roster = sub.add_parser("roster", help="roster tools (the people behind each escalation role)")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
     roster_check = roster_sub.add_parser("check", help="validate a roster file and summarise it")
@@ -176,6 +178,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from activities.store import DatabaseError
+    from recovery.deployments import DeploymentError
     from starter.cases import CaseError
 
     try:
@@ -187,7 +190,7 @@ def _main(argv: list[str] | None = None) -> int:
     except CaseError as err:
         print(f"recovery: rejected ({err.code}): {err.message}", file=sys.stderr)
         return 1
-    except (ConnectionError, DatabaseError) as err:
+    except (ConnectionError, DatabaseError, DeploymentError) as err:
         print(f"recovery: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

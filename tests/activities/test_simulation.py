@@ -30,7 +30,7 @@ ACK_AFTER = {"a": 30, "b": 50, "c": 70, "d": 110}  # minutes
 async def record_cases(env: WorkflowEnvironment, db: asyncpg.Pool, receiver: WebhookReceiver) -> list[CaseHistory]:
     client = env.client
     policy = fast_policy(ack="1h", interval="30m")
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = {
             key: await open_case(
                 client, ticket(f"sim-{key}", customer=f"cust-sim-{key}", order=f"ord-{key}"), policy, QUEUE

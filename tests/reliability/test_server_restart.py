@@ -14,6 +14,8 @@ from temporalio.client import Client
 
 from activities.notifications import Notifier
 from recovery.converter import data_converter
+from recovery.deployments import make_current
+from recovery.versioning import build_id, deployment_name
 from starter.cases import open_case, timeline
 from starter.dev import temporal_command
 from tests.helpers import WebhookReceiver, eventually, fast_policy, free_port, ticket
@@ -48,6 +50,7 @@ async def test_escalations_fire_once_across_a_server_kill(
     server = start_server(tmp_path, port)
     try:
         client = await connected(port)
+        await make_current(client, deployment_name(), build_id())
         queue = "restart"
         policy = fast_policy(ack="6s", interval="3s")
         async with build_worker(client, pool=db, queue=queue, notifier=Notifier(receiver.url)):

@@ -202,6 +202,7 @@ class Rig:
             queue=queue,
             notifier=self.channels.notifier,
             compensator=compensator or Compensator(self.pool),
+            versioning=False,  # recorded without a deployment: one server setup for both servers
         ):
             yield queue
 

@@ -23,7 +23,7 @@ def offsets(events: list[DomainEvent], opened_at) -> list[tuple[str, float, dict
 
 async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(client, ticket("ladder"), fast_policy(ack="1h", interval="30m"), QUEUE)
         await skip_env.sleep(timedelta(hours=3))
         events = await timeline(client, opened.case_id)
@@ -53,7 +53,7 @@ async def test_unacknowledged_case_warns_then_climbs_the_ladder(skip_env: Workfl
 
 async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(client, ticket("stop"), fast_policy(ack="1h", fix="10h", interval="30m"), QUEUE)
         await skip_env.sleep(timedelta(minutes=70))
         await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
@@ -70,7 +70,7 @@ async def test_acknowledging_stops_the_ladder(skip_env: WorkflowEnvironment, rec
 
 async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(client, ticket("pause"), fast_policy(ack="1h", interval="30m"), QUEUE)
         before = (await status(client, opened.case_id)).deadlines.due_at
         await skip_env.sleep(timedelta(minutes=10))
@@ -94,7 +94,7 @@ async def test_a_pause_moves_the_deadline_by_its_length(skip_env: WorkflowEnviro
 
 async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(
             client, ticket("quiet"), fast_policy(ack="1h", fix="3d", interval="30m", max_silence="6h"), QUEUE
         )
@@ -110,7 +110,7 @@ async def test_silence_sends_a_status_update(skip_env: WorkflowEnvironment, rece
 
 async def test_age_ceiling_escalates_to_the_top(skip_env: WorkflowEnvironment, receiver, db) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(
             client, ticket("old"), fast_policy(ack="1h", fix="30d", interval="30m", age_ceiling="2d"), QUEUE
         )

@@ -24,6 +24,7 @@ from activities.store.projection import Projector
 from bench.actions_by_history import count_history
 from bench.common import ticket
 from bench.lifecycle import lifecycle_policy, real_lifecycle
+from recovery.versioning import deployment_config
 from starter.cases import open_case, status
 from tests.helpers import eventually
 from workflows import search_attributes as sa
@@ -88,6 +89,7 @@ async def test_a_store_refusing_every_batch_holds_back_no_message_and_the_case_f
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
+        deployment_config=deployment_config(True),  # as worker.build_worker
         activities=[
             *notifier.activities,
             Compensator.from_env(db).issue_compensation,
@@ -133,6 +135,7 @@ async def test_a_hanging_store_holds_back_no_plan_and_the_projector_stores_the_e
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
+        deployment_config=deployment_config(True),  # as worker.build_worker
         activities=[
             *notifier.activities,
             Compensator.from_env(db).issue_compensation,

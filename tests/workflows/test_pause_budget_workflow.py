@@ -30,7 +30,7 @@ async def test_pause_budget_auto_resumes_and_tells_the_owner(
     skip_env: WorkflowEnvironment, receiver: WebhookReceiver, db: object
 ) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):  # type: ignore[arg-type]
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):  # type: ignore[arg-type]
         opened = await open_case(client, ticket("pause-budget"), policy_with_max_pause("1h"), QUEUE)
         await skip_env.sleep(timedelta(minutes=10))
         await run_step(client, opened.case_id, "pause", PauseInput(actor=AGENT, reason="waiting for photos"))

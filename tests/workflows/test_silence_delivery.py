@@ -22,7 +22,7 @@ async def test_an_undelivered_acknowledgement_does_not_reset_the_silence_clock(
     skip_env: WorkflowEnvironment, receiver, db
 ) -> None:
     client = skip_env.client
-    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url)):
+    async with build_worker(client, pool=db, queue=QUEUE, notifier=Notifier(receiver.url), versioning=False):
         opened = await open_case(client, ticket("silence"), fast_policy(ack="30d", fix="30d", max_silence="6h"), QUEUE)
         await skip_env.sleep(timedelta(minutes=10))
         receiver.fail_next = 20  # every attempt of the acknowledgement answers 503
