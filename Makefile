@@ -17,9 +17,9 @@ dev: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
-# `make lint`: ruff's non-cosmetic rules and mypy (strict on workflows/, activities/, recovery/).
-# Import order (I001) and line length (E501) and `ruff format --check` are the style checks: they
-# are off until the one-shot `make format` commit lands, then LINT_STYLE=1 becomes the default.
+# `make lint`: ruff's rules, `ruff format --check` and mypy (strict on workflows/, activities/, recovery/).
+# The style checks (import order I001, line length E501, `ruff format --check`) are on by default;
+# LINT_STYLE=0 leaves them out (`make format` applies the style).
 LINT_STYLE ?= 1
 TYPED := workflows activities recovery starter console worker.py bench
 ifeq ($(LINT_STYLE),1)
@@ -35,12 +35,12 @@ ifeq ($(LINT_STYLE),1)
 endif
 	$(VENV)/bin/mypy $(TYPED)
 
-# Apply the style: import order and ruff's formatter (one-shot, then LINT_STYLE=1).
+# Apply the style: import order and ruff's formatter.
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --select I --fix .
 	$(VENV)/bin/ruff format .
 
-# Record the replay fixtures not recorded yet (never overwrites one; SCENARIO=NAME records one).
+# Record fixtures for new scenarios only: one that exists is never overwritten (SCENARIO=NAME: just that one).
 record-histories: $(VENV)/.installed
 	$(PY) -m tests.replay.record $(if $(SCENARIO),--scenario $(SCENARIO))
 
