@@ -200,7 +200,11 @@ class Stack:
                 say(f"cleanup failed: {err!r}")
 
 
-DEV_SERVER_ARGS = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+DEV_SERVER_ARGS = [
+    *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
+    # a deployment version takes 100 task queues by default; the figures poll one queue each
+    *("--dynamic-config-value", "matching.maxTaskQueuesInDeploymentVersion=10000"),
+]
 
 
 async def start_stack(tmp: Path) -> Stack:

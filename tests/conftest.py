@@ -41,6 +41,7 @@ _INDEXED = {
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTINUE_AS_NEW_AT = 300
+TASK_QUEUES_PER_VERSION = 10_000
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
             # Low enough that a test can drive a case into continue-as-new, above any other test's history.
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={CONTINUE_AS_NEW_AT}",
+            # Every test polls its own task queue under the session's one build, and a deployment
+            # version takes at most 100 task queues by default: past that, a new queue's worker
+            # is refused and its cases wait for ever.
+            "--dynamic-config-value",
+            f"matching.maxTaskQueuesInDeploymentVersion={TASK_QUEUES_PER_VERSION}",
         ],
     )
     async with env:
