@@ -30,10 +30,12 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from recovery.codec import EncryptionCodec
+from starter.server_errors import CaseError as CaseError  # its home is server_errors; imported from here too
+from starter.server_errors import case_error, contact_retry, moving, query_error, rejection, task_failed
 from workflows import search_attributes as sa
 from workflows.case import Case
 from workflows.complaint import CaseStart, ComplaintWorkflow
@@ -48,7 +50,6 @@ from workflows.models import (
 )
 from workflows.policy import Clock, Policy
 from workflows.rules import PolicySet, RuleMatch
-from workflows.shell.start import MOVING
 from workflows.triage import anomalies, opening_severity
 
 log = structlog.get_logger("cases")
@@ -60,16 +61,6 @@ MOVING_RETRIES = 60
 
 Database = Callable[[], Awaitable[Any]]
 """Returns the asyncpg pool of the event store (lazily created), for what Temporal may have forgotten."""
-
-
-class CaseError(Exception):
-    """A step the engine refused, or a case that can't be reached. `code` is the rejection kind:
-    out_of_order, closed, forbidden, invalid, conflict, not_ready, not_found, unavailable."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 async def open_case(
@@ -104,14 +95,14 @@ async def open_case(
                     return closed
                 break  # closed, and this is a new complaint: the next generation
             except (WorkflowUpdateFailedError, RPCError) as err:
-                if _rejection(err) == "closed":
+                if rejection(err) == "closed":
                     break  # the closed case is still finishing; the complaint is not one of its events
-                if _contact_retry(err) and attempt < MOVING_RETRIES - 1:
-                    if _task_failed(err):  # never applied; the server keeps the aborted update under its id
+                if contact_retry(err) and attempt < MOVING_RETRIES - 1:
+                    if task_failed(err):  # never applied; the server keeps the aborted update under its id
                         update_id = f"contact-{uuid.uuid4()}"
                     await asyncio.sleep(min(0.05 * (attempt + 1), 1.0))
                     continue
-                raise _case_error(err, workflow_id) from None
+                raise case_error(err, workflow_id) from None
     raise CaseError("conflict", f"case {ticket.case_key} has been opened and closed {MAX_GENERATIONS} times")
 
 
@@ -138,56 +129,6 @@ def refuse_control_characters(ticket: TicketEvent) -> None:
     walk(ticket.model_dump(mode="json"), "")
 
 
-def _rejection(err: Exception) -> str | None:
-    if isinstance(err, WorkflowUpdateFailedError) and isinstance(err.cause, ApplicationError):
-        return err.cause.type
-    return None
-
-
-UNPROCESSED = "UnprocessedUpdate"
-"""The server's rejection of an update the worker never answered (its type may carry a suffix)."""
-ACCEPTED_THEN_CLOSED = "AcceptedUpdateCompletedWorkflow"
-"""The server's failure of an accepted update whose run ended before the update completed."""
-
-
-def _moving(err: Exception) -> bool:
-    """The update was not applied, and the case's latest run may take it: the case is continuing as
-    new. The server's answers for an update racing continue-as-new: the validator's `moving`; never
-    processed by the worker; admitted to the run that was closing ("workflow is closing",
-    RESOURCE_EXHAUSTED, or UNAVAILABLE in other versions; ABORTED, or NOT_FOUND "update aborted by
-    closing workflow", for update-with-start after the server's own retry); sent to the run just ended
-    ("workflow execution already completed")."""
-    rejection = _rejection(err)
-    if rejection == MOVING or (rejection or "").startswith(UNPROCESSED):
-        return True
-    if not isinstance(err, RPCError):
-        return False
-    message = err.message.lower()
-    if err.status == RPCStatusCode.NOT_FOUND:
-        return "completed" in message or "closing" in message
-    if err.status in (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE):
-        return "closing" in message
-    return err.status == RPCStatusCode.ABORTED and "clos" in message
-
-
-def _task_failed(err: Exception) -> bool:
-    """The workflow task carrying the update failed — under load mostly the continuing task, which the
-    server refuses (UnhandledCommand) when new updates arrived meanwhile: its effects are discarded, so
-    the update was never applied."""
-    return (
-        isinstance(err, RPCError)
-        and err.status == RPCStatusCode.FAILED_PRECONDITION
-        and "workflow task failure" in err.message
-    )
-
-
-def _contact_retry(err: Exception) -> bool:
-    """`_moving`, a failed workflow task, or a contact accepted by a run that ended before answering:
-    asking again is safe for a contact (the same update id gets its first answer in the next run, the
-    event id is counted once)."""
-    return _moving(err) or _task_failed(err) or _rejection(err) == ACCEPTED_THEN_CLOSED
-
-
 async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
     """True when the event store has this workflow id but Temporal no longer knows it (retention)."""
     try:
@@ -208,7 +149,7 @@ async def _purged(client: Client, database: Database, workflow_id: str) -> bool:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return True
-        raise _case_error(err, workflow_id) from None
+        raise case_error(err, workflow_id) from None
     return False
 
 
@@ -272,7 +213,7 @@ async def _closed_case_contact(client: Client, workflow_id: str, event_id: str) 
             return None
         final = await handle.query(ComplaintWorkflow.status)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
-        raise _query_error(err, workflow_id) from None
+        raise query_error(err, workflow_id) from None
     return ContactResult(
         case_id=final.case_id, workflow_id=workflow_id, created=False, duplicate=True, contact_count=final.contact_count
     )
@@ -302,7 +243,7 @@ async def accept_step(client: Client, case: str, update: Callable[..., Any], inp
             return False
         return True
     except (WorkflowUpdateFailedError, RPCError) as err:
-        raise _case_error(err, workflow_id) from None
+        raise case_error(err, workflow_id) from None
 
 
 async def run_step(client: Client, case: str, update: Callable[..., Any], inp: BaseModel) -> CaseStatus:
@@ -322,7 +263,7 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
                 )
                 break
             except (WorkflowUpdateFailedError, RPCError) as err:
-                if attempt < MOVING_RETRIES and _moving(err) and await _still_running(handle):
+                if attempt < MOVING_RETRIES and moving(err) and await _still_running(handle):
                     # Turned away (or reached the old run) while the case continues as new: never
                     # accepted there, so the new run is asked.
                     await asyncio.sleep(min(0.05 * attempt, 1.0))
@@ -348,7 +289,7 @@ async def run_step(client: Client, case: str, update: Callable[..., Any], inp: B
                         f"{STEP_RESULT_WAIT}; it will complete — check the case later",
                     ) from None
     except (WorkflowUpdateFailedError, RPCError) as err:
-        raise _case_error(err, workflow_id) from None
+        raise case_error(err, workflow_id) from None
 
 
 async def _still_running(handle: Any) -> bool:
@@ -365,7 +306,7 @@ async def status(client: Client, case: str) -> CaseStatus:
     try:
         return await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.status)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
-        raise _query_error(err, workflow_id) from None
+        raise query_error(err, workflow_id) from None
 
 
 async def timeline(client: Client, case: str, database: Database | None = None) -> list[DomainEvent]:
@@ -375,7 +316,7 @@ async def timeline(client: Client, case: str, database: Database | None = None) 
     try:
         events = await client.get_workflow_handle(workflow_id).query(ComplaintWorkflow.timeline)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
-        raise _query_error(err, workflow_id) from None
+        raise query_error(err, workflow_id) from None
     if database is not None and (not events or events[0].seq > 1):
         from activities.store.projection import stored_events
 
@@ -429,14 +370,6 @@ def as_of(snapshot: CaseStatus, policies: Iterable[Policy], now: datetime) -> Ca
     return snapshot.model_copy(update={"deadlines": deadlines.model_copy(update={"remaining_seconds": round(left, 3)})})
 
 
-def _query_error(err: Exception, workflow_id: str) -> CaseError:
-    """A query that failed: the case exists but its worker could not answer (e.g. a closed case
-    whose history no worker can replay now) — 503, never a stack trace."""
-    if isinstance(err, RPCError):
-        return _case_error(err, workflow_id)
-    return CaseError("unavailable", f"case {workflow_id} could not be read just now: {err}")
-
-
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@:~-]{0,199}$"
 """A case key (customer:order, source:ticket, with ~N for a later generation) or a workflow id."""
 _CASE = re.compile(CASE_ID_PATTERN)
@@ -450,22 +383,3 @@ def _case_workflow_id(case: str) -> str:
             "invalid", f"{case[:100]!r} is not a case key (customer:order or source:ticket) or a workflow id"
         )
     return workflow_id_for(case)
-
-
-def _case_error(err: Exception, workflow_id: str) -> CaseError:
-    if isinstance(err, WorkflowUpdateFailedError):
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            return CaseError(cause.type or "invalid", cause.message)
-        # A payload the workflow could not decode is bad input, not a server fault.
-        return CaseError("invalid", str(cause.message if hasattr(cause, "message") else cause))
-    assert isinstance(err, RPCError)
-    if err.status == RPCStatusCode.NOT_FOUND:
-        if "completed" in err.message or "closed" in err.message.lower():
-            return CaseError("closed", f"case {workflow_id} is closed")
-        return CaseError("not_found", f"no case {workflow_id}")
-    if err.status == RPCStatusCode.INVALID_ARGUMENT:
-        return CaseError("invalid", f"Temporal refused the request as invalid: {err.message}")
-    if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-        return CaseError("unavailable", f"Temporal is unreachable: {err.message}")
-    return CaseError("unavailable", f"Temporal refused the call: {err.message}")

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recovery.validation import describe_problems
-from starter.cases import CaseError
+from starter.server_errors import CaseError
 
 log = logging.getLogger("recovery.api")
 

@@ -69,7 +69,8 @@ async def cmd_db(args: argparse.Namespace) -> int:
 
 async def cmd_report(args: argparse.Namespace) -> int:
     from activities.store import create_pool, require_migrated
-    from recovery.reports import format_report, sla_report
+    from recovery.report_text import format_report
+    from recovery.reports import sla_report
 
     pool = await create_pool()
     try:

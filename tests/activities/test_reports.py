@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 
 from activities.store.projection import ProjectionBatch, project
-from recovery.reports import SlaReport, format_duration, format_report, sla_report
+from recovery.report_text import format_duration, format_report
+from recovery.reports import SlaReport, sla_report
 from workflows.models import DomainEvent
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

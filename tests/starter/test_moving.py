@@ -10,7 +10,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from starter.cases import _contact_retry, _moving
+from starter.server_errors import contact_retry, moving
 
 
 def rejected(kind: str) -> WorkflowUpdateFailedError:
@@ -42,12 +42,12 @@ PASSED_ON = [
 
 @pytest.mark.parametrize("err", NOT_APPLIED, ids=str)
 def test_answers_of_an_update_the_closing_run_did_not_apply_are_asked_again(err: Exception) -> None:
-    assert _moving(err) and _contact_retry(err)
+    assert moving(err) and contact_retry(err)
 
 
 @pytest.mark.parametrize("err", PASSED_ON, ids=str)
 def test_other_answers_are_passed_on(err: Exception) -> None:
-    assert not _moving(err) and not _contact_retry(err)
+    assert not moving(err) and not contact_retry(err)
 
 
 def test_a_contact_whose_workflow_task_failed_is_asked_again() -> None:
@@ -57,11 +57,11 @@ def test_a_contact_whose_workflow_task_failed_is_asked_again() -> None:
         RPCStatusCode.FAILED_PRECONDITION,
         "Unable to perform workflow execution update due to unexpected workflow task failure.",
     )
-    assert _contact_retry(err) and not _moving(err)
+    assert contact_retry(err) and not moving(err)
 
 
 def test_a_contact_accepted_by_a_run_that_ended_is_asked_again_but_a_step_is_not() -> None:
     # The contact was applied at acceptance and travels in the carried state: the next run answers the
     # same update id with its first answer. A step (acknowledge, …) is not re-sent: it may have happened.
     err = rejected("AcceptedUpdateCompletedWorkflow")
-    assert _contact_retry(err) and not _moving(err)
+    assert contact_retry(err) and not moving(err)

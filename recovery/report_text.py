@@ -1,0 +1,129 @@
+"""The SLA report (`recovery.reports.SlaReport`) as fixed-width text tables, for `recovery report`."""
+
+from __future__ import annotations
+
+from recovery.reports import SlaReport
+
+MISSING = "-"
+
+
+def format_duration(seconds: float | None) -> str:
+    """`45s`, `12m 05s`, `1h 05m`, `2d 3h` (two units, the smaller one truncated); `-` for none."""
+    if seconds is None:
+        return MISSING
+    total = round(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def format_pct(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f}%"
+
+
+def _text(value: object) -> str:
+    return MISSING if value is None else str(value)
+
+
+def _table(headers: list[str], rows: list[list[str]], *, right_from: int) -> list[str]:
+    """Fixed-width columns; columns from index `right_from` on are right-aligned (numbers)."""
+    if not rows:
+        return ["  (none)"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return (
+            "  "
+            + "  ".join(
+                c.rjust(w) if i >= right_from else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+        )
+
+    return [line(headers), "  " + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def _window(report: SlaReport) -> str:
+    if report.since is None and report.until is None:
+        return "all cases"
+    since = report.since.isoformat() if report.since else "the beginning"
+    until = report.until.isoformat() if report.until else "now"
+    return f"cases opened from {since} until {until}"
+
+
+def format_report(report: SlaReport) -> str:
+    """The report as fixed-width text tables (`recovery report`)."""
+    t, rc = report.totals, report.repeat_contacts
+    out = [f"SLA report: {_window(report)}", ""]
+
+    out += ["Totals"]
+    out += _table(
+        ["cases", "open", "closed", "breaches", "repeat contacts"],
+        [
+            [
+                str(t.cases),
+                str(t.open),
+                str(t.closed),
+                str(t.breaches),
+                f"{rc.repeat_cases}/{rc.cases} ({format_pct(rc.pct)})",
+            ]
+        ],
+        right_from=0,
+    )
+
+    out += ["", "Step attainment"]
+    out += _table(
+        ["severity", "step", "cases", "completed", "breaches", "attainment"],
+        [
+            [s.severity, s.step, str(s.cases), str(s.completed), str(s.breaches), format_pct(s.attainment_pct)]
+            for s in report.steps
+        ],
+        right_from=2,
+    )
+
+    out += ["", "Time from opening (p50 / p95)"]
+    out += _table(
+        ["severity", "cases", "ack p50", "ack p95", "fix p50", "fix p95", "close p50", "close p95"],
+        [
+            [
+                s.severity,
+                str(s.cases),
+                format_duration(s.acknowledge.p50_seconds),
+                format_duration(s.acknowledge.p95_seconds),
+                format_duration(s.fix.p50_seconds),
+                format_duration(s.fix.p95_seconds),
+                format_duration(s.close.p50_seconds),
+                format_duration(s.close.p95_seconds),
+            ]
+            for s in report.times
+        ],
+        right_from=1,
+    )
+
+    out += ["", "Escalations by level"]
+    out += _table(["level", "escalations"], [[str(e.level), str(e.count)] for e in report.escalations], right_from=0)
+
+    out += ["", "Compensation by kind"]
+    out += _table(
+        ["kind", "currency", "count", "amount"],
+        [[c.kind, _text(c.currency), str(c.count), _text(c.amount)] for c in report.compensation_by_kind],
+        right_from=2,
+    )
+
+    out += ["", "Compensation by root cause"]
+    out += _table(
+        ["root cause", "currency", "count", "amount"],
+        [[c.root_cause, _text(c.currency), str(c.count), _text(c.amount)] for c in report.compensation_by_root_cause],
+        right_from=2,
+    )
+
+    out += ["", "Top root causes"]
+    out += _table(["root cause", "cases"], [[r.root_cause, str(r.cases)] for r in report.top_root_causes], right_from=1)
+    return "\n".join(out) + "\n"
