@@ -28,6 +28,7 @@ from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.api.errors import CASE_ERROR_STATUS
+from starter.api.outage import UNREACHABLE, unavailable_page
 from starter.cases import CaseError, run_step
 from starter.steps import AGENT_STEPS
 from workflows.models import workflow_id_for
@@ -308,7 +309,14 @@ def build_router(
                 refused=(update, form, _sentence(err.message)),
             )
         # Read your own write: the page that follows shows the step (bounded wait for the projection).
-        if not await readmodel.wait_for_seq(await database(), status.workflow_id, status.last_event_seq):
+        try:
+            caught_up = await readmodel.wait_for_seq(await database(), status.workflow_id, status.last_event_seq)
+        except UNREACHABLE:
+            return unavailable_page(
+                f"Your step ({update.replace('_', ' ')}) was recorded on the case. The case page cannot be "
+                "shown while the case database is unreachable."
+            )
+        if not caught_up:
             log.warning("read model behind after a step", extra={"case_id": case_id, "seq": status.last_event_seq})
         return RedirectResponse(f"/cases/{case_id}?done={update}", status_code=303)
 

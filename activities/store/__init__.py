@@ -73,9 +73,13 @@ def stop_embedded() -> None:
         _embedded.pop().cleanup()
 
 
-async def create_pool(url: str | None = None, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    url: str | None = None, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 60.0
+) -> asyncpg.Pool:
     try:
-        pool = await asyncpg.create_pool(url or database_url(), min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            url or database_url(), min_size=min_size, max_size=max_size, timeout=connect_timeout
+        )
     except (OSError, asyncpg.PostgresError) as err:
         raise DatabaseError(f"cannot connect to PostgreSQL: {err}") from None
     assert pool is not None

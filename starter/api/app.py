@@ -11,6 +11,7 @@ import console
 from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
+from starter.api.outage import Breaker, install_outage_handlers
 from starter.api.settings import ApiSettings, TemporalClient
 
 
@@ -25,11 +26,15 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
         docs_url=None,
         redoc_url=None,
     )  # /docs is served offline by the console
+    breaker = Breaker()  # while PostgreSQL is down, pages and the API answer 503 at once
+    if settings.database is not None:
+        settings = settings.model_copy(update={"database": breaker.guard(settings.database)})
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
     install_error_handlers(app)
+    install_outage_handlers(app, breaker)
     app.include_router(intake.router)
     app.include_router(complaints.router)
     app.include_router(steps.router)

@@ -88,6 +88,7 @@ async def temporal(request: Request) -> Client:
 def settings_from_env() -> ApiSettings:
     from activities.store import create_pool
     from starter.agents import load_agents
+    from starter.api.outage import CONNECT_TIMEOUT
     from workflows.rules import load_policy_set
 
     pools: list[Any] = []
@@ -97,7 +98,8 @@ def settings_from_env() -> ApiSettings:
         async with lock:
             if not pools:
                 try:
-                    pools.append(await create_pool(max_size=6))  # one of them listens for the console
+                    # one of them listens for the console; a page never waits long on a dead server
+                    pools.append(await create_pool(max_size=6, connect_timeout=CONNECT_TIMEOUT))
                 except Exception as err:
                     raise ApiError(503, "unavailable", str(err)) from None
         return pools[0]
