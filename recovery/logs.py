@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 
@@ -30,9 +30,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is when a line is written (not when logging was configured), and a line
+    that cannot be written is dropped: a closed or broken stream must never fail the activity or
+    request that logs."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except (ValueError, OSError):
+            return 0
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except (ValueError, OSError):
+            pass
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """JSON lines at `level` to `stream` (default stderr)."""
-    stream = stream or sys.stderr
+    """JSON lines at `level` to `stream` (default: the process's stderr at the time of writing)."""
+    stream = stream or cast(TextIO, _Stderr())
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
         numeric = logging.INFO
