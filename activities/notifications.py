@@ -31,6 +31,7 @@ from activities.channels import Rejected, RetryLater, chat, email
 from activities.channels.email import SmtpConfig
 from activities.channels.tickets import Escalation, JiraClient, ZendeskClient
 from activities.roster import QUIET_TEMPLATES, Roster, load_roster
+from activities.store import DATABASE_DOWN
 from activities.store.deliveries import already_sent, record_sent
 from workflows.models import (
     DELIVER,
@@ -242,7 +243,7 @@ class Notifier:
     @activity.defn(name=DELIVER)
     async def deliver(self, delivery: Delivery) -> DeliveryReceipt:
         record_key = f"{delivery.channel}:{delivery.key}"
-        if self.pool is not None and (detail := await already_sent(self.pool, record_key)) is not None:
+        if self.pool is not None and (detail := await self._sent_before(record_key)) is not None:
             return DeliveryReceipt(detail=detail, duplicate=True)
         try:
             detail = await self._dispatch(delivery)
@@ -252,11 +253,29 @@ class Notifier:
             delay = timedelta(seconds=err.after) if err.after is not None else None
             raise ApplicationError(str(err), type="RateLimited", next_retry_delay=delay) from None
         if self.pool is not None:
-            await record_sent(
-                self.pool, record_key, delivery.note.workflow_id, delivery.channel, delivery.address, detail
-            )
+            try:
+                await record_sent(
+                    self.pool, record_key, delivery.note.workflow_id, delivery.channel, delivery.address, detail
+                )
+            except DATABASE_DOWN as err:
+                # Sent: failing now would send it again on the retry. The activity's completion in
+                # history is the record until the log can be written.
+                log.error("delivered, not logged: the database is unreachable", key=delivery.key, error=str(err))
         log.info("delivered", key=delivery.key, channel=delivery.channel, person=delivery.person, detail=detail)
         return DeliveryReceipt(detail=detail)
+
+    async def _sent_before(self, record_key: str) -> str | None:
+        """The delivery log's answer. With the database unreachable, a first attempt goes ahead (no
+        earlier attempt of it can have sent), and a retry waits for the log: an escalation page must
+        not be dropped, nor a message doubled, for an outage of the log."""
+        assert self.pool is not None
+        try:
+            return await already_sent(self.pool, record_key)
+        except DATABASE_DOWN as err:
+            if activity.in_activity() and activity.info().attempt > 1:
+                raise ApplicationError(f"the delivery log is unreachable: {err}", type="LogUnreachable") from None
+            log.warning("delivery log unreachable; sending (first attempt)", key=record_key, error=str(err))
+            return None
 
     def _text(self, delivery: Delivery, channel: Channel) -> tuple[str, str]:
         note = delivery.note

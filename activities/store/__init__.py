@@ -20,6 +20,18 @@ class DatabaseError(RuntimeError):
     """The database can't be used as it is; the message says what to do."""
 
 
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OSError,  # refused, reset, unreachable
+    TimeoutError,  # a connect that ran past its bound
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, e.g. the connection does not exist
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # the connection was closed under the query
+    DatabaseError,  # no pool could be made
+)
+"""What using the database raises while PostgreSQL is unreachable (as opposed to refusing the data)."""
+
+
 def database_url() -> str:
     """`DATABASE_URL`, else the embedded PostgreSQL under `$RECOVERY_HOME/postgres` (started if needed)."""
     url = os.environ.get("DATABASE_URL")

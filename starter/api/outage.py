@@ -12,26 +12,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from activities.store import DatabaseError
+from activities.store import DATABASE_DOWN
 
 CONNECT_TIMEOUT = 2.0
 """Seconds a new connection to PostgreSQL may take (asyncpg's default is 60)."""
 COOLDOWN = 5.0
 """Seconds the breaker stays open after a failure (also the answers' Retry-After)."""
-
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    OSError,  # refused, reset, unreachable
-    TimeoutError,  # a connect that ran past CONNECT_TIMEOUT
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, e.g. the connection does not exist
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,  # the connection was closed under the query
-    DatabaseError,  # our own: no pool could be made
-)
 
 
 class DatabaseUnavailable(Exception):
