@@ -19,7 +19,7 @@ from typing import Literal
 
 import asyncpg
 
-from workflows.models import IssueInstruction
+from workflows.effects import IssueInstruction
 from workflows.money import minor_units
 from workflows.policy import format_duration
 
