@@ -29,17 +29,8 @@ from pydantic import (
 )
 
 from recovery.config import parse_toml_config, read_config_file
-from workflows.calendars import (
-    WEEKDAYS,
-    Calendar,
-    CalendarArithmetic,
-    HolidayFileError,
-    Window,
-    check_zone,
-    from_micros,
-    load_holiday_file,
-    to_micros,
-)
+from workflows.calendars import WEEKDAYS, Calendar, CalendarArithmetic, Window, check_zone, from_micros, to_micros
+from workflows.holiday_files import HolidayFileError, load_holiday_file
 from workflows.money import Amount, check_places_on_entry, parse_currency
 from workflows.templates import Overrides, check_override, parse_overrides
 
