@@ -15,17 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from workflows.money import MAX_AMOUNT, Money, parse_amount, parse_currency
-from workflows.policy import (
-    BusinessCalendar,
-    Clock,
-    PolicyError,
-    Severity,
-    default_policy_text,
-    format_duration,
-    load_policy,
-    parse_duration,
-    parse_policy,
-)
+from workflows.policy import BusinessCalendar, Clock, PolicyError, Severity, format_duration, parse_duration
+from workflows.policy_files import default_policy_text, load_policy, parse_policy
 
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
