@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.notifications import Notifier
 from activities.store.projection import Projector, project
-from workflows.models import PLAN_AND_PROJECT, PlannedWithEvents, PlanWithEvents
+from workflows.effects import PLAN_AND_PROJECT, PlannedWithEvents, PlanWithEvents
 
 log = structlog.get_logger("projection")
 

@@ -53,7 +53,7 @@ from activities.coupons import CODE_KINDS, CodeIssuer, LedgerCodes, StripePromot
 from activities.payments import PROVIDER_KINDS, PaymentDeclined, PaymentUnavailable, StripePayments
 from activities.store import ledger
 from activities.store.ledger import LedgerRow, Mode
-from workflows.models import ISSUE_COMPENSATION, IssueInstruction, IssueResult
+from workflows.effects import ISSUE_COMPENSATION, IssueInstruction, IssueResult
 from workflows.policy import Policy
 from workflows.rules import load_policy_set
 

@@ -17,7 +17,8 @@ import secrets
 from typing import Protocol
 
 from activities.payments import StripePayments
-from workflows.models import CompensationKind, IssueInstruction
+from workflows.effects import IssueInstruction
+from workflows.models import CompensationKind
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 """No 0/O, 1/I/L: codes are read out and typed by customers."""

@@ -33,7 +33,7 @@ from activities.channels.tickets import Escalation, JiraClient, ZendeskClient
 from activities.roster import QUIET_TEMPLATES, Roster, load_roster
 from activities.store import DATABASE_DOWN
 from activities.store.deliveries import already_sent, record_sent
-from workflows.models import (
+from workflows.effects import (
     DELIVER,
     PLAN_DELIVERIES,
     SEND_NOTIFICATION,

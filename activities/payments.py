@@ -31,7 +31,8 @@ from typing import Any
 
 import stripe
 
-from workflows.models import CompensationKind, IssueInstruction
+from workflows.effects import IssueInstruction
+from workflows.models import CompensationKind
 from workflows.money import Money, minor_units
 
 PROVIDER_KINDS = frozenset({CompensationKind.REFUND, CompensationKind.CREDIT})

@@ -26,8 +26,10 @@ from recovery.logs import configure_logging
 from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
-from workflows.models import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification, TicketEvent
-from workflows.policy import Policy, default_policy_text, parse_policy
+from workflows.effects import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification
+from workflows.models import TicketEvent
+from workflows.policy import Policy
+from workflows.policy_files import default_policy_text, parse_policy
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from bench.metrics import ActionMeter, per
 from bench.procs import CpuMeter, Groups, find_pids
 from bench.storm_workers import EscalationLog, worker_processes
 from starter.cases import open_case, status
-from workflows.models import PROJECT_EVENTS
+from workflows.effects import PROJECT_EVENTS
 from workflows.policy import Policy
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -25,16 +25,15 @@ from bench.floor_workflow import FloorWorkflow
 from recovery.sandbox import sharing_workflow_modules
 from workflows import search_attributes as sa
 from workflows.complaint import CaseStart
-from workflows.models import (
+from workflows.effects import (
     DELIVER,
     ISSUE_COMPENSATION,
     PLAN_AND_PROJECT,
     PLAN_DELIVERIES,
     PROJECT_EVENTS,
     SEND_NOTIFICATION,
-    ContactInput,
-    TicketEvent,
 )
+from workflows.models import ContactInput, TicketEvent
 from workflows.policy import Policy
 
 # What a complaint lifecycle schedules per segment, as counted from a real history by `plan_from_history`

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from bench.common import ROOT, bounded, say, subprocess_env, summary, ticket
 from starter.cases import open_case
-from workflows.policy import load_policy
+from workflows.policy_files import load_policy
 
 INTAKE_TOKEN = "dev-intake-012345678"  # starter/dev_agents.toml, role intake
 

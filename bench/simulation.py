@@ -34,7 +34,8 @@ from workflows.models import (
     ResumeInput,
     TicketEvent,
 )
-from workflows.policy import Policy, load_policy
+from workflows.policy import Policy
+from workflows.policy_files import load_policy
 from workflows.simulation import CaseHistory
 
 AGENT = Actor(id="alice", role="agent")

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows.policy import parse_duration
+from workflows.durations import parse_duration
 
 SESSION_COOKIE = "recovery_session"
 LOGIN_COOKIE = "recovery_login"

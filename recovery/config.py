@@ -1,6 +1,6 @@
 """Ops-owned TOML config files (policy, intake, agents): read, validate against a pydantic model,
 and report every problem as `file: key.path: why`. Pure apart from reading the file, so the
-workflow sandbox may pass it through (`workflows.policy` parses policies with it)."""
+workflow sandbox may pass it through (`workflows.policy_files` parses policies with it)."""
 
 from __future__ import annotations
 

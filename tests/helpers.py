@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from workflows.models import Actor, TicketEvent
-from workflows.policy import Policy, default_policy_text, parse_policy
+from workflows.policy import Policy
+from workflows.policy_files import default_policy_text, parse_policy
 
 T = TypeVar("T")
 

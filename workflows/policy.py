@@ -1,18 +1,14 @@
 """The recovery policy: an ops-owned TOML file, validated with pydantic, pure and deterministic.
 
-A policy is snapshotted into each workflow at start, so nothing here may read files or clocks
-except `load_policy`, which callers run outside workflows.
+A policy is snapshotted into each workflow at start, so nothing here may read files or clocks:
+policy files are read by `workflows.policy_files`, which callers run outside workflows.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,26 +18,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     field_validator,
     model_validator,
 )
 
-from recovery.config import parse_toml_config, read_config_file
-from workflows.calendars import (
-    WEEKDAYS,
-    Calendar,
-    CalendarArithmetic,
-    HolidayFileError,
-    Window,
-    check_zone,
-    from_micros,
-    load_holiday_file,
-    to_micros,
-)
+from workflows.calendars import WEEKDAYS, Calendar, CalendarArithmetic, Window, check_zone, from_micros, to_micros
+from workflows.durations import Duration
 from workflows.money import Amount, check_places_on_entry, parse_currency
-from workflows.templates import Overrides, check_override, parse_overrides
+from workflows.templates import Overrides, check_override
 
 
 class Severity(StrEnum):
@@ -79,43 +64,6 @@ def next_step(step: Step) -> Step:
     if step not in STEP_ORDER or step is STEP_ORDER[-1]:
         return Step.CLOSED
     return STEP_ORDER[STEP_ORDER.index(step) + 1]
-
-
-_DURATION_PART = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`30s`, `15m`, `4h`, `3d`, or combinations such as `1h30m`."""
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"invalid duration {value!r}: write it as 30s, 15m, 4h or 3d")
-    text = value.strip().replace(" ", "")
-    pos, seconds = 0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        seconds += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text):
-        raise ValueError(f"invalid duration {value!r}: write it as 30s, 15m, 4h or 3d")
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
 
 
 class _Strict(BaseModel):
@@ -441,78 +389,3 @@ class Policy(_Strict):
 
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the key and why."""
-
-
-def parse_policy(
-    text: str, source: str = "policy", base_dir: str | os.PathLike[str] | None = None, *, read_files: bool = True
-) -> Policy:
-    """A policy from TOML text; holiday files are read now, relative to `base_dir` (the policy
-    file's folder), so the policy that enters a workflow holds only their dates. With
-    `read_files=False` (a policy uploaded over HTTP) a holiday file is refused instead."""
-    policy = parse_toml_config(text, source, Policy, PolicyError)
-    # Checked here, where a policy file enters, not in the model: a snapshot already inside a
-    # workflow must keep loading. The arithmetic keeps working hours to the minute.
-    if any(t.second or t.microsecond for t in policy.calendar.working_hours):
-        raise PolicyError(
-            f"{source}: calendar.working_hours: give whole minutes (HH:MM); seconds are not supported"
-        ) from None
-    if not read_files:
-        for name, calendar in policy.calendars.items():
-            if calendar.holiday_files:
-                raise PolicyError(
-                    f"{source}: calendars.{name}.holiday_files: not allowed in an uploaded policy "
-                    "(list the dates in holidays instead)"
-                )
-        if policy.notifications.templates:
-            raise PolicyError(
-                f"{source}: notifications.templates: not allowed in an uploaded policy "
-                "(write the overrides under [notifications.overrides] instead)"
-            )
-        return policy
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return with_templates(resolve_holiday_files(policy, base, source), base)
-
-
-def resolve_holiday_files(policy: Policy, base_dir: Path, source: str) -> Policy:
-    if not any(c.holiday_files for c in policy.calendars.values()):
-        return policy
-    calendars = {}
-    for name, calendar in policy.calendars.items():
-        days: set[date] = set()
-        for index, file in enumerate(calendar.holiday_files):
-            path = Path(file) if Path(file).is_absolute() else base_dir / file
-            try:
-                days.update(load_holiday_file(path))
-            except HolidayFileError as exc:
-                raise PolicyError(f"{source}: calendars.{name}.holiday_files.{index}: {exc}") from None
-        data = calendar.model_dump(mode="json")
-        data["file_holidays"] = [d.isoformat() for d in sorted(days)]
-        calendars[name] = Calendar.model_validate(data)
-    return policy.model_copy(update={"calendars": calendars})
-
-
-def default_policy_text() -> str:
-    return resources.files("workflows").joinpath("default_policy.toml").read_text()
-
-
-def load_policy(path: str | os.PathLike[str] | None = None) -> Policy:
-    """The policy at `path`, else at $RECOVERY_POLICY, else the packaged default."""
-    path = path or os.environ.get("RECOVERY_POLICY")
-    if not path:
-        return parse_policy(default_policy_text(), "default policy")
-    return parse_policy(read_config_file(path, "policy", PolicyError), str(Path(path)), Path(path).parent)
-
-
-def with_templates(policy: Policy, base: Path) -> Policy:
-    """The policy with its templates file (relative to `base`) read, checked and inlined."""
-    name = policy.notifications.templates
-    if not name:
-        return policy
-    path = base / name
-    text = read_config_file(path, "templates", PolicyError)
-    try:
-        overrides = parse_overrides(text, str(path))
-    except ValueError as exc:
-        raise PolicyError(str(exc)) from None
-    notifications = policy.notifications.model_copy(update={"overrides": overrides})
-    return policy.model_copy(update={"notifications": notifications})

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from recovery.config import describe_config_error, read_config_file
 from workflows.models import TicketEvent
 from workflows.money import Amount, parse_currency
-from workflows.policy import Policy, PolicyError, Severity, parse_policy
+from workflows.policy import Policy, PolicyError, Severity
+from workflows.policy_files import load_policy, parse_policy
 
 
 class _Strict(BaseModel):
@@ -264,8 +265,6 @@ def parse_policy_set(text: str, source: str, base_dir: Path) -> PolicySet:
 
 def load_policy_set(path: str | os.PathLike[str] | None = None) -> PolicySet:
     """The policy set (or single policy) at `path`, else at $RECOVERY_POLICY, else the packaged default."""
-    from workflows.policy import load_policy
-
     path = path or os.environ.get("RECOVERY_POLICY")
     if not path:
         return PolicySet.single(load_policy(None), "default policy")

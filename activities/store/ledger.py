@@ -19,9 +19,9 @@ from typing import Literal
 
 import asyncpg
 
-from workflows.models import IssueInstruction
+from workflows.durations import format_duration
+from workflows.effects import IssueInstruction
 from workflows.money import minor_units
-from workflows.policy import format_duration
 
 Mode = Literal["provider", "agent", "record", "code"]
 Status = Literal["pending", "succeeded", "declined", "refused"]

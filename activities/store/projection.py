@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.store import privacy
 from recovery.codec import EncryptionCodec
-from workflows.models import PROJECT_EVENTS, CaseStatus, DomainEvent, ProjectionBatch, case_id_of
+from workflows.effects import PROJECT_EVENTS, ProjectionBatch
+from workflows.models import CaseStatus, DomainEvent, case_id_of
 from workflows.policy import STEP_ORDER, Step, next_step
 
 log = structlog.get_logger("projection")

@@ -17,7 +17,8 @@ from recovery.reports import utc_moment
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
 from starter.api.settings import settings_of
-from workflows.policy import PolicyError, parse_policy
+from workflows.policy import PolicyError
+from workflows.policy_files import parse_policy
 from workflows.simulation import SimulationReport, simulate
 
 router = APIRouter(tags=["policy"])

@@ -30,7 +30,8 @@ from workflows.models import (
     FollowUpOutcome,
     TicketEvent,
 )
-from workflows.policy import Severity, load_policy
+from workflows.policy import Severity
+from workflows.policy_files import load_policy
 from workflows.rules import load_policy_set
 
 # ---- step commands: each command's own arguments and how they become its input ---------------

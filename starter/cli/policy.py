@@ -13,8 +13,10 @@ from typing import Any
 
 from starter.cli.common import UsageError
 from workflows.calendars import Calendar
+from workflows.durations import format_duration, parse_duration
 from workflows.models import TicketEvent
-from workflows.policy import BusinessCalendar, Policy, Severity, Step, format_duration, load_policy, parse_duration
+from workflows.policy import BusinessCalendar, Policy, Severity, Step
+from workflows.policy_files import load_policy
 from workflows.rules import PolicySet, load_policy_set
 
 

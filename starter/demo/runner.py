@@ -175,7 +175,7 @@ async def _policy_mover(temporal_address: str, namespace: str) -> Callable[[str]
     from starter.cases import run_step
     from workflows.complaint import ComplaintWorkflow
     from workflows.models import Actor, ApplyPolicyInput
-    from workflows.policy import parse_policy
+    from workflows.policy_files import parse_policy
 
     try:
         client = await asyncio.wait_for(connect(temporal_address, namespace), 10)

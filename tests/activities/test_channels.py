@@ -19,7 +19,7 @@ from tests.fakes.jira import FakeJira
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.zendesk import FakeZendesk
-from workflows.models import Delivery, Notification, NotifyContext
+from workflows.effects import Delivery, Notification, NotifyContext
 from workflows.templates import MessageTemplate
 
 AT = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # a Monday, 16:00 in Berlin

@@ -19,7 +19,8 @@ from activities.compensation import Compensator
 from activities.payments import PaymentDeclined, PaymentUnavailable, StripePayments
 from activities.store import ledger
 from tests.fakes.payments import FakePayments
-from workflows.models import Actor, CompensationKind, IssueInstruction
+from workflows.effects import IssueInstruction
+from workflows.models import Actor, CompensationKind
 from workflows.money import Money
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)

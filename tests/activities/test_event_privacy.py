@@ -15,7 +15,8 @@ from activities.store.projection import project, rebuild, stored_events
 from recovery.codec import EncryptionCodec
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.case import Case
-from workflows.models import AcknowledgeInput, DomainEvent, FixInput, PauseInput, ProjectionBatch
+from workflows.effects import ProjectionBatch
+from workflows.models import AcknowledgeInput, DomainEvent, FixInput, PauseInput
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 CODEC = EncryptionCodec({"k1": os.urandom(32)}, current="k1")

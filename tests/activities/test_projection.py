@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from activities.store.projection import project
 from tests.helpers import AGENT, LEAD, fast_policy, ticket
 from workflows.case import Case
+from workflows.effects import ProjectionBatch
 from workflows.models import (
     AcknowledgeInput,
     ApprovalInput,
@@ -26,7 +27,6 @@ from workflows.models import (
     FixInput,
     FollowUpInput,
     PauseInput,
-    ProjectionBatch,
     ResumeInput,
 )
 

@@ -16,7 +16,8 @@ from activities.store.projection import Projector, project
 from recovery.reports import sla_report
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.case import Case
-from workflows.models import AcknowledgeInput, DomainEvent, ProjectionBatch
+from workflows.effects import ProjectionBatch
+from workflows.models import AcknowledgeInput, DomainEvent
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 WID = "complaint-cust-1:ord-1"

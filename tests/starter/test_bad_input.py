@@ -25,7 +25,7 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig, JiraConfig, ZendeskConfig, sign_jira, sign_zendesk
 from tests.helpers import fast_policy, free_port
-from workflows.policy import default_policy_text
+from workflows.policy_files import default_policy_text
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 4096

@@ -39,7 +39,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *
 
 
 def test_bad_policy_file_is_one_clear_error_naming_the_key(tmp_path: Path) -> None:
-    from workflows.policy import default_policy_text
+    from workflows.policy_files import default_policy_text
 
     bad = tmp_path / "policy.toml"
     bad.write_text(default_policy_text().replace('fix = "1d"', 'fix = "1 day"', 1))

@@ -22,7 +22,7 @@ from starter.cases import status, timeline
 from starter.intake import IntakeConfig
 from tests.helpers import database_of
 from worker import build_worker
-from workflows.policy import default_policy_text, parse_policy
+from workflows.policy_files import default_policy_text, parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_POLICY = ROOT / "starter" / "demo_policy.toml"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.starter.test_cli import assert_one_line_error, recovery
-from workflows.policy import default_policy_text, load_policy
+from workflows.policy_files import default_policy_text, load_policy
 from workflows.templates import render
 
 TEMPLATES = """

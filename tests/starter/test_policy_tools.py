@@ -20,7 +20,7 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig
 from tests.helpers import fast_policy
-from workflows.policy import default_policy_text, load_policy
+from workflows.policy_files import default_policy_text, load_policy
 from workflows.simulation import SimulationReport, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,6 +292,6 @@ async def test_simulation_api_for_viewers(api: httpx.AsyncClient, db: asyncpg.Po
 
 
 def load_policy_text(text: str) -> Any:
-    from workflows.policy import parse_policy
+    from workflows.policy_files import parse_policy
 
     return parse_policy(text, "candidate policy")

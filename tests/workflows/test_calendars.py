@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflows.calendars import Calendar, load_holiday_file, to_utc
-from workflows.policy import PolicyError, default_policy_text, load_policy, parse_policy
+from workflows.calendars import Calendar, to_utc
+from workflows.holiday_files import load_holiday_file
+from workflows.policy import PolicyError
+from workflows.policy_files import default_policy_text, load_policy, parse_policy
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

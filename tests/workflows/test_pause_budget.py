@@ -157,7 +157,8 @@ def test_no_budget_means_no_limit() -> None:
 
 
 def test_max_pause_key_is_validated() -> None:
-    from workflows.policy import PolicyError, default_policy_text, parse_policy
+    from workflows.policy import PolicyError
+    from workflows.policy_files import default_policy_text, parse_policy
 
     text = default_policy_text().replace(
         '[severities.high]\nclock = "wall"', '[severities.high]\nclock = "wall"\nmax_pause = "soon"'

@@ -14,18 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from workflows.durations import format_duration, parse_duration
 from workflows.money import MAX_AMOUNT, Money, parse_amount, parse_currency
-from workflows.policy import (
-    BusinessCalendar,
-    Clock,
-    PolicyError,
-    Severity,
-    default_policy_text,
-    format_duration,
-    load_policy,
-    parse_duration,
-    parse_policy,
-)
+from workflows.policy import BusinessCalendar, Clock, PolicyError, Severity
+from workflows.policy_files import default_policy_text, load_policy, parse_policy
 
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc

@@ -11,7 +11,8 @@ import pytest
 from tests.helpers import ticket
 from workflows.case import Case
 from workflows.models import TicketEvent
-from workflows.policy import PolicyError, default_policy_text
+from workflows.policy import PolicyError
+from workflows.policy_files import default_policy_text
 from workflows.rules import PolicySet, load_policy_set, parse_policy_set
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)

@@ -24,7 +24,8 @@ from workflows.models import (
     ResumeInput,
     TicketEvent,
 )
-from workflows.policy import Policy, load_policy
+from workflows.policy import Policy
+from workflows.policy_files import load_policy
 from workflows.simulation import CaseHistory, StoredRow, format_simulation, simulate, simulate_stored
 from workflows.simulation import replay as sim_replay
 from workflows.simulation import report as sim_report

@@ -9,7 +9,8 @@ from bench.simulation import make_histories
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.case import Case
 from workflows.models import AcknowledgeInput, PauseInput, ResumeInput
-from workflows.policy import Policy, load_policy
+from workflows.policy import Policy
+from workflows.policy_files import load_policy
 from workflows.simulation import CaseHistory, format_simulation, simulate
 
 

@@ -9,15 +9,8 @@ from decimal import Decimal
 
 from workflows.case.core import CaseCore, Rejection
 from workflows.case.state import RECHECK_FIRST, RECHECK_MAX
-from workflows.models import (
-    ENGINE,
-    ApprovalInput,
-    CompensateInput,
-    Compensation,
-    CompensationKind,
-    Effect,
-    IssueInstruction,
-)
+from workflows.effects import Effect, IssueInstruction
+from workflows.models import ENGINE, ApprovalInput, CompensateInput, Compensation, CompensationKind
 from workflows.policy import Step
 
 

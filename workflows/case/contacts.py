@@ -8,13 +8,13 @@ from datetime import datetime
 
 from workflows.case.core import CaseCore, Rejection
 from workflows.case.state import SEEN_WINDOW, event_digest
+from workflows.effects import Effect
 from workflows.models import (
     ENGINE,
     Actor,
     ContactResult,
     CustomerMessageInput,
     DomainEvent,
-    Effect,
     IgnoredEventInput,
     ResumeInput,
     TicketEvent,

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from workflows.case.core import CaseCore
-from workflows.models import ENGINE, Actor, DomainEvent, Effect, Notification, NotifyContext
+from workflows.effects import Effect, Notification, NotifyContext
+from workflows.models import ENGINE, Actor, DomainEvent
 
 
 class OutboxMixin(CaseCore):

@@ -8,8 +8,8 @@ from typing import Any
 
 from workflows.case.core import CaseCore, Rejection
 from workflows.case.state import _EPSILON
+from workflows.durations import format_duration
 from workflows.models import ENGINE, Actor, DomainEvent, PauseInput, ResumeInput
-from workflows.policy import format_duration
 
 
 class PauseMixin(CaseCore):

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from workflows.models import Compensation, DomainEvent, Effect, TicketEvent
+from workflows.effects import Effect
+from workflows.models import Compensation, DomainEvent, TicketEvent
 from workflows.policy import Policy, Severity, Step
 
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.

@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from workflows.case import Case
-from workflows.models import (
+from workflows.effects import (
     DELIVER,
     ISSUE_COMPENSATION,
     PLAN_AND_PROJECT,

@@ -14,7 +14,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from workflows.case import Case
-from workflows.models import PROJECT_EVENTS, DomainEvent, ProjectionBatch
+from workflows.effects import PROJECT_EVENTS, ProjectionBatch
+from workflows.models import DomainEvent
 from workflows.shell.start import PROJECT_RETRY
 
 
