@@ -273,10 +273,14 @@ class Notifier:
             subject, text = self._text(delivery, "email" if customer else "chat")
             reply_to = ctx.reply_to if ctx and customer else None
             sender = (ctx.sender if ctx and customer and ctx.sender else None) or self.smtp.sender
+            try:
+                to = email.mailbox(delivery.address)  # a stored record may predate intake's parsing
+            except email.BadAddress as err:
+                raise Rejected(f"email: {err}") from None
             msg = email.build_message(
                 key=delivery.key,
                 thread=ctx.thread if ctx and customer else [],
-                to=delivery.address,
+                to=to,
                 to_name=note.params.get("customer") if customer else None,
                 sender=sender,
                 reply_to=reply_to,
@@ -285,8 +289,8 @@ class Notifier:
                 case_id=note.case_id,
                 domain=self.smtp.domain,
             )
-            answer = await email.send(self.smtp, msg)
-            return f"email to {delivery.address} accepted: {answer}"
+            answer = await email.send(self.smtp, msg, to)
+            return f"email to {to} accepted: {answer}"
         if delivery.channel in ("zendesk", "jira"):
             client = self._ticket_client(delivery.channel)
             if client is None:

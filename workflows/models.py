@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.contact import EmailAddress
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
 from workflows.templates import MessageTemplate
@@ -29,12 +30,6 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 def _identifier(value: str) -> str:
     if not _ID.match(value):
         raise ValueError("use 1-80 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
-    return value
-
-
-def _email(value: str) -> str:
-    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
-        raise ValueError(f"{value!r} is not an email address")
     return value
 
 
@@ -72,10 +67,7 @@ class _Model(BaseModel):
 class Customer(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: (
-        Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})]
-        | None
-    ) = None
+    email: EmailAddress | None = None
     tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     """The customer's tier (gold, enterprise, ...), for policy rules."""
     payment_customer_id: Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9]{1,100}$")] | None = None
