@@ -40,6 +40,21 @@ def email_address(value: str, info: ValidationInfo) -> str:
         raise ValueError(f"{value!r} is not one email address (write name@example.com, nothing else): {err}") from None
 
 
+def header_text(value: str, info: ValidationInfo) -> str:
+    if _entering(info) and (found := HEADER_UNSAFE.search(value)):
+        raise ValueError(
+            f"control character or line break U+{ord(found.group()):04X} is not allowed (it reaches mail headers)"
+        )
+    return value
+
+
+def header_safe(text: str) -> str:
+    """`text` for a mail header whatever it holds (an older record): line breaks and controls become spaces."""
+    return " ".join(HEADER_UNSAFE.sub(" ", text).split())
+
+
 EmailAddress = Annotated[
     str, AfterValidator(email_address), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})
 ]
+HeaderText = Annotated[str, AfterValidator(header_text)]
+"""Text that reaches a mail header (the customer's name, the subject): one line, no controls."""

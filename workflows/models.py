@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from workflows.contact import EmailAddress
+from workflows.contact import EmailAddress, HeaderText
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
 from workflows.templates import MessageTemplate
@@ -66,7 +66,7 @@ class _Model(BaseModel):
 
 class Customer(_Model):
     id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[HeaderText, Field(min_length=1, max_length=200)]
     email: EmailAddress | None = None
     tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     """The customer's tier (gold, enterprise, ...), for policy rules."""
@@ -101,7 +101,7 @@ class TicketEvent(_Model):
     ticket_id: Identifier
     customer: Customer
     order: Order | None = None
-    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    subject: Annotated[HeaderText, Field(min_length=1, max_length=300)]
     description: Annotated[str, Field(max_length=20000)] = ""
     severity: Severity | None = None
     occurred_at: AwareDatetime

@@ -11,7 +11,9 @@ the whole case as one conversation.
 
 The recipient is one addr-spec, parsed (`mailbox`, email-validator): the SMTP envelope goes to it
 and to nothing else — never to what a header's display text might parse to — and the To header is
-built from its parts (`email.headerregistry.Address`), the name as a display name only.
+built from its parts (`email.headerregistry.Address`), the name as a display name only. Intake
+refuses line breaks and controls in names and subjects; what an older record still carries is
+made one line here (`header_safe`), so no text can add a header (a `Bcc:`, say) or fail the build.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
+
+from workflows.contact import header_safe
 
 
 class EmailConfigError(ValueError):
@@ -106,18 +110,18 @@ def build_message(
     """The message to `to`, which must be one addr-spec (`mailbox`); `BadAddress` otherwise."""
     local, _, at = mailbox(to).rpartition("@")
     msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = Address(display_name=to_name or "", username=local, domain=at)
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = f"{subject} [case {case_id}]"
+    msg["From"] = header_safe(sender)
+    msg["To"] = Address(display_name=header_safe(to_name or ""), username=local, domain=at)
+    if reply_to and header_safe(reply_to):
+        msg["Reply-To"] = header_safe(reply_to)
+    msg["Subject"] = header_safe(f"{subject} [case {case_id}]")
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(key, domain)
     if thread:
         ids = [message_id(k, domain) for k in thread]
         msg["In-Reply-To"] = ids[-1]
         msg["References"] = " ".join(ids)
-    msg["X-Recovery-Case"] = case_id
+    msg["X-Recovery-Case"] = header_safe(case_id)
     msg.set_content(text + "\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
     msg.add_alternative(
