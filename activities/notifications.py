@@ -258,10 +258,14 @@ class Notifier:
         log.info("delivered", key=delivery.key, channel=delivery.channel, person=delivery.person, detail=detail)
         return DeliveryReceipt(detail=detail)
 
-    def _text(self, delivery: Delivery, channel: Channel) -> tuple[str, str]:
+    def _text(self, delivery: Delivery, channel: Channel, slack: bool = False) -> tuple[str, str]:
+        """(title, text); for Slack the text's params are escaped for mrkdwn, the title stays plain."""
         note = delivery.note
         overrides = {c: {note.template: t} for c, t in (note.context.overrides if note.context else {}).items()}
-        return render(note.audience, note.template, note.params, channel, overrides)
+        title, text = render(note.audience, note.template, note.params, channel, overrides)
+        if slack:
+            _, text = render(note.audience, note.template, chat.escape_params(note.params), channel, overrides)
+        return title, text
 
     async def _dispatch(self, delivery: Delivery) -> str:
         note = delivery.note
@@ -302,7 +306,7 @@ class Notifier:
                 escalation = Escalation(level=ctx.level, tag=f"recovery-escalated-{ctx.level}")
             return await client.comment(delivery.address, delivery.key, text, public=public, escalation=escalation)
         if delivery.channel == "slack":
-            title, text = self._text(delivery, "chat")
+            title, text = self._text(delivery, "chat", slack=True)
             payload = chat.slack_payload(
                 title, text, note.case_id, self.case_url(note.case_id), self.history_url(note.workflow_id)
             )
