@@ -277,10 +277,14 @@ class Notifier:
             log.warning("delivery log unreachable; sending (first attempt)", key=record_key, error=str(err))
             return None
 
-    def _text(self, delivery: Delivery, channel: Channel) -> tuple[str, str]:
+    def _text(self, delivery: Delivery, channel: Channel, slack: bool = False) -> tuple[str, str]:
+        """(title, text); for Slack the text's params are escaped for mrkdwn, the title stays plain."""
         note = delivery.note
         overrides = {c: {note.template: t} for c, t in (note.context.overrides if note.context else {}).items()}
-        return render(note.audience, note.template, note.params, channel, overrides)
+        title, text = render(note.audience, note.template, note.params, channel, overrides)
+        if slack:
+            _, text = render(note.audience, note.template, chat.escape_params(note.params), channel, overrides)
+        return title, text
 
     async def _dispatch(self, delivery: Delivery) -> str:
         note = delivery.note
@@ -292,10 +296,14 @@ class Notifier:
             subject, text = self._text(delivery, "email" if customer else "chat")
             reply_to = ctx.reply_to if ctx and customer else None
             sender = (ctx.sender if ctx and customer and ctx.sender else None) or self.smtp.sender
+            try:
+                to = email.mailbox(delivery.address)  # a stored record may predate intake's parsing
+            except email.BadAddress as err:
+                raise Rejected(f"email: {err}") from None
             msg = email.build_message(
                 key=delivery.key,
                 thread=ctx.thread if ctx and customer else [],
-                to=delivery.address,
+                to=to,
                 to_name=note.params.get("customer") if customer else None,
                 sender=sender,
                 reply_to=reply_to,
@@ -304,8 +312,8 @@ class Notifier:
                 case_id=note.case_id,
                 domain=self.smtp.domain,
             )
-            answer = await email.send(self.smtp, msg)
-            return f"email to {delivery.address} accepted: {answer}"
+            answer = await email.send(self.smtp, msg, to)
+            return f"email to {to} accepted: {answer}"
         if delivery.channel in ("zendesk", "jira"):
             client = self._ticket_client(delivery.channel)
             if client is None:
@@ -317,7 +325,7 @@ class Notifier:
                 escalation = Escalation(level=ctx.level, tag=f"recovery-escalated-{ctx.level}")
             return await client.comment(delivery.address, delivery.key, text, public=public, escalation=escalation)
         if delivery.channel == "slack":
-            title, text = self._text(delivery, "chat")
+            title, text = self._text(delivery, "chat", slack=True)
             payload = chat.slack_payload(
                 title, text, note.case_id, self.case_url(note.case_id), self.history_url(note.workflow_id)
             )

@@ -238,6 +238,7 @@ async def _run(
     import worker
     from recovery.client import connect
     from starter.api import create_app, settings_from_env
+    from starter.api.shutdown import ApiServer
 
     address = f"127.0.0.1:{port}"
     try:
@@ -248,7 +249,7 @@ async def _run(
     os.environ["TEMPORAL_ADDRESS"] = address
     os.environ["RECOVERY_TASK_QUEUE"] = task_queue
     _say("Temporal is up; starting the worker and the API")
-    api = uvicorn.Server(
+    api = ApiServer(
         uvicorn.Config(
             create_app(settings_from_env(), connect=lambda: connect(address)),
             host="127.0.0.1",
@@ -310,7 +311,7 @@ async def _run(
         _say("stopping the API and the worker")
         watcher.cancel()
         stopping.cancel()
-        api.should_exit = True
+        api.stop()  # new requests get a JSON 503 now, in-flight ones after the grace period
         if codec_server is not None:
             codec_server.should_exit = True
         await serving

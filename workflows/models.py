@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.contact import EmailAddress, HeaderText
 from workflows.money import Amount, Currency, Money, check_places_on_entry
 from workflows.policy import Policy, Severity, Step
 
@@ -31,12 +32,6 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 def _identifier(value: str) -> str:
     if not _ID.match(value):
         raise ValueError("use 1-80 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
-    return value
-
-
-def _email(value: str) -> str:
-    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
-        raise ValueError(f"{value!r} is not an email address")
     return value
 
 
@@ -73,11 +68,8 @@ class _Model(BaseModel):
 
 class Customer(_Model):
     id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: (
-        Annotated[str, AfterValidator(_email), Field(json_schema_extra={"pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"})]
-        | None
-    ) = None
+    name: Annotated[HeaderText, Field(min_length=1, max_length=200)]
+    email: EmailAddress | None = None
     tier: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     """The customer's tier (gold, enterprise, ...), for policy rules."""
     payment_customer_id: Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9]{1,100}$")] | None = None
@@ -111,7 +103,7 @@ class TicketEvent(_Model):
     ticket_id: Identifier
     customer: Customer
     order: Order | None = None
-    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    subject: Annotated[HeaderText, Field(min_length=1, max_length=300)]
     description: Annotated[str, Field(max_length=20000)] = ""
     severity: Severity | None = None
     occurred_at: AwareDatetime

@@ -8,6 +8,12 @@ inside the activity worker), with STARTTLS, implicit TLS and timeouts built in.
 Each message's Message-ID derives from its delivery key, so a resend after a crash carries the same
 id; In-Reply-To/References point at the case's earlier customer messages, so a mail client shows
 the whole case as one conversation.
+
+The recipient is one addr-spec, parsed (`mailbox`, email-validator): the SMTP envelope goes to it
+and to nothing else — never to what a header's display text might parse to — and the To header is
+built from its parts (`email.headerregistry.Address`), the name as a display name only. Intake
+refuses line breaks and controls in names and subjects; what an older record still carries is
+made one line here (`header_safe`), so no text can add a header (a `Bcc:`, say) or fail the build.
 """
 
 from __future__ import annotations
@@ -16,15 +22,31 @@ import html
 import re
 import ssl
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
+
+from workflows.contact import header_safe
 
 
 class EmailConfigError(ValueError):
     pass
+
+
+class BadAddress(ValueError):
+    """A recipient that is not exactly one email address: no retry will make it one."""
+
+
+def mailbox(address: str) -> str:
+    """`address` as exactly one RFC 5322 addr-spec (normalized), else `BadAddress`."""
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as err:
+        raise BadAddress(f"{address!r} is not one email address: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -85,19 +107,21 @@ def build_message(
     case_id: str,
     domain: str,
 ) -> EmailMessage:
+    """The message to `to`, which must be one addr-spec (`mailbox`); `BadAddress` otherwise."""
+    local, _, at = mailbox(to).rpartition("@")
     msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = formataddr((to_name, to)) if to_name else to
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = f"{subject} [case {case_id}]"
+    msg["From"] = header_safe(sender)
+    msg["To"] = Address(display_name=header_safe(to_name or ""), username=local, domain=at)
+    if reply_to and header_safe(reply_to):
+        msg["Reply-To"] = header_safe(reply_to)
+    msg["Subject"] = header_safe(f"{subject} [case {case_id}]")
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(key, domain)
     if thread:
         ids = [message_id(k, domain) for k in thread]
         msg["In-Reply-To"] = ids[-1]
         msg["References"] = " ".join(ids)
-    msg["X-Recovery-Case"] = case_id
+    msg["X-Recovery-Case"] = header_safe(case_id)
     msg.set_content(text + "\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
     msg.add_alternative(
@@ -108,8 +132,12 @@ def build_message(
     return msg
 
 
-async def send(config: SmtpConfig, msg: EmailMessage) -> str:
-    """Hand `msg` to the SMTP server; returns its answer. Raises on any refusal or outage."""
+async def send(config: SmtpConfig, msg: EmailMessage, recipient: str) -> str:
+    """Hand `msg` to the SMTP server for `recipient` alone (one addr-spec, see `mailbox`); returns
+    its answer. Raises on any refusal or outage. The envelope is given, never read off the headers."""
+    recipient = mailbox(recipient)
+    senders = msg["From"].addresses if msg["From"] is not None else ()
+    envelope_from = senders[0].addr_spec if senders else config.sender
     context = ssl.create_default_context()
     if not config.verify:
         context.check_hostname = False
@@ -119,6 +147,8 @@ async def send(config: SmtpConfig, msg: EmailMessage) -> str:
         start_tls = False
     _, answer = await aiosmtplib.send(
         msg,
+        sender=envelope_from,
+        recipients=[recipient],
         hostname=config.host,
         port=config.port,
         username=config.username,

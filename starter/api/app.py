@@ -13,6 +13,7 @@ from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.outage import Breaker, install_outage_handlers
 from starter.api.settings import ApiSettings, TemporalClient
+from starter.api.shutdown import ShutdownGuard, ShutdownState
 
 
 def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) -> FastAPI:
@@ -32,7 +33,9 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
-    app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
+    app.add_middleware(CatchAll)  # outside BodyLimit, so it also catches what BodyLimit raises
+    app.state.shutdown = ShutdownState()
+    app.add_middleware(ShutdownGuard, state=app.state.shutdown)  # added last: outermost, JSON 503 at shutdown
     install_error_handlers(app)
     install_outage_handlers(app, breaker)
     app.include_router(intake.router)

@@ -46,6 +46,8 @@ def cmd_api(args: argparse.Namespace) -> int:
     from recovery.logs import configure_logging
     from starter.agents import AgentsError
     from starter.api import create_app, settings_from_env
+    from starter.api.shutdown import ApiServer
+    from starter.dev import API_GRACE_SECONDS
     from starter.intake import IntakeConfigError
 
     if args.address:
@@ -61,7 +63,11 @@ def cmd_api(args: argparse.Namespace) -> int:
         )
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
     app = create_app(settings, connect=lambda: connect(args.address, args.namespace))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # In-flight requests get API_GRACE_SECONDS after SIGTERM, then a JSON 503 (starter/api/shutdown.py).
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=API_GRACE_SECONDS
+    )
+    ApiServer(config).run()
     return 0
 
 

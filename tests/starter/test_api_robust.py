@@ -43,5 +43,6 @@ async def test_a_nul_in_a_ticket_is_422_naming_the_field(api: httpx.AsyncClient,
         response = await api.post("/v1/tickets", json=body, headers=INTAKE)
         assert_error(response, 422, "validation", f"{field}: control character")
     assert not await workflow_exists(client, f"complaint-{customer}:ord-1")
-    ok = await api.post("/v1/tickets", json=generic_ticket(customer, subject="Broken\nglass"), headers=INTAKE)
+    # A line break is fine in the description; the subject reaches mail headers (test_hostile_headers.py).
+    ok = await api.post("/v1/tickets", json=generic_ticket(customer, description="Broken\nglass"), headers=INTAKE)
     assert ok.status_code == 202, ok.text
