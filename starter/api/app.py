@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -11,6 +12,7 @@ import console
 from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
+from starter.api.replays import SeenWebhooks
 from starter.api.settings import ApiSettings, TemporalClient
 
 
@@ -27,6 +29,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     )  # /docs is served offline by the console
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
+    app.state.seen_webhooks = SeenWebhooks(timedelta(hours=settings.intake.seen_retention_hours))
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
     install_error_handlers(app)
