@@ -30,7 +30,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.state.seen_webhooks = SeenWebhooks(timedelta(hours=settings.intake.seen_retention_hours))
-    app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes, depth=settings.intake.max_body_depth)
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches what BodyLimit raises
     install_error_handlers(app)
     app.include_router(intake.router)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from starter import intake
 from starter.api.auth import TicketSender
+from starter.api.bodies import BodyRefused, check_body
 from starter.api.errors import ApiError
 from starter.api.replays import Duplicate, SeenWebhooks, duplicate_response
 from starter.api.settings import settings_of, temporal
@@ -66,7 +67,7 @@ async def post_webhook(source: str, request: Request) -> ContactResult | TicketE
     if source == "zendesk" and settings.intake.zendesk is not None:
         config = settings.intake.zendesk
         _verified(source, lambda: intake.verify_zendesk(request.headers, raw, config, received))
-        payload = _json_object(raw)
+        payload = _json_object(raw, settings.intake)
         key = intake.zendesk_event_key(payload, request.headers, raw)
 
         async def handle() -> ContactResult | TicketEventResult | Ignored:
@@ -78,7 +79,7 @@ async def post_webhook(source: str, request: Request) -> ContactResult | TicketE
     elif source == "jira" and settings.intake.jira is not None:
         jira = settings.intake.jira
         _verified(source, lambda: intake.verify_jira(request.headers, raw, jira))
-        payload = _json_object(raw)
+        payload = _json_object(raw, settings.intake)
         key = intake.jira_event_key(payload, request.headers, raw)
 
         async def handle() -> ContactResult | TicketEventResult | Ignored:
@@ -147,7 +148,11 @@ def _verified(source: str, check: Callable[[], int]) -> None:
         log.info("webhook signed with the old secret", extra={"source": source})
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _json_object(raw: bytes, limits: intake.IntakeConfig) -> dict[str, Any]:
+    try:  # the middleware checked already (BodyLimit); the same check again, next to the parse
+        check_body(raw, limits.max_body_bytes, limits.max_body_depth)
+    except BodyRefused as refused:
+        raise ApiError(refused.status, refused.error, refused.detail) from None
     try:
         payload = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
