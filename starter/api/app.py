@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -12,6 +13,7 @@ from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.outage import Breaker, install_outage_handlers
+from starter.api.replays import SeenWebhooks
 from starter.api.settings import ApiSettings, TemporalClient
 from starter.api.shutdown import ShutdownGuard, ShutdownState
 
@@ -32,7 +34,8 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
         settings = settings.model_copy(update={"database": breaker.guard(settings.database)})
     app.state.settings = settings
     app.state.temporal = TemporalClient(connect, settings.task_queue)
-    app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes)
+    app.state.seen_webhooks = SeenWebhooks(timedelta(hours=settings.intake.seen_retention_hours))
+    app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes, depth=settings.intake.max_body_depth)
     app.add_middleware(CatchAll)  # outside BodyLimit, so it also catches what BodyLimit raises
     app.state.shutdown = ShutdownState()
     app.add_middleware(ShutdownGuard, state=app.state.shutdown)  # added last: outermost, JSON 503 at shutdown

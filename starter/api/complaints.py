@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from recovery.codec import EncryptionCodec
 from starter.api.auth import Reader
+from starter.api.erased import erased_at, gone
 from starter.api.errors import ApiError
 from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import read_case, status, timeline
@@ -24,6 +26,12 @@ router = APIRouter(tags=["complaints"])
 
 class ComplaintView(CaseStatus):
     timeline: list[DomainEvent]
+
+
+class Erased(BaseModel):
+    error: str = "erased"
+    detail: str
+    erased_at: datetime
 
 
 class ComplaintSummary(BaseModel):
@@ -42,11 +50,18 @@ class ComplaintPage(BaseModel):
     next_page_token: str | None
 
 
-@router.get("/v1/complaints/{case_id}", response_model=ComplaintView, summary="A case's status and timeline")
-async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> ComplaintView:
+@router.get(
+    "/v1/complaints/{case_id}",
+    response_model=ComplaintView,
+    summary="A case's status and timeline",
+    responses={410: {"model": Erased, "description": "the case's customer data was erased"}},
+)
+async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> ComplaintView | JSONResponse:
     settings = settings_of(request)
     client = await temporal(request)
+    erased = None
     if settings.database is not None:
+        erased = await erased_at(settings.database, case_id)
         # The read model first (CQRS): asking the workflow costs two queries, each a worker round trip
         # and a billable action; only a case the read model cannot answer for is asked.
         codec = client.data_converter.payload_codec
@@ -56,6 +71,8 @@ async def get_complaint(case_id: CaseId, request: Request, _: Reader) -> Complai
         )
         if stored is not None:
             return ComplaintView(**dict(stored[0]), timeline=stored[1])
+    if erased is not None:
+        return gone(erased)  # never from Temporal: its history still holds the texts
     current = await status(client, case_id)
     events = await timeline(client, case_id, settings.database)
     return ComplaintView(**dict(current), timeline=events)

@@ -1,4 +1,5 @@
-"""The request body size limit, enforced before the body is read (ASGI middleware)."""
+"""The request body limits, enforced before any route parses a body (ASGI middleware): the size
+before the body is read, and the JSON nesting depth (starter/api/bodies.py) once it is."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from starter.api.bodies import BodyRefused, check_body
+
+FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
 
 class BodyLimit:
     """ASGI middleware: 413 from Content-Length before reading, and 413 as soon as a streamed
     (chunked) body passes the limit. The body is read here, up to the limit, and handed to the app
-    whole: a route never sees a truncated body (which it would call malformed, 400)."""
+    whole: a route never sees a truncated body (which it would call malformed, 400), nor one nested
+    too deep to parse (400). Forms (the console's) are not JSON: only their size is checked."""
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, depth: int = 64):
+        self.app, self.limit, self.depth = app, limit, depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +51,12 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if body and not headers.get(b"content-type", b"").lower().startswith(FORMS):
+            try:
+                check_body(body, self.limit, self.depth)
+            except BodyRefused as refused:
+                await _send_json(send, refused.status, refused.error, refused.detail)
+                return
         delivered = False
 
         async def replay() -> Message:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import Path, Request
@@ -32,6 +33,8 @@ class ApiSettings(BaseModel):
     task_queue: str = "recovery"
     database: Callable[[], Awaitable[Any]] | None = None
     """Returns the asyncpg pool for reports (lazily created)."""
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    """The time webhooks are received at (signature windows, replay keys); tests move it."""
 
 
 class TemporalClient:

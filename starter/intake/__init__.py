@@ -18,6 +18,7 @@ from starter.intake.config import (
 from starter.intake.events import EventRules, OwnEvent, TicketActivity
 from starter.intake.fields import PayloadError
 from starter.intake.jira import jira_activity, jira_ticket
+from starter.intake.replays import jira_event_key, zendesk_event_key
 from starter.intake.signatures import SignatureError, sign_jira, sign_zendesk, verify_jira, verify_zendesk
 from starter.intake.zendesk import zendesk_activity, zendesk_ticket
 
@@ -32,6 +33,7 @@ __all__ = [
     "TicketActivity",
     "ZendeskConfig",
     "jira_activity",
+    "jira_event_key",
     "jira_ticket",
     "load_intake_config",
     "parse_intake_config",
@@ -40,5 +42,6 @@ __all__ = [
     "verify_jira",
     "verify_zendesk",
     "zendesk_activity",
+    "zendesk_event_key",
     "zendesk_ticket",
 ]

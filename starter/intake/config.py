@@ -98,6 +98,10 @@ class JiraConfig(_Config):
 
 class IntakeConfig(_Config):
     max_body_bytes: int = Field(262144, gt=0)
+    max_body_depth: int = Field(64, gt=0, le=1000)
+    """Nesting of JSON arrays/objects a body may have (checked before parsing, on every route)."""
+    seen_retention_hours: int = Field(168, gt=0)
+    """How long a signed webhook's replay key is remembered (answered `duplicate` when seen again)."""
     zendesk: ZendeskConfig | None = None
     jira: JiraConfig | None = None
 
