@@ -11,7 +11,7 @@ import pytest
 from activities.notifications import Notifier
 from tests.activities.test_channels import deliver, note
 from tests.fakes.slack import FakeSlack
-from workflows.models import Delivery
+from workflows.effects import Delivery
 from workflows.templates import MessageTemplate
 
 SUBJECT = "<!channel> <https://evil.example/login|Open case in the console>"
