@@ -25,6 +25,7 @@ from console import readmodel, views
 from console.charts import report_charts
 from console.live import Changes
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
+from console.session_store import PgSessions
 from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.api.errors import CASE_ERROR_STATUS
@@ -55,7 +56,6 @@ class Redirect(Exception):
 def build_router(
     settings: Any, temporal: Callable[[], Awaitable[Client]], keeper: SessionKeeper | None = None
 ) -> APIRouter:
-    keeper = keeper or SessionKeeper.from_env()
     policy = settings.policy
     changes = Changes(lambda: database())
     router = APIRouter(include_in_schema=False)
@@ -64,6 +64,9 @@ def build_router(
         if settings.database is None:
             raise RuntimeError("no database configured")
         return await settings.database()
+
+    # Sessions in PostgreSQL (shared by the API's replicas) when there is one.
+    keeper = keeper or SessionKeeper.from_env(PgSessions(database) if settings.database is not None else None)
 
     def approves(role: str) -> bool:
         found = policy.role(role)
@@ -89,8 +92,8 @@ def build_router(
         )
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
-    def signed_in(request: Request) -> Session:
-        session = keeper.read(request.cookies.get(SESSION_COOKIE))
+    async def signed_in(request: Request) -> Session:
+        session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
         if session is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise Redirect("/login?" + urlencode({"next": target}))
@@ -154,7 +157,7 @@ def build_router(
         if actor.role == INTAKE or (actor.role != VIEWER and actor.role not in policy.roles):
             return again(f"Tokens with role “{actor.role}” cannot sign in to the console.", 403)
         zone = views.zone_or(form.get("zone"), policy.calendar.time_zone)
-        _, cookie = keeper.issue(actor.id, actor.role, zone)
+        _, cookie = await keeper.issue(actor.id, actor.role, zone, settings.agents.fingerprint(actor.id) or "")
         response = RedirectResponse(next_url, status_code=303)
         response.set_cookie(SESSION_COOKIE, cookie, **keeper.cookie_options(int(keeper.ttl.total_seconds())))
         response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -162,12 +165,12 @@ def build_router(
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
-        session = keeper.read(request.cookies.get(SESSION_COOKIE))
+        session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
         form = await form_of(request)
         if session is not None:
             if not keeper.check(keeper.csrf_for(session), form.get("csrf")):
                 return refused_csrf(request, session)
-            keeper.end(session)
+            await keeper.end(session)
         response = RedirectResponse("/login?bye=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -184,7 +187,7 @@ def build_router(
         customer: str = "",
         page_no: int = 1,
     ) -> Response:
-        session = signed_in(request)
+        session = await signed_in(request)
         tabs = {k: v for k, v in readmodel.TABS.items() if k != "approval" or approves(session.role)}
         tab = tab if tab in tabs else "mine"
         filters = readmodel.Filters(
@@ -267,12 +270,12 @@ def build_router(
 
     @router.get("/cases/{case_id}")
     async def case_detail(request: Request, case_id: str, done: str = "") -> Response:
-        session = signed_in(request)
+        session = await signed_in(request)
         return await case_page(request, session, case_id, notice=views.DONE.get(done))
 
     @router.post("/cases/{case_id}/steps/{update}")
     async def case_step(request: Request, case_id: str, update: str) -> Response:
-        session = signed_in(request)
+        session = await signed_in(request)
         form = await form_of(request)
         if not keeper.check(keeper.csrf_for(session), form.get("csrf")):
             return refused_csrf(request, session)
@@ -324,7 +327,7 @@ def build_router(
 
     @router.get("/live")
     async def live(request: Request, case: str = "") -> Response:
-        session = keeper.read(request.cookies.get(SESSION_COOKIE))
+        session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
         if session is None:
             return Response("sign in first", status_code=401)
         return StreamingResponse(
@@ -335,7 +338,7 @@ def build_router(
 
     @router.get("/reports")
     async def reports(request: Request) -> Response:
-        session = signed_in(request)
+        session = await signed_in(request)
         charts = await report_charts(await database(), views.Clock(session.zone))
         return page("reports.html", request, session, charts=charts)
 

@@ -1,6 +1,10 @@
 """Console sessions: a signed, HttpOnly, SameSite=Strict cookie naming the agent (never their token),
 a CSRF token bound to the session, and logout that ends the session on the server too.
 
+The cookie only names a session; whether it is still valid is the session store's answer
+(PostgreSQL, `console.session_store`), checked on every request together with the current agents
+file: an agent removed from it, or whose token was rotated, is signed out at their next request.
+
 Stdlib HMAC-SHA256 instead of a session library: the cookie carries four fields and the rules fit on
 a page, so a dependency would add more than it saves.
 """
@@ -17,6 +21,8 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from console.session_store import MemorySessions, SessionStore
+from starter.agents import AgentDirectory
 from workflows.durations import parse_duration
 
 SESSION_COOKIE = "recovery_session"
@@ -36,21 +42,28 @@ class Session:
 class SessionKeeper:
     """Issues and checks session cookies and CSRF tokens with one secret.
 
-    `RECOVERY_CONSOLE_SECRET` keeps sessions valid across restarts and between API processes;
-    without it each process draws a random secret (sessions then end when it restarts)."""
+    `RECOVERY_CONSOLE_SECRET` (the same for every API process) lets a cookie signed by one replica
+    be read by another and after a restart; without it each process draws a random secret. Which
+    sessions are still valid is the store's: PostgreSQL when the API has a database."""
 
-    def __init__(self, secret: bytes | None = None, ttl: timedelta = timedelta(hours=8), secure: bool = False):
+    def __init__(
+        self,
+        secret: bytes | None = None,
+        ttl: timedelta = timedelta(hours=8),
+        secure: bool = False,
+        store: SessionStore | None = None,
+    ):
         self._secret = secret or secrets.token_bytes(32)
         self.ttl = ttl
         self.secure = secure
-        self._ended: dict[str, float] = {}
+        self.store: SessionStore = store or MemorySessions()
 
     @classmethod
-    def from_env(cls) -> SessionKeeper:
+    def from_env(cls, store: SessionStore | None = None) -> SessionKeeper:
         secret = os.environ.get("RECOVERY_CONSOLE_SECRET")
         ttl = parse_duration(os.environ.get("RECOVERY_SESSION_TTL", "8h"))
         secure = os.environ.get("RECOVERY_CONSOLE_SECURE_COOKIE", "").lower() in ("1", "true", "yes")
-        return cls(secret.encode() if secret else None, ttl, secure)
+        return cls(secret.encode() if secret else None, ttl, secure, store)
 
     def _sign(self, purpose: str, value: str) -> str:
         mac = hmac.new(self._secret, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
@@ -58,7 +71,13 @@ class SessionKeeper:
 
     # ---- sessions
 
-    def issue(self, agent: str, role: str, zone: str) -> tuple[Session, str]:
+    @staticmethod
+    def _key(sid: str) -> str:
+        return hashlib.sha256(sid.encode()).hexdigest()
+
+    async def issue(self, agent: str, role: str, zone: str, token_fp: str = "") -> tuple[Session, str]:
+        """A new session (stored) and its cookie. `token_fp` is the agent's token fingerprint
+        (`AgentDirectory.fingerprint`): a later token ends the session."""
         session = Session(
             sid=secrets.token_urlsafe(16),
             agent=agent,
@@ -76,9 +95,13 @@ class SessionKeeper:
             .decode()
             .rstrip("=")
         )
+        await self.store.create(self._key(session.sid), agent, role, token_fp, session.expires)
         return session, f"{body}.{self._sign('session', body)}"
 
-    def read(self, cookie: str | None) -> Session | None:
+    async def read(self, cookie: str | None, agents: AgentDirectory | None = None) -> Session | None:
+        """The session `cookie` names while it is valid: signed by us, unexpired, not ended in the store,
+        and (given `agents`, the current agents file) its agent still there with the same role and token.
+        Database errors propagate (the API answers 503)."""
         if not cookie or "." not in cookie:
             return None
         body, _, mac = cookie.rpartition(".")
@@ -91,14 +114,23 @@ class SessionKeeper:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        if session.expires < time.time() or session.sid in self._ended:
+        if session.expires < time.time():
             return None
+        key = self._key(session.sid)
+        stored = await self.store.lookup(key)
+        if stored is None or not stored.live or (stored.agent, stored.role) != (session.agent, session.role):
+            return None
+        if agents is not None:
+            if agents.role_of(session.agent) is None:
+                await self.store.end_agent(session.agent)  # removed from the file: every session ends
+                return None
+            if agents.role_of(session.agent) != session.role or agents.fingerprint(session.agent) != stored.token_fp:
+                await self.store.end(key)  # a new role or a rotated token: sign in again
+                return None
         return session
 
-    def end(self, session: Session) -> None:
-        now = time.time()
-        self._ended = {sid: exp for sid, exp in self._ended.items() if exp > now}  # forget expired ones
-        self._ended[session.sid] = session.expires
+    async def end(self, session: Session) -> None:
+        await self.store.end(self._key(session.sid))
 
     # ---- CSRF
 

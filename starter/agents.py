@@ -2,17 +2,20 @@
 
     [agents.alice]
     role = "agent"
-    token_sha256 = "…"      # sha256 hex of the token (preferred), or token = "…" for development
+    token_sha256 = "…"      # hex sha256 of the token; `recovery agents add/rotate` write these
 
-Roles are the policy's roles (they carry compensation authority), plus two restricted ones:
-`viewer` may only read cases, `intake` may only post tickets.
+A plain `token = "…"` still loads, with a deprecation warning (logged once per agent): the file
+then holds a live credential. Roles are the policy's roles (they carry compensation authority),
+plus two restricted ones: `viewer` may only read cases, `intake` may only post tickets.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
+import re
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -20,6 +23,18 @@ from recovery.config import parse_toml_config, read_config_file
 from workflows.models import Actor, Identifier
 
 VIEWER, INTAKE = "viewer", "intake"
+MIN_TOKEN = 16
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+log = logging.getLogger("recovery.agents")
+_warned: set[tuple[str, str]] = set()
+
+
+def token_digest(token: str) -> bytes:
+    """sha256 of a bearer token. Unsalted and fast on purpose: salts and slow hashes (bcrypt, scrypt)
+    protect guessable passwords, while these tokens are long random strings (`recovery agents add`
+    draws 256 bits) that no dictionary or brute force reaches; a fast hash also lets every request
+    be checked against every agent in constant time."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 class AgentEntry(BaseModel):
@@ -33,15 +48,17 @@ class AgentEntry(BaseModel):
     def _one_token(self) -> AgentEntry:
         if (self.token is None) == (self.token_sha256 is None):
             raise ValueError("give exactly one of token or token_sha256")
-        if self.token is not None and len(self.token) < 16:
-            raise ValueError("token must be at least 16 characters")
+        if self.token is not None and len(self.token) < MIN_TOKEN:
+            raise ValueError(f"token must be at least {MIN_TOKEN} characters")
+        if self.token_sha256 is not None and not _HEX64.match(self.token_sha256):
+            raise ValueError("token_sha256 must be 64 hex digits (the sha256 of the token)")
         return self
 
     def digest(self) -> bytes:
         if self.token_sha256 is not None:
             return bytes.fromhex(self.token_sha256)
         assert self.token is not None
-        return hashlib.sha256(self.token.encode()).digest()
+        return token_digest(self.token)
 
 
 class AgentsFile(BaseModel):
@@ -60,12 +77,18 @@ class AgentDirectory:
 
     def authenticate(self, token: str) -> Actor | None:
         """The agent holding `token`, comparing digests in constant time against every entry."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = token_digest(token)
         found = None
-        for agent_id, role, expected in self._digests:
+        for agent_id, role, expected in self._digests:  # no early exit: the time says nothing about who
             if hmac.compare_digest(digest, expected):
                 found = Actor(id=agent_id, role=role)
         return found
+
+    def fingerprint(self, agent_id: str) -> str | None:
+        """A short fingerprint of the agent's current token (None for an unknown agent): a console
+        session remembers it, so rotating a token or removing the agent ends their sessions."""
+        digest = next((d for known, _, d in self._digests if known == agent_id), None)
+        return None if digest is None else hashlib.sha256(b"session:" + digest).hexdigest()[:32]
 
     def role_of(self, agent_id: str) -> str | None:
         """The role of agent `agent_id`, None when the file has no such agent."""
@@ -80,7 +103,17 @@ class AgentDirectory:
 
 
 def parse_agents(text: str, source: str) -> AgentDirectory:
-    return AgentDirectory(parse_toml_config(text, source, AgentsFile, AgentsError).agents)
+    agents = parse_toml_config(text, source, AgentsFile, AgentsError).agents
+    for agent_id, entry in agents.items():
+        if entry.token is not None and (source, agent_id) not in _warned:
+            _warned.add((source, agent_id))
+            log.warning(
+                "agents file %s: agent %r has a plain `token`; this is deprecated, store its hash instead "
+                "(token_sha256, see `recovery agents rotate`)",
+                source,
+                agent_id,
+            )
+    return AgentDirectory(agents)
 
 
 def load_agents(path: str | None = None) -> AgentDirectory:

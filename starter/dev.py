@@ -154,7 +154,8 @@ def run_dev(
             )
             return 1
     os.environ["RECOVERY_HOME"] = str(home)
-    os.environ.setdefault("RECOVERY_AGENTS", str(DEV_AGENTS))
+    if not os.environ.get("RECOVERY_AGENTS"):
+        os.environ["RECOVERY_AGENTS"] = str(write_dev_agents(home))
     os.environ["RECOVERY_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
     if demo_policy:
         os.environ["RECOVERY_POLICY"] = str(DEMO_POLICY)
@@ -294,7 +295,7 @@ async def _run(
         _say(f"codec:        http://127.0.0.1:{codec[1]}  Authorization: Bearer {os.environ['RECOVERY_CODEC_TOKEN']}")
     _say(f"Temporal:     {address} (task queue {task_queue!r})")
     _say(f"agents:       {os.environ['RECOVERY_AGENTS']}")
-    if os.environ["RECOVERY_AGENTS"] == str(DEV_AGENTS):
+    if os.environ["RECOVERY_AGENTS"] == str(dev_agents_path(Path(os.environ["RECOVERY_HOME"]))):
         for agent_id, role, token in _dev_tokens():
             _say(f"  {agent_id:<11} {role:<10} Authorization: Bearer {token}")
     _say("open a case:  recovery open --file examples/shipping-charge.json    (Ctrl-C stops the stack)")
@@ -359,6 +360,24 @@ def _dev_tokens() -> list[tuple[str, str, str]]:
 
     data = tomllib.loads(DEV_AGENTS.read_text())
     return [(agent_id, entry["role"], entry["token"]) for agent_id, entry in data["agents"].items()]
+
+
+def dev_agents_path(home: Path) -> Path:
+    return home / "agents.toml"
+
+
+def write_dev_agents(home: Path) -> Path:
+    """The dev agents (the packaged file's well-known tokens, which `recovery demo` uses too) as an
+    agents file in `home` that stores only their sha256, as a production one does."""
+    from starter.agents_file import hashed, write
+
+    path = dev_agents_path(home)
+    write(
+        path,
+        {agent_id: hashed(role, token) for agent_id, role, token in _dev_tokens()},
+        "# Written by `recovery dev` from starter/dev_agents.toml (tokens printed at start); rewritten each start.",
+    )
+    return path
 
 
 async def _watch(server: subprocess.Popen[bytes], stop: asyncio.Event) -> None:

@@ -1,43 +1,76 @@
-"""Console sessions without a browser: signatures, expiry, logout, CSRF binding."""
+"""Console sessions without a browser: signatures, expiry, logout, CSRF binding, the agents file check
+(with the process-local store; the PostgreSQL one is in test_session_replicas)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import timedelta
 
 import pytest
 
 from console.session import SessionKeeper
+from starter.agents import parse_agents
+from tests.helpers import eventually
+
+ALICE = "dev-alice-0123456789"
+AGENTS = f'[agents.alice]\nrole = "agent"\ntoken = "{ALICE}"\n[agents.bob]\nrole = "agent"\ntoken = "{"b" * 20}"\n'
 
 
-def test_a_session_cookie_is_signed_names_no_token_and_expires() -> None:
+async def test_a_session_cookie_is_signed_names_no_token_and_expires() -> None:
     keeper = SessionKeeper(b"k" * 32, ttl=timedelta(seconds=1))
-    session, cookie = keeper.issue("alice", "agent", "Europe/Berlin")
-    assert keeper.read(cookie) == session
+    session, cookie = await keeper.issue("alice", "agent", "Europe/Berlin")
+    assert await keeper.read(cookie) == session
     body, _, mac = cookie.rpartition(".")
-    assert keeper.read(f"{body}.{mac[:-1]}x") is None  # tampered signature
-    assert keeper.read(cookie.replace(body, body[:-2] + "AA")) is None  # tampered body
-    assert SessionKeeper(b"o" * 32).read(cookie) is None  # another secret
-    time.sleep(1.1)
-    assert keeper.read(cookie) is None  # expired
+    fields = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert set(fields) == {"sid", "agent", "role", "zone", "exp"} and ALICE not in cookie
+    assert await keeper.read(f"{body}.{mac[:-1]}x") is None  # tampered signature
+    assert await keeper.read(cookie.replace(body, body[:-2] + "AA")) is None  # tampered body
+    assert await SessionKeeper(b"o" * 32).read(cookie) is None  # another secret
+
+    async def expired() -> bool:
+        return await keeper.read(cookie) is None
+
+    await eventually(expired, timeout=5)
 
 
-def test_logout_ends_the_session_and_csrf_is_bound_to_it() -> None:
+async def test_logout_ends_the_session_and_csrf_is_bound_to_it() -> None:
     keeper = SessionKeeper(b"k" * 32)
-    first, cookie = keeper.issue("alice", "agent", "UTC")
-    second, _ = keeper.issue("alice", "agent", "UTC")
+    first, cookie = await keeper.issue("alice", "agent", "UTC")
+    second, _ = await keeper.issue("alice", "agent", "UTC")
     assert keeper.check(keeper.csrf_for(first), keeper.csrf_for(first))
     assert not keeper.check(keeper.csrf_for(first), keeper.csrf_for(second))
     assert not keeper.check(keeper.csrf_for(first), None)
-    keeper.end(first)
-    assert keeper.read(cookie) is None
+    await keeper.end(first)
+    assert await keeper.read(cookie) is None
+
+
+async def test_a_session_ends_when_its_agent_leaves_the_file_or_changes_role_or_token() -> None:
+    agents = parse_agents(AGENTS, "agents.toml")
+    keeper = SessionKeeper(b"k" * 32)
+    _, alice = await keeper.issue("alice", "agent", "UTC", agents.fingerprint("alice") or "")
+    _, bob = await keeper.issue("bob", "agent", "UTC", agents.fingerprint("bob") or "")
+    assert await keeper.read(alice, agents) is not None and await keeper.read(bob, agents) is not None
+
+    without_alice = parse_agents(AGENTS.split("[agents.bob]")[0].replace("alice", "carol"), "agents.toml")
+    assert await keeper.read(alice, without_alice) is None
+    assert await keeper.read(alice, agents) is None  # ended for good, even if alice comes back
+
+    promoted = parse_agents(AGENTS.replace('bob]\nrole = "agent"', 'bob]\nrole = "team-lead"'), "agents.toml")
+    assert await keeper.read(bob, promoted) is None
+    _, bob = await keeper.issue("bob", "agent", "UTC", agents.fingerprint("bob") or "")
+    rotated = parse_agents(AGENTS.replace("b" * 20, "c" * 20), "agents.toml")
+    assert await keeper.read(bob, rotated) is None
 
 
 @pytest.mark.parametrize("ttl", ["30m", "12h"])
-def test_the_session_lifetime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, ttl: str) -> None:
+async def test_the_session_lifetime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, ttl: str) -> None:
     monkeypatch.setenv("RECOVERY_SESSION_TTL", ttl)
     monkeypatch.setenv("RECOVERY_CONSOLE_SECRET", "shared-secret")
     keeper = SessionKeeper.from_env()
     assert keeper.ttl == {"30m": timedelta(minutes=30), "12h": timedelta(hours=12)}[ttl]
-    _, cookie = keeper.issue("bob", "agent", "UTC")
-    assert SessionKeeper.from_env().read(cookie) is not None  # the same secret: valid in another process
+    session, cookie = await keeper.issue("bob", "agent", "UTC")
+    other = SessionKeeper.from_env(keeper.store)  # the same secret and store: valid in another process
+    assert await other.read(cookie) == session
+    assert session.expires > time.time()

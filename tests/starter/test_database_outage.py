@@ -1,6 +1,6 @@
 """While PostgreSQL is unreachable the console answers a 503 page and the API 503 JSON within 2 s (a
-bounded connect and a breaker), a console step that was applied says so, and all is well once the
-database is back."""
+bounded connect and a breaker), a console step whose session cannot be checked is refused, one that
+was applied before the database went says so, and all is well once the database is back."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from activities.notifications import Notifier
 from activities.store import create_pool
+from console import readmodel
 from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.api.outage import CONNECT_TIMEOUT, COOLDOWN
@@ -102,6 +103,7 @@ async def test_pages_and_the_api_answer_503_within_2_s_while_the_database_is_dow
     task_queue: str,
     db: asyncpg.Pool,
     receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with build_worker(client, pool=db, queue=task_queue, notifier=Notifier(receiver.url)):
         opened = await api.post("/v1/tickets", json=ticket(f"down-{uuid.uuid4().hex[:6]}"), headers=INTAKE)
@@ -127,10 +129,12 @@ async def test_pages_and_the_api_answer_503_within_2_s_while_the_database_is_dow
             assert answer.json()["error"] in ("database_unavailable", "unavailable") and took < BOUND
             assert answer.headers.get("retry-after")
 
-        # A step from the console is applied in Temporal; its page says so rather than fail.
-        stepped = await api.post(f"/cases/{case}/steps/acknowledge", data={"csrf": csrf.group(1), "message": "Sorry"})
-        assert stepped.status_code == 503 and "was recorded" in stepped.text, stepped.text[:400]
-        assert (await status(client, case)).step.value == "fix"
+        # A console step needs its session checked in the database first: refused, and nothing done.
+        step = {"csrf": csrf.group(1), "message": "Sorry"}
+        refused = await api.post(f"/cases/{case}/steps/acknowledge", data=step)
+        assert refused.status_code == 503 and "Temporarily unavailable" in refused.text, refused.text[:400]
+        before = (await status(client, case)).step.value
+        assert before != "fix"
 
         await proxy.restore()
 
@@ -138,3 +142,12 @@ async def test_pages_and_the_api_answer_503_within_2_s_while_the_database_is_dow
             return (await api.get(f"/cases/{case}", headers=HTML)).status_code == 200
 
         await eventually(back, timeout=COOLDOWN + 10, interval=0.5)
+
+        # The database lost after the step was applied in Temporal: its page says so rather than fail.
+        async def lost(*_: Any, **__: Any) -> bool:
+            raise ConnectionResetError("connection lost")
+
+        monkeypatch.setattr(readmodel, "wait_for_seq", lost)
+        stepped = await api.post(f"/cases/{case}/steps/acknowledge", data=step)
+        assert stepped.status_code == 503 and "was recorded" in stepped.text, stepped.text[:400]
+        assert (await status(client, case)).step.value == "fix"

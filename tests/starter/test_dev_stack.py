@@ -109,6 +109,8 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
         await asyncio.to_thread(stack.wait_for, "open a case:")
         assert any(f"http://127.0.0.1:{ui_port}" in line for line in stack.output)
         token = next(line.split("Bearer ")[1].strip() for line in stack.output if "alice" in line and "Bearer" in line)
+        agents_file = (home / "agents.toml").read_text()  # the dev agents as hashes only
+        assert "token_sha256" in agents_file and token not in agents_file and "token =" not in agents_file
         ticket = json.loads((ROOT / "examples" / "shipping-charge.json").read_text())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
             assert (await api.get("/healthz")).status_code == 200
