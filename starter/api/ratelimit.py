@@ -117,8 +117,14 @@ class RateLimit:
         if wait is not None:
             await _refuse_page(scope, receive, send, wait)
             return
-        if await _status_of(self.app, scope, receive, send) == 401:  # the token was not accepted
-            self.sign_ins.hit(address)
+        # Counted as failed until the app says otherwise: sign-ins sent at once cannot all slip
+        # past the limit while the first ones are being checked.
+        stamp, status = self.sign_ins.hit(address), 0
+        try:
+            status = await _status_of(self.app, scope, receive, send)
+        finally:
+            if status != 401:  # the token was accepted (or the form refused before it was tried)
+                self.sign_ins.release(address, stamp)
 
 
 async def _status_of(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> int:

@@ -5,12 +5,14 @@ window has passed it is accepted again. The app is the real one; its rate-limit 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -195,6 +197,22 @@ async def test_successful_sign_ins_and_refused_roles_do_not_count(clock: Clock, 
         assert_limited_page(await sign_in(http, ALICE_TOKEN), retry_after=1)
         clock.now += 0.1
         assert (await sign_in(http, ALICE_TOKEN)).status_code == 303
+
+
+async def test_failed_sign_ins_sent_at_once_get_no_more_than_the_limit(clock: Clock, make_client: Any) -> None:
+    async with make_client(RateLimits(sign_in_failures_per_address=10)) as http:
+        form = await http.get("/login", headers=HTML)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        form_body = urlencode({"csrf": csrf.group(1), "token": "guess", "next": "/"}).encode()
+        headers = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}
+
+        async def slowly() -> AsyncIterator[bytes]:  # the sign-ins overlap while their bodies arrive
+            await asyncio.sleep(0.01)
+            yield form_body
+
+        answers = await asyncio.gather(*(http.post("/login", content=slowly(), headers=headers) for _ in range(30)))
+        assert sorted(a.status_code for a in answers) == [401] * 10 + [429] * 20
 
 
 def test_limits_are_read_from_the_intake_file() -> None:
