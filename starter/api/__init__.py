@@ -6,8 +6,8 @@ never produces a 500.
 
 Layout: `app` assembles the routers (`intake`, `complaints`, `steps`, `reports`, `health`), one
 module per area; `errors` holds the error model and handlers, `limits` the body-size middleware,
-`auth` the bearer-token dependencies, `settings` what the app is configured with. A new area is a
-new router module and one `include_router` line in `app.create_app`.
+`ratelimit` the rate limits, `auth` the bearer-token dependencies, `settings` what the app is
+configured with. A new area is a new router module and one `include_router` line in `app.create_app`.
 """
 
 from starter.api.app import create_app

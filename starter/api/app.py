@@ -13,6 +13,7 @@ from starter.api import complaints, health, intake, policy, reports, steps
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.outage import Breaker, install_outage_handlers
+from starter.api.ratelimit import RateLimit
 from starter.api.replays import SeenWebhooks
 from starter.api.settings import ApiSettings, TemporalClient
 from starter.api.shutdown import ShutdownGuard, ShutdownState
@@ -36,6 +37,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.state.temporal = TemporalClient(connect, settings.task_queue)
     app.state.seen_webhooks = SeenWebhooks(timedelta(hours=settings.intake.seen_retention_hours))
     app.add_middleware(BodyLimit, limit=settings.intake.max_body_bytes, depth=settings.intake.max_body_depth)
+    app.add_middleware(RateLimit, limits=settings.intake.rate_limits, clock=settings.timer)  # before any body is read
     app.add_middleware(CatchAll)  # outside BodyLimit, so it also catches what BodyLimit raises
     app.state.shutdown = ShutdownState()
     app.add_middleware(ShutdownGuard, state=app.state.shutdown)  # added last: outermost, JSON 503 at shutdown

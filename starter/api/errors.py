@@ -43,8 +43,8 @@ CASE_ERROR_STATUS = {
 }
 
 
-def error_response(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail})
+def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,6 +57,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         409: "step out of order, or case closed",
         413: "body over the size limit",
         422: "invalid input",
+        429: "over a rate limit (per token, per intake source); see Retry-After",
         503: "Temporal unreachable",
     }.items()
 }

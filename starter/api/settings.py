@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -35,6 +36,8 @@ class ApiSettings(BaseModel):
     """Returns the asyncpg pool for reports (lazily created)."""
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     """The time webhooks are received at (signature windows, replay keys); tests move it."""
+    timer: Callable[[], float] = time.monotonic
+    """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
 
 
 class TemporalClient:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, field_validator
 
 from recovery.config import parse_toml_config, read_config_file
 from starter.intake.events import JiraRules, ZendeskRules
@@ -96,12 +96,27 @@ class JiraConfig(_Config):
     """The Atlassian account the engine posts as: its comments never count as an agent's reply."""
 
 
+class RateLimits(_Config):
+    """Requests allowed per `window_seconds`, counted in this process (starter/api/ratelimit.py)."""
+
+    window_seconds: int = Field(60, gt=0, le=3600)
+    api_per_token: PositiveInt = 6000
+    """Requests with one bearer token (every route)."""
+    webhooks_per_source: PositiveInt = 6000
+    """Deliveries from each source: `tickets` (POST /v1/tickets), `zendesk`, `jira`."""
+    sources: dict[Literal["tickets", "zendesk", "jira"], PositiveInt] = {}
+    """One source's own limit instead of `webhooks_per_source`."""
+    sign_in_failures_per_address: PositiveInt = 10
+    """Refused console sign-ins from one client address; past them every sign-in gets 429."""
+
+
 class IntakeConfig(_Config):
     max_body_bytes: int = Field(262144, gt=0)
     max_body_depth: int = Field(64, gt=0, le=1000)
     """Nesting of JSON arrays/objects a body may have (checked before parsing, on every route)."""
     seen_retention_hours: int = Field(168, gt=0)
     """How long a signed webhook's replay key is remembered (answered `duplicate` when seen again)."""
+    rate_limits: RateLimits = RateLimits()
     zendesk: ZendeskConfig | None = None
     jira: JiraConfig | None = None
 
