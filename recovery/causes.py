@@ -194,11 +194,12 @@ def window(
             since = until - (weeks or DEFAULT_WEEKS) * WEEK
         if since > until:
             raise ValueError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
-        since - (until - since)  # the previous period must have UTC times too
+        if weeks is None:
+            weeks = min(max(math.ceil((until - since) / WEEK), 1), MAX_WEEKS)
+        since - (until - since)  # the previous period and the series must have UTC times too
+        week_starts(until, weeks)
     except OverflowError:
-        raise ValueError("the window and the period before it must lie in the years 1-9999") from None
-    if weeks is None:
-        weeks = min(max(math.ceil((until - since) / WEEK), 1), MAX_WEEKS)
+        raise ValueError("the window, the period before it and the weeks must lie in the years 1-9999") from None
     return since, until, weeks
 
 

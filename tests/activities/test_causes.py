@@ -249,6 +249,12 @@ def test_window_bounds() -> None:
         (S, UNTIL, 0),
         (S, UNTIL, 521),
         (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC), None),  # no period before
+        (datetime(1, 3, 1, tzinfo=UTC), datetime(1, 3, 2, tzinfo=UTC), 520),  # weeks before year 1
+        (
+            datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+            datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+            None,
+        ),  # its last week begins before year 1
     ]:
         with pytest.raises(ValueError):
             window(since, until, weeks)
