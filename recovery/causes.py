@@ -180,7 +180,10 @@ GROUP BY 1, 2
 
 
 def window(
-    since: datetime | None, until: datetime | None, weeks: int | None, now: datetime | None = None
+    since: datetime | None = None,
+    until: datetime | None = None,
+    weeks: int | None = None,
+    now: datetime | None = None,
 ) -> tuple[datetime, datetime, int]:
     """The report's [since, until) and the weeks of its series. `until` defaults to now, `since` to
     `weeks` (default 8) weeks before `until`; `weeks` defaults to the weeks the window spans."""
