@@ -50,7 +50,7 @@ def _label(cause: str) -> str:
 
 def _columns(weeks: list[str], series: list[tuple[str, list[int], str]], label: str) -> str:
     """Stacked columns, one per week, one colour per series (name, count per week, colour), and a legend."""
-    left, top, plot_h, col_w, gap = 40, 10, 220, 44, 12
+    left, top, plot_h, col_w, gap = 40, 24, 220, 44, 12
     width = left + len(weeks) * (col_w + gap) + 10
     legend_y = top + plot_h + 50
     height = legend_y + 24 * ((len(series) + 2) // 3) + 6
