@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -22,10 +22,13 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from console import readmodel, views
+from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from console.session_store import PgSessions
+from recovery.causes import causes_report
+from recovery.causes import window as causes_window
 from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.api.errors import CASE_ERROR_STATUS
@@ -342,6 +345,32 @@ def build_router(
         charts = await report_charts(await database(), views.Clock(session.zone))
         return page("reports.html", request, session, charts=charts)
 
+    @router.get("/reports/causes")
+    async def reports_causes(request: Request, since: str = "", until: str = "", weeks: str = "") -> Response:
+        session = signed_in(request)
+        form = {"since": since[:40], "until": until[:40], "weeks": weeks[:6]}
+        try:
+            window = cause_window(since, until, weeks)
+        except ValueError as err:
+            return page("reports_causes.html", request, session, 422, report=None, error=str(err), form=form)
+        report = await causes_report(await database(), **window)
+        form = {
+            "since": report.since.date().isoformat(),
+            "until": report.until.date().isoformat() if report.until.time() == time() else form["until"],
+            "weeks": form["weeks"],
+        }
+        shown = {"since": _utc_text(report.since), "until": _utc_text(report.until)}
+        return page(
+            "reports_causes.html",
+            request,
+            session,
+            report=report,
+            charts=cause_charts(report),
+            window=shown,
+            form=form,
+            error=None,
+        )
+
     return router
 
 
@@ -353,3 +382,25 @@ def _safe_next(target: str) -> str:
 def _sentence(message: str) -> str:
     message = message.strip()
     return (message[:1].upper() + message[1:]).rstrip(".") + "."
+
+
+def cause_window(since: str, until: str, weeks: str) -> dict[str, Any]:
+    """The causes page's query (dates or moments, a number of weeks; empty for the default) as
+    `causes_report` arguments, refused with a sentence when one is not a date or a number."""
+    window: dict[str, Any] = {}
+    for name, text in (("since", since), ("until", until)):
+        if text.strip():
+            try:
+                window[name] = datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise ValueError(f"“{text[:40]}” is not a date (e.g. 2026-11-01).") from None
+    if weeks.strip():
+        if not weeks.strip().isdigit():
+            raise ValueError(f"“{weeks[:6]}” is not a number of weeks.")
+        window["weeks"] = int(weeks)
+    causes_window(**window)  # the report's own checks (order, range, weeks), as a sentence here
+    return window
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d") if moment.time() == time() else moment.strftime("%Y-%m-%d %H:%M")

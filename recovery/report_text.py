@@ -1,7 +1,9 @@
-"""The SLA report (`recovery.reports.SlaReport`) as fixed-width text tables, for `recovery report`."""
+"""The SLA report (`recovery.reports.SlaReport`) and the causes report (`recovery.causes.CausesReport`)
+as fixed-width text tables, for `recovery report` and `recovery report causes`."""
 
 from __future__ import annotations
 
+from recovery.causes import CausesReport
 from recovery.reports import SlaReport
 
 MISSING = "-"
@@ -126,4 +128,64 @@ def format_report(report: SlaReport) -> str:
 
     out += ["", "Top root causes"]
     out += _table(["root cause", "cases"], [[r.root_cause, str(r.cases)] for r in report.top_root_causes], right_from=1)
+    return "\n".join(out) + "\n"
+
+
+def _signed(value: int) -> str:
+    return f"+{value}" if value > 0 else str(value)
+
+
+def _fraction_pct(value: float | None) -> str:
+    return MISSING if value is None else f"{value * 100:.1f}%"
+
+
+def format_causes(report: CausesReport) -> str:
+    """The causes report as fixed-width text tables (`recovery report causes`)."""
+    out = [f"Causes report: cases closed from {report.since.isoformat()} until {report.until.isoformat()}", ""]
+    out += ["Root causes (trend: against the period of the same length before)"]
+    out += _table(
+        [
+            "root cause",
+            "cases",
+            "share",
+            "before",
+            "change",
+            "repeat/case",
+            "reopened",
+            "median handling",
+            "agent steps",
+            "csat n",
+            "csat mean",
+            "breaches",
+            "compensation",
+        ],
+        [
+            [
+                c.cause,
+                str(c.cases),
+                _fraction_pct(c.share),
+                str(c.trend.previous_cases),
+                _signed(c.trend.change),
+                _text(c.repeat_contacts_per_case),
+                _fraction_pct(c.reopen_rate),
+                format_duration(c.median_handling_s),
+                format_duration(c.median_agent_step_s),
+                str(c.csat.n),
+                MISSING if c.csat.mean is None else f"{c.csat.mean:.2f}",
+                str(c.breaches),
+                ", ".join(f"{amount} {currency}" for currency, amount in c.compensation.items()) or MISSING,
+            ]
+            for c in report.causes
+        ],
+        right_from=1,
+    )
+    causes = sorted({w.cause for w in report.weeks})
+    counts = {(w.week_start, w.cause): w.cases for w in report.weeks}
+    mondays = sorted({w.week_start for w in report.weeks})
+    out += ["", "Cases closed per week (weeks from Monday, UTC)"]
+    out += _table(
+        ["week", *causes],
+        [[monday.isoformat(), *(str(counts[(monday, cause)]) for cause in causes)] for monday in mondays],
+        right_from=1,
+    )
     return "\n".join(out) + "\n"

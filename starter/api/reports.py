@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request
 
 from activities.store import DatabaseError
+from recovery.causes import MAX_WEEKS, CausesReport, causes_report
 from recovery.reports import SlaReport, sla_report
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
@@ -34,6 +35,32 @@ async def report_sla(
         raise ApiError(503, "unavailable", "no database configured for reports")
     try:
         return await sla_report(await settings.database(), since=since, until=until, top=top)
+    except ValueError as err:
+        raise ApiError(422, "validation", str(err)) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+
+
+@router.get(
+    "/v1/reports/causes",
+    response_model=CausesReport,
+    summary="Per root cause of the cases closed in a window: share, repeat contacts, reopenings, money, "
+    "handling time, CSAT, breaches, trend against the period before, and closes per week",
+)
+async def report_causes(
+    request: Request,
+    _: Reader,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    weeks: Annotated[int | None, Query(ge=1, le=MAX_WEEKS)] = None,
+) -> CausesReport:
+    """Cases closed in [since, until) (`until` defaults to now, `since` to `weeks` (8) weeks before);
+    `weeks` is how many weeks (from Monday, UTC) the weekly series shows, by default the window's."""
+    settings = settings_of(request)
+    if settings.database is None:
+        raise ApiError(503, "unavailable", "no database configured for reports")
+    try:
+        return await causes_report(await settings.database(), since=since, until=until, weeks=weeks)
     except ValueError as err:
         raise ApiError(422, "validation", str(err)) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:

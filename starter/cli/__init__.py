@@ -80,11 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     erase.set_defaults(func=ops.cmd_erase_customer)
     erase.add_argument("customer", help="the customer id")
     erase.add_argument("--by", required=True, help="who asked for the erasure (recorded in the erasure log)")
-    report = sub.add_parser("report", help="SLA report from the read model")
+    report = sub.add_parser("report", help="SLA report (or `report causes`) from the read model")
     report.set_defaults(func=ops.cmd_report)
-    report.add_argument("--since", type=ops._moment, default=None, help="cases opened at or after (ISO date/time)")
-    report.add_argument("--until", type=ops._moment, default=None, help="cases opened before (ISO date/time)")
-    report.add_argument("--top", type=int, default=5, help="how many top root causes")
+    report.add_argument(
+        "kind",
+        nargs="?",
+        choices=["sla", "causes"],
+        default="sla",
+        metavar="REPORT",
+        help="sla (cases opened in the window; the default) | causes (cases closed in it, per root cause)",
+    )
+    report.add_argument("--since", type=ops._moment, default=None, help="at or after (ISO date/time)")
+    report.add_argument("--until", type=ops._moment, default=None, help="before (ISO date/time)")
+    report.add_argument("--top", type=int, default=None, help="sla: how many top root causes (default 5)")
+    report.add_argument(
+        "--weeks", type=int, default=None, help="causes: weeks of the weekly series (and the window without --since)"
+    )
     report.add_argument("--json", action="store_true")
     api = sub.add_parser("api", parents=[common], help="serve the HTTP API (intake, webhooks, agents' steps)")
     api.set_defaults(func=servers.cmd_api)

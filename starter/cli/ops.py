@@ -1,5 +1,5 @@
-"""Ops commands: check a roster file, migrate or rebuild the database, the SLA report (policy commands:
-`starter.cli.policy`)."""
+"""Ops commands: check a roster file, migrate or rebuild the database, the SLA and causes reports
+(policy commands: `starter.cli.policy`)."""
 
 from __future__ import annotations
 
@@ -68,20 +68,33 @@ async def cmd_db(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
+    """`recovery report [sla]` (cases opened in the window) or `recovery report causes` (closed in it)."""
     from activities.store import create_pool, require_migrated
-    from recovery.report_text import format_report
+    from recovery.causes import causes_report
+    from recovery.report_text import format_causes, format_report
     from recovery.reports import sla_report
 
+    causes = args.kind == "causes"
+    if causes and args.top is not None:
+        raise UsageError("--top is for the SLA report; the causes report lists every root cause")
+    if not causes and args.weeks is not None:
+        raise UsageError("--weeks is for `recovery report causes`")
     pool = await create_pool()
     try:
         await require_migrated(pool)
         try:
-            report = await sla_report(pool, since=args.since, until=args.until, top=args.top)
+            if causes:
+                found = await causes_report(pool, since=args.since, until=args.until, weeks=args.weeks)
+                json_text, text = found.model_dump_json(indent=2), format_causes(found)
+            else:
+                top = 5 if args.top is None else args.top
+                report = await sla_report(pool, since=args.since, until=args.until, top=top)
+                json_text, text = report.model_dump_json(indent=2), format_report(report)
         except ValueError as err:
             raise UsageError(str(err)) from None
     finally:
         await pool.close()
-    print(report.model_dump_json(indent=2) if args.json else format_report(report))
+    print(json_text if args.json else text)
     return 0
 
 

@@ -295,6 +295,17 @@ def matrix() -> Iterator[Case]:
         {"since": "\u0000"},
     ):
         yield Case("bad report window", "GET", "/v1/reports/sla", params=params)
+    for params in (
+        {"since": OUT_OF_RANGE[0]},
+        {"until": OUT_OF_RANGE[1]},
+        {"until": "tomorrow"},
+        {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+        {"since": "0001-01-02T00:00:00Z", "until": "9999-01-01T00:00:00Z"},  # no period before it
+        {"weeks": "0"},
+        {"weeks": "521"},
+        {"since": "\u0000"},
+    ):
+        yield Case("bad report window", "GET", "/v1/reports/causes", params=params)
 
 
 async def send(http: httpx.AsyncClient, case: Case) -> httpx.Response:
@@ -343,9 +354,10 @@ async def test_every_route_refuses_every_bad_input_with_a_4xx(api: httpx.AsyncCl
 
 async def test_reports_answer_503_with_postgresql_down(api: httpx.AsyncClient) -> None:
     """Issue 15.5: the documented 503, not a 500."""
-    response = await api.get("/v1/reports/sla", headers=ALICE)
-    assert response.status_code == 503, response.text
-    assert response.json()["error"] == "unavailable" and "PostgreSQL" in response.json()["detail"]
+    for path in ("/v1/reports/sla", "/v1/reports/causes"):
+        response = await api.get(path, headers=ALICE)
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "unavailable" and "PostgreSQL" in response.json()["detail"]
 
 
 @pytest.fixture

@@ -1,0 +1,281 @@
+"""Causes report over the read model: per root cause, the cases closed in a window, their share of
+all closed cases, repeat contacts, reopenings, compensation per currency, handling times, the
+customers' follow-up scores (CSAT) and breaches, each cause's trend against the previous period of
+the same length, and a weekly series of closes per cause.
+
+A case belongs to the window it was *closed* in (`closed_at` in [since, until)), under the root cause
+it closed with (`unspecified` for histories whose `closed` event has none). Everything is read from
+the read model (`cases`, `case_steps`, `case_compensations`) and the event store (`events`) in one
+repeatable-read transaction; nothing asks Temporal. `recovery.report_text.format_causes` renders it
+as text, `console.cause_charts` as charts.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+from pydantic import BaseModel
+
+from recovery.reports import Amount, _money, _seconds, utc_moment
+
+DEFAULT_WEEKS = 8
+MAX_WEEKS = 520
+UNSPECIFIED = "unspecified"
+WEEK = timedelta(days=7)
+
+
+class Csat(BaseModel):
+    n: int
+    """Follow-up answers with a score (every answer: a reopened case may have answered twice)."""
+    mean: float | None
+    """Their mean score (1–5), two decimals; None without any."""
+
+
+class Trend(BaseModel):
+    previous_cases: int
+    """Cases closed with this cause in the previous period of the same length, [since − (until − since), since)."""
+    change: int
+    """cases − previous_cases."""
+
+
+class CauseRow(BaseModel):
+    cause: str
+    cases: int
+    share: float
+    """cases / all cases closed in the window, a fraction (0–1), three decimals."""
+    repeat_contacts_per_case: float | None
+    """Contacts after the first, per case, two decimals."""
+    reopen_rate: float | None
+    """Cases reopened at least once / cases, a fraction, three decimals."""
+    compensation: dict[str, Amount]
+    """Money granted per currency (non-monetary compensation, e.g. an upgrade, has none)."""
+    median_handling_s: float | None
+    """Median time from opening to closing, seconds."""
+    median_agent_step_s: float | None
+    """Median per case of the time its agent steps took (acknowledge, fix, compensate and close, every
+    round, from the step's start to its completion), without the follow-up wait and time paused."""
+    csat: Csat
+    breaches: int
+    """Steps whose deadline was missed (`deadline_missed` events, counted once per step)."""
+    trend: Trend
+
+
+class WeekCount(BaseModel):
+    week_start: date
+    """Monday of the ISO week, UTC."""
+    cause: str
+    cases: int
+
+
+class CausesReport(BaseModel):
+    since: datetime
+    until: datetime
+    causes: list[CauseRow]
+    weeks: list[WeekCount]
+    """Cases closed per week and cause, every week × every cause of the series (zeros included),
+    oldest week first."""
+
+
+# ---- queries ---------------------------------------------------------------------------------
+# $1 = since, $2 = until: the cases closed in [since, until).
+
+_CLOSED = f"""
+WITH closed AS (
+    SELECT workflow_id, coalesce(root_cause, '{UNSPECIFIED}') AS cause, contact_count, breaches, opened_at, closed_at
+    FROM cases
+    WHERE closed_at >= $1 AND closed_at < $2
+)
+"""
+
+CAUSES_SQL = (
+    _CLOSED
+    + """
+SELECT c.cause,
+       count(*)                                                              AS cases,
+       avg(c.contact_count - 1)::float8                                      AS repeat_contacts,
+       count(*) FILTER (WHERE EXISTS (
+           SELECT 1 FROM events e WHERE e.workflow_id = c.workflow_id AND e.type = 'reopened'))
+                                                                             AS reopened,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.closed_at - c.opened_at)::float8)
+                                                                             AS median_handling,
+       sum(c.breaches)::int                                                  AS breaches
+FROM closed c
+GROUP BY c.cause
+"""
+)
+
+COMPENSATION_SQL = (
+    _CLOSED
+    + """
+SELECT c.cause, cc.currency, sum(cc.amount) AS amount
+FROM case_compensations cc
+JOIN closed c USING (workflow_id)
+WHERE cc.currency IS NOT NULL AND cc.amount IS NOT NULL
+GROUP BY c.cause, cc.currency
+ORDER BY c.cause, cc.currency
+"""
+)
+
+CSAT_SQL = (
+    _CLOSED
+    + """
+SELECT c.cause, count(*) AS n, avg((e.data->>'csat')::numeric)::float8 AS mean
+FROM events e
+JOIN closed c USING (workflow_id)
+WHERE e.type = 'follow_up_done' AND jsonb_typeof(e.data->'csat') = 'number'
+GROUP BY c.cause
+"""
+)
+
+# Each pause runs from its `paused` event to the next `resumed` (or the close, if none came).
+AGENT_STEPS_SQL = (
+    _CLOSED
+    + """
+, pauses AS (
+    SELECT p.workflow_id, p.at AS start, coalesce(r.at, c.closed_at) AS stop
+    FROM events p
+    JOIN closed c USING (workflow_id)
+    LEFT JOIN LATERAL (
+        SELECT r.at FROM events r
+        WHERE r.workflow_id = p.workflow_id AND r.type = 'resumed' AND r.seq > p.seq
+        ORDER BY r.seq LIMIT 1
+    ) r ON true
+    WHERE p.type = 'paused'
+), per_case AS (
+    SELECT c.cause,
+           sum(extract(epoch FROM st.completed_at - st.started_at)::float8 - coalesce((
+               SELECT sum(extract(epoch FROM greatest(interval '0',
+                          least(st.completed_at, p.stop) - greatest(st.started_at, p.start)))::float8)
+               FROM pauses p WHERE p.workflow_id = st.workflow_id), 0)) AS seconds
+    FROM closed c
+    JOIN case_steps st USING (workflow_id)
+    WHERE st.step <> 'follow_up' AND st.completed_at IS NOT NULL
+    GROUP BY c.workflow_id, c.cause
+)
+SELECT cause, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median_agent_step
+FROM per_case
+GROUP BY cause
+"""
+)
+
+COUNTS_SQL = (
+    _CLOSED
+    + """
+SELECT cause, count(*) AS cases FROM closed GROUP BY cause
+"""
+)
+
+# $1 = the first week's Monday, $2 = until; weeks are Monday 00:00 UTC.
+WEEKS_SQL = (
+    _CLOSED
+    + """
+SELECT (date_trunc('week', closed_at AT TIME ZONE 'UTC'))::date AS week_start, cause, count(*) AS cases
+FROM closed
+GROUP BY 1, 2
+"""
+)
+
+
+def window(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    weeks: int | None = None,
+    now: datetime | None = None,
+) -> tuple[datetime, datetime, int]:
+    """The report's [since, until) and the weeks of its series. `until` defaults to now, `since` to
+    `weeks` (default 8) weeks before `until`; `weeks` defaults to the weeks the window spans."""
+    since, until = utc_moment(since), utc_moment(until)
+    if weeks is not None and not 1 <= weeks <= MAX_WEEKS:
+        raise ValueError(f"weeks must be from 1 to {MAX_WEEKS}")
+    if until is None:
+        until = (now or datetime.now(UTC)).astimezone(UTC)
+    try:
+        if since is None:
+            since = until - (weeks or DEFAULT_WEEKS) * WEEK
+        if since > until:
+            raise ValueError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
+        if weeks is None:
+            weeks = min(max(math.ceil((until - since) / WEEK), 1), MAX_WEEKS)
+        since - (until - since)  # the previous period and the series must have UTC times too
+        week_starts(until, weeks)
+    except OverflowError:
+        raise ValueError("the window, the period before it and the weeks must lie in the years 1-9999") from None
+    return since, until, weeks
+
+
+def week_starts(until: datetime, weeks: int) -> list[date]:
+    """The Mondays (UTC) of the `weeks` weeks up to `until` (exclusive), oldest first."""
+    last = (until - timedelta(microseconds=1)).date()
+    last -= timedelta(days=last.weekday())
+    return [last - WEEK * n for n in range(weeks - 1, -1, -1)]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+async def causes_report(
+    pool: asyncpg.Pool,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    weeks: int | None = None,
+    now: datetime | None = None,
+) -> CausesReport:
+    """The causes report of the cases closed in [since, until) (see `window` for the defaults)."""
+    since, until, weeks = window(since, until, weeks, now)
+    previous = (since - (until - since), since)
+    mondays = week_starts(until, weeks)
+    first_week = datetime.combine(mondays[0], datetime.min.time(), UTC)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(CAUSES_SQL, since, until)
+        money = await conn.fetch(COMPENSATION_SQL, since, until)
+        csat = {r["cause"]: r for r in await conn.fetch(CSAT_SQL, since, until)}
+        agent = {r["cause"]: r["median_agent_step"] for r in await conn.fetch(AGENT_STEPS_SQL, since, until)}
+        before = {r["cause"]: r["cases"] for r in await conn.fetch(COUNTS_SQL, *previous)}
+        weekly = await conn.fetch(WEEKS_SQL, first_week, until)
+
+    total = sum(r["cases"] for r in rows)
+    compensation: dict[str, dict[str, Decimal]] = {}
+    for r in money:
+        amount = _money(r["amount"], r["currency"])
+        assert amount is not None
+        compensation.setdefault(r["cause"], {})[r["currency"]] = amount
+    found = {r["cause"]: r for r in rows}
+    causes = []
+    for cause in set(found) | set(before):
+        r = found.get(cause)
+        cases = r["cases"] if r else 0
+        scores = csat.get(cause)
+        causes.append(
+            CauseRow(
+                cause=cause,
+                cases=cases,
+                share=round(cases / total, 3) if total else 0.0,
+                repeat_contacts_per_case=_round(r["repeat_contacts"], 2) if r else None,
+                reopen_rate=round(r["reopened"] / cases, 3) if r else None,
+                compensation=compensation.get(cause, {}),
+                median_handling_s=_seconds(r["median_handling"]) if r else None,
+                median_agent_step_s=_seconds(agent.get(cause)),
+                csat=Csat(n=scores["n"], mean=_round(scores["mean"], 2)) if scores else Csat(n=0, mean=None),
+                breaches=r["breaches"] if r else 0,
+                trend=Trend(previous_cases=before.get(cause, 0), change=cases - before.get(cause, 0)),
+            )
+        )
+    causes.sort(key=lambda c: (-c.cases, -c.trend.previous_cases, c.cause))
+
+    per_week = {(r["week_start"], r["cause"]): r["cases"] for r in weekly}
+    series_causes = sorted({cause for _, cause in per_week})
+    return CausesReport(
+        since=since,
+        until=until,
+        causes=causes,
+        weeks=[
+            WeekCount(week_start=monday, cause=cause, cases=per_week.get((monday, cause), 0))
+            for monday in mondays
+            for cause in series_causes
+        ],
+    )
