@@ -201,7 +201,9 @@ def payment_dispute(
 ) -> Finding | None:
     if not rule.enabled:
         return None
-    facts = _facts(party, amount=money(amount, party.currency), reason=reason or "unknown", charge=charge, dispute=dispute)
+    facts = _facts(
+        party, amount=money(amount, party.currency), reason=reason or "unknown", charge=charge, dispute=dispute
+    )
     return Finding("payment_dispute", rule.severity, rule.render(facts), dispute)
 
 
@@ -228,7 +230,9 @@ def ticket_id(rule: str, ref: str) -> str:
     return identifier(f"{rule}-{ref}")
 
 
-def proactive_ticket(finding: Finding, party: Party, occurred_at: datetime, origin: str, details: str = "") -> TicketEvent:
+def proactive_ticket(
+    finding: Finding, party: Party, occurred_at: datetime, origin: str, details: str = ""
+) -> TicketEvent:
     """The ticket event of a finding: a case keyed `<customer>:<order>` like any ticket's (a later
     ticket about the order joins it), at the rule's severity. `origin` names the feed (stripe, orders)."""
     order: dict[str, Any] | None = None
