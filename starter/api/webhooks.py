@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from starter.api.bodies import BodyRefused, check_body
 from starter.api.charges import RecentCharges, SeenCharge
 from starter.api.errors import ApiError
 from starter.api.intake import _json_object, _mapped, _once, _open, _verified
@@ -85,15 +84,12 @@ async def post_stripe(request: Request) -> ProactiveResult | JSONResponse:
     secrets = config.signing_secrets()
     if not secrets:
         raise ApiError(404, "not_found", f"Stripe webhooks are not configured ({SECRET_ENV} or [stripe] secrets)")
-    try:  # size and depth before Stripe's library parses it (the middleware checked already)
-        check_body(raw, settings.intake.max_body_bytes, settings.intake.max_body_depth)
-    except BodyRefused as refused:
-        raise ApiError(refused.status, refused.error, refused.detail) from None
+    payload = _json_object(raw, settings.intake)  # size, depth, one JSON object: before Stripe's library parses it
     try:
         _verified("stripe", lambda: verify_stripe(request.headers, raw, config, secrets))
     except PayloadError as err:
         raise ApiError(400, "bad_request", str(err)) from None
-    event, found = _mapped(lambda: stripe_event(_json_object(raw, settings.intake)))
+    event, found = _mapped(lambda: stripe_event(payload))
 
     async def handle() -> ProactiveResult:
         return await _stripe(request, config, event, found, received)
