@@ -8,11 +8,20 @@ in the API. The models are strict: a malformed body is answered 422 naming the f
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from recovery.validation import problems
 from starter.intake.fields import PayloadError
@@ -44,6 +53,17 @@ def verify_orders(headers: Mapping[str, str], raw: bytes, config: OrdersConfig, 
     return verify_timestamped(
         headers, raw, config.secrets, config.tolerance_seconds, now, ORDERS_SIGNATURE, ORDERS_TIMESTAMP
     )
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the range of UTC times (years 1-9999)") from None
+    return value
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 
 
 class _Model(BaseModel):
@@ -97,9 +117,9 @@ class OrderInfo(_Model):
 class Shipment(_Model):
     id: Identifier
     carrier: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    promised_at: AwareDatetime
+    promised_at: Time
     """The delivery date promised to the customer."""
-    expected_at: AwareDatetime | None = None
+    expected_at: Time | None = None
     """The new expected delivery date (required for `shipment.delayed`)."""
     reason: Annotated[str, Field(max_length=500)] = ""
 
@@ -108,7 +128,7 @@ class OrderEvent(_Model):
     id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
     """The event's own id: a redelivery with an id seen before is a duplicate (answered 200)."""
     type: Literal["order.placed", "order.charged", "shipment.delayed", "shipment.exception"]
-    occurred_at: AwareDatetime
+    occurred_at: Time
     order: OrderInfo
     shipment: Shipment | None = None
 

@@ -27,6 +27,8 @@ EVENTS = ("charge.succeeded", "charge.refunded", "charge.dispute.created", "invo
 MAX_MINOR = 10**12
 """No charge is this large (10 billion dollars): anything above is refused as malformed."""
 
+Epoch = Annotated[StrictInt, Field(ge=0, le=253402300799)]
+"""Unix seconds up to 9999-12-31."""
 Minor = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)]
 Key = Annotated[str, Field(min_length=1, max_length=40)]
 StripeId = Annotated[StrictStr, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_]+$")]
@@ -93,7 +95,7 @@ class _Model(BaseModel):
 class Refund(_Model):
     id: StripeId
     amount: Minor = 0
-    created: StrictInt = 0
+    created: Epoch = 0
 
 
 class Refunds(_Model):
@@ -111,7 +113,7 @@ class Charge(_Model):
     amount: Minor
     amount_refunded: Minor = 0
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")]
-    created: StrictInt
+    created: Epoch
     customer: StripeId | None = None
     payment_intent: StripeId | None = None
     metadata: dict[str, Annotated[StrictStr, Field(max_length=500)]] = {}
@@ -127,7 +129,7 @@ class Dispute(_Model):
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")]
     charge: StripeId | Charge
     reason: StrictStr = ""
-    created: StrictInt
+    created: Epoch
     metadata: dict[str, Annotated[StrictStr, Field(max_length=500)]] = {}
 
 
@@ -147,7 +149,7 @@ class StripeEvent(_Model):
     id: StripeId
     object: Literal["event"]
     type: Annotated[StrictStr, Field(min_length=1, max_length=100)]
-    created: StrictInt
+    created: Epoch
     data: EventData
 
 

@@ -4,8 +4,6 @@ Stripe signature computed here the way Stripe computes it (`t=…,v1=HMAC-SHA256
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -23,12 +21,13 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
 from starter.intake import IntakeConfig, ZendeskConfig, sign_zendesk
-from starter.intake.orders import OrdersConfig, sign_orders
+from starter.intake.orders import OrdersConfig
 from starter.intake.stripe_events import StripeConfig
 from tests.helpers import database_of, eventually, fast_policy
+from tests.starter.proactive_helpers import ORDERS_SECRET, WHSEC, charge, orders_headers, stripe_event, stripe_signature
 
 ROOT = Path(__file__).resolve().parents[2]
-WHSEC, ZD_SECRET, ORDERS_SECRET = "whsec_test_proactive", "zd-proactive", "orders-proactive"
+ZD_SECRET = "zd-proactive"
 ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
 
 
@@ -57,58 +56,9 @@ async def api(client: Client, worker: Any, task_queue: str, db: asyncpg.Pool) ->
         yield http
 
 
-def stripe_signature(raw: bytes, secret: str = WHSEC, at: int | None = None) -> str:
-    stamp = int(time.time()) if at is None else at
-    digest = hmac.new(secret.encode(), f"{stamp}.{raw.decode()}".encode(), hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
-
-
-def stripe_event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
-    body = {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": int(time.time()),
-        "type": kind,
-        "livemode": False,
-        "data": {"object": obj},
-    }
-    return json.dumps(body).encode()
-
-
-def charge(
-    customer: str, order: str, amount: int, shipping: int | None = None, created: int | None = None, **more: Any
-) -> dict[str, Any]:
-    metadata = {"order_id": order, "customer_id": customer, "customer_name": "Dana Example"}
-    if shipping is not None:
-        metadata["shipping"] = str(shipping)
-    return {
-        "id": f"ch_{uuid.uuid4().hex[:24]}",
-        "object": "charge",
-        "amount": amount,
-        "amount_refunded": 0,
-        "currency": "usd",
-        "created": created or int(time.time()),
-        "customer": None,
-        "payment_intent": f"pi_{uuid.uuid4().hex[:24]}",
-        "metadata": metadata,
-        "billing_details": {"email": "dana@example.com", "name": "Dana Example"},
-        **more,
-    }
-
-
 async def post_stripe(api: httpx.AsyncClient, raw: bytes, signature: str | None = None) -> httpx.Response:
     headers = {"Stripe-Signature": signature or stripe_signature(raw), "Content-Type": "application/json"}
     return await api.post("/v1/webhooks/stripe", content=raw, headers=headers)
-
-
-def orders_headers(raw: bytes, secret: str = ORDERS_SECRET) -> dict[str, str]:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "X-Recovery-Signature": sign_orders(secret, stamp, raw),
-        "X-Recovery-Signature-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
 
 
 async def post_orders(api: httpx.AsyncClient, body: Any) -> httpx.Response:

@@ -24,7 +24,7 @@ from starter.intake import proactive as rules
 from starter.intake.orders import OrdersConfig
 from starter.intake.stripe_events import SECRET_ENV, StripeConfig
 from tests.helpers import fast_policy
-from tests.starter.test_proactive import ORDERS_SECRET, WHSEC, charge, orders_headers, stripe_event, stripe_signature
+from tests.starter.proactive_helpers import ORDERS_SECRET, WHSEC, charge, orders_headers, stripe_event, stripe_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,8 @@ STRIPE_CASES = [
     ("data.object.metadata.order_id", "order #1", "metadata.order_id"),
     ("data.object.metadata.customer_id", "x" * 81, "metadata.customer_id"),
     ("data.object.created", "yesterday", "data.object.created"),
+    ("data.object.created", 10**13, "data.object.created"),
+    ("created", -1, "created"),
 ]
 
 
@@ -167,6 +169,8 @@ ORDER_CASES = [
     ("order.shipping", ..., "order.shipping"),
     ("order.currency", "XXX", "order.currency"),
     ("occurred_at", "2026-12-08T09:00:00", "occurred_at"),
+    ("occurred_at", "0001-01-01T00:00:00+14:00", "occurred_at"),
+    ("shipment.promised_at", "9999-12-31T23:59:59-14:00", "shipment.promised_at"),
     ("type", "order.cancelled", "type"),
     ("id", ..., "id"),
     ("extra", 1, "extra"),
