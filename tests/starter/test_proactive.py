@@ -17,6 +17,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from activities.store.privacy import erase_customer
 from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
@@ -220,6 +221,10 @@ async def test_two_identical_charges_3_minutes_apart_open_a_duplicate_charge_cas
     opened = await status(client, case)
     assert opened.severity.value == "high" and "49.99 USD" in opened.subject and "3m" in opened.subject
     assert await case_count(db, customer) == 1
+    # Erasing the customer forgets the charges the rules remembered, too.
+    assert await db.fetchval("SELECT count(*) FROM recent_charges WHERE customer_id = $1", customer) == 3
+    await erase_customer(db, customer, "ops-test")
+    assert await db.fetchval("SELECT count(*) FROM recent_charges WHERE customer_id = $1", customer) == 0
 
 
 async def test_a_dispute_opens_a_case_on_the_order_of_its_charge(
