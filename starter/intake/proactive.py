@@ -133,11 +133,12 @@ def _facts(party: Party, **more: str) -> dict[str, str]:
 
 
 def overcharge(rule: OverchargeRule, party: Party, goods: Decimal, shipping: Decimal) -> Finding | None:
-    """Shipping above `shipping_ratio` × goods (no goods at all: any shipping), or above the limit."""
+    """Shipping above `shipping_ratio` × goods, or above the limit (goods of zero, e.g. a free
+    sample: only the limit applies)."""
     if not rule.enabled or shipping <= 0:
         return None
     limit = rule.limit.get(party.currency)
-    over_ratio = goods <= 0 or shipping > rule.shipping_ratio * goods
+    over_ratio = goods > 0 and shipping > rule.shipping_ratio * goods
     over_limit = limit is not None and shipping > limit
     if not (over_ratio or over_limit):
         return None

@@ -237,7 +237,8 @@ def test_overcharge_by_ratio_by_limit_and_off() -> None:
     rule = rules.OverchargeRule()
     assert rules.overcharge(rule, PARTY, Decimal("88.00"), Decimal("7455.00")) is not None
     assert rules.overcharge(rule, PARTY, Decimal("88.00"), Decimal("440.00")) is None  # exactly 5×
-    assert rules.overcharge(rule, PARTY, Decimal("0"), Decimal("1.00")) is not None  # shipping, no goods
+    assert rules.overcharge(rule, PARTY, Decimal("0"), Decimal("1.00")) is None  # no goods: only a limit applies
+    assert rules.overcharge(rules.OverchargeRule(limit={"USD": "0.50"}), PARTY, Decimal(0), Decimal(1)) is not None
     assert rules.overcharge(rule, PARTY, Decimal("0"), Decimal("0")) is None
     capped = rules.OverchargeRule(limit={"USD": "100.00"})
     found = rules.overcharge(capped, PARTY, Decimal("1000.00"), Decimal("150.00"))
