@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 import console
-from starter.api import complaints, health, intake, policy, reports, steps
+from starter.api import complaints, health, intake, policy, reports, steps, webhooks
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.outage import Breaker, install_outage_handlers
@@ -43,6 +43,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.add_middleware(ShutdownGuard, state=app.state.shutdown)  # added last: outermost, JSON 503 at shutdown
     install_error_handlers(app)
     install_outage_handlers(app, breaker)
+    app.include_router(webhooks.router)  # before intake's /v1/webhooks/{source}
     app.include_router(intake.router)
     app.include_router(complaints.router)
     app.include_router(steps.router)

@@ -25,6 +25,7 @@ from workflows.models import ContactResult, TicketEvent
 router = APIRouter(tags=["intake"])
 log = logging.getLogger("recovery.api")
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
 
 
 class Ignored(BaseModel):
@@ -101,8 +102,8 @@ async def _once(
     source: str,
     key: str,
     received: datetime,
-    handle: Callable[[], Awaitable[ContactResult | TicketEventResult | Ignored]],
-) -> ContactResult | TicketEventResult | Ignored | JSONResponse:
+    handle: Callable[[], Awaitable[R]],
+) -> R | JSONResponse:
     """`handle` the delivery unless its replay key was seen before (then 200 duplicate)."""
     settings = settings_of(request)
     seen: SeenWebhooks = request.app.state.seen_webhooks

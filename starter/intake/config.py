@@ -12,6 +12,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt,
 
 from recovery.config import parse_toml_config, read_config_file
 from starter.intake.events import JiraRules, ZendeskRules
+from starter.intake.orders import OrdersConfig
+from starter.intake.proactive import ProactiveRules
+from starter.intake.stripe_events import StripeConfig
 from workflows.money import Currency
 from workflows.policy import Severity
 
@@ -119,6 +122,12 @@ class IntakeConfig(_Config):
     rate_limits: RateLimits = RateLimits()
     zendesk: ZendeskConfig | None = None
     jira: JiraConfig | None = None
+    stripe: StripeConfig | None = None
+    """Stripe's events (`POST /v1/webhooks/stripe`); also on with $RECOVERY_STRIPE_WEBHOOK_SECRET alone."""
+    orders: OrdersConfig | None = None
+    """The generic order and shipment feed (`POST /v1/webhooks/orders`)."""
+    proactive: ProactiveRules = ProactiveRules()
+    """The rules that open cases from payment and order events (starter/intake/proactive.py)."""
 
 
 def parse_intake_config(text: str, source: str = "intake config") -> IntakeConfig:

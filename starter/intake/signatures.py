@@ -9,8 +9,10 @@ import hmac
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from starter.intake.config import JiraConfig, ZendeskConfig
+if TYPE_CHECKING:  # config imports the order feed's config, which signs with the helpers here
+    from starter.intake.config import JiraConfig, ZendeskConfig
 
 ZENDESK_SIGNATURE = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -56,16 +58,33 @@ def _verified_by(given: bytes, expected: list[bytes]) -> int:
 def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig, now: datetime) -> int:
     """Raise SignatureError unless the body carries a valid, fresh signature by one of the secrets;
     return which one (0 = the first; 1 = the second, i.e. the sender still uses the old secret)."""
-    signature = _header(headers, ZENDESK_SIGNATURE)
+    return verify_timestamped(
+        headers, raw, config.secrets, config.tolerance_seconds, now, ZENDESK_SIGNATURE, ZENDESK_TIMESTAMP
+    )
+
+
+def verify_timestamped(
+    headers: Mapping[str, str],
+    raw: bytes,
+    secrets: list[str],
+    tolerance_seconds: int,
+    now: datetime,
+    signature_header: str,
+    timestamp_header: str,
+) -> int:
+    """Zendesk's scheme, also the one of the generic order feed (`X-Recovery-Signature`):
+    base64(HMAC-SHA256(secret, timestamp + body)) with an ISO 8601 timestamp header, fresh within
+    ±`tolerance_seconds`. Returns which secret verified it."""
+    signature = _header(headers, signature_header)
     if not signature:
-        raise SignatureError(f"missing {ZENDESK_SIGNATURE} header")
-    timestamp = _header(headers, ZENDESK_TIMESTAMP)
+        raise SignatureError(f"missing {signature_header} header")
+    timestamp = _header(headers, timestamp_header)
     if not timestamp:
-        raise SignatureError(f"missing {ZENDESK_TIMESTAMP} header")
+        raise SignatureError(f"missing {timestamp_header} header")
     try:
         sent_at = datetime.fromisoformat(timestamp.strip())
     except ValueError:
-        raise SignatureError(f"{ZENDESK_TIMESTAMP} is not an ISO 8601 time") from None
+        raise SignatureError(f"{timestamp_header} is not an ISO 8601 time") from None
     if sent_at.tzinfo is None:  # Zendesk sends UTC with a Z; a zoneless time is read as UTC
         sent_at = sent_at.replace(tzinfo=timezone.utc)
     if now.tzinfo is None:
@@ -73,10 +92,10 @@ def verify_zendesk(headers: Mapping[str, str], raw: bytes, config: ZendeskConfig
     try:
         skew = abs(now - sent_at)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: no UTC time at all
-        raise SignatureError(f"{ZENDESK_TIMESTAMP} is outside the range of UTC times") from None
-    if skew > timedelta(seconds=config.tolerance_seconds):
-        raise SignatureError(f"timestamp outside the ±{config.tolerance_seconds} s window")
-    expected = [sign_zendesk(secret, timestamp, raw).encode() for secret in config.secrets]
+        raise SignatureError(f"{timestamp_header} is outside the range of UTC times") from None
+    if skew > timedelta(seconds=tolerance_seconds):
+        raise SignatureError(f"timestamp outside the ±{tolerance_seconds} s window")
+    expected = [sign_zendesk(secret, timestamp, raw).encode() for secret in secrets]
     return _verified_by(signature.strip().encode(), expected)
 
 

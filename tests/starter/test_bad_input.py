@@ -24,7 +24,10 @@ from temporalio.client import Client
 from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig, JiraConfig, ZendeskConfig, sign_jira, sign_zendesk
+from starter.intake.orders import OrdersConfig
+from starter.intake.stripe_events import StripeConfig
 from tests.helpers import fast_policy, free_port
+from tests.starter import proactive_helpers as proactive
 from workflows.policy_files import default_policy_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +69,8 @@ def settings(database: Any = None) -> ApiSettings:
             max_body_bytes=LIMIT,
             zendesk=ZendeskConfig(secrets=[ZENDESK_SECRET]),
             jira=JiraConfig(secrets=[JIRA_SECRET], customer_id_field="customfield_1"),
+            stripe=StripeConfig(secrets=[proactive.WHSEC]),
+            orders=OrdersConfig(secrets=[proactive.ORDERS_SECRET]),
         ),
         policy=fast_policy(),
         task_queue="no-worker-on-this-queue",
@@ -165,6 +170,10 @@ class Case:
                 self.headers.update(zendesk_headers(self.raw))
             elif sign == "jira":
                 self.headers.update(jira_headers(self.raw))
+            elif sign == "stripe":
+                self.headers["Stripe-Signature"] = proactive.stripe_signature(self.raw)
+            elif sign == "orders":
+                self.headers.update(proactive.orders_headers(self.raw))
 
     def __repr__(self) -> str:
         return f"{self.kind}: {self.method} {self.path} {self.params or ''} {(self.raw or b'')[:80]!r}"
@@ -180,7 +189,7 @@ def body_cases(
         yield Case("malformed JSON", "POST", route, raw=raw, sign=sign)
     for wrong in ([], "text", 42, None, True):
         yield Case("wrong type (body)", "POST", route, body=wrong, sign=sign)
-    if sign is not None:
+    if sign not in (None, "orders"):  # the order feed is the engine's own strict schema
         return
     for key in valid:
         # `epoch_times`: pydantic reads a number as Unix time there, a valid input.
@@ -251,6 +260,7 @@ def matrix() -> Iterator[Case]:
             headers={**zendesk_headers(raw, stamp=bad)},
         )
     yield Case("unknown source", "POST", "/v1/webhooks/nope", body={})
+    yield from proactive_cases()
 
     for step, valid in STEP_BODIES.items():
         yield from body_cases(f"/v1/complaints/{CASE}/{step}", valid)
@@ -306,6 +316,15 @@ def matrix() -> Iterator[Case]:
         {"since": "\u0000"},
     ):
         yield Case("bad report window", "GET", "/v1/reports/causes", params=params)
+
+
+def proactive_cases() -> Iterator[Case]:
+    """Stripe's events and the order feed (tests/starter/test_proactive_input.py: their field matrix)."""
+    yield from webhook_cases("/v1/webhooks/stripe", {}, sign="stripe")
+    yield from body_cases("/v1/webhooks/orders", proactive.ORDER, sign="orders", epoch_times=("occurred_at",))
+    yield from size_cases("/v1/webhooks/orders", sign="orders")
+    for kind, route, body, headers in proactive.bad_requests(OUT_OF_RANGE, CONTROL):
+        yield Case(kind, "POST", route, body=body, headers=headers, sign=None if headers else route.rsplit("/")[-1])
 
 
 async def send(http: httpx.AsyncClient, case: Case) -> httpx.Response:
