@@ -50,8 +50,11 @@ async def test_sigkilled_worker_resumes_without_losing_or_doubling(
 ) -> None:
     worker = start_worker(client, task_queue, receiver, db_url)
     try:
+        # The follow-up question goes out 20 s after compensation and its answer is due 20 s later: long
+        # enough for the worker started after kill 2 to be polling, so no answer deadline passes.
+        policy = fast_policy(follow_up="20s")
         opened = await asyncio.wait_for(
-            open_case(client, ticket("crash", customer="cust-crash"), fast_policy(), task_queue), 30
+            open_case(client, ticket("crash", customer="cust-crash"), policy, task_queue), 30
         )
         case = opened.case_id
         await run_step(client, case, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))

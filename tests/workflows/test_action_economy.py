@@ -105,9 +105,14 @@ async def test_wakeups_overdue_when_their_task_runs_are_handled_in_that_task(
     events = list((await client.get_workflow_handle(opened.workflow_id).fetch_history()).events)
     fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
     told = [e.event_id for e in events[fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
-    armed = [e.event_id for e in events[fired:] if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
-    # both warnings and the escalation told (a plan each) before any timer: none armed for what was due
-    assert len(told) >= 3 and all(t > told[2] for t in armed)
+    armed = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for e in events[fired:]
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    # both warnings and the escalation told (a plan each), and no timer armed for what was due: the
+    # next one is for the next escalation, the policy's interval away
+    assert len(told) >= 3 and all(delay > timedelta(minutes=1) for delay in armed), armed
     kinds = [(e.type, e.data.get("fraction")) for e in timeline if e.type in ("warning", "escalated")]
     assert kinds == [("warning", 0.5), ("warning", 0.75), ("escalated", None)]
     at = {e.type + str(e.data.get("fraction", "")): e.at for e in timeline}

@@ -204,7 +204,14 @@ async def test_unreachable_lead_is_recorded_and_the_next_tried_and_a_401_does_no
 
         await eventually(escalated, timeout=60)
         after = await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
-        events = await timeline(client, opened.case_id)
+
+        async def apology_done() -> list:
+            # The step answers at once; its messages go out beside the case.
+            events = await timeline(client, opened.case_id)
+            outcomes = [e for e in events if e.type in ("notified", "notification_failed")]
+            return events if any(e.data.get("template") == "acknowledgement" for e in outcomes) else []
+
+        events = await eventually(apology_done, timeout=30)
 
     assert after.step == "fix"  # the case went on
     unreachable = [e.data for e in events if e.type == "unreachable"]

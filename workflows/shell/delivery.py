@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -42,27 +43,31 @@ def failure_of(err: BaseException) -> BaseException:
 
 
 class Outbox:
-    """Does the step machine's outbox in order: notifications (planned, then delivered channel by
-    channel) and compensation issues; then marks the case for the UI."""
+    """Does the step machine's outbox in order. Each notification goes out as a delivery of its own that
+    runs beside the case: no step, contact or deadline waits for a message (a message that cannot go
+    out never holds up the ladder). Customer messages go one after another, in the order they were
+    queued; compensation issues are done in the drain, in order. Then the case is marked for the UI."""
 
-    def __init__(self, case: Case, projector: Projector, publisher: Publisher) -> None:
+    def __init__(
+        self, case: Case, projector: Projector, publisher: Publisher, on_delivered: Callable[[], None]
+    ) -> None:
         self._case = case
         self._projector = projector
         self._publisher = publisher
+        self._on_delivered = on_delivered
+        """Told when a delivery is done (the timers re-plan: the silence clock may have moved)."""
+        self._sending: dict[str, asyncio.Task[None]] = {}
+        self._customer_tail: asyncio.Task[None] | None = None
+
+    def idle(self) -> bool:
+        """No delivery in flight (the run may end or continue as new)."""
+        return not self._sending
 
     async def drain(self) -> None:
         case = self._case
-        while (effect := case.take_effect()) is not None:
+        while (effect := self._next()) is not None:
             if effect.notification is not None:
-                batch = []  # the notifications at the head of the outbox go out together
-                for queued in case.state.outbox:
-                    if queued.notification is None:
-                        break
-                    batch.append(queued)
-                    queued.started = True
-                await asyncio.gather(*(self._deliver(queued) for queued in batch))
-                for queued in batch:
-                    case.effect_done(queued)
+                self._dispatch(effect)
                 continue
             if effect.issue is not None:
                 with self._projector.hold():  # its outcome's notice carries the events
@@ -70,8 +75,32 @@ class Outbox:
             case.effect_done(effect)
         self._publisher.mark()
 
-    async def _deliver(self, effect: Effect) -> None:
-        """Plan who hears it over which channels (roster, on-call order, quiet hours), then send
+    def _next(self) -> Effect | None:
+        return next((e for e in self._case.state.outbox if e.key not in self._sending), None)
+
+    def _dispatch(self, effect: Effect) -> None:
+        assert effect.notification is not None
+        effect.started = True  # it can no longer take more news (a repeat contact's notice)
+        customer = effect.notification.audience == "customer"
+        after = self._customer_tail if customer else None
+        # The projector waits from now for the plan, which carries the events. Planned at once; only
+        # the sending waits its turn, so a stuck message never holds back the event store.
+        release = self._projector.reserve()
+        task = asyncio.create_task(self._send(effect, after, release))
+        self._sending[effect.key] = task
+        if customer:
+            self._customer_tail = task
+
+    async def _send(self, effect: Effect, after: asyncio.Task[None] | None, release: Callable[[], None]) -> None:
+        await self._deliver(effect, release, after)
+        del self._sending[effect.key]
+        self._case.effect_done(effect)
+        self._publisher.mark()
+        self._on_delivered()
+
+    async def _deliver(self, effect: Effect, release: Callable[[], None], after: asyncio.Task[None] | None) -> None:
+        """Plan who hears it over which channels (roster, on-call order, quiet hours), then (once
+        `after`, the customer's previous message, is done: the customer hears things in order) send
         each delivery as its own activity: a failed channel is recorded, the next person tried."""
         case = self._case
         note = effect.notification
@@ -81,6 +110,10 @@ class Outbox:
         except FAILED as err:
             case.notification_failed(effect, str(failure_of(err)), workflow.now())
             return
+        finally:
+            release()
+        if after is not None:
+            await workflow.wait_condition(after.done)
         reached: list[str] = []
         failed: list[tuple[str, str]] = []
         unreachable: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,7 +18,7 @@ from workflows.shell.delivery import Outbox
 from workflows.shell.gate import Gate
 from workflows.shell.projection import Projector
 from workflows.shell.publishing import Publisher
-from workflows.shell.start import MOVING, OPENED_AT_TOLERANCE, CaseStart
+from workflows.shell.start import DELIVERIES_AT_MOVE, MOVING, OPENED_AT_TOLERANCE, CaseStart
 from workflows.shell.timers import Timers
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ class CaseRun:
         self.gate = Gate()
         self.projector = Projector(self.case)
         self.publisher = Publisher(self.case, continued=start.state is not None)
-        self.outbox = Outbox(self.case, self.projector, self.publisher)
+        self.outbox = Outbox(self.case, self.projector, self.publisher, self.gate.changed)
         self.timers = Timers(self.case, self.gate, self.outbox)
 
     # ---- the run ---------------------------------------------------------------------------
@@ -63,7 +64,12 @@ class CaseRun:
         if not self.case.closed:
             await self._continue_as_new()
         await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and self.projector.done() and not self.publisher.pending
+            lambda: (
+                workflow.all_handlers_finished()
+                and self.outbox.idle()
+                and self.projector.done()
+                and not self.publisher.pending
+            )
         )
         projector.cancel()
         publisher.cancel()
@@ -71,10 +77,18 @@ class CaseRun:
 
     async def _continue_as_new(self) -> None:
         """At a safe point: new updates are turned away ("moving", retried by callers against the new
-        run), the handlers in flight finish and the UI is current; the state goes along, onto the
-        deployment's current build when a newer one is the target."""
+        run), the handlers in flight finish (and the deliveries, for a while) and the UI is current;
+        the state goes along, onto the deployment's current build when a newer one is the target."""
         self.gate.moving = True
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.publisher.pending)
+        if not self.outbox.idle():
+            # Deliveries in flight usually end in moments; one stuck in an outage goes along in the
+            # carried outbox and is sent again by the new run (the delivery log stops a second send).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    self.outbox.idle, timeout=DELIVERIES_AT_MOVE, timeout_summary="deliveries in flight"
+                )
+            await workflow.wait_condition(lambda: not self.publisher.pending)
         async with self.gate.lock:
             upgrade = self.gate.upgrade_due()
             state = carrying.carried_state(self.case)

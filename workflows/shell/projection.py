@@ -6,7 +6,7 @@ store takes each (workflow id, seq) once)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -31,6 +31,19 @@ class Projector:
     def done(self) -> bool:
         state = self._case.state
         return state.projected_seq >= state.seq
+
+    def reserve(self) -> Callable[[], None]:
+        """A hold until the returned release is called (for a plan that starts in a later step)."""
+        self._holds += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._holds -= 1
+
+        return release
 
     @contextmanager
     def hold(self) -> Iterator[None]:

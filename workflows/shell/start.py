@@ -43,6 +43,8 @@ DECLINED = "CompensationDeclined"
 MAX_UPDATES_PER_RUN = 500
 """Continue as new after this many updates, well below the server's 2,000 per run."""
 OPENED_AT_TOLERANCE = timedelta(seconds=5)
+DELIVERIES_AT_MOVE = timedelta(seconds=10)
+"""How long continue-as-new waits for deliveries in flight before carrying them to the new run."""
 MOVING = "moving"
 """Update rejection while the run continues as new: the caller retries, reaching the new run."""
 
