@@ -347,7 +347,7 @@ def build_router(
 
     @router.get("/reports/causes")
     async def reports_causes(request: Request, since: str = "", until: str = "", weeks: str = "") -> Response:
-        session = signed_in(request)
+        session = await signed_in(request)
         form = {"since": since[:40], "until": until[:40], "weeks": weeks[:6]}
         try:
             window = cause_window(since, until, weeks)
