@@ -16,6 +16,7 @@ import hmac
 import logging
 import os
 import re
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -27,6 +28,7 @@ MIN_TOKEN = 16
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger("recovery.agents")
 _warned: set[tuple[str, str]] = set()
+DEV_AGENTS_FILE = (Path(__file__).parent / "dev_agents.toml").resolve()
 
 
 def token_digest(token: str) -> bytes:
@@ -104,8 +106,11 @@ class AgentDirectory:
 
 def parse_agents(text: str, source: str) -> AgentDirectory:
     agents = parse_toml_config(text, source, AgentsFile, AgentsError).agents
+    development = Path(source).resolve() == DEV_AGENTS_FILE
     for agent_id, entry in agents.items():
-        if entry.token is not None and (source, agent_id) not in _warned:
+        # The package's development file holds its well-known tokens in plain text on purpose
+        # (`recovery dev` prints them and writes their hashes to the stack's own agents file).
+        if entry.token is not None and not development and (source, agent_id) not in _warned:
             _warned.add((source, agent_id))
             log.warning(
                 "agents file %s: agent %r has a plain `token`; this is deprecated, store its hash instead "
