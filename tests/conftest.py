@@ -28,7 +28,7 @@ from recovery.converter import data_converter
 from recovery.deployments import make_current
 from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
-from tests.helpers import WebhookReceiver, free_port
+from tests.helpers import FIGURE_MARK, WebhookReceiver, free_port
 from worker import build_worker
 from workflows import search_attributes as sa
 
@@ -212,3 +212,19 @@ def api_url(dev_env: WorkflowEnvironment, db_url: str, tmp_path_factory: pytest.
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability figures the tests proved (lost, doubled, gaps…), repeated in every run's summary
+    (CI's log included): each test prints them with `tests.helpers.figure`."""
+    lines = [
+        (report.nodeid, line.removeprefix(FIGURE_MARK))
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for line in report.capstdout.splitlines()
+        if line.startswith(FIGURE_MARK)
+    ]
+    if lines:
+        terminalreporter.section("reliability figures")
+        for nodeid, line in lines:
+            terminalreporter.write_line(f"{nodeid.split('::')[0]}: {line}")

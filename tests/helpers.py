@@ -182,3 +182,11 @@ def database_of(pool: Any) -> Any:
         return pool
 
     return get
+
+
+FIGURE_MARK = "[figure] "
+
+
+def figure(text: str) -> None:
+    """Print a reliability figure (lost, doubled, gaps…): `make test` repeats every one in its summary."""
+    print(f"\n{FIGURE_MARK}{text.strip()}")

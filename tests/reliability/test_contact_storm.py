@@ -25,7 +25,7 @@ from temporalio.client import Client
 import starter.cases as cases
 from starter.cases import CaseError, open_case, run_step, status
 from tests.conftest import CONTINUE_AS_NEW_AT
-from tests.helpers import AGENT, eventually, fast_policy, ticket
+from tests.helpers import AGENT, eventually, fast_policy, figure, ticket
 from workflows.models import AcknowledgeInput, ContactResult
 
 CONTACTS = int(os.environ.get("RECOVERY_STORM_CONTACTS", "3000"))
@@ -97,7 +97,7 @@ async def test_contact_storm_continues_as_new_and_counts_every_contact_once(
     unanswered = CONTACTS - len(counted)
     answered_twice = len(counted) - len(set(counted))
     gaps = sorted(set(range(2, CONTACTS + 2)) - set(counted))[:10]
-    print(
+    figure(
         f"\ncontact storm: {CONTACTS} contacts at concurrency {CONCURRENCY} in {elapsed:.0f}s; "
         f"attempts={figures['attempts']} faults={figures['faults']} 5xx={figures['5xx']} "
         f"duplicates={figures['duplicates']} unanswered={unanswered} counts answered twice={answered_twice} "
@@ -138,7 +138,7 @@ async def test_contact_storm_continues_as_new_and_counts_every_contact_once(
         times = {r["event_id"]: r["n"] for r in stored}
         lost = sum(f"storm-{n}" not in times for n in range(CONTACTS))
         doubled = sum(n > 1 for n in times.values())
-        print(
+        figure(
             f"\nevent store: {row['n']} events, top seq {row['top']}, {row['contacts']} contacts; case at seq "
             f"{final.last_event_seq}; first missing seqs {[r['s'] for r in missing]}; lost={lost} doubled={doubled}"
         )

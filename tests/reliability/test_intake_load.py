@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from starter.intake import sign_jira
-from tests.helpers import eventually
+from tests.helpers import eventually, figure
 
 INTAKE = {"Authorization": "Bearer dev-intake-012345678"}
 DISTINCT, COPIES, REPEATS, BAD = 150, 10, 50, 400
@@ -96,7 +96,7 @@ async def test_intake_under_load_has_no_5xx_and_no_duplicate_case(api_url: str, 
         await conn.close()
     assert opened == DISTINCT
     assert Counter(r["contact_count"] for r in rows) == Counter({1: DISTINCT - REPEATS, 2: REPEATS})
-    print(
+    figure(
         f"\nintake load: {sum(statuses.values())} requests {dict(sorted(statuses.items()))}, "
         f"{DISTINCT} cases, 5xx = 0, duplicate cases = 0, duplicate contacts = 0"
     )

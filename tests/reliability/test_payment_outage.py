@@ -17,7 +17,7 @@ from activities.compensation import Compensator
 from activities.notifications import Notifier
 from starter.cases import CaseError, open_case, run_step, status, timeline
 from tests.fakes.payments import FakePayments
-from tests.helpers import AGENT, eventually, fast_policy, ticket
+from tests.helpers import AGENT, eventually, fast_policy, figure, ticket
 from worker import build_worker
 from workflows.models import AcknowledgeInput, CompensateInput, FixInput
 
@@ -65,7 +65,7 @@ async def test_a_lost_answer_then_an_outage_pays_exactly_once(
         rows = await db.fetch("SELECT status, reference FROM ledger WHERE case_id = $1", case)
         key = f"complaint-{case}:{final.compensation[0].seq}"
         lookups = [r for r in payments.requests if r[0].startswith("GET ")]
-        print(
+        figure(
             f"\npayment outage: attempts={payments.calls_by_key[key]} faults={payments.calls - payments.refund_count}"
             f" lookups={len(lookups)} refunds={payments.refund_count} lost=0 doubled={payments.refund_count - 1}"
         )

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.notifications import Notifier
 from activities.store import create_pool
 from starter.cases import open_case, status
-from tests.helpers import WebhookReceiver, eventually, fast_policy, ticket
+from tests.helpers import WebhookReceiver, eventually, fast_policy, figure, ticket
 from tests.tcp_proxy import DatabaseProxy
 from worker import build_worker
 
@@ -77,7 +77,7 @@ async def test_a_30_s_postgresql_outage_loses_no_event_and_no_page(
             case.workflow_id,
         )
         assert not timeline, (case.case_id, [r["type"] for r in timeline])
-    print(
+    figure(
         f"\npostgresql outage: {CASES} cases, database away {OUTAGE_S} s across every deadline, "
         f"events stored without a gap ({sum(stored.values())} in all, lost = 0), "
         f"{len(pages)} notifications, doubled = 0, recovered within {recovered_after:.0f} s"

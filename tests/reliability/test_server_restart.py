@@ -18,7 +18,7 @@ from recovery.deployments import make_current
 from recovery.versioning import build_id, deployment_name
 from starter.cases import open_case, timeline
 from starter.dev import temporal_command
-from tests.helpers import WebhookReceiver, eventually, fast_policy, free_port, ticket
+from tests.helpers import WebhookReceiver, eventually, fast_policy, figure, free_port, ticket
 from worker import build_worker
 
 CASES = 10
@@ -89,7 +89,7 @@ async def test_escalations_fire_once_across_a_server_kill(
     sent = [item for item in receiver.received if item["template"] == "escalation"]
     keys = {item["idempotency_key"] for item in sent}
     assert len(keys) == 3 * CASES
-    print(
+    figure(
         f"\nserver restart: {CASES} cases, server down {14} s across every deadline, "
         f"{len(keys)} escalations fired once each (recovered within {recovered_after:.0f} s), duplicates = 0"
     )

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.helpers import fast_policy, ticket
+from tests.helpers import fast_policy, figure, ticket
 from workflows.case import Case, Rejection
 from workflows.models import (
     AcknowledgeInput,
@@ -228,7 +228,7 @@ StepMachine.teardown = _count
 def test_the_state_machine_figures() -> None:
     """Runs after the state machine (file order) and states what it proved."""
     assert STATS["runs"] >= 150
-    print(
+    figure(
         f"\nstateful: {STATS['runs']} runs, {STATS['steps_applied']} steps applied, "
         f"{STATS['steps_rejected']} rejected without a change, violations found = 0"
     )

@@ -16,7 +16,7 @@ import asyncpg
 from temporalio.client import Client
 
 from starter.cases import open_case, run_step, status, timeline
-from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
+from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, figure, ticket
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, CloseInput, CompensateInput, FixInput, FollowUpInput
 
@@ -125,7 +125,7 @@ async def test_random_worker_kills_lose_and_double_nothing(
     )
     assert len(ledger) == CASES and all(r["n"] == 1 and r["ok"] for r in ledger)
     resent = sum(n - 1 for n in Counter(i["idempotency_key"] for i in receiver.received).values())
-    print(
+    figure(
         f"\nworker chaos (seed {SEED}): {CASES} cases, {workers.kills} SIGKILLs, all closed; "
         f"{len(ledger)} compensations issued once; notifications lost = 0, issued twice = 0 "
         f"({resent} at-least-once resends under the same key)"
