@@ -62,6 +62,10 @@ INTERNAL = {
         "and the $step deadline runs again; due $due.",
     ),
     "reopened": ("Case reopened", "Case $case reopened at fix: the customer is not satisfied. $note"),
+    "customer_not_reached": (
+        "Customer not reached",
+        "Case $case: the $message for $customer could not be delivered ($reason). Reach them another way.",
+    ),
 }
 
 PARAMS: dict[str, frozenset[str]] = {
@@ -79,6 +83,7 @@ PARAMS: dict[str, frozenset[str]] = {
     "approval_rejected": BASE_PARAMS | {"approver", "amount", "note"},
     "pause_ended": BASE_PARAMS | {"budget", "step", "due"},
     "reopened": BASE_PARAMS | {"note"},
+    "customer_not_reached": BASE_PARAMS | {"message", "reason"},
 }
 """The params each template may use (what the step machine passes for it)."""
 

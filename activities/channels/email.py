@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 
+from activities.channels import Rejected
 from workflows.contact import header_safe
 
 
@@ -145,17 +146,28 @@ async def send(config: SmtpConfig, msg: EmailMessage, recipient: str) -> str:
     start_tls: bool | None = {"auto": None, "require": True, "never": False}[config.starttls]
     if config.implicit_tls:
         start_tls = False
-    _, answer = await aiosmtplib.send(
-        msg,
-        sender=envelope_from,
-        recipients=[recipient],
-        hostname=config.host,
-        port=config.port,
-        username=config.username,
-        password=config.password,
-        use_tls=config.implicit_tls,
-        start_tls=start_tls,
-        tls_context=context,
-        timeout=config.timeout,
-    )
+    try:
+        _, answer = await aiosmtplib.send(
+            msg,
+            sender=envelope_from,
+            recipients=[recipient],
+            hostname=config.host,
+            port=config.port,
+            username=config.username,
+            password=config.password,
+            use_tls=config.implicit_tls,
+            start_tls=start_tls,
+            tls_context=context,
+            timeout=config.timeout,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as err:
+        codes = [r.code for r in err.recipients]
+        if codes and all(code >= 500 for code in codes):
+            raise Rejected(f"the mail server refused {recipient}: {err.recipients[0].message}") from None
+        raise
+    except aiosmtplib.SMTPResponseException as err:
+        # A 5xx answer is permanent (RFC 5321 4.2.1): the same message would be refused again.
+        if err.code >= 500:
+            raise Rejected(f"the mail server refused the message: {err.code} {err.message}") from None
+        raise
     return answer

@@ -68,6 +68,8 @@ class SmtpServer:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse_next = 0
+        self.reject_with: str | None = None
+        """An answer to every message, e.g. "550 5.1.1 mailbox unavailable" (a permanent refusal)."""
         self.tls_used: list[bool] = []
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory()
@@ -87,6 +89,8 @@ class SmtpServer:
         class Handler:
             async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:
                 with server._lock:
+                    if server.reject_with:
+                        return server.reject_with
                     if server.refuse_next > 0:
                         server.refuse_next -= 1
                         return "451 4.3.0 try again later"

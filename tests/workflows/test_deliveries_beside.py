@@ -82,3 +82,38 @@ async def test_with_smtp_down_a_step_answers_at_once_and_the_ladder_climbs_on_ti
 
 async def _told(client: Client, case_id: str, template: str) -> bool:
     return any(e.type == "notified" and e.data.get("template") == template for e in await timeline(client, case_id))
+
+
+async def test_a_mail_server_refusing_for_good_fails_the_apology_at_once_and_the_owner_hears(
+    client: Client, task_queue: str, db: asyncpg.Pool, smtp: SmtpServer, receiver: WebhookReceiver
+) -> None:
+    smtp.reject_with = "550 5.1.1 mailbox unavailable"  # permanent: retrying would be refused again
+    policy = fast_policy(fix="6s", interval="3s")
+    policy = policy.model_copy(
+        update={"notifications": NotificationPolicy(channel="email", sender="Shop Care <care@shop.example>")}
+    )
+    notifier = Notifier(receiver.url, smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"), pool=db)
+    async with build_worker(client, pool=db, queue=task_queue, notifier=notifier):
+        opened = await open_case(client, ticket("refused", customer="cust-refused"), policy, task_queue)
+        await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
+
+        async def owner_told() -> list:
+            notes = [i for i in receiver.for_case(opened.case_id) if i["template"] == "customer_not_reached"]
+            return notes
+
+        (note,) = await eventually(owner_told, timeout=30, interval=0.5)
+        assert "acknowledgement" in note["text"] and "550" in note["text"]
+        events = await timeline(client, opened.case_id)
+        failed = [e for e in events if e.type == "notification_failed" and e.data["template"] == "acknowledgement"]
+        acknowledged = next(e for e in events if e.type == "acknowledged")
+        assert len(failed) == 1 and failed[0].at - acknowledged.at < timedelta(seconds=10)  # at once, not retried
+
+        async def climbed() -> list:
+            levels = [e for e in await timeline(client, opened.case_id) if e.type == "escalated"]
+            return levels if len(levels) >= 3 else []
+
+        escalated = (await eventually(climbed, timeout=60, interval=0.5))[:3]
+        due = acknowledged.at + timedelta(seconds=6)
+        for n, event in enumerate(escalated):
+            assert abs(event.at - (due + timedelta(seconds=3 * n))) <= ON_TIME, (n, event.at, due)
+    assert smtp.to("dana@example.com") == []

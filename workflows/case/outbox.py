@@ -22,7 +22,7 @@ class OutboxMixin(CaseCore):
 
     def notification_failed(self, effect: Effect, reason: str, now: datetime) -> None:
         assert effect.notification is not None
-        self._event(
+        event = self._event(
             "notification_failed",
             now,
             ENGINE,
@@ -30,6 +30,21 @@ class OutboxMixin(CaseCore):
             recipient=effect.notification.recipient,
             key=effect.key,
             reason=reason,
+        )
+        self._customer_not_reached(effect.notification, event, reason)
+
+    def _customer_not_reached(self, note: Notification, event: DomainEvent, reason: str) -> None:
+        """A message to the customer that could not go out at all: its owner hears of it (a status
+        update is not told: it is retried at most hourly, the owner would hear every hour)."""
+        if note.audience != "customer" or note.template == "status_update":
+            return
+        self._notify(
+            event,
+            "internal",
+            self._owner_or_role(),
+            "customer_not_reached",
+            message=note.template.replace("_", " "),
+            reason=reason[:200],
         )
 
     def notification_delivered(
@@ -54,8 +69,9 @@ class OutboxMixin(CaseCore):
             self.state.last_customer_message_at = max(self.state.last_customer_message_at, now)
         if not record:
             return
+        last_failure: DomainEvent | None = None
         for channel, reason in failed or []:
-            self._event(
+            last_failure = self._event(
                 "notification_failed",
                 now,
                 ENGINE,
@@ -65,6 +81,8 @@ class OutboxMixin(CaseCore):
                 key=effect.key,
                 reason=reason,
             )
+        if reached == [] and last_failure is not None:  # planned, and no channel reached the customer
+            self._customer_not_reached(note, last_failure, (failed or [("", "")])[-1][1])
         for person in unreachable or []:
             self._event(
                 "unreachable",

@@ -95,8 +95,18 @@ class Outbox:
         await self._deliver(effect, release, after)
         del self._sending[effect.key]
         self._case.effect_done(effect)
+        self._dispatch_queued()  # what the outcome queued (the owner told of a customer not reached)
         self._publisher.mark()
         self._on_delivered()
+
+    def _dispatch_queued(self) -> None:
+        """Notifications queued at the head of the outbox, sent now; an issue waits for the next drain."""
+        for queued in list(self._case.state.outbox):
+            if queued.key in self._sending:
+                continue
+            if queued.notification is None:
+                return
+            self._dispatch(queued)
 
     async def _deliver(self, effect: Effect, release: Callable[[], None], after: asyncio.Task[None] | None) -> None:
         """Plan who hears it over which channels (roster, on-call order, quiet hours), then (once
