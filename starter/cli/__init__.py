@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=servers.cmd_api)
     api.add_argument("--host", default=os.environ.get("RECOVERY_API_HOST", "127.0.0.1"))
     api.add_argument("--port", type=int, default=int(os.environ.get("RECOVERY_API_PORT", "8080")))
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("RECOVERY_API_WORKERS", "1")),
+        help="API processes sharing the port (uvicorn's multi-process mode); each is a replica of its own",
+    )
     dev = sub.add_parser("dev", parents=[common], help="start the local stack: Temporal dev server + UI and a worker")
     dev.set_defaults(func=servers.cmd_dev)
     dev.add_argument(

@@ -53,8 +53,11 @@ def cmd_api(args: argparse.Namespace) -> int:
     if args.address:
         os.environ["TEMPORAL_ADDRESS"] = args.address
     os.environ["RECOVERY_TASK_QUEUE"] = args.task_queue
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
     try:
-        settings = settings_from_env()
+        settings = settings_from_env()  # also checks the files once, before any worker process starts
     except (AgentsError, IntakeConfigError) as err:
         raise UsageError(str(err)) from None
     if not len(settings.agents):
@@ -62,12 +65,45 @@ def cmd_api(args: argparse.Namespace) -> int:
             "recovery: warning: no agents configured (RECOVERY_AGENTS); only signed webhooks will work", file=sys.stderr
         )
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
+    if workers > 1:
+        return _api_workers(args, workers, API_GRACE_SECONDS)
     app = create_app(settings, connect=lambda: connect(args.address, args.namespace))
     # In-flight requests get API_GRACE_SECONDS after SIGTERM, then a JSON 503 (starter/api/shutdown.py).
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=API_GRACE_SECONDS
     )
     ApiServer(config).run()
+    return 0
+
+
+def _api_workers(args: argparse.Namespace, workers: int, grace: int) -> int:
+    """uvicorn's multi-process mode: one socket, `workers` processes each building the app from the
+    environment (starter/api/serve.py). They must share what a replica must share, so the embedded
+    PostgreSQL (without DATABASE_URL) is started here once and a console secret is drawn here when
+    none is set: otherwise each process would sign cookies only it accepts."""
+    import secrets
+
+    import uvicorn
+
+    from activities.store import database_url, stop_embedded
+    from starter.api.serve import FACTORY
+
+    if args.namespace:
+        os.environ["TEMPORAL_NAMESPACE"] = args.namespace
+    os.environ.setdefault("RECOVERY_CONSOLE_SECRET", secrets.token_urlsafe(32))
+    try:
+        os.environ["DATABASE_URL"] = database_url()
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            workers=workers,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            timeout_graceful_shutdown=grace,
+        )
+    finally:
+        stop_embedded()
     return 0
 
 
