@@ -6,8 +6,9 @@ The customer gets the apology email; the test takes the link from it, opens the 
 width and sees the promise; the page follows the case without a reload; tampered, expired and
 revoked links get the same 404 with no customer data; and no GET moves any case.
 
-Screenshots go to docs/img/ (customer-page-phone.png, customer-page-desktop.png), or to
-$RECOVERY_SCREENSHOTS when set.
+Screenshots (customer-page-phone.png at 390 px, customer-page-desktop.png at 1280 px) go to the
+test's folder or $RECOVERY_SCREENSHOTS; RECOVERY_DOCS_SCREENSHOTS=1 refreshes docs/img/ too, as the
+console's browser tests do.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -118,10 +120,13 @@ async def browser() -> AsyncIterator[Any]:
         await launched.close()
 
 
-def shots_dir() -> Path:
-    shots = Path(os.environ.get("RECOVERY_SCREENSHOTS") or ROOT / "docs" / "img")
-    shots.mkdir(parents=True, exist_ok=True)
-    return shots
+async def shot(page: Any, folder: Path, name: str) -> None:
+    path = Path(os.environ.get("RECOVERY_SCREENSHOTS") or folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("RECOVERY_DOCS_SCREENSHOTS"):
+        (ROOT / "docs" / "img").mkdir(exist_ok=True)
+        shutil.copy(path, ROOT / "docs" / "img" / name)
 
 
 async def seqs(db: asyncpg.Pool, workflow_id: str) -> tuple[Any, ...]:
@@ -140,7 +145,7 @@ def tampered(token: str) -> str:
     return token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
 
 
-async def test_the_customer_opens_their_case_from_the_apology_email(stack: Stack, browser: Any) -> None:
+async def test_the_customer_opens_their_case_from_the_apology_email(stack: Stack, browser: Any, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
     t = ticket("page", customer="cust-page", order="ord-page")
@@ -208,7 +213,7 @@ async def test_the_customer_opens_their_case_from_the_apology_email(stack: Stack
     assert outside == []  # nothing from outside
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # no sideways scrolling on a phone
-    await phone.screenshot(path=str(shots_dir() / "customer-page-phone.png"), full_page=True)
+    await shot(phone, tmp_path, "customer-page-phone.png")
 
     # The case moves: the page follows without a reload
     await phone.evaluate("window.notReloaded = true")
@@ -223,7 +228,7 @@ async def test_the_customer_opens_their_case_from_the_apology_email(stack: Stack
     await desktop.goto(url)
     await expect(desktop.locator(".steps")).to_contain_text("We fixed the problem.")
     await expect(desktop.locator(".message")).to_have_count(2)
-    await desktop.screenshot(path=str(shots_dir() / "customer-page-desktop.png"), full_page=True)
+    await shot(desktop, tmp_path, "customer-page-desktop.png")
     await phone.close()
     await desktop.close()
 
