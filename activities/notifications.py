@@ -27,6 +27,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.case_links import CaseLinker, with_link
 from activities.channels import Rejected, RetryLater, chat, email
 from activities.channels.email import SmtpConfig
 from activities.channels.tickets import Escalation, JiraClient, ZendeskClient
@@ -69,6 +70,7 @@ class Notifier:
         namespace: str = "default",
         log_bodies: bool = True,
         store: Any = None,
+        links: CaseLinker | None = None,
     ):
         self.webhook_url = webhook_url or None
         self._timeout = timeout
@@ -85,6 +87,8 @@ class Notifier:
         self.console_url = (console_url or "").rstrip("/") or None
         self.temporal_ui_url = (temporal_ui_url or "").rstrip("/") or None
         self.namespace = namespace
+        self.links = links
+        """Adds the customer's case link to customer emails and public ticket comments (None: no link)."""
 
     @classmethod
     def from_env(cls, pool: asyncpg.Pool | None = None) -> Notifier:
@@ -99,6 +103,7 @@ class Notifier:
             console_url=os.environ.get("RECOVERY_CONSOLE_URL"),
             temporal_ui_url=os.environ.get("RECOVERY_TEMPORAL_UI_URL", "http://localhost:8233"),
             namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+            links=CaseLinker.from_env(),
         )
 
     @property
@@ -311,6 +316,7 @@ class Notifier:
                 text=text,
                 case_id=note.case_id,
                 domain=self.smtp.domain,
+                link=await self._link(note) if customer else None,
             )
             answer = await email.send(self.smtp, msg, to)
             return f"email to {to} accepted: {answer}"
@@ -320,6 +326,8 @@ class Notifier:
                 raise Rejected(f"{delivery.channel}: not configured on this worker")
             public = not delivery.internal
             _, text = self._text(delivery, "ticket" if public else "note")
+            if public and note.audience == "customer":
+                text = with_link(text, await self._link(note))
             escalation = None
             if note.template == "escalation" and ctx is not None and ctx.level:
                 escalation = Escalation(level=ctx.level, tag=f"recovery-escalated-{ctx.level}")
@@ -344,6 +352,12 @@ class Notifier:
             "person": delivery.person,
         }
         return await chat.post_json("webhook", delivery.address, body, {"Idempotency-Key": delivery.key})
+
+    async def _link(self, note: Notification) -> str | None:
+        """`See your case: <url>` for a customer message, when links are configured."""
+        if self.links is None:
+            return None
+        return await self.links.line(self.pool or self.store, note)
 
     def case_url(self, case_id: str) -> str | None:
         return f"{self.console_url}/cases/{quote(case_id, safe='')}" if self.console_url else None

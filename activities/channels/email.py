@@ -107,6 +107,7 @@ def build_message(
     text: str,
     case_id: str,
     domain: str,
+    link: str | None = None,
 ) -> EmailMessage:
     """The message to `to`, which must be one addr-spec (`mailbox`); `BadAddress` otherwise."""
     local, _, at = mailbox(to).rpartition("@")
@@ -123,8 +124,11 @@ def build_message(
         msg["In-Reply-To"] = ids[-1]
         msg["References"] = " ".join(ids)
     msg["X-Recovery-Case"] = header_safe(case_id)
-    msg.set_content(text + "\n")
+    msg.set_content((f"{text}\n\n{link}" if link else text) + "\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
+    if link:  # `See your case: <url>`: the URL as a link in the HTML part
+        label, _, url = link.rpartition(" ")
+        paragraphs += f'<p>{html.escape(label)} <a href="{html.escape(url)}">{html.escape(url)}</a></p>'
     msg.add_alternative(
         f"<!doctype html><html><body>{paragraphs}"
         f'<p style="color:#666;font-size:small">Case {html.escape(case_id)}</p></body></html>',

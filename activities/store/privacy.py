@@ -18,6 +18,7 @@ import asyncpg
 from temporalio.api.common.v1 import Payload
 
 from recovery.codec import EncryptionCodec
+from recovery.links import revoke_customer
 
 TEXT_FIELDS = ("subject", "message", "description", "note", "reason", "reference")
 """Event data fields that may carry what a customer or an agent wrote."""
@@ -69,7 +70,7 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
         transaction, and log the erasure under the id's hash. The console's copies go too: the messages
         the customer was sent (`customer_messages`), the engine's status snapshots (`case_status`,
         which carry the subject), the delivery log (`deliveries`, which holds their address) and the
-        charges the proactive rules remember (`recent_charges`). Each case
+        charges the proactive rules remember (`recent_charges`); their case links are revoked. Each case
     is listed in `erased_cases`, so the API never reads it from Temporal again. Ids,
         amounts and the compensation ledger stay: they are the record of what was granted."""
     async with pool.acquire() as conn, conn.transaction():
@@ -94,6 +95,7 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
         await conn.execute("DELETE FROM case_status WHERE workflow_id = ANY($1::text[])", workflow_ids)
         await conn.execute("DELETE FROM deliveries WHERE workflow_id = ANY($1::text[])", workflow_ids)  # addresses
         await conn.execute("DELETE FROM recent_charges WHERE customer_id = $1", customer_id)  # proactive rules
+        await revoke_customer(conn, customer_id, workflow_ids)  # their case links open nothing any more
         await conn.execute(  # the first erasure's time stays
             "INSERT INTO erased_cases (workflow_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", workflow_ids
         )

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 import console
+import starter.customer
 from starter.api import complaints, health, intake, policy, reports, steps, webhooks
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
@@ -50,5 +51,6 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.include_router(reports.router)
     app.include_router(policy.router)
     app.include_router(health.router)
+    starter.customer.install(app, settings)  # the customer's case page /c/{token} (no sign-in)
     console.install(app, settings, app.state.temporal.get)  # the agents' console (/, /login, /cases…) and /docs
     return app

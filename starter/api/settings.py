@@ -38,6 +38,8 @@ class ApiSettings(BaseModel):
     """The time webhooks are received at (signature windows, replay keys); tests move it."""
     timer: Callable[[], float] = time.monotonic
     """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
+    links: Any = None
+    """`recovery.links.Links` for the customer's case page (`/c/{token}`); None: every link is a 404."""
 
 
 class TemporalClient:
@@ -93,6 +95,7 @@ async def temporal(request: Request) -> Client:
 
 def settings_from_env() -> ApiSettings:
     from activities.store import create_pool
+    from recovery.links import Links
     from starter.agents import load_agents
     from starter.api.outage import CONNECT_TIMEOUT
     from workflows.rules import load_policy_set
@@ -118,4 +121,5 @@ def settings_from_env() -> ApiSettings:
         policies=policies,
         task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"),
         database=database,
+        links=Links.from_env(),
     )
