@@ -62,6 +62,10 @@ INTERNAL = {
         "and the $step deadline runs again; due $due.",
     ),
     "reopened": ("Case reopened", "Case $case reopened at fix: the customer is not satisfied. $note"),
+    "cause_alert": (
+        "Repeat mistake: $cause",
+        "$count cases closed with root cause $cause in $window: $trend.\n\nCases: $cases\n\nReview: $link",
+    ),
 }
 
 PARAMS: dict[str, frozenset[str]] = {
@@ -79,6 +83,7 @@ PARAMS: dict[str, frozenset[str]] = {
     "approval_rejected": BASE_PARAMS | {"approver", "amount", "note"},
     "pause_ended": BASE_PARAMS | {"budget", "step", "due"},
     "reopened": BASE_PARAMS | {"note"},
+    "cause_alert": frozenset({"cause", "count", "window", "trend", "cases", "link"}),
 }
 """The params each template may use (what the step machine passes for it)."""
 
