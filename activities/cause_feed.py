@@ -59,7 +59,7 @@ class CauseWatchFeed:
                     static_summary=f"Repeat-mistake watch: {cause}",
                     rpc_timeout=SIGNAL_TIMEOUT,
                 )
-            except RPCError as err:
+            except (RPCError, RuntimeError) as err:  # RuntimeError: the client could not (re)connect
                 raise ApplicationError(
                     f"the close of {batch.workflow_id} did not reach {watch_id(cause)}: {err}",
                     type="CauseWatchUnreachable",
