@@ -19,6 +19,8 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 
 from activities.carried import PlanAndProject
+from activities.cause_alerts import CauseAlerts
+from activities.cause_feed import CauseWatchFeed
 from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
@@ -30,7 +32,11 @@ from recovery.codec import EncryptionCodec
 from recovery.logs import configure_logging
 from recovery.sandbox import sharing_workflow_modules
 from recovery.versioning import build_id, deployment_config, deployment_name
+from workflows.cause_watch import CauseWatchWorkflow
 from workflows.complaint import ComplaintWorkflow
+from workflows.learning import LearningPolicy
+from workflows.policy import PolicyError
+from workflows.policy_files import load_policy
 
 log = structlog.get_logger("worker")
 
@@ -46,12 +52,14 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     versioning: bool = True,
     deployment: WorkerDeploymentConfig | None = None,
-    workflows: Sequence[type] = (ComplaintWorkflow,),
+    workflows: Sequence[type] = (ComplaintWorkflow, CauseWatchWorkflow),
+    learning: LearningPolicy | None = None,
 ) -> Worker:
     """The worker of this build. `versioning=True` (production): it joins the Worker Deployment
     `deployment_name()` as version `build_id()` (recovery/versioning.py), and cases it starts stay
     pinned to this build; `deployment` names another version (tests of two builds side by side).
-    `versioning=False` for servers without deployments (the time-skipping test server)."""
+    `versioning=False` for servers without deployments (the time-skipping test server).
+    `learning`: the repeat-mistake alert rules (default: the policy file's `[[learning.alerts]]`)."""
     notifier = notifier or Notifier.from_env(pool)
     codec = client.data_converter.payload_codec
     if codec is not None:
@@ -59,10 +67,13 @@ def build_worker(
     if notifier.store is None:
         notifier.store = pool  # the customer-message log the console reads
     compensator = compensator or Compensator.from_env(pool)
-    projector = Projector(pool, codec if isinstance(codec, EncryptionCodec) else None)
+    queue = queue or task_queue()
+    learning = learning if learning is not None else load_policy().learning
+    closes = CauseWatchFeed(client, queue, learning)
+    projector = Projector(pool, codec if isinstance(codec, EncryptionCodec) else None, closes)
     return Worker(
         client,
-        task_queue=queue or task_queue(),
+        task_queue=queue,
         workflows=list(workflows),
         # Shared by all runs instead of re-executed per run: a cached case keeps less; and no exec per
         # payload for its serialization context (recovery.sandbox).
@@ -72,6 +83,7 @@ def build_worker(
             compensator.issue_compensation,
             projector.project_events,
             PlanAndProject(notifier, projector).plan_and_project,
+            CauseAlerts(notifier).plan_cause_alert,
         ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,
@@ -112,7 +124,7 @@ async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = T
 def main() -> int:
     try:
         asyncio.run(run_worker())
-    except (DatabaseError, RosterError, EmailConfigError) as err:
+    except (DatabaseError, RosterError, EmailConfigError, PolicyError) as err:
         print(f"recovery worker: error: {err}", file=sys.stderr)
         return 1
     finally:

@@ -35,7 +35,7 @@ class PlanAndProject:
     async def plan_and_project(self, inp: PlanWithEvents) -> PlannedWithEvents:
         projected = True
         try:
-            await asyncio.wait_for(project(self.projector.pool, inp.batch, self.projector.codec), STORE_TIMEOUT)
+            await asyncio.wait_for(self._store(inp), STORE_TIMEOUT)
         except Exception as err:  # the projector's own activity retries (or alerts); the message goes on
             log.warning(
                 "events not stored with the plan; the projector sends them",
@@ -46,3 +46,10 @@ class PlanAndProject:
             projected = False
         plan = await self.notifier.plan(inp.note)
         return PlannedWithEvents(plan=plan, projected=projected)
+
+    async def _store(self, inp: PlanWithEvents) -> None:
+        """Stored, then any close signalled to its cause's watch: if that fails the batch counts as
+        not projected, and the projector's own activity stores (harmlessly) and signals it again."""
+        await project(self.projector.pool, inp.batch, self.projector.codec)
+        if self.projector.closes is not None:
+            await self.projector.closes.report(inp.batch)

@@ -50,6 +50,8 @@ log = structlog.get_logger("notifications")
 
 NOTE_TEMPLATES = frozenset({"warning", "escalation"})
 """Internal messages that also become an internal note on the source ticket."""
+CASELESS_TEMPLATES = frozenset({"cause_alert"})
+"""Internal messages about many cases: their text links the cases, Slack gets no one case's button."""
 
 
 class Notifier:
@@ -334,9 +336,8 @@ class Notifier:
             return await client.comment(delivery.address, delivery.key, text, public=public, escalation=escalation)
         if delivery.channel == "slack":
             title, text = self._text(delivery, "chat", slack=True)
-            payload = chat.slack_payload(
-                title, text, note.case_id, self.case_url(note.case_id), self.history_url(note.workflow_id)
-            )
+            case_url = None if note.template in CASELESS_TEMPLATES else self.case_url(note.case_id)
+            payload = chat.slack_payload(title, text, note.case_id, case_url, self.history_url(note.workflow_id))
             return await chat.post_json("Slack", delivery.address, payload)
         if delivery.key == note.key:  # the webhook of old: its body, its key
             title, text = render(note.audience, note.template, note.params)

@@ -12,6 +12,9 @@
     people = ["lena", "tom"]
     rotation = { start = 2026-11-02, handover = "mon 09:00", time_zone = "Europe/Berlin" }
 
+    [causes.wrong-item]
+    owner = "dana"                                               # a person, or a role (its on-call)
+
 With a rotation, the on-call person is `people[weeks since start % len(people)]`, the week turning at
 the hand-over moment in the rotation's zone; the others follow in list order. Without one, the list
 order is the order. A role may also name a person id directly (the engine sends some messages to a
@@ -129,9 +132,15 @@ class Role(_Strict):
     rotation: Rotation | None = None
 
 
+class CauseOwner(_Strict):
+    owner: str
+    """Who hears the cause's repeat-mistake alerts: a person id, or a role (its on-call person)."""
+
+
 class Roster(_Strict):
     people: dict[str, Person] = {}
     roles: dict[str, Role] = {}
+    causes: dict[str, CauseOwner] = {}
 
     @model_validator(mode="after")
     def _known_people(self) -> Roster:
@@ -139,6 +148,11 @@ class Roster(_Strict):
             unknown = [p for p in entry.people if p not in self.people]
             if unknown:
                 raise ValueError(f"roles.{role}: unknown people {', '.join(unknown)} (define them under [people])")
+        for cause, owned in self.causes.items():
+            if owned.owner not in self.people and owned.owner not in self.roles:
+                raise ValueError(
+                    f"causes.{cause}.owner: {owned.owner!r} is neither a person under [people] nor a role under [roles]"
+                )
         return self
 
     def order(self, role: str, at: datetime) -> list[str]:
@@ -155,6 +169,12 @@ class Roster(_Strict):
     def on_call(self, role: str, at: datetime) -> str | None:
         order = self.order(role, at)
         return order[0] if order else None
+
+    def cause_owner(self, cause: str, at: datetime, fallback_role: str) -> str | None:
+        """The person who hears `cause`'s alerts at `at`: its owner (a role's on-call person), else
+        the on-call person of `fallback_role`; None when the roster names neither."""
+        entry = self.causes.get(cause)
+        return self.on_call(entry.owner if entry else fallback_role, at)
 
 
 def parse_roster(text: str, source: str = "roster") -> Roster:

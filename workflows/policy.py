@@ -25,6 +25,7 @@ from pydantic import (
 
 from workflows.calendars import WEEKDAYS, Calendar, CalendarArithmetic, Window, check_zone, from_micros, to_micros
 from workflows.durations import Duration
+from workflows.learning import LearningPolicy
 from workflows.money import Amount, check_places_on_entry, parse_currency
 from workflows.templates import Overrides, check_override
 
@@ -324,6 +325,8 @@ class Policy(_Strict):
     apply_policy_roles: list[str] = ["manager"]
     """Roles that may move an open case of this policy onto another one (`apply_policy`)."""
     notifications: NotificationPolicy = NotificationPolicy()
+    learning: LearningPolicy = LearningPolicy()
+    """Repeat-mistake alerts (`workflows/learning.py`); read by the worker's projector, not by cases."""
 
     _clocks: dict[Severity, Clock] = PrivateAttr(default_factory=dict)
 

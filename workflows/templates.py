@@ -66,6 +66,10 @@ INTERNAL = {
         "Customer not reached",
         "Case $case: the $message for $customer could not be delivered ($reason). Reach them another way.",
     ),
+    "cause_alert": (
+        "Repeat mistake: $cause",
+        "$count cases closed with root cause $cause in $window: $trend.\n\nCases: $cases\n\nReview: $link",
+    ),
 }
 
 PARAMS: dict[str, frozenset[str]] = {
@@ -84,6 +88,7 @@ PARAMS: dict[str, frozenset[str]] = {
     "pause_ended": BASE_PARAMS | {"budget", "step", "due"},
     "reopened": BASE_PARAMS | {"note"},
     "customer_not_reached": BASE_PARAMS | {"message", "reason"},
+    "cause_alert": frozenset({"cause", "count", "window", "trend", "cases", "link"}),
 }
 """The params each template may use (what the step machine passes for it)."""
 

@@ -19,6 +19,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.cause_feed import CauseWatchFeed
 from activities.store import privacy
 from recovery.codec import EncryptionCodec
 from workflows.effects import PROJECT_EVENTS, ProjectionBatch
@@ -415,10 +416,12 @@ async def rebuild(pool: asyncpg.Pool) -> int:
 
 
 class Projector:
-    def __init__(self, pool: asyncpg.Pool, codec: EncryptionCodec | None = None):
+    def __init__(self, pool: asyncpg.Pool, codec: EncryptionCodec | None = None, closes: CauseWatchFeed | None = None):
         self.pool = pool
         self.codec = codec
         """With the payload keys, event texts are stored encrypted (activities/store/privacy.py)."""
+        self.closes = closes
+        """Signals stored closes to their cause's watch (activities/cause_feed.py); retryable, never poison."""
 
     @activity.defn(name=PROJECT_EVENTS)
     async def project_events(self, batch: ProjectionBatch) -> int:
@@ -437,6 +440,8 @@ class Projector:
             raise ApplicationError(
                 f"the event store refused events of {batch.workflow_id}: {err}", type="PoisonBatch", non_retryable=True
             ) from None
+        if self.closes is not None:
+            await self.closes.report(batch)
         log.bind(case_id=batch.case_id, workflow_id=batch.workflow_id).debug(
             "projected", first=batch.events[0].seq if batch.events else None, count=len(batch.events)
         )

@@ -29,6 +29,11 @@ def test_every_template_renders_without_placeholders_left() -> None:
             "approver",
             "note",
             "budget",
+            "cause",
+            "window",
+            "trend",
+            "cases",
+            "link",
         )
     }
     for audience, table in (("customer", CUSTOMER), ("internal", INTERNAL)):
