@@ -1,4 +1,5 @@
-"""The recovery worker: runs ComplaintWorkflow and its activities on the `recovery` task queue.
+"""The recovery worker: runs ComplaintWorkflow and PreventionActionWorkflow and their activities on
+the `recovery` task queue.
 
 The connection (envconfig profile or TEMPORAL_* variables) and the metrics runtime come from
 `recovery.client`, so the same worker runs against the local dev server, a cluster or Temporal Cloud.
@@ -22,6 +23,7 @@ from activities.carried import PlanAndProject
 from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
+from activities.prevention import PreventionStore
 from activities.roster import RosterError
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
@@ -31,6 +33,7 @@ from recovery.logs import configure_logging
 from recovery.sandbox import sharing_workflow_modules
 from recovery.versioning import build_id, deployment_config, deployment_name
 from workflows.complaint import ComplaintWorkflow
+from workflows.prevention import PreventionActionWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -46,7 +49,7 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     versioning: bool = True,
     deployment: WorkerDeploymentConfig | None = None,
-    workflows: Sequence[type] = (ComplaintWorkflow,),
+    workflows: Sequence[type] = (ComplaintWorkflow, PreventionActionWorkflow),
 ) -> Worker:
     """The worker of this build. `versioning=True` (production): it joins the Worker Deployment
     `deployment_name()` as version `build_id()` (recovery/versioning.py), and cases it starts stay
@@ -72,6 +75,7 @@ def build_worker(
             compensator.issue_compensation,
             projector.project_events,
             PlanAndProject(notifier, projector).plan_and_project,
+            PreventionStore(pool).project_prevention,
         ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,

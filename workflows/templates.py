@@ -62,6 +62,15 @@ INTERNAL = {
         "and the $step deadline runs again; due $due.",
     ),
     "reopened": ("Case reopened", "Case $case reopened at fix: the customer is not satisfied. $note"),
+    "prevention_reminder": (
+        "Prevention action due soon",
+        'Prevention action $case for cause "$cause" is due $due: $description. Owner: $owner.',
+    ),
+    "prevention_overdue": (
+        "Prevention action overdue",
+        'Prevention action $case for cause "$cause" missed its due date ($due): $description. '
+        "Owner: $owner. Escalated to level $level.",
+    ),
 }
 
 PARAMS: dict[str, frozenset[str]] = {
@@ -79,6 +88,8 @@ PARAMS: dict[str, frozenset[str]] = {
     "approval_rejected": BASE_PARAMS | {"approver", "amount", "note"},
     "pause_ended": BASE_PARAMS | {"budget", "step", "due"},
     "reopened": BASE_PARAMS | {"note"},
+    "prevention_reminder": BASE_PARAMS | {"cause", "description", "owner", "due"},
+    "prevention_overdue": BASE_PARAMS | {"cause", "description", "owner", "due", "level"},
 }
 """The params each template may use (what the step machine passes for it)."""
 

@@ -38,6 +38,9 @@ class ApiSettings(BaseModel):
     """The time webhooks are received at (signature windows, replay keys); tests move it."""
     timer: Callable[[], float] = time.monotonic
     """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
+    roster: Any = None
+    """The roster (`activities.roster.Roster`, `RECOVERY_ROSTER`): who may own a prevention action
+    besides the agents; None: agents only."""
 
 
 class TemporalClient:
@@ -92,6 +95,7 @@ async def temporal(request: Request) -> Client:
 
 
 def settings_from_env() -> ApiSettings:
+    from activities.roster import load_roster
     from activities.store import create_pool
     from starter.agents import load_agents
     from starter.api.outage import CONNECT_TIMEOUT
@@ -118,4 +122,5 @@ def settings_from_env() -> ApiSettings:
         policies=policies,
         task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"),
         database=database,
+        roster=load_roster(),
     )

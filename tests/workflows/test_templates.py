@@ -29,6 +29,8 @@ def test_every_template_renders_without_placeholders_left() -> None:
             "approver",
             "note",
             "budget",
+            "cause",
+            "owner",
         )
     }
     for audience, table in (("customer", CUSTOMER), ("internal", INTERNAL)):
