@@ -11,13 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from starter.server_errors import CaseError, case_error
-from workflows.models import Actor, Identifier
+from workflows.models import Actor, Identifier, _Model
 from workflows.prevention import PreventionActionWorkflow
 from workflows.prevention_models import (
     CompleteInput,
@@ -29,16 +29,16 @@ from workflows.prevention_models import (
 )
 
 PREFIX = "prevention-"
-LEAD_ROLES = frozenset({"team-lead", "manager", "executive"})
-"""Who may open and close prevention actions: leads and managers (and above)."""
+LEAD_ROLES = ("team-lead", "manager", "executive")
+"""Who may open prevention actions (and close any): leads and managers (and above). An owner may close
+their own."""
 ACTION_ID_PATTERN = r"^prevention-[A-Za-z0-9._@-]{1,69}$"
 MAX_DUE_DAYS = 366
 
 
-class OpenAction(BaseModel):
-    """A new prevention action (the API's body, the console's form, the CLI's flags)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class OpenAction(_Model):
+    """A new prevention action (the API's body, the console's form, the CLI's flags): unknown fields
+    and control characters are refused."""
 
     cause: str = Field(min_length=1, max_length=100, description="the root cause it addresses")
     description: Description
@@ -59,12 +59,13 @@ class OpenAction(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give the due date's time zone (e.g. 2026-12-20T17:00:00Z) or a plain date")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the due date must lie in the years 1-9999 in UTC") from None
 
 
-class CompleteAction(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class CompleteAction(_Model):
     note: Note = Field(description="what was changed")
 
 
@@ -111,6 +112,7 @@ async def open_action(
         due=action.due,
         opened_by=actor,
         ladder=ladder or ["team-lead", "manager"],
+        lead_roles=list(LEAD_ROLES),
     )
     try:
         await client.start_workflow(

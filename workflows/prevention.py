@@ -100,6 +100,10 @@ class PreventionActionWorkflow:
     def _check_complete(self, inp: CompleteInput) -> None:
         if self._done():
             raise ApplicationError(f"prevention action {self.state.action_id} is already done", type="closed")
+        if inp.actor.id != self.state.owner and inp.actor.role not in self.start.lead_roles:
+            raise ApplicationError(
+                f"only the owner ({self.state.owner}) or a lead may close this prevention action", type="forbidden"
+            )
         if not inp.note.strip():
             raise ApplicationError("a note of what was changed is required", type="invalid")
 

@@ -52,6 +52,8 @@ class PreventionStart(_Model):
     opened_by: Actor
     ladder: list[Identifier] = ["team-lead", "manager"]
     """Who hears of a missed due date, in order, one more every `ESCALATE_EVERY`."""
+    lead_roles: list[Identifier] = ["team-lead", "manager", "executive"]
+    """Who may close it besides its owner."""
 
     _cause = field_validator("cause")(lambda cls, v: check_cause(v))
 
