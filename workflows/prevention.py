@@ -82,7 +82,7 @@ class PreventionActionWorkflow:
         await self._project()
         await workflow.wait_condition(lambda: workflow.all_handlers_finished())
         if self.sending:
-            await asyncio.wait(self.sending)
+            await workflow.wait(self.sending)
         return self.state
 
     @workflow.query(

@@ -12,10 +12,12 @@ import asyncpg
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.channels.email import SmtpConfig
 from activities.notifications import Notifier
 from activities.roster import parse_roster
+from recovery.converter import data_converter
 from starter.prevention import OpenAction, complete_action, open_action
 from starter.server_errors import CaseError
 from tests.fakes.smtp import SmtpServer
@@ -121,6 +123,9 @@ async def test_the_owner_is_reminded_a_day_before_and_a_missed_due_date_climbs_t
         stored = await row(db, opened.action_id)
         assert stored["status"] == "done" and stored["note"] == "Second scan added at packing"
         assert stored["done_by"] == "lena"
+        # Its history replays under the full sandbox (the worker passes the module through).
+        history = await handle.fetch_history()
+        await Replayer(workflows=[PreventionActionWorkflow], data_converter=data_converter).replay_workflow(history)
     assert len(smtp.to("olga@example.com")) == 1 and len(smtp.to("max@example.com")) == 1
 
 
