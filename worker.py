@@ -1,4 +1,5 @@
-"""The recovery worker: runs ComplaintWorkflow and its activities on the `recovery` task queue.
+"""The recovery worker: runs ComplaintWorkflow and PreventionActionWorkflow and their activities on
+the `recovery` task queue.
 
 The connection (envconfig profile or TEMPORAL_* variables) and the metrics runtime come from
 `recovery.client`, so the same worker runs against the local dev server, a cluster or Temporal Cloud.
@@ -24,6 +25,7 @@ from activities.cause_feed import CauseWatchFeed
 from activities.channels.email import EmailConfigError
 from activities.compensation import Compensator
 from activities.notifications import Notifier
+from activities.prevention import PreventionStore
 from activities.roster import RosterError
 from activities.store import DatabaseError, create_pool, require_migrated, stop_embedded
 from activities.store.projection import Projector
@@ -37,6 +39,7 @@ from workflows.complaint import ComplaintWorkflow
 from workflows.learning import LearningPolicy
 from workflows.policy import PolicyError
 from workflows.policy_files import load_policy
+from workflows.prevention import PreventionActionWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -52,7 +55,7 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     versioning: bool = True,
     deployment: WorkerDeploymentConfig | None = None,
-    workflows: Sequence[type] = (ComplaintWorkflow, CauseWatchWorkflow),
+    workflows: Sequence[type] = (ComplaintWorkflow, CauseWatchWorkflow, PreventionActionWorkflow),
     learning: LearningPolicy | None = None,
 ) -> Worker:
     """The worker of this build. `versioning=True` (production): it joins the Worker Deployment
@@ -84,6 +87,7 @@ def build_worker(
             projector.project_events,
             PlanAndProject(notifier, projector).plan_and_project,
             CauseAlerts(notifier).plan_cause_alert,
+            PreventionStore(pool).project_prevention,
         ],
         # Open cases sit mostly idle on timers; a cache below their number costs 2-3x throughput.
         max_cached_workflows=max_cached_workflows,

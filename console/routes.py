@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from console import readmodel, views
+from console import prevention, readmodel, views
 from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
@@ -366,11 +366,23 @@ def build_router(
             session,
             report=report,
             charts=cause_charts(report),
+            urlencode=urlencode,
             window=shown,
             form=form,
             error=None,
         )
 
+    prevention.add_routes(
+        router,
+        settings=settings,
+        temporal=temporal,
+        page=page,
+        signed_in=signed_in,
+        form_of=form_of,
+        csrf_ok=lambda session, form: keeper.check(keeper.csrf_for(session), form.get("csrf")),
+        refused_csrf=refused_csrf,
+        database=database,
+    )
     return router
 
 

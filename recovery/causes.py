@@ -19,6 +19,8 @@ from decimal import Decimal
 import asyncpg
 from pydantic import BaseModel
 
+from recovery import prevention
+from recovery.prevention import CausePrevention
 from recovery.reports import Amount, _money, _seconds, utc_moment
 
 DEFAULT_WEEKS = 8
@@ -61,6 +63,9 @@ class CauseRow(BaseModel):
     breaches: int
     """Steps whose deadline was missed (`deadline_missed` events, counted once per step)."""
     trend: Trend
+    prevention: CausePrevention = CausePrevention()
+    """The cause's prevention actions: open ones, and done ones with the cause's closed cases per week in
+    the N weeks (`effect_weeks`, 4) before and after each was done."""
 
 
 class WeekCount(BaseModel):
@@ -77,6 +82,8 @@ class CausesReport(BaseModel):
     weeks: list[WeekCount]
     """Cases closed per week and cause, every week × every cause of the series (zeros included),
     oldest week first."""
+    effect_weeks: int = prevention.EFFECT_WEEKS
+    """N of the prevention actions' before/after rates."""
 
 
 # ---- queries ---------------------------------------------------------------------------------
@@ -224,9 +231,12 @@ async def causes_report(
     until: datetime | None = None,
     weeks: int | None = None,
     now: datetime | None = None,
+    effect_weeks: int = prevention.EFFECT_WEEKS,
 ) -> CausesReport:
-    """The causes report of the cases closed in [since, until) (see `window` for the defaults)."""
+    """The causes report of the cases closed in [since, until) (see `window` for the defaults), with each
+    cause's prevention actions (rates over `effect_weeks` weeks before and after each was done)."""
     since, until, weeks = window(since, until, weeks, now)
+    prevention.check_weeks(effect_weeks)
     previous = (since - (until - since), since)
     mondays = week_starts(until, weeks)
     first_week = datetime.combine(mondays[0], datetime.min.time(), UTC)
@@ -237,6 +247,7 @@ async def causes_report(
         agent = {r["cause"]: r["median_agent_step"] for r in await conn.fetch(AGENT_STEPS_SQL, since, until)}
         before = {r["cause"]: r["cases"] for r in await conn.fetch(COUNTS_SQL, *previous)}
         weekly = await conn.fetch(WEEKS_SQL, first_week, until)
+        actions = prevention.by_cause(await prevention.actions(conn, now=now, weeks=effect_weeks))
 
     total = sum(r["cases"] for r in rows)
     compensation: dict[str, dict[str, Decimal]] = {}
@@ -246,7 +257,7 @@ async def causes_report(
         compensation.setdefault(r["cause"], {})[r["currency"]] = amount
     found = {r["cause"]: r for r in rows}
     causes = []
-    for cause in set(found) | set(before):
+    for cause in set(found) | set(before) | set(actions):
         r = found.get(cause)
         cases = r["cases"] if r else 0
         scores = csat.get(cause)
@@ -263,6 +274,7 @@ async def causes_report(
                 csat=Csat(n=scores["n"], mean=_round(scores["mean"], 2)) if scores else Csat(n=0, mean=None),
                 breaches=r["breaches"] if r else 0,
                 trend=Trend(previous_cases=before.get(cause, 0), change=cases - before.get(cause, 0)),
+                prevention=actions.get(cause, CausePrevention()),
             )
         )
     causes.sort(key=lambda c: (-c.cases, -c.trend.previous_cases, c.cause))
@@ -278,4 +290,5 @@ async def causes_report(
             for monday in mondays
             for cause in series_causes
         ],
+        effect_weeks=effect_weeks,
     )

@@ -70,6 +70,15 @@ INTERNAL = {
         "Repeat mistake: $cause",
         "$count cases closed with root cause $cause in $window: $trend.\n\nCases: $cases\n\nReview: $link",
     ),
+    "prevention_reminder": (
+        "Prevention action due soon",
+        'Prevention action $case for cause "$cause" is due $due: $description. Owner: $owner.',
+    ),
+    "prevention_overdue": (
+        "Prevention action overdue",
+        'Prevention action $case for cause "$cause" missed its due date ($due): $description. '
+        "Owner: $owner. Escalated to level $level.",
+    ),
 }
 
 PARAMS: dict[str, frozenset[str]] = {
@@ -89,6 +98,8 @@ PARAMS: dict[str, frozenset[str]] = {
     "reopened": BASE_PARAMS | {"note"},
     "customer_not_reached": BASE_PARAMS | {"message", "reason"},
     "cause_alert": frozenset({"cause", "count", "window", "trend", "cases", "link"}),
+    "prevention_reminder": BASE_PARAMS | {"cause", "description", "owner", "due"},
+    "prevention_overdue": BASE_PARAMS | {"cause", "description", "owner", "due", "level"},
 }
 """The params each template may use (what the step machine passes for it)."""
 

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 import console
 import starter.customer
-from starter.api import complaints, health, intake, policy, reports, steps, webhooks
+from starter.api import complaints, health, intake, policy, prevention, reports, steps, webhooks
 from starter.api.errors import ERRORS, CatchAll, install_error_handlers
 from starter.api.limits import BodyLimit
 from starter.api.outage import Breaker, install_outage_handlers
@@ -49,6 +49,7 @@ def create_app(settings: ApiSettings, connect: Callable[[], Awaitable[Client]]) 
     app.include_router(complaints.router)
     app.include_router(steps.router)
     app.include_router(reports.router)
+    app.include_router(prevention.router)
     app.include_router(policy.router)
     app.include_router(health.router)
     starter.customer.install(app, settings)  # the customer's case page /c/{token} (no sign-in)

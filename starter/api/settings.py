@@ -40,6 +40,9 @@ class ApiSettings(BaseModel):
     """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
     links: Any = None
     """`recovery.links.Links` for the customer's case page (`/c/{token}`); None: every link is a 404."""
+    roster: Any = None
+    """The roster (`activities.roster.Roster`, `RECOVERY_ROSTER`): who may own a prevention action
+    besides the agents; None: agents only."""
 
 
 class TemporalClient:
@@ -94,6 +97,7 @@ async def temporal(request: Request) -> Client:
 
 
 def settings_from_env() -> ApiSettings:
+    from activities.roster import load_roster
     from activities.store import create_pool
     from recovery.links import Links
     from starter.agents import load_agents
@@ -122,4 +126,5 @@ def settings_from_env() -> ApiSettings:
         task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"),
         database=database,
         links=Links.from_env(),
+        roster=load_roster(),
     )

@@ -3,8 +3,8 @@
 Every failure is one line on stderr and a non-zero exit: 2 for bad input, 1 for a step the engine
 refused or a server that can't be reached. Each subcommand names its handler with
 `set_defaults(func=...)`; handlers live in `cases` (open, steps, show), `ops` (policy, db,
-report), `agents` (add, rotate), `deploy` (deploy status, promote, drain) and `servers` (worker,
-api, codec-server, dev, demo).
+report), `agents` (add, rotate), `deploy` (deploy status, promote, drain), `prevention` (open,
+done, list) and `servers` (worker, api, codec-server, dev, demo).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import sys
 
 from activities.roster import RosterError
-from starter.cli import agents, cases, deploy, ops, servers
+from starter.cli import agents, cases, deploy, ops, prevention, servers
 from starter.cli import policy as policy_commands
 from starter.cli.common import UsageError
 from starter.steps import AGENT_STEPS
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy.add_commands(sub, common)
     agents.add_commands(sub)
+    prevention.add_commands(sub)
 
     roster = sub.add_parser("roster", help="roster tools (the people behind each escalation role)")
     roster_sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")

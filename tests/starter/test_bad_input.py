@@ -28,6 +28,7 @@ from starter.intake.orders import OrdersConfig
 from starter.intake.stripe_events import StripeConfig
 from tests.helpers import fast_policy, free_port
 from tests.starter import proactive_helpers as proactive
+from tests.starter.bad_input_prevention import prevention_cases
 from workflows.policy_files import default_policy_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,6 +317,7 @@ def matrix() -> Iterator[Case]:
         {"since": "\u0000"},
     ):
         yield Case("bad report window", "GET", "/v1/reports/causes", params=params)
+    yield from prevention_cases()
 
 
 def proactive_cases() -> Iterator[Case]:

@@ -34,6 +34,7 @@ def test_every_template_renders_without_placeholders_left() -> None:
             "trend",
             "cases",
             "link",
+            "owner",
         )
     }
     for audience, table in (("customer", CUSTOMER), ("internal", INTERNAL)):
