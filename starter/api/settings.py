@@ -38,6 +38,8 @@ class ApiSettings(BaseModel):
     """The time webhooks are received at (signature windows, replay keys); tests move it."""
     timer: Callable[[], float] = time.monotonic
     """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
+    oidc: Any = None
+    """The console's OIDC sign-in (`console.oidc.OidcConfig`); None: from `RECOVERY_OIDC_*`, if set."""
 
 
 class TemporalClient:
