@@ -112,7 +112,7 @@ class _Request(OAuth2Request):
     """A Starlette request, already read, as Authlib's server sees one."""
 
     def __init__(self, request: Request, body: bytes):
-        super().__init__(request.method, str(request.url), headers=dict(request.headers))
+        super().__init__(request.method, str(request.url), headers=request.headers)  # case-insensitive
         self._args = dict(request.query_params)
         self._form = dict(parse_qsl(body.decode()))
         self.payload = _Payload(list(request.query_params.multi_items()) + parse_qsl(body.decode()))
