@@ -35,12 +35,15 @@ from urllib.parse import urlsplit
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.deprecate import AuthlibDeprecationWarning  # first: it sets its warning to "always"
 
 from console.session import OIDC_PREFIX
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc, kept until Authlib 2.0
+    # Authlib 1.9 deprecates authlib.jose (for joserfc, kept until Authlib 2.0) and its httpx client's
+    # fallback to httpx (for httpx2): both are what this project uses, and work.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.jose import JsonWebKey, JsonWebToken
     from authlib.jose.errors import JoseError
 

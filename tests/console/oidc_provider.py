@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.common.security import generate_token
+from authlib.deprecate import AuthlibDeprecationWarning  # first: it sets its warning to "always"
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -27,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # authlib.jose is deprecated in favour of joserfc, kept until 2.0
+    warnings.simplefilter(
+        "ignore", AuthlibDeprecationWarning
+    )  # authlib.jose is deprecated in favour of joserfc, kept until 2.0
     from authlib.jose import JsonWebKey, jwt
 
 
