@@ -137,9 +137,13 @@ class Provider:
         self.keys = [self._new_key()]
         self.id_token_ttl = 300
         """Seconds: a test sets it negative for an expired ID token."""
+        self.token_issuer = ""
+        """When set, ID tokens name this issuer instead of the provider's own."""
         self.rogue_key: Any = None
         """When set, ID tokens are signed with it, a key the JWKS does not publish."""
         self.jwks_fetches = 0
+        self.deny = False
+        """When set, the authorization endpoint answers access_denied (the user said no)."""
         self.codes: dict[str, Code] = {}
         self.server = _Server(self)
         self.server.register_token_generator("default", BearerTokenGenerator(lambda **_: generate_token(42)))
@@ -164,7 +168,7 @@ class Provider:
     def sign_id_token(self, code: Code) -> str:
         now = int(time.time())
         claims = {
-            "iss": self.issuer,
+            "iss": self.token_issuer or self.issuer,
             "aud": self.client.client_id,
             "iat": now,
             "exp": now + self.id_token_ttl,
@@ -198,7 +202,8 @@ class Provider:
         """Approves the configured user at once (the provider's own login is not under test)."""
         req = _Request(request, b"")
         grant = self.server.get_consent_grant(request=req, end_user=self.user)
-        return self.server.create_authorization_response(request=req, grant_user=dict(self.user), grant=grant)
+        user = None if self.deny else dict(self.user)
+        return self.server.create_authorization_response(request=req, grant_user=user, grant=grant)
 
     async def token(self, request: Request) -> Response:
         return self.server.create_token_response(_Request(request, await request.body()))

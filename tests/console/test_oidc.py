@@ -232,5 +232,17 @@ async def test_a_tampered_id_token_signature_or_audience_is_refused(site: Site) 
     with pytest.raises(OidcRefused, match="nonce"):
         await client.verify(good, "n-2")
     other = OidcClient(OidcConfig(site.provider.issuer, "another-client", "x", parse_roles(ROLES)))
-    with pytest.raises(OidcRefused, match="aud"):
+    with pytest.raises(OidcRefused, match="claim 'aud'"):
         await other.verify(good, "n-1")
+    site.provider.token_issuer = "http://127.0.0.1:1"  # signed with the provider's key, naming another issuer
+    with pytest.raises(OidcRefused, match="claim 'iss'"):
+        await client.verify(site.provider.sign_id_token(code), "n-1")
+
+
+async def test_the_user_declining_at_the_provider_is_refused(site: Site) -> None:
+    site.provider.deny = True
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(await _to_callback(http, site))
+    assert answer.status_code == 403
+    assert "Example ID did not sign you in" in answer.text
+    assert await site.db.fetchval("SELECT count(*) FROM console_sessions") == 0
