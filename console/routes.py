@@ -25,6 +25,7 @@ from console import prevention, readmodel, views
 from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
+from console.oidc_routes import install_oidc, oidc_from
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from console.session_store import PgSessions
 from recovery.causes import causes_report
@@ -95,6 +96,11 @@ def build_router(
         )
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
+    oidc = oidc_from(settings)
+    if oidc is not None:  # "Sign in with <provider>" beside tokens
+        oidc.check_roles({*policy.roles, VIEWER})
+        install_oidc(router, oidc, keeper, page, lambda: settings.agents, policy.calendar.time_zone, _safe_next)
+
     async def signed_in(request: Request) -> Session:
         session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
         if session is None:
@@ -130,6 +136,7 @@ def build_router(
             next=_safe_next(next),
             notice="You are signed out." if bye else None,
             error=None,
+            oidc_name=oidc.label if oidc else None,
         )
         response.set_cookie(LOGIN_COOKIE, nonce, **keeper.cookie_options(3600))
         return response
@@ -152,6 +159,7 @@ def build_router(
                 next=next_url,
                 notice=None,
                 error=error,
+                oidc_name=oidc.label if oidc else None,
             )
 
         actor = settings.agents.authenticate(form.get("token", "").strip()) if form.get("token", "").strip() else None

@@ -28,6 +28,9 @@ from workflows.durations import parse_duration
 SESSION_COOKIE = "recovery_session"
 LOGIN_COOKIE = "recovery_login"
 """Before sign-in: a random nonce the login form's CSRF token is bound to."""
+OIDC_PREFIX = "oidc:"
+"""A session's `token_fp` starting with this was signed in through the OIDC provider (console/oidc.py):
+its role came from the provider's claims at sign-in, not from the agents file."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class SessionKeeper:
         self.ttl = ttl
         self.secure = secure
         self.store: SessionStore = store or MemorySessions()
+        self.oidc_fp: str | None = None
+        """The fingerprint of the configured OIDC provider (console/oidc.py); sessions signed in
+        through another one, or while none is configured any more, end at their next request."""
 
     @classmethod
     def from_env(cls, store: SessionStore | None = None) -> SessionKeeper:
@@ -120,6 +126,13 @@ class SessionKeeper:
         stored = await self.store.lookup(key)
         if stored is None or not stored.live or (stored.agent, stored.role) != (session.agent, session.role):
             return None
+        if stored.token_fp.startswith(OIDC_PREFIX):
+            # Vouched for by the provider at sign-in. Ends when the provider changes or goes, or when
+            # the agents file names the same id (one id is one person's, never two ways in).
+            if stored.token_fp != self.oidc_fp or (agents is not None and agents.role_of(session.agent) is not None):
+                await self.store.end(key)
+                return None
+            return session
         if agents is not None:
             if agents.role_of(session.agent) is None:
                 await self.store.end_agent(session.agent)  # removed from the file: every session ends
@@ -131,6 +144,29 @@ class SessionKeeper:
 
     async def end(self, session: Session) -> None:
         await self.store.end(self._key(session.sid))
+
+    # ---- short-lived signed values (the OIDC flow's state, nonce and PKCE verifier)
+
+    def seal(self, purpose: str, data: dict, ttl: float) -> str:
+        """`data` as a cookie value signed for `purpose`, readable by `unseal` for `ttl` seconds."""
+        raw = json.dumps({**data, "exp": int(time.time() + ttl)}, separators=(",", ":")).encode()
+        body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return f"{body}.{self._sign(purpose, body)}"
+
+    def unseal(self, purpose: str, value: str | None) -> dict | None:
+        """What `seal` signed for `purpose`, or None: missing, not ours, for another purpose, or expired."""
+        if not value or "." not in value:
+            return None
+        body, _, mac = value.rpartition(".")
+        if not hmac.compare_digest(mac, self._sign(purpose, body)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("exp"), int) or data["exp"] < time.time():
+            return None
+        return data
 
     # ---- CSRF
 

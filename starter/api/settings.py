@@ -43,6 +43,8 @@ class ApiSettings(BaseModel):
     roster: Any = None
     """The roster (`activities.roster.Roster`, `RECOVERY_ROSTER`): who may own a prevention action
     besides the agents; None: agents only."""
+    oidc: Any = None
+    """The console's OIDC sign-in (`console.oidc.OidcConfig`); None: from `RECOVERY_OIDC_*`, if set."""
 
 
 class TemporalClient:
