@@ -21,6 +21,8 @@ from recovery.codec import EncryptionCodec
 
 TEXT_FIELDS = ("subject", "message", "description", "note", "reason", "reference")
 """Event data fields that may carry what a customer or an agent wrote."""
+ERASED_ALSO = ("text",)
+"""Erased, though not sealed yet: what the customer wrote on the ticket (`customer_replied`)."""
 ENGINE_REASONS = frozenset({"escalated", "customer_updated", "reopened"})
 """Events whose `reason` is the engine's own wording (e.g. "deadline missed"); reports group by it."""
 
@@ -85,9 +87,9 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
                           || '{"erased": true}'::jsonb
                WHERE workflow_id = ANY($1::text[])""",
             workflow_ids,
-            list(TEXT_FIELDS),
+            [*TEXT_FIELDS, *ERASED_ALSO],
             sorted(ENGINE_REASONS),
-            [f for f in TEXT_FIELDS if f != "reason"],
+            [f for f in (*TEXT_FIELDS, *ERASED_ALSO) if f != "reason"],
         )
         events = int(status.split()[-1])
         await conn.execute("DELETE FROM customer_messages WHERE workflow_id = ANY($1::text[])", workflow_ids)
