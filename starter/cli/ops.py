@@ -137,7 +137,7 @@ async def cmd_erase_customer(args: argparse.Namespace) -> int:
             # The open cases first: each answers once its erased events are stored, so the store's
             # erasure below comes after every batch that still carried the texts.
             open_cases, left = await erasure.erase_open_cases(client, args.customer, args.by)
-            erased = await erase_customer(pool, args.customer, erased_by=args.by)
+            erased = await erase_customer(pool, args.customer, erased_by=args.by, erased_live=open_cases)
     finally:
         await pool.close()
     print(
