@@ -194,6 +194,9 @@ class Notifier:
             deliveries.append(
                 Delivery(key=f"{note.key}:ticket", channel=ctx.ticket_source, address=ctx.ticket_id, note=note)
             )
+        if not deliveries and not skipped and not ctx.customer_email and ctx.channel == "ticket":
+            # The customer's data was erased (no address) and their ticket has no channel here.
+            skipped.append("customer: undeliverable (no email address, no ticket channel)")
         targets = [DeliveryTarget(label="customer", deliveries=deliveries)] if deliveries else []
         return DeliveryPlan(targets=targets, skipped=skipped, recorded=bool(deliveries or skipped))
 

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ContactResult,
         CustomerMessageInput,
         DomainEvent,
+        EraseInput,
         FixInput,
         FollowUpInput,
         IgnoredEventInput,
@@ -197,3 +198,14 @@ class ComplaintWorkflow:
     def _validate_apply_policy(self, inp: ApplyPolicyInput) -> None:
         self._run.admit(self.case.check_apply_policy, inp)
         self._run.admit(self.case.check_may_apply_policy, inp)
+
+    @workflow.update(
+        description="Operators only (`recovery erase-customer`): erase the customer's name, e-mail "
+        "address and free texts from the case, keeping ids, amounts and steps; the case continues as new."
+    )
+    async def erase(self, inp: EraseInput) -> CaseStatus:
+        return await self._run.erase(inp)
+
+    @erase.validator
+    def _validate_erase(self, inp: EraseInput) -> None:
+        self._run.admit(self.case.check_erase, inp)

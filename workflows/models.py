@@ -266,6 +266,13 @@ class AssignInput(_Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+class EraseInput(_Model):
+    """Erase the customer's name, e-mail address and free texts from the case (operators only,
+    `recovery erase-customer`)."""
+
+    actor: Actor
+
+
 class CustomerMessageInput(_Model):
     """The customer wrote on the ticket. `resume`: the intake rule for customer replies resumes a
     paused case. The same `event_id` twice changes nothing."""

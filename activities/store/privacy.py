@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from recovery.links import revoke_customer
 
 TEXT_FIELDS = ("subject", "message", "description", "note", "reason", "reference")
 """Event data fields that may carry what a customer or an agent wrote."""
+ERASED_ALSO = ("text",)
+"""Erased, though not sealed yet: what the customer wrote on the ticket (`customer_replied`)."""
 ENGINE_REASONS = frozenset({"escalated", "customer_updated", "reopened"})
 """Events whose `reason` is the engine's own wording (e.g. "deadline missed"); reports group by it."""
 
@@ -65,14 +68,18 @@ def customer_digest(customer_id: str) -> str:
     return hashlib.sha256(customer_id.encode()).hexdigest()
 
 
-async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -> Erasure:
+async def erase_customer(
+    pool: asyncpg.Pool, customer_id: str, erased_by: str, erased_live: Sequence[str] = ()
+) -> Erasure:
     """Remove every text of every case of `customer_id` from the event store (sealed or not), in one
         transaction, and log the erasure under the id's hash. The console's copies go too: the messages
         the customer was sent (`customer_messages`), the engine's status snapshots (`case_status`,
         which carry the subject), the delivery log (`deliveries`, which holds their address) and the
         charges the proactive rules remember (`recent_charges`); their case links are revoked. Each case
     is listed in `erased_cases`, so the API never reads it from Temporal again. Ids,
-        amounts and the compensation ledger stay: they are the record of what was granted."""
+        amounts and the compensation ledger stay: they are the record of what was granted.
+    `erased_live`: open cases that erased their own state first (the `erase` update): the status
+    snapshot they stored then holds no text, so it stays, and the console and API go on reading it."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             "SELECT DISTINCT workflow_id FROM events WHERE type = 'opened' AND data->>'customer_id' = $1 "
@@ -86,13 +93,17 @@ async def erase_customer(pool: asyncpg.Pool, customer_id: str, erased_by: str) -
                           || '{"erased": true}'::jsonb
                WHERE workflow_id = ANY($1::text[])""",
             workflow_ids,
-            list(TEXT_FIELDS),
+            [*TEXT_FIELDS, *ERASED_ALSO],
             sorted(ENGINE_REASONS),
-            [f for f in TEXT_FIELDS if f != "reason"],
+            [f for f in (*TEXT_FIELDS, *ERASED_ALSO) if f != "reason"],
         )
         events = int(status.split()[-1])
         await conn.execute("DELETE FROM customer_messages WHERE workflow_id = ANY($1::text[])", workflow_ids)
-        await conn.execute("DELETE FROM case_status WHERE workflow_id = ANY($1::text[])", workflow_ids)
+        await conn.execute(
+            "DELETE FROM case_status WHERE workflow_id = ANY($1::text[]) AND NOT workflow_id = ANY($2::text[])",
+            workflow_ids,
+            list(erased_live),
+        )
         await conn.execute("DELETE FROM deliveries WHERE workflow_id = ANY($1::text[])", workflow_ids)  # addresses
         await conn.execute("DELETE FROM recent_charges WHERE customer_id = $1", customer_id)  # proactive rules
         await revoke_customer(conn, customer_id, workflow_ids)  # their case links open nothing any more

@@ -76,10 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument(
         "db_command", choices=["migrate", "status", "rebuild"], metavar="ACTION", help="migrate | status | rebuild"
     )
-    erase = sub.add_parser("erase-customer", help="GDPR: erase a customer's texts from the event store")
+    erase = sub.add_parser(
+        "erase-customer", parents=[common], help="GDPR: erase a customer's data from open cases and the event store"
+    )
     erase.set_defaults(func=ops.cmd_erase_customer)
     erase.add_argument("customer", help="the customer id")
     erase.add_argument("--by", required=True, help="who asked for the erasure (recorded in the erasure log)")
+    erase.add_argument(
+        "--delete-histories", action="store_true", help="delete the closed runs' histories (default: list them)"
+    )
+    erase.add_argument(
+        "--event-store-only", action="store_true", help="erase the event store only; do not ask Temporal"
+    )
     report = sub.add_parser("report", help="SLA report (or `report causes`) from the read model")
     report.set_defaults(func=ops.cmd_report)
     report.add_argument(

@@ -107,11 +107,14 @@ def _moment(text: str) -> datetime:
 
 
 async def cmd_erase_customer(args: argparse.Namespace) -> int:
-    """GDPR erasure of a customer's texts from the event store (activities/store/privacy.py)."""
+    """GDPR erasure of a customer: their open cases erase their state and continue as new (the
+    `erase` update), then the event store's texts go (activities/store/privacy.py); the closed runs'
+    histories are listed, or deleted with --delete-histories. --event-store-only: the store alone."""
     from pydantic import TypeAdapter, ValidationError
 
     from activities.store import create_pool, require_migrated
     from activities.store.privacy import erase_customer
+    from starter.cli.common import _client
     from workflows.models import Identifier
 
     try:
@@ -120,15 +123,40 @@ async def cmd_erase_customer(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.customer!r} is not a customer id") from None
     if not args.by:
         raise UsageError("--by is required: who asked for the erasure (kept in the erasure log)")
+    if args.event_store_only and args.delete_histories:
+        raise UsageError("--delete-histories needs Temporal; leave out --event-store-only")
     pool = await create_pool()
     try:
         await require_migrated(pool)
-        erased = await erase_customer(pool, args.customer, erased_by=args.by)
+        if args.event_store_only:
+            erased = await erase_customer(pool, args.customer, erased_by=args.by)
+        else:
+            from starter import erasure
+
+            client = await _client(args)
+            # The open cases first: each answers once its erased events are stored, so the store's
+            # erasure below comes after every batch that still carried the texts.
+            open_cases, left = await erasure.erase_open_cases(client, args.customer, args.by)
+            erased = await erase_customer(pool, args.customer, erased_by=args.by, erased_live=open_cases)
     finally:
         await pool.close()
     print(
         f"erased the texts of {erased.events} events in {erased.cases} cases of customer {args.customer} "
-        f"from the event store (logged by hash). Temporal histories: delete the closed cases with "
-        f"`temporal workflow delete --query \"CustomerId = '{args.customer}'\"` (see docs/engineers.md)."
+        f"from the event store (logged by hash)."
     )
+    if args.event_store_only:
+        print(
+            "Temporal not asked (--event-store-only): open cases still hold the texts, and the histories "
+            f"too; delete closed cases with `temporal workflow delete --query \"CustomerId = '{args.customer}'\"`."
+        )
+        return 0
+    print(f"erased the open cases: {', '.join(open_cases) if open_cases else 'none'}")
+    closed = await erasure.closed_runs(client, args.customer, left)
+    if args.delete_histories:
+        await erasure.delete_runs(client, closed)
+        print(f"deleted the histories of {len(closed)} closed runs:")
+    else:
+        print(f"closed runs whose histories still hold the texts ({len(closed)}; --delete-histories deletes them):")
+    for run in closed:
+        print(f"  {run.workflow_id} {run.run_id} {run.status.lower()}")
     return 0

@@ -397,6 +397,17 @@ async def test_plan_customer_channels_per_policy(smtp: SmtpServer, zendesk: Fake
     assert [d.channel for d in generic.targets[0].deliveries] == ["email"]
 
 
+async def test_an_erased_customer_is_reached_on_the_ticket_or_recorded_as_undeliverable(zendesk: FakeZendesk) -> None:
+    erased = note(channel="ticket")  # as an erased case queues it: no address, the ticket only
+    assert erased.context is not None
+    erased.context.customer_email = None
+    on_ticket = await plan(Notifier(zendesk=_zd(zendesk)), erased)
+    assert [d.channel for d in on_ticket.targets[0].deliveries] == ["zendesk"] and not on_ticket.skipped
+    erased.context.ticket_source = "generic"
+    nowhere = await plan(Notifier(), erased)
+    assert not nowhere.targets and nowhere.recorded and "undeliverable" in nowhere.skipped[0]
+
+
 def test_the_worker_configures_every_channel_from_its_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:

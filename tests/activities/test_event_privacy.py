@@ -128,7 +128,7 @@ async def test_erase_customer_command(db: asyncpg.Pool, db_url: str) -> None:
     assert refused.returncode == 2 and "--by" in refused.stderr
     done = await asyncio.to_thread(
         subprocess.run,
-        [*run, "c-cli", "--by", "dpo@example.com"],
+        [*run, "c-cli", "--by", "dpo@example.com", "--event-store-only"],
         cwd=root,
         capture_output=True,
         text=True,

@@ -88,11 +88,15 @@ SCENARIOS: tuple[str, ...] = (
     "zendesk_reply_resumes",
     "payment_outcome_unknown_resolved",
     "channel_failure_roster_fallthrough",
+    "erase_customer_data",
 )
 """The scenarios of the 1.0 baseline's fixtures, in recording order (tests/replay/test_replay.py
 requires a fixture for each)."""
 
-EXTRA_RUNS: dict[str, tuple[str, ...]] = {"continue_as_new_contact_burst": ("continue_as_new_contact_burst_run2",)}
+EXTRA_RUNS: dict[str, tuple[str, ...]] = {
+    "continue_as_new_contact_burst": ("continue_as_new_contact_burst_run2",),
+    "erase_customer_data": ("erase_customer_data_run2",),
+}
 """Scenarios that record more than one run: the files after the first (the run continued into)."""
 
 CONTINUE_AS_NEW_AT = 300
@@ -854,6 +858,12 @@ async def channel_failure_roster_fallthrough(rig: Rig) -> list[Recorded]:
     return [recorded]
 
 
+async def erase_customer_data(rig: Rig) -> list[Recorded]:
+    from tests.replay.erase_scenario import erase_customer_data as scenario  # it imports this module
+
+    return await scenario(rig)
+
+
 Scenario = Callable[[Rig], Awaitable[list[Recorded]]]
 SKIPPING: dict[str, Scenario] = {
     "escalation_ladder_breach": escalation_ladder_breach,
@@ -868,6 +878,7 @@ DEV: dict[str, Scenario] = {
     "zendesk_reply_resumes": zendesk_reply_resumes,
     "payment_outcome_unknown_resolved": payment_outcome_unknown_resolved,
     "channel_failure_roster_fallthrough": channel_failure_roster_fallthrough,
+    "erase_customer_data": erase_customer_data,
 }
 assert set(SKIPPING) | set(DEV) == set(SCENARIOS) and not set(SKIPPING) & set(DEV)
 

@@ -26,6 +26,7 @@ from workflows.case.clock import ClockMixin, Wakeup
 from workflows.case.compensation import CompensationMixin
 from workflows.case.contacts import ContactsMixin
 from workflows.case.core import Rejection, RejectionCode, format_moment
+from workflows.case.erasure import ErasureMixin
 from workflows.case.outbox import OutboxMixin
 from workflows.case.pause import PauseMixin
 from workflows.case.state import (
@@ -80,7 +81,7 @@ __all__ = (
 )
 
 
-class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin, OutboxMixin):
+class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin, OutboxMixin, ErasureMixin):
     # ---- opening ---------------------------------------------------------------------------
 
     @classmethod

@@ -137,7 +137,8 @@ class OutboxMixin(CaseCore):
             ticket_source=s.ticket.source,
             ticket_id=s.ticket.ticket_id,
             ticket_url=s.ticket.url,
-            channel=settings.channel,
+            # Erased: no address any more, so the customer hears through the ticket only (or not at all).
+            channel="ticket" if s.erased_at is not None and audience == "customer" else settings.channel,
             sender=settings.sender,
             reply_to=settings.reply_to,
             thread=list(s.customer_thread) if audience == "customer" else [],

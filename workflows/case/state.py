@@ -94,3 +94,5 @@ class CaseState(BaseModel):
     """When the engine last queued a max-silence status update (spaces retries of undelivered ones)."""
     contact_answers: list[tuple[str, int]] = []
     """The last ANSWER_WINDOW new contacts as (update id, the contact count they got)."""
+    erased_at: datetime | None = None
+    """When the customer's data was erased (`erase`): later messages to them go through the ticket only."""

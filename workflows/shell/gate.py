@@ -24,6 +24,9 @@ class Gate:
         self.changes = 0
         self.updates = 0
         self.moving = False
+        self.erased = False
+        """The customer's data was erased: continue as new at the next safe point, so the texts in
+        this run's history never feed the next run's events."""
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -49,4 +52,9 @@ class Gate:
 
     def should_continue_as_new(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or self.updates >= MAX_UPDATES_PER_RUN or self.upgrade_due()
+        return (
+            self.erased
+            or info.is_continue_as_new_suggested()
+            or self.updates >= MAX_UPDATES_PER_RUN
+            or self.upgrade_due()
+        )

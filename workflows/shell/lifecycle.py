@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 from workflows.case import Case, Rejection
-from workflows.models import CaseStatus, ContactResult, TicketEvent
+from workflows.models import CaseStatus, ContactResult, EraseInput, TicketEvent
 from workflows.shell import carrying
 from workflows.shell.delivery import Outbox
 from workflows.shell.gate import Gate
@@ -112,6 +112,19 @@ class CaseRun:
             self.gate.changed()
             await self.outbox.drain()
             return self.case.status(workflow.now())
+
+    async def erase(self, inp: EraseInput) -> CaseStatus:
+        """Erase the customer's data (`Case.erase`), then continue as new at the next safe point. The
+        answer waits until every event is in the event store, erased: the caller erases the store's
+        older copies after it, and no batch of this run lands later."""
+        async with self.gate.turn():
+            check(self.case.erase, inp, workflow.now())
+            self.gate.erased = True
+            self.gate.changed()
+            await self.outbox.drain()
+            status = self.case.status(workflow.now())
+        await workflow.wait_condition(self.projector.done)
+        return status
 
     async def add_contact(self, ticket: TicketEvent) -> ContactResult:
         """Applied at once (a synchronous change of the step machine), then the outbox is drained:

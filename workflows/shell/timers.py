@@ -48,7 +48,9 @@ class Timers:
                     delay = max((wakeup.at - workflow.now()).total_seconds(), 0.001)
                     timers.append((wakeup.at, asyncio.create_task(workflow.sleep(delay, summary=wakeup.summary))))
                 pending = list(timers)
-                await workflow.wait_condition(lambda: gate.changes != seen or any(t.done() for _, t in pending))
+                await workflow.wait_condition(
+                    lambda: gate.changes != seen or gate.erased or any(t.done() for _, t in pending)
+                )
                 fired = [at for at, t in timers if t.done()]
                 timers = [(at, t) for at, t in timers if not t.done()]
                 if fired:
