@@ -144,6 +144,37 @@ async def proactive_report(
     return ProactiveReport(since=since, until=until, origins=origins)
 
 
+def comparison_rows(report: ProactiveReport) -> list[list[str]]:
+    """The figures as rows of text: label, proactive, reactive (the CLI's table and the console's)."""
+    by = {o.origin: o for o in report.origins}
+    p, r = by["proactive"], by["reactive"]
+
+    def row(label: str, cell: Callable[[OriginFigures], str]) -> list[str]:
+        return [label, cell(p), cell(r)]
+
+    def repeat(o: OriginFigures) -> str:
+        return f"{o.repeat_contacts.repeat_cases}/{o.cases} ({format_pct(o.repeat_contacts.pct)})"
+
+    return [
+        row("cases", lambda o: str(o.cases)),
+        row("acknowledged", lambda o: str(o.first_apology.count)),
+        row("first apology p50", lambda o: format_duration(o.first_apology.p50_seconds)),
+        row("first apology p95", lambda o: format_duration(o.first_apology.p95_seconds)),
+        row("repeat contacts", repeat),
+        row("CSAT responses", lambda o: str(o.csat.responses)),
+        row("CSAT average", lambda o: "-" if o.csat.average is None else f"{o.csat.average:.2f}"),
+    ]
+
+
+def money_rows(report: ProactiveReport) -> list[list[str]]:
+    """Compensation per origin and currency: origin, currency, count, amount."""
+    return [
+        [o.origin, c.currency or "-", str(c.count), "-" if c.amount is None else str(c.amount)]
+        for o in report.origins
+        for c in o.compensation
+    ]
+
+
 def format_proactive(report: ProactiveReport) -> str:
     """`recovery report proactive` as text: one column per origin, then compensation and rules."""
     if report.since is None and report.until is None:
@@ -152,32 +183,10 @@ def format_proactive(report: ProactiveReport) -> str:
         since = report.since.isoformat() if report.since else "the beginning"
         until = report.until.isoformat() if report.until else "now"
         window = f"cases opened from {since} until {until}"
-    by = {o.origin: o for o in report.origins}
-    p, r = by["proactive"], by["reactive"]
-
-    def row(label: str, cell: Callable[[OriginFigures], str]) -> list[str]:
-        return [label, cell(p), cell(r)]
-
-    rows = [
-        row("cases", lambda o: str(o.cases)),
-        row("acknowledged", lambda o: str(o.first_apology.count)),
-        row("first apology p50", lambda o: format_duration(o.first_apology.p50_seconds)),
-        row("first apology p95", lambda o: format_duration(o.first_apology.p95_seconds)),
-        row(
-            "repeat contacts",
-            lambda o: f"{o.repeat_contacts.repeat_cases}/{o.cases} ({format_pct(o.repeat_contacts.pct)})",
-        ),
-        row("CSAT responses", lambda o: str(o.csat.responses)),
-        row("CSAT average", lambda o: "-" if o.csat.average is None else f"{o.csat.average:.2f}"),
-    ]
-    money = [
-        [o.origin, c.currency or "-", str(c.count), "-" if c.amount is None else str(c.amount)]
-        for o in report.origins
-        for c in o.compensation
-    ]
     lines = [f"Proactive vs reactive: {window}", ""]
-    lines += _table(["", "proactive", "reactive"], rows, right_from=1)
+    lines += _table(["", "proactive", "reactive"], comparison_rows(report), right_from=1)
+    money = money_rows(report)
     lines += ["", "Compensation per currency", *_table(["ORIGIN", "CURRENCY", "COUNT", "AMOUNT"], money, right_from=2)]
-    rules = [[x.rule, str(x.cases)] for x in p.rules]
+    rules = [[x.rule, str(x.cases)] for x in report.origins[0].rules]
     lines += ["", "Proactive cases by rule", *_table(["RULE", "CASES"], rules, right_from=1)]
     return "\n".join(lines)
