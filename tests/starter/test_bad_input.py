@@ -316,6 +316,14 @@ def matrix() -> Iterator[Case]:
         {"since": "\u0000"},
     ):
         yield Case("bad report window", "GET", "/v1/reports/causes", params=params)
+    for params in (
+        {"since": OUT_OF_RANGE[0]},
+        {"until": OUT_OF_RANGE[1]},
+        {"since": "tomorrow"},
+        {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+        {"since": "\u0000"},
+    ):
+        yield Case("bad report window", "GET", "/v1/reports/proactive", params=params)
 
 
 def proactive_cases() -> Iterator[Case]:
@@ -373,7 +381,7 @@ async def test_every_route_refuses_every_bad_input_with_a_4xx(api: httpx.AsyncCl
 
 async def test_reports_answer_503_with_postgresql_down(api: httpx.AsyncClient) -> None:
     """Issue 15.5: the documented 503, not a 500."""
-    for path in ("/v1/reports/sla", "/v1/reports/causes"):
+    for path in ("/v1/reports/sla", "/v1/reports/causes", "/v1/reports/proactive"):
         response = await api.get(path, headers=ALICE)
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "unavailable" and "PostgreSQL" in response.json()["detail"]
