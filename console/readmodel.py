@@ -41,6 +41,8 @@ _TAB_SQL = {
 }
 
 _OPEN = "c.closed_at IS NULL"
+# A proactive case's `opened` event has the event id `proactive:<rule>:<ref>` (starter/intake/proactive.py).
+_RULE = "CASE WHEN c.source = 'proactive' THEN split_part(o.data->>'event_id', ':', 2) END"
 
 
 @dataclass
@@ -78,6 +80,8 @@ class QueueRow:
     due_at: datetime | None
     contact_count: int
     pending: dict[str, Any] | None
+    rule: str | None = None
+    """A proactive case's rule (overcharge, late_delivery, …), from its `opened` event's id."""
 
 
 @dataclass
@@ -95,7 +99,9 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
     clauses = [_OPEN, where, *filters.clauses(args)]
     args += [PAGE_SIZE + 1, (page - 1) * PAGE_SIZE]
     sql = (
-        f"SELECT c.*, s.due_at, s.status FROM cases c LEFT JOIN case_status s USING (workflow_id) "
+        f"SELECT c.*, s.due_at, s.status, {_RULE} AS proactive_rule FROM cases c "
+        f"LEFT JOIN case_status s USING (workflow_id) "
+        f"LEFT JOIN events o ON o.workflow_id = c.workflow_id AND o.seq = 1 "
         f"WHERE {' AND '.join(clauses)} ORDER BY {order}, c.workflow_id "
         f"LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
@@ -118,6 +124,7 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
                 due_at=r["due_at"],
                 contact_count=r["contact_count"],
                 pending=status.get("pending_compensation"),
+                rule=r["proactive_rule"] or None,
             )
         )
     return QueuePage(

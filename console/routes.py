@@ -30,6 +30,7 @@ from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from console.session_store import PgSessions
 from recovery.causes import causes_report
 from recovery.causes import window as causes_window
+from recovery.proactive_report import comparison_rows, money_rows, proactive_report
 from recovery.validation import describe_validation_error
 from starter.agents import INTAKE, VIEWER
 from starter.api.errors import CASE_ERROR_STATUS
@@ -350,8 +351,18 @@ def build_router(
     @router.get("/reports")
     async def reports(request: Request) -> Response:
         session = await signed_in(request)
-        charts = await report_charts(await database(), views.Clock(session.zone))
-        return page("reports.html", request, session, charts=charts)
+        pool = await database()
+        charts = await report_charts(pool, views.Clock(session.zone))
+        compared = await proactive_report(pool)
+        return page(
+            "reports.html",
+            request,
+            session,
+            charts=charts,
+            origins=comparison_rows(compared),
+            money=money_rows(compared),
+            rules=compared.origins[0].rules,
+        )
 
     @router.get("/reports/causes")
     async def reports_causes(request: Request, since: str = "", until: str = "", weeks: str = "") -> Response:

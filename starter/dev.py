@@ -28,6 +28,8 @@ from types import FrameType
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from starter.binaries import find_binary
+from starter.demo.proactive import DEMO_STRIPE_SECRET
+from starter.intake.stripe_events import SECRET_ENV as STRIPE_SECRET_ENV
 from starter.processes import start_child, stop_child, stop_leftover
 from workflows import search_attributes as sa
 
@@ -157,6 +159,8 @@ def run_dev(
     if not os.environ.get("RECOVERY_AGENTS"):
         os.environ["RECOVERY_AGENTS"] = str(write_dev_agents(home))
     os.environ["RECOVERY_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
+    if not os.environ.get(STRIPE_SECRET_ENV):  # a local stack takes signed Stripe events (`recovery demo` sends one)
+        os.environ[STRIPE_SECRET_ENV] = DEMO_STRIPE_SECRET
     if demo_policy:
         os.environ["RECOVERY_POLICY"] = str(DEMO_POLICY)
         _say("demo policy: deadlines of seconds, so cases escalate within a minute")
@@ -295,6 +299,8 @@ async def _run(
         _say(f"codec:        http://127.0.0.1:{codec[1]}  Authorization: Bearer {os.environ['RECOVERY_CODEC_TOKEN']}")
     _say(f"Temporal:     {address} (task queue {task_queue!r})")
     _say(f"agents:       {os.environ['RECOVERY_AGENTS']}")
+    if os.environ[STRIPE_SECRET_ENV] == DEMO_STRIPE_SECRET:
+        _say(f"Stripe:       POST /v1/webhooks/stripe signed with the demo secret {DEMO_STRIPE_SECRET}")
     if os.environ["RECOVERY_AGENTS"] == str(dev_agents_path(Path(os.environ["RECOVERY_HOME"]))):
         for agent_id, role, token in _dev_tokens():
             _say(f"  {agent_id:<11} {role:<10} Authorization: Bearer {token}")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from activities.store import DatabaseError
 from recovery.causes import MAX_WEEKS, CausesReport, causes_report
+from recovery.proactive_report import ProactiveReport, proactive_report
 from recovery.reports import SlaReport, sla_report
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
@@ -61,6 +62,26 @@ async def report_causes(
         raise ApiError(503, "unavailable", "no database configured for reports")
     try:
         return await causes_report(await settings.database(), since=since, until=until, weeks=weeks)
+    except ValueError as err:
+        raise ApiError(422, "validation", str(err)) from None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+
+
+@router.get(
+    "/v1/reports/proactive",
+    response_model=ProactiveReport,
+    summary="Proactive versus reactive cases opened in a window: time to the first apology, repeat contacts, "
+    "CSAT, compensation per currency, proactive cases per rule",
+)
+async def report_proactive(
+    request: Request, _: Reader, since: datetime | None = None, until: datetime | None = None
+) -> ProactiveReport:
+    settings = settings_of(request)
+    if settings.database is None:
+        raise ApiError(503, "unavailable", "no database configured for reports")
+    try:
+        return await proactive_report(await settings.database(), since=since, until=until)
     except ValueError as err:
         raise ApiError(422, "validation", str(err)) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:

@@ -40,7 +40,7 @@ from starter.intake.stripe_events import (
 )
 from starter.steps import BY_COMMAND
 from workflows.complaint import ComplaintWorkflow
-from workflows.models import Actor, ContactResult, FixInput, IgnoredEventInput, workflow_id_for
+from workflows.models import AcknowledgeInput, Actor, ContactResult, FixInput, IgnoredEventInput, workflow_id_for
 
 router = APIRouter(tags=["intake"])
 log = logging.getLogger("recovery.api")
@@ -63,6 +63,8 @@ class ProactiveResult(BaseModel):
     cases: list[ContactResult] = []
     """The cases they opened (or the contact they added to one open already)."""
     fix: FixResult | None = None
+    apologised: list[str] = []
+    """The cases acknowledged at once with the rule's apology (the customer's first message)."""
     ignored: str | None = None
 
 
@@ -336,4 +338,29 @@ async def _open_finding(
 ) -> None:
     ticket = _mapped(lambda: proactive_ticket(finding, party, occurred, origin, details))
     result.matched.append(finding.rule)
-    result.cases.append(await _open(request, ticket))
+    opened = await _open(request, ticket)
+    result.cases.append(opened)
+    # The finding opened the case (or did, on an earlier attempt of this delivery: its only contact so
+    # far): the customer hears from us first, before they contact us.
+    if finding.apology and (opened.created or (opened.duplicate and opened.contact_count == 1)):
+        if await _apologise(request, opened.workflow_id, finding.apology):
+            result.apologised.append(opened.case_id)
+
+
+PROACTIVE_ACTOR = Actor(id="proactive", role="engine")
+
+
+async def _apologise(request: Request, workflow_id: str, apology: str) -> bool:
+    """The agents' acknowledge step, run as actor `proactive` with the rule's apology: the customer's
+    acknowledgement ("We're sorry …") goes out at once. False when the case refused it (e.g. an agent
+    acknowledged it already) or Temporal did not answer; an agent then acknowledges it as usual."""
+    acknowledge = BY_COMMAND["ack"]  # as `recovery ack` and POST …/acknowledge run it
+    try:
+        client = await temporal(request)
+        await accept_step(
+            client, workflow_id, acknowledge.update, AcknowledgeInput(actor=PROACTIVE_ACTOR, message=apology)
+        )
+    except CaseError as err:
+        log.info("proactive case not acknowledged", extra={"workflow_id": workflow_id, "reason": err.message})
+        return False
+    return True

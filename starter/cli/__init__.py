@@ -88,15 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument(
         "--event-store-only", action="store_true", help="erase the event store only; do not ask Temporal"
     )
-    report = sub.add_parser("report", help="SLA report (or `report causes`) from the read model")
+    report = sub.add_parser("report", help="SLA report (or `report causes`, `report proactive`) from the read model")
     report.set_defaults(func=ops.cmd_report)
     report.add_argument(
         "kind",
         nargs="?",
-        choices=["sla", "causes"],
+        choices=["sla", "causes", "proactive"],
         default="sla",
         metavar="REPORT",
-        help="sla (cases opened in the window; the default) | causes (cases closed in it, per root cause)",
+        help="sla (cases opened in the window; the default) | causes (cases closed in it, per root cause) | "
+        "proactive (proactive against reactive cases opened in the window)",
     )
     report.add_argument("--since", type=ops._moment, default=None, help="at or after (ISO date/time)")
     report.add_argument("--until", type=ops._moment, default=None, help="before (ISO date/time)")

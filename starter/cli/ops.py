@@ -68,22 +68,28 @@ async def cmd_db(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
-    """`recovery report [sla]` (cases opened in the window) or `recovery report causes` (closed in it)."""
+    """`recovery report [sla]` (cases opened in the window), `recovery report causes` (closed in it) or
+    `recovery report proactive` (proactive against reactive cases opened in the window)."""
     from activities.store import create_pool, require_migrated
     from recovery.causes import causes_report
+    from recovery.proactive_report import format_proactive, proactive_report
     from recovery.report_text import format_causes, format_report
     from recovery.reports import sla_report
 
     causes = args.kind == "causes"
-    if causes and args.top is not None:
-        raise UsageError("--top is for the SLA report; the causes report lists every root cause")
+    if args.kind != "sla" and args.top is not None:
+        also = "; the causes report lists every root cause" if causes else ""
+        raise UsageError(f"--top is for the SLA report{also}")
     if not causes and args.weeks is not None:
         raise UsageError("--weeks is for `recovery report causes`")
     pool = await create_pool()
     try:
         await require_migrated(pool)
         try:
-            if causes:
+            if args.kind == "proactive":
+                compared = await proactive_report(pool, since=args.since, until=args.until)
+                json_text, text = compared.model_dump_json(indent=2), format_proactive(compared)
+            elif causes:
                 found = await causes_report(pool, since=args.since, until=args.until, weeks=args.weeks)
                 json_text, text = found.model_dump_json(indent=2), format_causes(found)
             else:

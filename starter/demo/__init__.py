@@ -1,4 +1,5 @@
-"""`recovery demo`: the four classic cases played against a running stack through the HTTP API.
+"""`recovery demo`: the four classic cases and a proactive one (a Stripe overcharge) played against
+a running stack through the HTTP API.
 
 Any stack works: a case's policy is snapshotted when it opens, so when the stack runs another
 policy than the demo policy (`starter/demo_policy.toml`, deadlines in seconds), the demo moves
@@ -9,13 +10,26 @@ starts a stack that needs no moving.
 Cases run concurrently, so the demo takes about half a minute. Every line is one action or one
 thing the engine did, with the seconds since the start. API errors are printed as their JSON body;
 the case is then left where it is and the demo goes on with the others. Nothing raises out of
-`run_demo`: it returns 0 when all four cases closed, else 1.
+`run_demo`: it returns 0 when all its cases closed (the proactive one is skipped, and not counted,
+on a stack with no Stripe webhook secret), else 1.
 
-`driver` talks to the API and prints, `scenarios` holds the four cases, `runner` runs them.
+`driver` talks to the API and prints, `scenarios` holds the four cases, `proactive` the proactive
+one, `runner` runs them.
 """
 
 from starter.demo.driver import DEMO_POLICY, DEMO_POLICY_NAME, Demo, DemoCase
+from starter.demo.proactive import DEMO_STRIPE_SECRET
 from starter.demo.runner import demo_async, load_tokens, run_demo
 from starter.demo.scenarios import case_keys
 
-__all__ = ["DEMO_POLICY", "DEMO_POLICY_NAME", "Demo", "DemoCase", "case_keys", "demo_async", "load_tokens", "run_demo"]
+__all__ = [
+    "DEMO_POLICY",
+    "DEMO_POLICY_NAME",
+    "DEMO_STRIPE_SECRET",
+    "Demo",
+    "DemoCase",
+    "case_keys",
+    "demo_async",
+    "load_tokens",
+    "run_demo",
+]

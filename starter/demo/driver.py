@@ -44,6 +44,8 @@ class DemoCase:
     done: bool = False
     final: dict[str, Any] | None = None
     seen_seq: int = 0
+    skipped: bool = False
+    """The stack cannot play it (the proactive case without a Stripe secret): not counted."""
 
 
 @dataclass

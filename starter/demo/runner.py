@@ -28,6 +28,7 @@ from starter.demo.driver import (
     _guarded,
     _NotReady,
 )
+from starter.demo.proactive import proactive
 from starter.demo.scenarios import case_keys, glasses, late, open_case, shipping, wrong_size_rest, wrong_size_ticket
 
 
@@ -100,6 +101,7 @@ async def demo_async(
         "glasses": DemoCase("glasses", keys["glasses"], "One of eight glasses broken"),
         "shipping": DemoCase("shipping", keys["shipping"], "$7,455 shipping on an $88 order, six contacts"),
         "late": DemoCase("late", keys["late"], "Late delivery turned into a win"),
+        "proactive": DemoCase("proactive", keys["proactive"], "Overcharge seen at Stripe before the customer wrote"),
     }
     try:
         tokens = load_tokens(token_file)
@@ -119,7 +121,7 @@ async def demo_async(
         except _NotReady as err:
             print(f"recovery demo: {err}", file=out)
             return 1
-        print(f"recovery demo: run {run_id} against {api_url} — four cases, about half a minute", file=out)
+        print(f"recovery demo: run {run_id} against {api_url} — {len(cases)} cases, about half a minute", file=out)
         for case in cases.values():
             print(f"  {case.label:<10} {case.key:<{demo.width}}  {case.title}", file=out)
         out.flush()
@@ -156,8 +158,11 @@ async def demo_async(
             _guarded(demo, cases["glasses"], glasses),
             _guarded(demo, cases["shipping"], shipping),
             _guarded(demo, cases["late"], late),
+            _guarded(demo, cases["proactive"], proactive),
         )
         for case in cases.values():
+            if case.skipped:
+                continue
             try:
                 response = await http.get(
                     f"/v1/complaints/{quote(case.key, safe='')}", headers={"Authorization": f"Bearer {tokens['alice']}"}
@@ -166,7 +171,7 @@ async def demo_async(
             except (httpx.HTTPError, ValueError):
                 case.final = None
         _summary(demo, list(cases.values()), ui_url, temporal_address, namespace)
-    closed = all(c.final is not None and c.final.get("step") == "closed" for c in cases.values())
+    closed = all(c.final is not None and c.final.get("step") == "closed" for c in cases.values() if not c.skipped)
     return 0 if closed else 1
 
 
@@ -199,6 +204,9 @@ def _summary(demo: Demo, cases: list[DemoCase], ui_url: str, temporal_address: s
     rows = [("case", "severity", "escalation", "contacts", "compensation", "final step")]
     for case in cases:
         f = case.final
+        if case.skipped:
+            rows.append((case.key, "-", "-", "-", "-", "skipped"))
+            continue
         if f is None:
             rows.append((case.key, "?", "?", "?", "?", "unknown"))
             continue
@@ -218,7 +226,7 @@ def _summary(demo: Demo, cases: list[DemoCase], ui_url: str, temporal_address: s
         print("  " + "  ".join(v.ljust(widths[j]) for j, v in enumerate(row)).rstrip(), file=out)
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths), file=out)
-    not_closed = [c.key for c in cases if c.final is None or c.final.get("step") != "closed"]
+    not_closed = [c.key for c in cases if not c.skipped and (c.final is None or c.final.get("step") != "closed")]
     if not_closed:
         print(f"\nnot closed: {', '.join(not_closed)} (see the ✗ lines above)", file=out)
     query = "EscalationLevel > 0"
@@ -247,7 +255,8 @@ def run_demo(
     out: TextIO | None = None,
     run_id: str | None = None,
 ) -> int:
-    """Play the four classic cases against the stack whose HTTP API is at `api_url`; 0 when all closed.
+    """Play the four classic cases and the proactive one against the stack whose HTTP API is at
+    `api_url`; 0 when all closed (the proactive one skipped on a stack with no Stripe secret).
 
     `ui_url` and `temporal_address` only feed the "where to look" hints. `token_file` is an agents
     file with plain `token` entries (default: the packaged dev agents). Never raises."""

@@ -1,4 +1,4 @@
-"""The four classic cases, each played through the driver against the HTTP API.
+"""The four classic cases (and the proactive one), each played through the driver against the HTTP API.
 
 1. wrong size shipped, replacement sold out  → upgrade to the premium model, closed out-of-stock
 2. one of eight glasses arrived broken        → full refund above the agent's authority, approved
@@ -7,6 +7,9 @@
                                               → refund 7455.00 USD: the team lead may not approve
                                                 it (403), the manager does; closed billing-error
 4. late delivery turned into a win            → store credit of the order total, closed late-delivery
+5. proactive (starter/demo/proactive.py): a Stripe charge with 7455.00 USD shipping on 88.00 USD
+   opens an overcharge case and apologises before any contact; the customer's ticket joins it; the
+   refund at Stripe records the fix; a credit, closed billing-error
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def case_keys(run_id: str) -> dict[str, str]:
         "glasses": f"cust-3007-{run_id}:ord-7720",
         "shipping": f"cust-1042-{run_id}:ord-88",
         "late": f"cust-4410-{run_id}:ord-9102",
+        "proactive": f"cust-5150-{run_id}:ord-4242",
     }
 
 

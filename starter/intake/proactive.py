@@ -37,27 +37,40 @@ class _Rule(BaseModel):
     severity: Severity
     message: str = Field(min_length=1, max_length=1000)
     """A template: `{order}`, `{customer}` and the rule's own placeholders (docs/ops.md)."""
+    apology: str = Field("", max_length=2000)
+    """The customer's first message, sent at once as the case's acknowledgement (same placeholders);
+    empty: the case waits for an agent to acknowledge it."""
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> _Rule:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(self.message) if name is not None}
-        except ValueError as err:
-            raise ValueError(f"message: {err}") from None
-        unknown = sorted(n for n in names if n not in self.placeholders)
-        if unknown:
-            known = ", ".join("{" + p + "}" for p in sorted(self.placeholders))
-            raise ValueError(f"message: unknown placeholder {{{unknown[0]}}} (known: {known})")
+        for field_name in ("message", "apology"):
+            try:
+                text = getattr(self, field_name)
+                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as err:
+                raise ValueError(f"{field_name}: {err}") from None
+            unknown = sorted(n for n in names if n not in self.placeholders)
+            if unknown:
+                known = ", ".join("{" + p + "}" for p in sorted(self.placeholders))
+                raise ValueError(f"{field_name}: unknown placeholder {{{unknown[0]}}} (known: {known})")
         return self
 
-    def render(self, facts: dict[str, str]) -> str:
-        return self.message.format_map({name: facts.get(name, "") for name in self.placeholders})
+    def render(self, facts: dict[str, str], template: str | None = None) -> str:
+        text = self.message if template is None else template
+        return text.format_map({name: facts.get(name, "") for name in self.placeholders})
+
+    def found(self, rule: str, facts: dict[str, str], ref: str) -> Finding:
+        return Finding(rule, self.severity, self.render(facts), ref, self.render(facts, self.apology))
 
 
 class OverchargeRule(_Rule):
     placeholders = frozenset({"order", "customer", "shipping", "goods", "total", "ratio", "limit"})
     severity: Severity = Severity.CRITICAL
     message: str = "Shipping of {shipping} charged on goods of {goods} ({ratio}× the goods), order {order}"
+    apology: str = (
+        "We charged {shipping} for shipping on goods of {goods} (order {order}). That is our mistake, not yours: "
+        "we are refunding the overcharged shipping now. You do not need to do anything."
+    )
     shipping_ratio: Decimal = Field(Decimal(5), gt=0)
     """Shipping above this many times the goods is an overcharge."""
     limit: dict[Currency, Amount] = {}
@@ -68,6 +81,10 @@ class DuplicateChargeRule(_Rule):
     placeholders = frozenset({"order", "customer", "amount", "charges", "apart", "window"})
     severity: Severity = Severity.HIGH
     message: str = "Charged {amount} twice within {apart} ({charges}), order {order}"
+    apology: str = (
+        "We charged you {amount} twice for order {order}. That is our mistake: we are refunding the second "
+        "charge now. You do not need to do anything."
+    )
     window: Duration = timedelta(minutes=10)
 
 
@@ -75,6 +92,10 @@ class LateDeliveryRule(_Rule):
     placeholders = frozenset({"order", "customer", "promised", "expected", "late", "reason", "shipment"})
     severity: Severity = Severity.NORMAL
     message: str = "Order {order} will arrive {late} late: promised {promised}, now expected {expected}"
+    apology: str = (
+        "Your order {order} will arrive {late} later than we promised. We are following it up with the carrier "
+        "and will tell you as soon as it is on its way again."
+    )
     grace: Duration = timedelta(hours=24)
 
 
@@ -82,6 +103,10 @@ class PaymentDisputeRule(_Rule):
     placeholders = frozenset({"order", "customer", "amount", "reason", "charge", "dispute"})
     severity: Severity = Severity.HIGH
     message: str = "The customer disputed {amount} on charge {charge} (reason: {reason}), order {order}"
+    apology: str = (
+        "We saw that you disputed {amount} for order {order}. We are sorry something went wrong: we are looking "
+        "into it now and will write to you with what we found."
+    )
 
 
 class ProactiveRules(BaseModel):
@@ -126,6 +151,8 @@ class Finding:
     message: str
     ref: str
     """What the finding is about (order, charge pair, shipment, dispute): its ticket id and event id."""
+    apology: str = ""
+    """The rule's apology, rendered: the case's acknowledgement when the finding opens it."""
 
 
 def _facts(party: Party, **more: str) -> dict[str, str]:
@@ -151,7 +178,7 @@ def overcharge(rule: OverchargeRule, party: Party, goods: Decimal, shipping: Dec
         ratio=ratio,
         limit=money(limit, party.currency) if limit is not None else "none",
     )
-    return Finding("overcharge", rule.severity, rule.render(facts), party.order_id or party.payment_reference or "?")
+    return rule.found("overcharge", facts, party.order_id or party.payment_reference or "?")
 
 
 def late_delivery(
@@ -178,7 +205,7 @@ def late_delivery(
         shipment=shipment,
     )
     ref = f"{shipment}-{expected.strftime('%Y%m%dT%H%M') if expected is not None else 'exception'}"
-    return Finding("late_delivery", rule.severity, rule.render(facts), ref)
+    return rule.found("late_delivery", facts, ref)
 
 
 def duplicate_charge(
@@ -194,7 +221,7 @@ def duplicate_charge(
         window=format_duration(rule.window),
     )
     earlier, later = sorted((first, second))
-    return Finding("duplicate_charge", rule.severity, rule.render(facts), f"{earlier}-{later}")
+    return rule.found("duplicate_charge", facts, f"{earlier}-{later}")
 
 
 def payment_dispute(
@@ -205,7 +232,7 @@ def payment_dispute(
     facts = _facts(
         party, amount=money(amount, party.currency), reason=reason or "unknown", charge=charge, dispute=dispute
     )
-    return Finding("payment_dispute", rule.severity, rule.render(facts), dispute)
+    return rule.found("payment_dispute", facts, dispute)
 
 
 # --- the case a finding opens ----------------------------------------------------------------

@@ -20,6 +20,7 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
 from starter.intake import IntakeConfig
+from starter.intake.stripe_events import StripeConfig
 from tests.helpers import database_of
 from worker import build_worker
 from workflows.policy_files import default_policy_text, parse_policy
@@ -34,10 +35,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _serve(client: Client, task_queue: str, policy_text: str) -> AsyncIterator[str]:
+async def _serve(client: Client, task_queue: str, policy_text: str, *, stripe: bool = False) -> AsyncIterator[str]:
+    """The API; with `stripe`, Stripe webhooks signed with the demo secret (as `recovery dev` sets)."""
     settings = ApiSettings(
         agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-        intake=IntakeConfig(),
+        intake=IntakeConfig(stripe=StripeConfig(secrets=[demo.DEMO_STRIPE_SECRET])) if stripe else IntakeConfig(),
         policy=parse_policy(policy_text, "policy"),
         task_queue=task_queue,
     )
@@ -66,7 +68,7 @@ async def _serve(client: Client, task_queue: str, policy_text: str) -> AsyncIter
 async def stack(client: Client, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[str]:
     """Worker + API on the demo policy; yields the API's URL."""
     async with build_worker(client, pool=db, queue=task_queue):
-        async for url in _serve(client, task_queue, DEMO_POLICY.read_text()):
+        async for url in _serve(client, task_queue, DEMO_POLICY.read_text(), stripe=True):
             yield url
 
 
@@ -83,7 +85,7 @@ def test_demo_policy_is_valid_and_fast() -> None:
     assert policy.roles == default.roles and policy.root_causes == default.root_causes
 
 
-async def test_demo_plays_the_four_cases(client: Client, stack: str, db: asyncpg.Pool) -> None:
+async def test_demo_plays_the_four_cases_and_the_proactive_one(client: Client, stack: str, db: asyncpg.Pool) -> None:
     out = io.StringIO()
     run_id = f"t{int(time.time()) % 100000}"
     code = await asyncio.to_thread(
@@ -131,6 +133,26 @@ async def test_demo_plays_the_four_cases(client: Client, stack: str, db: asyncpg
 
     assert "EscalationLevel" in text and f"recovery show {keys['shipping']}" in text
 
+    # The proactive case: opened by the Stripe charge, apologised to before any contact, joined by
+    # the customer's ticket, fixed by the refund at Stripe.
+    proactive = await status(client, keys["proactive"])
+    assert proactive.ticket_source == "proactive" and proactive.severity.value == "critical"
+    assert proactive.contact_count == 2 and proactive.root_cause == "billing-error"
+    assert [(c.kind.value, str(c.amount.amount)) for c in proactive.compensation if c.amount] == [("credit", "10.00")]
+    events = await timeline(client, keys["proactive"], database_of(db))
+    kinds = [e.type for e in events]
+    assert kinds.index("acknowledged") < kinds.index("contact_added") < kinds.index("fix_recorded")
+    ack = next(e for e in events if e.type == "acknowledged")
+    assert ack.actor == "proactive" and "refunding the overcharged shipping" in ack.data["message"]
+    fix = next(e for e in events if e.type == "fix_recorded")
+    assert fix.actor == "stripe" and f"re_demo{run_id}" in fix.data["description"]
+    apology = await db.fetchval(
+        "SELECT text FROM customer_messages WHERE workflow_id = $1 AND template = 'acknowledgement'",
+        f"complaint-{keys['proactive']}",
+    )
+    assert apology is not None and "7455.00 USD for shipping" in apology
+    assert "overcharge, case opened" in text and "joined the case (contacts: 2)" in text
+
 
 async def test_demo_on_a_default_policy_stack_moves_its_cases_onto_the_demo_policy(
     client: Client, task_queue: str, db: asyncpg.Pool
@@ -151,6 +173,8 @@ async def test_demo_on_a_default_policy_stack_moves_its_cases_onto_the_demo_poli
     assert code == 0, text
     assert "demo cases are moved onto the demo policy" in text and text.count("moved onto the demo policy") >= 4
     assert "Traceback" not in text
+    # No Stripe secret on this stack: the proactive case is skipped, and said so, not failed.
+    assert "skipped: the stack has no Stripe webhook secret" in text
 
 
 async def test_demo_on_a_default_policy_stack_without_temporal_says_what_to_do(

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from starter.demo.proactive import DEMO_STRIPE_SECRET, signed
 from tests.helpers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +119,12 @@ async def test_dev_stack_serves_ui_and_keeps_cases_across_restarts(tmp_path: Pat
             console = await api.get("/", follow_redirects=True)
             assert console.status_code == 200 and "Your agent token" in console.text
             opened = await api.post("/v1/tickets", json=ticket, headers={"Authorization": f"Bearer {token}"})
+            # Stripe events signed with the demo secret are taken (`recovery demo` sends them).
+            invoice = {"id": "in_1", "object": "invoice", "customer": "cus_1", "amount_due": 100, "currency": "usd"}
+            raw, headers = signed("invoice.payment_failed", invoice, DEMO_STRIPE_SECRET)
+            stripe = await api.post("/v1/webhooks/stripe", content=raw, headers=headers)
+            assert stripe.status_code == 200 and stripe.json()["ignored"], stripe.text
+        assert any("Stripe:" in line and DEMO_STRIPE_SECRET in line for line in stack.output)
         assert opened.status_code == 202, opened.text
         assert opened.json()["created"]
         before = json.loads((await asyncio.to_thread(recovery, "show", "cust-1042:ord-88", "--json", *common)).stdout)[

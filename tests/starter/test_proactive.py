@@ -4,6 +4,7 @@ Stripe signature computed here the way Stripe computes it (`t=…,v1=HMAC-SHA256
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -23,6 +24,7 @@ from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
 from starter.intake import IntakeConfig, ZendeskConfig, sign_zendesk
 from starter.intake.orders import OrdersConfig
+from starter.intake.proactive import OverchargeRule, ProactiveRules
 from starter.intake.stripe_events import StripeConfig
 from tests.helpers import database_of, eventually, fast_policy
 from tests.starter.proactive_helpers import ORDERS_SECRET, WHSEC, charge, orders_headers, stripe_event, stripe_signature
@@ -32,8 +34,10 @@ ZD_SECRET = "zd-proactive"
 ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
 
 
-@pytest.fixture
-async def api(client: Client, worker: Any, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def api_of(
+    client: Client, task_queue: str, db: asyncpg.Pool, proactive: ProactiveRules | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     async def database() -> asyncpg.Pool:
         return db
 
@@ -43,6 +47,7 @@ async def api(client: Client, worker: Any, task_queue: str, db: asyncpg.Pool) ->
             zendesk=ZendeskConfig(secrets=[ZD_SECRET]),
             stripe=StripeConfig(secrets=[WHSEC]),
             orders=OrdersConfig(secrets=[ORDERS_SECRET]),
+            **({"proactive": proactive} if proactive is not None else {}),
         ),
         policy=fast_policy(),
         task_queue=task_queue,
@@ -54,6 +59,12 @@ async def api(client: Client, worker: Any, task_queue: str, db: asyncpg.Pool) ->
 
     app = create_app(settings, connect)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        yield http
+
+
+@pytest.fixture
+async def api(client: Client, worker: Any, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_of(client, task_queue, db) as http:
         yield http
 
 
@@ -101,6 +112,30 @@ async def test_stripe_signatures_valid_tampered_stale_and_a_replay(
     assert (await status(client, f"{customer}:{order}")).contact_count == 1
 
 
+def zendesk_ticket(requester: str, order: str) -> tuple[bytes, dict[str, str]]:
+    body = {
+        "ticket_id": requester,
+        "subject": "Why was I charged $7,455 for shipping?",
+        "requester": {"id": requester, "name": "Dana Example", "email": "dana@example.com"},
+        "order": {"id": order, "currency": "USD"},
+    }
+    raw = json.dumps(body).encode()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return raw, {
+        "X-Zendesk-Webhook-Signature": sign_zendesk(ZD_SECRET, stamp, raw),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+
+
+def refunded(paid: dict[str, Any], amount: int, refund: str) -> dict[str, Any]:
+    return dict(
+        paid,
+        amount_refunded=amount,
+        refunds={"object": "list", "data": [{"id": refund, "amount": amount, "created": 1}]},
+    )
+
+
 async def test_an_88_dollar_order_charged_7455_shipping_opens_a_case_a_ticket_joins_and_a_refund_fixes_it(
     api: httpx.AsyncClient, client: Client, db: asyncpg.Pool
 ) -> None:
@@ -111,49 +146,47 @@ async def test_an_88_dollar_order_charged_7455_shipping_opens_a_case_a_ticket_jo
     assert opened.status_code == 200, opened.text
     case = opened.json()["cases"][0]["case_id"]
     assert case == f"{customer}:{order}"
-    before = await status(client, case)
+    assert opened.json()["apologised"] == [case]
+
+    # Acknowledged at once by the engine with the rule's apology: before the customer writes, they
+    # have been told we are sorry and what we are doing.
+    async def acknowledged() -> Any:
+        now = await status(client, case)
+        return now if now.step == "fix" else None
+
+    before = await eventually(acknowledged)
     assert before.severity.value == "critical" and before.ticket_source == "proactive"
-    assert before.contact_count == 1 and before.step == "acknowledge"
+    assert before.contact_count == 1
     assert "7455.00 USD" in before.subject and "88.00 USD" in before.subject
+    events = await timeline(client, case, database_of(db))
+    ack = next(e for e in events if e.type == "acknowledged")
+    assert ack.actor == "proactive" and "refunding the overcharged shipping" in ack.data["message"]
+
+    async def apology() -> Any:
+        return await db.fetchrow(
+            "SELECT title, text FROM customer_messages WHERE workflow_id = $1 AND template = 'acknowledgement'",
+            f"complaint-{case}",
+        )
+
+    sent = await eventually(apology)
+    assert sent["title"].startswith("We're sorry")
+    assert "We charged 7455.00 USD for shipping on goods of 88.00 USD" in sent["text"], sent["text"]
+    assert "refunding the overcharged shipping now" in sent["text"]
 
     # The customer writes in about the same order: the ticket joins the case, no second case.
-    body = {
-        "ticket_id": requester,
-        "subject": "Why was I charged $7,455 for shipping?",
-        "requester": {"id": requester, "name": "Dana Example", "email": "dana@example.com"},
-        "order": {"id": order, "currency": "USD"},
-    }
-    raw = json.dumps(body).encode()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    zd_headers = {
-        "X-Zendesk-Webhook-Signature": sign_zendesk(ZD_SECRET, stamp, raw),
-        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
+    raw, zd_headers = zendesk_ticket(requester, order)
     joined = await api.post("/v1/webhooks/zendesk", content=raw, headers=zd_headers)
     assert joined.status_code == 202, joined.text
     assert joined.json()["created"] is False and joined.json()["case_id"] == case
     assert await case_count(db, customer) == 1
     events = await timeline(client, case, database_of(db))
     assert [e.data["source"] for e in events if e.type == "contact_added"] == ["zendesk"]  # one contact
+    assert [e.type for e in events].count("acknowledged") == 1  # the ticket apologises no second time
 
-    # A full refund of the shipping before anyone acknowledged: the case cannot take a fix yet; its
-    # timeline says why.
-    refunded = dict(paid, amount_refunded=745500)
-    refunded["refunds"] = {"object": "list", "data": [{"id": "re_early0001", "amount": 745500, "created": 1}]}
-    early = await post_stripe(api, stripe_event("charge.refunded", refunded))
-    assert early.status_code == 200 and early.json()["fix"]["applied"] is False, early.text
-    events = await timeline(client, case, database_of(db))
-    assert any(e.type == "ticket_event_ignored" and "re_early0001" in e.data["reason"] for e in events)
-
-    acked = await api.post(f"/v1/complaints/{case}/acknowledge", json={"message": "We are on it."}, headers=ALICE)
-    assert acked.status_code == 200, acked.text
-    partial = dict(paid, amount_refunded=500000)
-    short = await post_stripe(api, stripe_event("charge.refunded", partial))
+    short = await post_stripe(api, stripe_event("charge.refunded", refunded(paid, 500000, "re_part0001")))
     assert short.json()["fix"]["applied"] is False and "does not cover" in short.json()["fix"]["ignored"]
 
-    refunded["refunds"] = {"object": "list", "data": [{"id": "re_full0002", "amount": 745500, "created": 2}]}
-    fixed = await post_stripe(api, stripe_event("charge.refunded", refunded))
+    fixed = await post_stripe(api, stripe_event("charge.refunded", refunded(paid, 745500, "re_full0002")))
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["fix"] == {"case_id": case, "applied": True, "refund": "re_full0002", "ignored": None}
 
@@ -164,6 +197,32 @@ async def test_an_88_dollar_order_charged_7455_shipping_opens_a_case_a_ticket_jo
     fix = await eventually(fix_recorded)
     assert fix.actor == "stripe" and "re_full0002" in fix.data["description"]
     assert (await status(client, case)).step != "fix"
+
+
+async def test_with_no_apology_the_case_waits_for_an_agent_and_an_early_refund_is_no_fix(
+    client: Client, worker: Any, task_queue: str, db: asyncpg.Pool
+) -> None:
+    rules = ProactiveRules(overcharge=OverchargeRule(apology=""))
+    async with api_of(client, task_queue, db, rules) as api:
+        customer, order = f"cus-{uuid.uuid4().hex[:6]}", f"ord-{uuid.uuid4().hex[:6]}"
+        paid = charge(customer, order, 8800 + 745500, shipping=745500)
+        opened = await post_stripe(api, stripe_event("charge.succeeded", paid))
+        assert opened.status_code == 200 and opened.json()["apologised"] == [], opened.text
+        case = opened.json()["cases"][0]["case_id"]
+        assert (await status(client, case)).step == "acknowledge"
+
+        # A full refund of the shipping before anyone acknowledged: the case cannot take a fix yet;
+        # its timeline says why.
+        early = await post_stripe(api, stripe_event("charge.refunded", refunded(paid, 745500, "re_early0001")))
+        assert early.status_code == 200 and early.json()["fix"]["applied"] is False, early.text
+        events = await timeline(client, case, database_of(db))
+        assert any(e.type == "ticket_event_ignored" and "re_early0001" in e.data["reason"] for e in events)
+        assert not any(e.type == "acknowledged" for e in events)
+
+        acked = await api.post(f"/v1/complaints/{case}/acknowledge", json={"message": "We are on it."}, headers=ALICE)
+        assert acked.status_code == 200, acked.text
+        fixed = await post_stripe(api, stripe_event("charge.refunded", refunded(paid, 745500, "re_full0003")))
+        assert fixed.json()["fix"]["applied"] is True, fixed.text
 
 
 async def test_a_shipment_delayed_30_h_opens_a_case_and_2_h_does_not(
