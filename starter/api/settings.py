@@ -40,6 +40,9 @@ class ApiSettings(BaseModel):
     """Seconds for the rate limits' windows (starter/api/ratelimit.py); tests move it."""
     links: Any = None
     """`recovery.links.Links` for the customer's case page (`/c/{token}`); None: every link is a 404."""
+    thresholds: Any = None
+    """`starter.customer.answers.Thresholds`: which page scores are satisfied/unsatisfied (None: from
+    RECOVERY_SATISFIED_AT / RECOVERY_UNSATISFIED_AT)."""
 
 
 class TemporalClient:
@@ -98,6 +101,7 @@ def settings_from_env() -> ApiSettings:
     from recovery.links import Links
     from starter.agents import load_agents
     from starter.api.outage import CONNECT_TIMEOUT
+    from starter.customer.answers import Thresholds
     from workflows.rules import load_policy_set
 
     pools: list[Any] = []
@@ -122,4 +126,5 @@ def settings_from_env() -> ApiSettings:
         task_queue=os.environ.get("RECOVERY_TASK_QUEUE", "recovery"),
         database=database,
         links=Links.from_env(),
+        thresholds=Thresholds.from_env(),
     )
