@@ -79,7 +79,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
             error_form=form,
         )
 
-    async def admitted(request: Request, token: str) -> tuple[Any, CaseLink, dict[str, str]] | Response:
+    async def admitted(request: Request, token: str, form: str) -> tuple[Any, CaseLink, dict[str, str]] | Response:
         found = await resolve(request, token)
         if isinstance(found, Response):
             return found
@@ -88,7 +88,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
         fields = await form_of(request)
         if not links.signer.check_form_token(link.link_id, fields.get("csrf", "")):
             refused = Refused(403, "This form has expired or did not come from your page. Please send it again.")
-            return await again(pool, link, token, refused, "", fields)
+            return await again(pool, link, token, refused, form, fields)
         return pool, link, fields
 
     async def update(request: Request, link: CaseLink, step: Any, inp: Any, form: str) -> None:
@@ -105,7 +105,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
 
     @router.post("/c/{token}/answer")
     async def answer(request: Request, token: str) -> Response:
-        got = await admitted(request, token)
+        got = await admitted(request, token, "answer")
         if isinstance(got, Response):
             return got
         pool, link, fields = got
@@ -123,7 +123,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
 
     @router.post("/c/{token}/message")
     async def message(request: Request, token: str) -> Response:
-        got = await admitted(request, token)
+        got = await admitted(request, token, "message")
         if isinstance(got, Response):
             return got
         pool, link, fields = got
@@ -142,7 +142,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
 
     @router.post("/c/{token}/updates")
     async def updates(request: Request, token: str) -> Response:
-        got = await admitted(request, token)
+        got = await admitted(request, token, "updates")
         if isinstance(got, Response):
             return got
         pool, link, fields = got
