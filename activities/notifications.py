@@ -27,7 +27,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.case_links import CaseLinker, with_link
+from activities.case_links import NON_ESSENTIAL, CaseLinker, opted_out, with_link
 from activities.channels import Rejected, RetryLater, chat, email
 from activities.channels.email import SmtpConfig
 from activities.channels.tickets import Escalation, JiraClient, ZendeskClient
@@ -167,12 +167,30 @@ class Notifier:
     async def plan(self, note: Notification) -> DeliveryPlan:
         title, text = render(note.audience, note.template, note.params)
         self._log(note, title, text)
+        if (declined := await self._declined(note)) is not None:
+            return DeliveryPlan(skipped=[declined], recorded=True)  # not sent: not in the customer's log
         await self._record_customer_message(note, title, text)
         plan = self._plan_customer(note) if note.audience == "customer" else self._plan_internal(note)
         if not plan.targets and not plan.also and self.webhook_url:
             legacy = Delivery(key=note.key, channel="webhook", address=self.webhook_url, note=note)
             plan.targets.append(DeliveryTarget(label="webhook", deliveries=[legacy]))
         return plan
+
+    async def _declined(self, note: Notification) -> str | None:
+        """Why a non-essential customer message (a status update) is not sent: the customer turned
+        them off on their case page (`customer_optouts`). With the store unreachable it is not sent
+        either: a consent not checked is not assumed. None: send it."""
+        pool = self.pool or self.store
+        if note.audience != "customer" or note.template not in NON_ESSENTIAL or pool is None:
+            return None
+        try:
+            if not await opted_out(pool, note.workflow_id):
+                return None
+        except DATABASE_DOWN as err:
+            log.warning("status update not sent: opt-outs unreadable", key=note.key, error=str(err))
+            return "customer: not sent, the customer's opt-out could not be checked (database unreachable)"
+        log.info("status update not sent: the customer opted out", key=note.key)
+        return "customer: opted out of status updates (case page)"
 
     def _ticket_client(self, source: str) -> ZendeskClient | JiraClient | None:
         return {"zendesk": self.zendesk, "jira": self.jira}.get(source)

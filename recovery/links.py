@@ -36,6 +36,7 @@ MAC_BYTES = 16
 ID_BYTES = 16
 DEFAULT_DAYS = 30
 _PURPOSE = b"recovery-case-link:"
+_CSRF_PURPOSE = b"recovery-case-form:"
 
 
 class LinkConfigError(ValueError):
@@ -131,12 +132,30 @@ class LinkSigner:
             return None
         return Claim(link_id=uuid.UUID(bytes=body[-ID_BYTES:]), expires_at=expires_at)
 
+    @staticmethod
+    def _form_mac(secret: bytes, link_id: uuid.UUID) -> str:
+        return _b64(hmac.new(secret, _CSRF_PURPOSE + link_id.bytes, hashlib.sha256).digest()[:MAC_BYTES])
+
+    def form_token(self, link_id: uuid.UUID) -> str:
+        """The CSRF token of the page's forms: an HMAC of the link id (its own purpose, so it is never
+        a valid link MAC), signed with the signing key. Bound to the link: another link's page, or a
+        page from anywhere else, has none that fits."""
+        return self._form_mac(self.keys[0][1], link_id)
+
+    def check_form_token(self, link_id: uuid.UUID, token: str) -> bool:
+        """True when `token` is this link's form token under any listed key (a page rendered just
+        before a rotation still posts)."""
+        if not token or len(token) > 64:
+            return False
+        return any(hmac.compare_digest(token, self._form_mac(secret, link_id)) for _, secret in self.keys)
+
 
 @dataclass(frozen=True)
 class CaseLink:
     workflow_id: str
     customer_id: str
     expires_at: datetime
+    link_id: uuid.UUID | None = None
 
 
 def _utcnow() -> datetime:
@@ -187,14 +206,19 @@ class Links:
         if claim is None:
             return None
         row = await pool.fetchrow(
-            "SELECT workflow_id, customer_id, expires_at FROM customer_links "
+            "SELECT id, workflow_id, customer_id, expires_at FROM customer_links "
             "WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
             claim.link_id,
             now,
         )
         if row is None:
             return None
-        return CaseLink(workflow_id=row["workflow_id"], customer_id=row["customer_id"], expires_at=row["expires_at"])
+        return CaseLink(
+            workflow_id=row["workflow_id"],
+            customer_id=row["customer_id"],
+            expires_at=row["expires_at"],
+            link_id=row["id"],
+        )
 
 
 async def revoke_customer(conn: asyncpg.Connection | asyncpg.Pool, customer_id: str, workflow_ids: list[str]) -> int:

@@ -126,15 +126,26 @@ def build_message(
     msg["X-Recovery-Case"] = header_safe(case_id)
     msg.set_content((f"{text}\n\n{link}" if link else text) + "\n")
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
-    if link:  # `See your case: <url>`: the URL as a link in the HTML part
-        label, _, url = link.rpartition(" ")
-        paragraphs += f'<p>{html.escape(label)} <a href="{html.escape(url)}">{html.escape(url)}</a></p>'
+    if link:  # `See your case: <url>` (and the follow-up's score links): each URL a link in the HTML part
+        paragraphs += "".join(f"<p>{_linked(block)}</p>" for block in link.split("\n\n"))
     msg.add_alternative(
         f"<!doctype html><html><body>{paragraphs}"
         f'<p style="color:#666;font-size:small">Case {html.escape(case_id)}</p></body></html>',
         subtype="html",
     )
     return msg
+
+
+def _linked(block: str) -> str:
+    """A block of `label url` lines as HTML, each trailing URL a link."""
+    lines = []
+    for line in block.split("\n"):
+        label, _, url = line.rpartition(" ")
+        if url.startswith(("https://", "http://")):
+            lines.append(f'{html.escape(label)} <a href="{html.escape(url)}">{html.escape(url)}</a>')
+        else:
+            lines.append(html.escape(line))
+    return "<br>".join(lines)
 
 
 async def send(config: SmtpConfig, msg: EmailMessage, recipient: str) -> str:

@@ -45,6 +45,9 @@ class ApiSettings(BaseModel):
     besides the agents; None: agents only."""
     oidc: Any = None
     """The console's OIDC sign-in (`console.oidc.OidcConfig`); None: from `RECOVERY_OIDC_*`, if set."""
+    thresholds: Any = None
+    """`starter.customer.answers.Thresholds`: which page scores are satisfied/unsatisfied (None: from
+    RECOVERY_SATISFIED_AT / RECOVERY_UNSATISFIED_AT)."""
 
 
 class TemporalClient:
@@ -104,6 +107,7 @@ def settings_from_env() -> ApiSettings:
     from recovery.links import Links
     from starter.agents import load_agents
     from starter.api.outage import CONNECT_TIMEOUT
+    from starter.customer.answers import Thresholds
     from workflows.rules import load_policy_set
 
     pools: list[Any] = []
@@ -129,4 +133,5 @@ def settings_from_env() -> ApiSettings:
         database=database,
         links=Links.from_env(),
         roster=load_roster(),
+        thresholds=Thresholds.from_env(),
     )

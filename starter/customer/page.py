@@ -5,7 +5,9 @@ which its script polls to refresh itself without a reload.
 * A bad, expired or revoked token, or a case the store no longer has (erased), gets the same plain
   404 page: no hint which it was.
 * No GET writes anything (mail scanners open links before people do): the page only reads the
-  read model and `customer_links`.
+  read model and `customer_links`. `?score=N` (the follow-up email's score links) only preselects a
+  score; the customer's answers, messages and opt-out are POSTs (starter/customer/actions.py), each
+  with the link's CSRF token.
 * Rate limited per link and per client address (429 with Retry-After), over a moving window kept in
   this process (starter/api/ratelimit.py `Window`), counting 404s too, so guessing costs time.
 """
@@ -13,6 +15,7 @@ which its script polls to refresh itself without a reload.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,9 +23,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from recovery.links import Links
+from recovery.links import CaseLink, Links
 from starter.api.ratelimit import Window, client_address, retry_after
-from starter.customer.readmodel import customer_case, version_of
+from starter.customer.answers import NOTICES
+from starter.customer.readmodel import CustomerCase, customer_case, opted_out, version_of
 
 PER_LINK = 60
 PER_ADDRESS = 240
@@ -36,7 +40,7 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
 }
 
@@ -85,11 +89,48 @@ def not_found() -> HTMLResponse:
     return _page("not_found.html", 404)
 
 
+def render_case(
+    links: Links,
+    link: CaseLink,
+    token: str,
+    case: CustomerCase,
+    *,
+    opted_out: bool,
+    status: int = 200,
+    score: int | None = None,
+    comment: str = "",
+    reply: str = "",
+    nonce: str | None = None,
+    notice: str = "",
+    error: str = "",
+    error_form: str = "",
+) -> HTMLResponse:
+    """The case page; after a refused POST, with the message and everything the customer typed."""
+    assert link.link_id is not None
+    return _page(
+        "case.html",
+        status,
+        case=case,
+        status_url=f"/c/{token}/status.json",
+        poll_seconds=POLL_SECONDS,
+        token=token,
+        csrf=links.signer.form_token(link.link_id),
+        nonce=nonce or secrets.token_urlsafe(18),
+        score=score,
+        comment=comment,
+        reply=reply,
+        opted_out=opted_out,
+        notice=notice,
+        error=error,
+        error_form=error_form,
+    )
+
+
 def build_router(settings: Any, links: Links | None, limiter: Limiter) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    async def resolve(request: Request, token: str) -> tuple[Any, str] | Response:
-        """(pool, workflow id) for a good token; else the response to give (404 or 429)."""
+    async def resolve(request: Request, token: str) -> tuple[Any, CaseLink] | Response:
+        """(pool, link) for a good token; else the response to give (404 or 429)."""
         wait = limiter.admit(token, client_address(request.scope))
         if wait is not None:
             return _page("limited.html", 429, {"Retry-After": retry_after(wait)}, seconds=retry_after(wait))
@@ -99,19 +140,26 @@ def build_router(settings: Any, links: Links | None, limiter: Limiter) -> APIRou
         link = await links.resolve(pool, token)
         if link is None:
             return not_found()
-        return pool, link.workflow_id
+        return pool, link
 
     @router.get("/c/{token}", response_class=HTMLResponse)
-    async def case_page(request: Request, token: str) -> Response:
+    async def case_page(request: Request, token: str, score: str = "", sent: str = "") -> Response:
         found = await resolve(request, token)
         if isinstance(found, Response):
             return found
-        pool, workflow_id = found
-        case = await customer_case(pool, workflow_id)
+        pool, link = found
+        assert links is not None
+        case = await customer_case(pool, link.workflow_id)
         if case is None:
             return not_found()
-        return _page(
-            "case.html", case=case, status_url=f"/c/{token}/status.json", poll_seconds=POLL_SECONDS, token=token
+        return render_case(
+            links,
+            link,
+            token,
+            case,
+            opted_out=await opted_out(pool, link.customer_id),
+            score=int(score) if len(score) == 1 and score in "12345" else None,
+            notice=NOTICES.get(sent, ""),
         )
 
     @router.get("/c/{token}/status.json")
@@ -119,10 +167,13 @@ def build_router(settings: Any, links: Links | None, limiter: Limiter) -> APIRou
         found = await resolve(request, token)
         if isinstance(found, Response):
             return found
-        pool, workflow_id = found
-        version = await version_of(pool, workflow_id)
+        pool, link = found
+        version = await version_of(pool, link.workflow_id)
         if version is None:
             return not_found()
         return JSONResponse({"version": version}, headers=HEADERS)
 
+    from starter.customer.actions import install_actions  # (it renders with this module's pages)
+
+    install_actions(router, settings, links, resolve)
     return router

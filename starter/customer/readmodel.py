@@ -63,6 +63,9 @@ class CustomerCase:
     done: list[DoneStep] = field(default_factory=list)
     messages: list[SentMessage] = field(default_factory=list)
     version: str = ""
+    asking: bool = False
+    """The follow-up question is out and unanswered: the page offers the scores."""
+    paused: bool = False
 
 
 def first_name(name: str | None) -> str:
@@ -130,11 +133,13 @@ async def customer_case(pool: asyncpg.Pool, workflow_id: str) -> CustomerCase | 
         )
     status = json.loads(snap["status"])
     next_text, due = promise(status)
+    closed = str(status.get("step")) == "closed" or bool(status.get("closed_at"))
+    asked = bool((status.get("deadlines") or {}).get("follow_up_asked"))
     done = [s for e in events if (s := done_step(e["type"], e["at"], json.loads(e["data"]))) is not None]
     return CustomerCase(
         first_name=first_name(status.get("customer_name")),
         subject=str(status.get("subject") or ""),
-        closed=str(status.get("step")) == "closed" or bool(status.get("closed_at")),
+        closed=closed,
         next_text=next_text,
         next_due=due,
         done=done,
@@ -145,4 +150,11 @@ async def customer_case(pool: asyncpg.Pool, workflow_id: str) -> CustomerCase | 
             for m in messages
         ],
         version=f"{snap['last_seq']}.{case_seq or 0}.{len(messages)}",
+        asking=str(status.get("step")) == "follow_up" and asked and not closed and not status.get("paused"),
+        paused=bool(status.get("paused")),
     )
+
+
+async def opted_out(pool: asyncpg.Pool, customer_id: str) -> bool:
+    """The customer turned status updates off (`customer_optouts`, migration 015)."""
+    return bool(await pool.fetchval("SELECT 1 FROM customer_optouts WHERE customer_id = $1", customer_id))

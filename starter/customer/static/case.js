@@ -1,5 +1,6 @@
 // The customer's case page: times in the device's zone, and a refresh without a reload when the case
-// moves (polls status.json; on a new version it fetches the page and swaps its content). GET only.
+// moves (polls status.json; on a new version it fetches the page and swaps the parts that show the
+// case, never a form being filled in). Its own requests are GETs; the forms post as plain HTML forms.
 (function () {
   "use strict";
   var root = document.getElementById("case");
@@ -23,6 +24,16 @@
     if (note) note.textContent = "Times are in your device's time zone (" + zone + ").";
   }
 
+  function inUse(part) {
+    if (part.contains(document.activeElement) && document.activeElement !== document.body) return true;
+    var fields = part.querySelectorAll("textarea, input[type=radio]");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "radio" ? f.checked !== f.defaultChecked : f.value !== f.defaultValue) return true;
+    }
+    return false;
+  }
+
   function refresh() {
     return fetch(location.pathname, { cache: "no-store", credentials: "omit" })
       .then(function (r) { return r.ok ? r.text() : null; })
@@ -30,7 +41,12 @@
         if (!html) return;
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("case");
         if (!fresh) return;
-        root.innerHTML = fresh.innerHTML;
+        // Only the parts that show the case ([data-live]); never a form the customer is using
+        var parts = fresh.querySelectorAll("[data-live][id]");
+        for (var i = 0; i < parts.length; i++) {
+          var old = document.getElementById(parts[i].id);
+          if (old && !inUse(old)) old.replaceWith(document.importNode(parts[i], true));
+        }
         version = fresh.getAttribute("data-version");
         root.setAttribute("data-version", version);
         localTimes(root);
