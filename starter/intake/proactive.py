@@ -21,12 +21,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from starter.intake.fields import _customer, _ticket
+from workflows.case import PROACTIVE_SOURCE
 from workflows.durations import Duration, format_duration
 from workflows.models import TicketEvent
 from workflows.money import Amount, Currency, minor_units
 from workflows.policy import Severity
 
-SOURCE = "proactive"
+SOURCE = PROACTIVE_SOURCE  # the step machine opens such a case with no contact yet
 
 
 class _Rule(BaseModel):

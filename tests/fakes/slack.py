@@ -2,7 +2,8 @@
 
 Answers as Slack does: 200 `ok`; 400 `invalid_payload` (no text and no blocks, or a block without a
 type); 404 `no_service` (a hook URL it does not know); 410 `channel_is_archived` (`archive(url)`);
-429 with Retry-After (`rate_limit_next`). `hook(name)` makes a URL; `posts(url)` what it received.
+429 with Retry-After (`rate_limit_next`); 503 while Slack is down (`down_next`: that many posts).
+`hook(name)` makes a URL; `posts(url)` what it received.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class FakeSlack(FakeHttpService):
     def __init__(self) -> None:
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.archived: set[str] = set()
+        self.down_next = 0
         super().__init__()
 
     def hook(self, name: str) -> str:
@@ -35,6 +37,10 @@ class FakeSlack(FakeHttpService):
             return list(self.hooks[url.removeprefix(self.url)])
 
     def handle(self, method: str, path: str, query: str, body: Any, headers: Any) -> Answer:
+        with self.lock:
+            if self.down_next > 0:
+                self.down_next -= 1
+                return Answer(503, "service_unavailable")
         if method != "POST" or path not in self.hooks:
             return Answer(404, "no_service")
         if path in self.archived:

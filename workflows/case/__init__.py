@@ -80,6 +80,9 @@ __all__ = (
     "format_moment",
 )
 
+PROACTIVE_SOURCE = "proactive"
+"""The source of a case opened from an order or payment event, before any complaint."""
+
 
 class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin, OutboxMixin, ErasureMixin):
     # ---- opening ---------------------------------------------------------------------------
@@ -107,7 +110,9 @@ class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin,
             opened_at=now,
             clock=StepClock(budget=policy.deadlines(severity).acknowledge.total_seconds(), segment_start=now),
             last_customer_message_at=now,
-            contact_count=1,
+            # A case we opened from an order or payment event has no contact from the customer yet:
+            # their first ticket about it is contact 1.
+            contact_count=0 if ticket.source == PROACTIVE_SOURCE else 1,
         )
         case = cls(state, effects=effects)
         order = ticket.order

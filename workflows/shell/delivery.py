@@ -18,6 +18,7 @@ from workflows.effects import (
     Delivery,
     DeliveryPlan,
     DeliveryReceipt,
+    DeliveryTarget,
     Effect,
     IssueResult,
     Notification,
@@ -26,7 +27,16 @@ from workflows.effects import (
 )
 from workflows.shell.projection import Projector
 from workflows.shell.publishing import Publisher
-from workflows.shell.start import CUSTOMER_RETRY, DECLINED, ISSUE_LOCAL_BOUND, ISSUE_RETRY, NOTIFY_RETRY, PERSON_RETRY
+from workflows.shell.start import (
+    CHANNEL_REJECTED,
+    CUSTOMER_RETRY,
+    DECLINED,
+    ISSUE_LOCAL_BOUND,
+    ISSUE_RETRY,
+    NOTIFY_RETRY,
+    PERSON_RETRY,
+    UNREACHABLE_RETRIES,
+)
 
 FAILED = (ActivityError, ApplicationError, TimeoutError)
 """How an activity's final failure is raised: an activity's as ActivityError, a local activity's as its
@@ -124,31 +134,56 @@ class Outbox:
             release()
         if after is not None:
             await workflow.wait_condition(after.done)
+        targets = plan.targets + plan.also
+        for retry in (None, *UNREACHABLE_RETRIES):
+            if retry is not None:
+                # Nobody was reached and some channel was down rather than refusing: try them again
+                # later (beside the case: no step or deadline waits for this).
+                await workflow.sleep(retry, summary=f"reach again: {note.template.replace('_', ' ')}")
+                if case.closed:
+                    return
+            targets = await self._deliver_to(effect, plan, targets, retrying=retry is not None)
+            if not targets:
+                return
+
+    async def _deliver_to(
+        self, effect: Effect, plan: DeliveryPlan, targets: list[DeliveryTarget], *, retrying: bool
+    ) -> list[DeliveryTarget]:
+        """One round over `targets`, recorded (a retry's outcome always, as its failure was); the
+        targets to try again: for a message to staff that reached nobody, those a channel failed for
+        without refusing (an outage)."""
+        note = effect.notification
+        assert note is not None
         reached: list[str] = []
         failed: list[tuple[str, str]] = []
         unreachable: list[str] = []
+        down: list[DeliveryTarget] = []
         stop = False
-        for target in plan.targets + plan.also:
+        for target in targets:
             if stop and target not in plan.also:
                 continue
-            channels = [c for d in target.deliveries if (c := await deliver_one(d, target.patient, failed))]
+            refused: list[bool] = []
+            channels = [c for d in target.deliveries if (c := await deliver_one(d, target.patient, failed, refused))]
             if channels:
                 reached.append(f"{target.label} ({', '.join(channels)})")
                 stop = plan.first_reachable
             elif note.audience == "internal" and target not in plan.also:
                 unreachable.append(target.label)
+                if not all(refused):
+                    down.append(target)  # a channel was down, not refusing: worth another try
         # Nothing planned (no channel configured for it): the log line is all there is — it counts as
         # sent, or the silence clock would queue a status update every hour.
         planned = bool(plan.targets or plan.also)
-        case.notification_delivered(
+        self._case.notification_delivered(
             effect,
             workflow.now(),
             reached if planned else None,
             failed,
             unreachable,
             plan.skipped,
-            record=plan.recorded or bool(failed),
+            record=plan.recorded or bool(failed) or retrying,
         )
+        return down if not reached else []
 
     async def _plan_carrying(self, note: Notification, summary: str) -> DeliveryPlan:
         """The plan, carrying the events no store has been handed yet (one local activity instead of
@@ -210,7 +245,11 @@ class Outbox:
             case.compensation_issued(effect.compensation_seq, result.reference, workflow.now(), result.code)
 
 
-async def deliver_one(delivery: Delivery, patient: bool, failed: list[tuple[str, str]]) -> str | None:
+async def deliver_one(
+    delivery: Delivery, patient: bool, failed: list[tuple[str, str]], refused: list[bool] | None = None
+) -> str | None:
+    """The channel it went over, else None (the failure appended to `failed`, and to `refused`
+    whether the other side refused for good rather than being down)."""
     what = f"{delivery.channel} {'note' if delivery.internal else ''}".strip()
     # Webhook URLs carry secrets (Slack's do): the summary names the person or the ticket instead.
     whom = delivery.person or (delivery.address if delivery.channel in ("email", "zendesk", "jira") else "customer")
@@ -225,5 +264,7 @@ async def deliver_one(delivery: Delivery, patient: bool, failed: list[tuple[str,
         )
     except ActivityError as err:
         failed.append((f"{what} to {whom}", str(err.cause or err)))
+        if refused is not None:
+            refused.append(isinstance(err.cause, ApplicationError) and err.cause.type == CHANNEL_REJECTED)
         return None
     return what

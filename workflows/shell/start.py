@@ -15,18 +15,22 @@ from workflows.rules import RuleMatch
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=20
 )
+CHANNEL_REJECTED = "ChannelRejected"
+"""A channel's final refusal (bad address, 4xx, 5xx from a mail server): never retried."""
+UNREACHABLE_RETRIES = (timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=45))
+"""A message to staff that reached nobody because channels were down is tried again after these."""
 # A person's channel gives up after a few minutes, so the next person of the role is tried.
 PERSON_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
-    non_retryable_error_types=["ChannelRejected"],
+    non_retryable_error_types=[CHANNEL_REJECTED],
 )
 CUSTOMER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=30,
-    non_retryable_error_types=["ChannelRejected"],
+    non_retryable_error_types=[CHANNEL_REJECTED],
 )
 PROJECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # Retries give up soon: the outcome is then "unknown" and re-checked under the same key
