@@ -2,11 +2,15 @@
 
 The cause's owner from the roster (`[causes.<cause>] owner = …`, a person or a role's on-call
 person), else the on-call team lead; planned by the Notifier like any internal message (the
-person's Slack, webhook and email), so `deliver` and its delivery log send each one once. The
-notification key is `cause-watch-<cause>:<window start>`: one alert per cause and window, ever.
+person's Slack, webhook and email), so `deliver` and its delivery log send each one once. With a
+console URL the alert links to the causes report and to the form that opens a prevention action
+for the cause (`/prevention/new?cause=<cause>`). The notification key is
+`cause-watch-<cause>:<window start>`: one alert per cause and window, ever.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import structlog
 from temporalio import activity
@@ -19,6 +23,15 @@ log = structlog.get_logger("cause_watch")
 
 FALLBACK_ROLE = "team-lead"
 """Whose on-call person hears a cause that has no owner in the roster."""
+
+
+def links_of(console: str | None, cause: str) -> str:
+    """What an alert's `Review: $link` names: the causes report and the form for the cause's action."""
+    if not console:
+        return "the causes report in the console (Root causes › Open an action)"
+    return (
+        f"{console}/reports/causes - open a prevention action: {console}/prevention/new?cause={quote(cause, safe='')}"
+    )
 
 
 class CauseAlerts:
@@ -41,7 +54,7 @@ class CauseAlerts:
                 "window": span_text(alert.window_start, alert.within),
                 "trend": trend_text(len(alert.cases), alert.previous),
                 "cases": cases,
-                "link": f"{console}/reports/causes" if console else "the causes report in the console",
+                "link": links_of(console, alert.cause),
             },
             context=NotifyContext(at=alert.at, ticket_source="", ticket_id="", severity="normal"),
         )

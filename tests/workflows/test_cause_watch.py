@@ -152,6 +152,7 @@ async def test_five_closes_alert_the_owner_once_by_email_and_slack_across_a_work
         for case in cases:
             assert f"{CONSOLE}/cases/{case.replace(':', '%3A')}" in body
         assert f"{CONSOLE}/reports/causes" in body
+        assert f"{CONSOLE}/prevention/new?cause={cause}" in body  # opens an action for this cause
         post = slack.posts(hook)[0]
         assert f"Repeat mistake: {cause}" in post["text"] and all(case in post["text"] for case in cases)
         keys = [r["key"] for r in await db.fetch("SELECT key FROM deliveries WHERE workflow_id = $1", watch_id(cause))]
