@@ -131,18 +131,23 @@ class Notifier:
         if self.log_bodies:
             bound.debug("notification text", title=title, text=text)
 
-    async def _record_customer_message(self, note: Notification, title: str, text: str) -> None:
-        """The console's log of what the customer was told (one row per notification key)."""
+    async def _record_customer_message(
+        self, note: Notification, title: str, text: str, *, tracked: bool = False
+    ) -> None:
+        """The console's log of what the customer was told (one row per notification key). `tracked`:
+        the delivery's outcome will be recorded in the timeline under the same key (not for a
+        message logged only, or sent by the webhook of old)."""
         if self.store is not None and note.audience == "customer":
             await self.store.execute(
-                "INSERT INTO customer_messages (key, workflow_id, case_id, template, title, text) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO customer_messages (key, workflow_id, case_id, template, title, text, tracked) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
                 note.key,
                 note.workflow_id,
                 note.case_id,
                 note.template,
                 title.replace("\x00", ""),  # PostgreSQL text holds no NUL (an older case may carry one)
                 text.replace("\x00", ""),
+                tracked,
             )
 
     async def _post_legacy(self, note: Notification, title: str, text: str) -> str:
@@ -169,11 +174,13 @@ class Notifier:
         self._log(note, title, text)
         if (declined := await self._declined(note)) is not None:
             return DeliveryPlan(skipped=[declined], recorded=True)  # not sent: not in the customer's log
-        await self._record_customer_message(note, title, text)
         plan = self._plan_customer(note) if note.audience == "customer" else self._plan_internal(note)
         if not plan.targets and not plan.also and self.webhook_url:
             legacy = Delivery(key=note.key, channel="webhook", address=self.webhook_url, note=note)
             plan.targets.append(DeliveryTarget(label="webhook", deliveries=[legacy]))
+        # A recorded plan's outcome reaches the timeline (`notified` / `notification_failed` under this
+        # key): until it does, the console shows the message as being sent.
+        await self._record_customer_message(note, title, text, tracked=plan.recorded)
         return plan
 
     async def _declined(self, note: Notification) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from console.deliveries import with_deliveries
 from workflows.models import CaseStatus, DomainEvent
 
 PAGE_SIZE = 25
@@ -173,19 +174,21 @@ async def case_view(pool: asyncpg.Pool, workflow_id: str) -> CaseView | None:
             workflow_id,
         )
         messages = await conn.fetch(
-            "SELECT template, title, text, sent_at FROM customer_messages WHERE workflow_id = $1 ORDER BY sent_at, key",
+            "SELECT key, template, title, text, sent_at, tracked FROM customer_messages "
+            "WHERE workflow_id = $1 ORDER BY sent_at, key",
             workflow_id,
         )
+    timeline = [
+        DomainEvent(seq=e["seq"], type=e["type"], at=e["at"], actor=e["actor"], data=json.loads(e["data"]))
+        for e in events
+    ]
     return CaseView(
         workflow_id=workflow_id,
         status=CaseStatus.model_validate_json(snap) if snap else None,
         row=dict(row) if row else None,
-        events=[
-            DomainEvent(seq=e["seq"], type=e["type"], at=e["at"], actor=e["actor"], data=json.loads(e["data"]))
-            for e in events
-        ],
+        events=timeline,
         ledger=[dict(r) for r in ledger],
-        messages=[dict(m) for m in messages],
+        messages=with_deliveries([dict(m) for m in messages], timeline),
     )
 
 
