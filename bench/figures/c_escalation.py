@@ -105,6 +105,8 @@ def floor_cause(run: dict[str, Any]) -> str:
     floor = run["floor"]
 
     def split(r: dict[str, Any]) -> str:
+        if not r.get("median_split_s"):
+            return "— (no deadline timer sampled: the wakeups fell due together)"
         return " / ".join(f"{1000 * ((r.get('median_split_s') or {}).get(k) or 0):.0f}" for k in _SPLIT)
 
     def cpu(r: dict[str, Any]) -> str:
