@@ -103,15 +103,15 @@ async def table_sizes(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
     """Every user table's exact row count and `pg_total_relation_size` (heap, indexes, TOAST)."""
     async with pool.acquire() as conn:
         tables = await conn.fetch(
-            "SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) AS size "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%'"
         )
         out = {}
         for t in tables:
             rows = await conn.fetchval(f'SELECT count(*) FROM "{t["nspname"]}"."{t["relname"]}"')
-            size = await conn.fetchval("SELECT pg_total_relation_size($1)", t["oid"])
-            out[t["relname"]] = (int(rows), int(size))
+            out[t["relname"]] = (int(rows), int(t["size"]))
         return out
 
 
