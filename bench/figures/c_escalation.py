@@ -78,7 +78,13 @@ def targets(figs: Figs, out: Targets) -> None:
                     f"{n} deadlines (and their warnings) fall due at once; each needs a workflow task and its "
                     f"plan, queued at the dev server and the worker(s) on the same cores (median split: {split}; "
                     f"CPU s in the storm: "
-                    f"{run.get('cpu_seconds')})",
+                    f"{run.get('cpu_seconds')})"
+                    + (
+                        f"; the storm floor at this N (bare workflows, the same wakeups): p95 "
+                        f"{fmt(run['floor']['delay_s']['p95'], 2)} s"
+                        if "floor" in run
+                        else ""
+                    ),
                 )
 
 
@@ -153,6 +159,13 @@ def rows(t: Table, fig: dict[str, Any]) -> None:
                     "  floor (bare workflows, same wakeups) p50 / p95 (s)",
                     f"{fmt(fd['p50'], 3)} / {fmt(fd['p95'], 3)}",
                 )
+                fs = floor.get("median_split_s") or {}
+                if fs:
+                    t.row(
+                        "",
+                        "  floor median: armed / fired / wf task / dispatch (ms)",
+                        " / ".join(f"{1000 * (fs.get(k) or 0):.0f}" for k in _SPLIT),
+                    )
                 t.row("", "  floor CPU s: " + " / ".join(fc), " / ".join(f"{x:.1f}" for x in fc.values()))
                 t.row("", "  real / floor p95", fmt(run.get("ratio_p95"), 2), *t.v(f"c/{n}/floor"))
 
