@@ -5,6 +5,7 @@ own) with real p95 / floor p95 against `bench.floor_storm.RATIO_TARGETS` (1 work
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.escalation import figure_c
@@ -35,7 +36,7 @@ async def run(ctx: Context) -> Figs:
     return {"c": c}
 
 
-async def _real(ctx: Context, floor: Any) -> dict[str, Any]:
+async def _real(ctx: Context, floor: Callable[[int, float], Awaitable[dict[str, Any]]] | None) -> dict[str, Any]:
     args = ctx.args
     return await figure_c(
         ctx.stack.client,
@@ -125,8 +126,8 @@ def floor_cause(run: dict[str, Any]) -> str:
         f"p95 real {fmt(run['delay_s']['p95'], 2)} s vs floor {fmt(floor['delay_s']['p95'], 2)} s; median split "
         f"armed late / fired late / wf task / in task (ms) real {split(run)} vs floor {split(floor)}; CPU s "
         f"{' / '.join(run.get('cpu_seconds') or {})} real {cpu(run)} vs floor {cpu(floor)}; actions per case "
-        f"real {acts(run)} vs floor {acts(floor)}: the engine's extra work per wakeup (its workflow task's "
-        f"code, the plan and projection, search-attribute upserts) queues the later wakeups"
+        f"real {acts(run)} vs floor {acts(floor)}: where the splits and the worker CPU differ is the engine's "
+        f"own work per wakeup"
     )
 
 
