@@ -64,6 +64,7 @@ first, then those that start their own (`after_workers`)."""
 TARGETS = (
     ab_lifecycles.floor_target,
     c_escalation.targets,
+    c_escalation.floor_targets,
     d_intake.targets,
     e_projection.targets,
     f_memory.targets,

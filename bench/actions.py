@@ -4,6 +4,9 @@ For each kind (real, floor, reference) a batch of N lifecycles runs ALONE (nothi
 the server's `action` counter (`bench.metrics`) is read, settled, before and after, and the delta by
 `action_type` is divided by N. The histories of a few of the batch's workflows say where the actions
 come from (activities by type, timers, updates, search-attribute upserts, markers): the MISS cause.
+Their size (`history_bytes`: the fetched history's protobuf ByteSize) and, for the real batch, the
+PostgreSQL rows and bytes it added (`postgres`: exact row counts and `pg_total_relation_size` of every
+table, before and after, per lifecycle) are what `python -m bench.cost` turns into storage.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
 from bench.common import bounded, say
@@ -52,12 +56,15 @@ def _shape(events: list[Any]) -> dict[str, Any]:
 
 async def mean_shape(client: Client, workflow_ids: list[str]) -> dict[str, Any]:
     """The histories' shape averaged over some workflows (activities by type too)."""
-    shapes = [_shape(list((await client.get_workflow_handle(w).fetch_history()).events)) for w in workflow_ids]
+    shapes = []
+    for w in workflow_ids:
+        events = list((await client.get_workflow_handle(w).fetch_history()).events)
+        shapes.append(_shape(events) | {"history_bytes": History(events=events).ByteSize()})
     n = max(len(shapes), 1)
     activities: Counter[str] = Counter()
     for s in shapes:
         activities.update(s["activities"])
-    out: dict[str, Any] = {k: round(sum(s[k] for s in shapes) / n, 2) for k in _SHAPE_KEYS}
+    out: dict[str, Any] = {k: round(sum(s[k] for s in shapes) / n, 2) for k in (*_SHAPE_KEYS, "history_bytes")}
     out["activities"] = {k: round(v / n, 2) for k, v in activities.most_common()}
     out["sampled"] = len(shapes)
     return out
@@ -76,15 +83,49 @@ async def batch(
     policy = lifecycle_policy()
     nonce = uuid.uuid4().hex[:6]
     keys = [f"act{kind[:2]}{nonce}-{i}" for i in range(n)]
+    stored = await table_sizes(pool) if pool is not None and kind == "real" else None
     await meter.start()
     await bounded(concurrency, keys, lambda k: lifecycle(kind, client, queue, k, policy, plan, pool))
     used = await meter.stop()
     by_type = per(used, n)
-    return {
+    out = {
         "lifecycles": n,
         "actions_per_lifecycle": round(sum(used.values()) / n, 2),
         "by_type": by_type,
         "history": await mean_shape(client, [workflow_id_of(kind, k) for k in keys[:3]]),
+    }
+    if pool is not None and stored is not None:
+        out["postgres"] = postgres_per_case(stored, await table_sizes(pool), n)
+    return out
+
+
+async def table_sizes(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
+    """Every user table's exact row count and `pg_total_relation_size` (heap, indexes, TOAST)."""
+    async with pool.acquire() as conn:
+        tables = await conn.fetch(
+            "SELECT n.nspname, c.relname, pg_total_relation_size(c.oid) AS size "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%'"
+        )
+        out = {}
+        for t in tables:
+            rows = await conn.fetchval(f'SELECT count(*) FROM "{t["nspname"]}"."{t["relname"]}"')
+            out[t["relname"]] = (int(rows), int(t["size"]))
+        return out
+
+
+def postgres_per_case(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], n: int) -> dict[str, Any]:
+    """Rows and bytes a batch of n lifecycles added, per lifecycle (sizes grow by 8 KiB pages: a mean)."""
+    rows = {t: (after[t][0] - before.get(t, (0, 0))[0]) / n for t in after}
+    size = {t: (after[t][1] - before.get(t, (0, 0))[1]) / n for t in after}
+    return {
+        "rows_per_case": round(sum(rows.values()), 2),
+        "bytes_per_case": round(sum(size.values())),
+        "rows_by_table": {t: round(r, 2) for t, r in sorted(rows.items()) if r},
+        "bytes_by_table": {t: round(b) for t, b in sorted(size.items()) if b},
+        "lifecycles": n,
+        "method": "exact count(*) and pg_total_relation_size of every table before and after the batch, / n",
     }
 
 

@@ -15,6 +15,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -260,11 +261,14 @@ async def figure_c(
     database_url: str = "",
     tmp: Path | None = None,
     whole_minute: bool = True,
+    floor: Callable[[int, float], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The storms at each size, for each number of worker processes: 1 is the bench's in-process worker
     (its notifier records the escalations), more are `recovery worker --processes P` subprocesses (their
     JSON log's `notification` lines say when each escalation notification started). `whole_minute=False`
-    (the smoke run) saves the wait for a whole minute: its deadlines then do not coincide, its delays mean nothing."""
+    (the smoke run) saves the wait for a whole minute: its deadlines then do not coincide, its delays mean nothing.
+    `floor(n, rate)`, if given, runs the storm floor right after each 1-process storm, at the same N: its
+    result goes into that size's entry (`floor`, `floor_delay_s`, `ratio_p95` = real p95 / floor p95)."""
     rate = await open_rate(client, queue, concurrency, calibration)
     say(f"(c): calibrated open rate {rate:.1f} cases/s at concurrency {concurrency}")
     by_processes: dict[str, dict[str, Any]] = {}
@@ -280,6 +284,8 @@ async def figure_c(
                     )
                 )
                 _say(runs[-1], p)
+                if floor is not None:
+                    _with_floor(runs[-1], await floor(n, rate))
         else:
             p_queue = f"storm-{p}p-{uuid.uuid4().hex[:6]}"
             groups = dict(cpu_groups, **{"worker+driver": lambda q=p_queue, me=os.getpid(): [me, *find_pids(q)]})
@@ -307,6 +313,14 @@ async def figure_c(
         "notification activity start in the worker - deadline (1 process: the in-process recording notifier's "
         "clock; more: the workers' own `notification` log lines)",
     }
+
+
+def _with_floor(run: dict[str, Any], floor: dict[str, Any]) -> None:
+    run["floor"] = floor
+    run["floor_delay_s"] = {k: floor["delay_s"][k] for k in ("p50", "p95")}
+    real, bare = run["delay_s"]["p95"], floor["delay_s"]["p95"]
+    run["ratio_p95"] = round(real / bare, 3) if real is not None and bare else None
+    say(f"        floor p50 {floor['delay_s']['p50']}s p95 {bare}s; real / floor p95 {run['ratio_p95']}")
 
 
 def _say(result: dict[str, Any], processes: int) -> None:

@@ -42,6 +42,16 @@ def rows(t: Table, fig: dict[str, Any]) -> None:
         "  actions per lifecycle floor / reference",
         f"{fmt(kinds['floor']['actions_per_lifecycle'], 1)} / {fmt(kinds['reference']['actions_per_lifecycle'], 1)}",
     )
+    sizes = [kinds[k]["history"].get("history_bytes") for k in ("real", "floor", "reference")]
+    if all(x is not None for x in sizes):
+        t.row("", "  history bytes per lifecycle real / floor / ref", " / ".join(f"{x:.0f}" for x in sizes))
+    pg = kinds["real"].get("postgres")
+    if pg:
+        t.row(
+            "",
+            "  PostgreSQL rows / bytes added per real lifecycle",
+            f"{pg['rows_per_case']:g} / {pg['bytes_per_case']}",
+        )
     real_types = kinds["real"]["by_type"]
     types = sorted({n for k in kinds.values() for n in k["by_type"]}, key=lambda n: -real_types.get(n, 0))
     for name in types:
