@@ -4,6 +4,7 @@ Stripe signature computed here the way Stripe computes it (`t=…,v1=HMAC-SHA256
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -18,6 +19,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from activities.channels.email import SmtpConfig
+from activities.notifications import Notifier
 from activities.store.privacy import erase_customer
 from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
@@ -26,8 +29,11 @@ from starter.intake import IntakeConfig, ZendeskConfig, sign_zendesk
 from starter.intake.orders import OrdersConfig
 from starter.intake.proactive import OverchargeRule, ProactiveRules
 from starter.intake.stripe_events import StripeConfig
+from tests.fakes.smtp import SmtpServer
 from tests.helpers import database_of, eventually, fast_policy
 from tests.starter.proactive_helpers import ORDERS_SECRET, WHSEC, charge, orders_headers, stripe_event, stripe_signature
+from worker import build_worker
+from workflows.policy import NotificationPolicy, Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ZD_SECRET = "zd-proactive"
@@ -36,7 +42,11 @@ ALICE = {"Authorization": "Bearer dev-alice-0123456789"}
 
 @contextlib.asynccontextmanager
 async def api_of(
-    client: Client, task_queue: str, db: asyncpg.Pool, proactive: ProactiveRules | None = None
+    client: Client,
+    task_queue: str,
+    db: asyncpg.Pool,
+    proactive: ProactiveRules | None = None,
+    policy: Policy | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     async def database() -> asyncpg.Pool:
         return db
@@ -49,7 +59,7 @@ async def api_of(
             orders=OrdersConfig(secrets=[ORDERS_SECRET]),
             **({"proactive": proactive} if proactive is not None else {}),
         ),
-        policy=fast_policy(),
+        policy=policy or fast_policy(),
         task_queue=task_queue,
         database=database,
     )
@@ -136,9 +146,29 @@ def refunded(paid: dict[str, Any], amount: int, refund: str) -> dict[str, Any]:
     )
 
 
+@pytest.fixture
+async def mail_api(client: Client, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """The API and a worker whose customer messages go by email, to a real SMTP server on loopback."""
+    smtp = SmtpServer()
+    policy = fast_policy()
+    policy = policy.model_copy(
+        update={"notifications": NotificationPolicy(channel="email", sender="Shop Care <care@shop.example>")}
+    )
+    notifier = Notifier(smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"), pool=db)
+    try:
+        async with build_worker(client, pool=db, queue=task_queue, notifier=notifier):
+            async with api_of(client, task_queue, db, policy=policy) as http:
+                http.smtp = smtp  # type: ignore[attr-defined]
+                yield http
+    finally:
+        smtp.close()
+
+
 async def test_an_88_dollar_order_charged_7455_shipping_opens_a_case_a_ticket_joins_and_a_refund_fixes_it(
-    api: httpx.AsyncClient, client: Client, db: asyncpg.Pool
+    mail_api: httpx.AsyncClient, client: Client, db: asyncpg.Pool
 ) -> None:
+    api = mail_api
+    smtp: SmtpServer = api.smtp  # type: ignore[attr-defined]
     requester = str(uuid.uuid4().int % 10**9)
     customer, order = f"zd-user-{requester}", f"ord-{uuid.uuid4().hex[:6]}"
     paid = charge(customer, order, 8800 + 745500, shipping=745500)
@@ -172,6 +202,14 @@ async def test_an_88_dollar_order_charged_7455_shipping_opens_a_case_a_ticket_jo
     assert sent["title"].startswith("We're sorry")
     assert "We charged 7455.00 USD for shipping on goods of 88.00 USD" in sent["text"], sent["text"]
     assert "refunding the overcharged shipping now" in sent["text"]
+
+    # The apology email reaches the customer's mailbox before any ticket exists.
+    async def mailed() -> list:
+        return await asyncio.to_thread(smtp.to, "dana@example.com")
+
+    (mail,) = await eventually(mailed, timeout=30)
+    assert str(mail["Subject"]).startswith("We're sorry")
+    assert "refunding the overcharged shipping now" in mail.get_body(preferencelist=("plain",)).get_content()
 
     # The customer writes in about the same order: the ticket joins the case, no second case.
     raw, zd_headers = zendesk_ticket(requester, order)
