@@ -117,3 +117,28 @@ async def test_a_mail_server_refusing_for_good_fails_the_apology_at_once_and_the
         for n, event in enumerate(escalated):
             assert abs(event.at - (due + timedelta(seconds=3 * n))) <= ON_TIME, (n, event.at, due)
     assert smtp.to("dana@example.com") == []
+
+
+async def test_an_older_record_with_a_line_break_in_the_name_acknowledges_at_once_and_mails_one_line(
+    client: Client, task_queue: str, db: asyncpg.Pool, smtp: SmtpServer, receiver: WebhookReceiver
+) -> None:
+    # Intake refuses such a name now (422); a record stored before that still holds one.
+    base = ticket("crlf-name", customer="cust-crlf")
+    stored = base.model_copy(update={"customer": base.customer.model_copy(update={"name": "Dana\r\nBcc: evil@x.com"})})
+    policy = fast_policy().model_copy(
+        update={"notifications": NotificationPolicy(channel="email", sender="Shop Care <care@shop.example>")}
+    )
+    notifier = Notifier(receiver.url, smtp=SmtpConfig.from_url(smtp.url, "care@shop.example"), pool=db)
+    async with build_worker(client, pool=db, queue=task_queue, notifier=notifier):
+        opened = await open_case(client, stored, policy, task_queue)
+        began = time.monotonic()
+        acked = await run_step(client, opened.case_id, ComplaintWorkflow.acknowledge, AcknowledgeInput(actor=AGENT))
+        assert acked.step == "fix" and time.monotonic() - began < STEP_ANSWERS_WITHIN
+
+        async def mailed() -> list:
+            return await asyncio.to_thread(smtp.to, "dana@example.com")
+
+        (mail,) = await eventually(mailed, timeout=30)
+        await eventually(lambda: _told(client, opened.case_id, "acknowledgement"), timeout=30, interval=0.5)
+    assert "\r" not in str(mail["To"]) and "\n" not in str(mail["To"]) and mail["Bcc"] is None
+    assert smtp.envelopes[-1][1] == ["dana@example.com"]  # the one parsed address, nobody else
