@@ -5,7 +5,7 @@ Configured from the environment (docs/ops.md, "Signing in with OIDC"):
     RECOVERY_OIDC_ISSUER         https://id.example.com/realms/support   (discovery: <issuer>/.well-known/…)
     RECOVERY_OIDC_CLIENT_ID      the console's client at the provider
     RECOVERY_OIDC_CLIENT_SECRET  its secret (client_secret_basic)
-    RECOVERY_OIDC_ROLES          groups:support-leads=lead,groups:support=agent   (claim:value=role, first match wins)
+    RECOVERY_OIDC_ROLES          groups:support-leads=team-lead,groups:support=agent   (first match wins)
     RECOVERY_OIDC_AGENT_CLAIM    preferred_username   (the claim that names the agent)
     RECOVERY_OIDC_NAME           the provider's name on the sign-in page (default: the issuer's host)
     RECOVERY_OIDC_SCOPES         openid profile email

@@ -10,8 +10,10 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -69,6 +71,20 @@ def _free_port() -> int:
 async def stack(
     dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
+    async with open_stack(dev_env, pg_server, tmp_path_factory) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_stack(
+    dev_env: WorkflowEnvironment,
+    pg_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc: Any = None,
+    port: int | None = None,
+) -> AsyncIterator[Stack]:
+    """The stack itself; `oidc` (a `console.oidc.OidcConfig`) adds the console's OIDC sign-in, and
+    `port` is where the API listens (the provider must know the redirect URI before it starts)."""
     name = f"console_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg_server)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -90,8 +106,9 @@ async def stack(
         policy=policy,
         task_queue=queue,
         database=database,
+        oidc=oidc,
     )
-    port = _free_port()
+    port = port or _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
