@@ -228,3 +228,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("reliability figures")
         for nodeid, line in lines:
             terminalreporter.write_line(f"{nodeid.split('::')[0]}: {line}")
+
+
+SLOWEST_FIRST = (
+    "tests/reliability/test_contact_storm.py",
+    "tests/bench/test_smoke.py",
+    "tests/starter/test_api_schema.py",
+    "tests/reliability/test_payment_outage.py",
+)
+"""Modules that take minutes, started first: the two processes (`make test`) then fill in around them
+instead of one of them finishing with a long tail."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    order = {path: n for n, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: order.get(item.nodeid.split("::")[0], len(SLOWEST_FIRST)))  # stable

@@ -16,10 +16,8 @@ import pytest
 from temporalio.client import Client
 
 from activities.notifications import Notifier
-from starter.agents import load_agents
-from starter.api import ApiSettings, create_app
 from starter.cases import as_of
-from starter.intake import IntakeConfig
+from tests.api_helpers import api_client, api_settings
 from tests.helpers import eventually, fast_policy
 from worker import build_worker
 from workflows.models import CaseStatus
@@ -31,22 +29,7 @@ INTAKE = {"Authorization": "Bearer dev-intake-012345678"}
 
 @pytest.fixture
 async def api_with_database(client: Client, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async def database() -> asyncpg.Pool:
-        return db
-
-    settings = ApiSettings(
-        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-        intake=IntakeConfig(),
-        policy=fast_policy(),
-        task_queue=task_queue,
-        database=database,
-    )
-
-    async def connect() -> Client:
-        return client
-
-    app = create_app(settings, connect)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+    async with api_client(api_settings(task_queue, db), client) as http:
         yield http
 
 

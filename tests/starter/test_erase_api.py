@@ -16,10 +16,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.store.privacy import erase_customer
-from starter.agents import load_agents
-from starter.api import ApiSettings, create_app
-from starter.intake import IntakeConfig
-from tests.helpers import eventually, fast_policy
+from tests.api_helpers import api_client, api_settings
+from tests.helpers import eventually
 from tests.starter.test_api import ALICE, INTAKE, close_case, generic_ticket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,23 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def api(client: Client, worker: object, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async def database() -> asyncpg.Pool:
-        return db
-
-    settings = ApiSettings(
-        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-        intake=IntakeConfig(),
-        policy=fast_policy(),
-        task_queue=task_queue,
-        database=database,
-    )
-
-    async def connect() -> Client:
-        return client
-
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(settings, connect)), base_url="http://api"
-    ) as http:
+    async with api_client(api_settings(task_queue, db), client) as http:
         yield http
 
 

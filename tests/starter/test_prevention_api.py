@@ -15,10 +15,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from starter.agents import load_agents
-from starter.api import ApiSettings, create_app
-from starter.intake import IntakeConfig
-from tests.helpers import fast_policy
+from tests.api_helpers import api_client, api_settings
 from tests.starter.test_cli_api import acli, one_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,22 +36,7 @@ def body(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def api(client: Client, worker, task_queue: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async def database() -> asyncpg.Pool:
-        return db
-
-    settings = ApiSettings(
-        agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
-        intake=IntakeConfig(),
-        policy=fast_policy(),
-        task_queue=task_queue,
-        database=database,
-    )
-
-    async def connect() -> Client:
-        return client
-
-    app = create_app(settings, connect)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+    async with api_client(api_settings(task_queue, db), client) as http:
         yield http
 
 
