@@ -1,4 +1,4 @@
-"""`python -m bench`: the engine's performance figures (a)–(i) against one dev server it starts itself.
+"""`python -m bench`: the engine's performance figures (a)–(j) against one dev server it starts itself.
 
     python -m bench                     # defaults: a few minutes on 2 cores
     python -m bench --quick             # tiny sizes (the smoke test)
@@ -8,7 +8,8 @@
 Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / reference, (c) escalation
 precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
 the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
-policy simulator over stored cases. See docs/performance.md for what each measures and what limits it.
+policy simulator over stored cases, (j) the causes report over 100,000 closed cases. See docs/performance.md
+for what each measures and what limits it.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from bench.figures import (
     g_timeskip,
     h_actions,
     i_simulation,
+    j_causes,
     tuning,
 )
 from bench.procs import busy_cpu_seconds, find_named, load_average, machine, own_cpu_seconds
 
-FIGURES = "abcdefghi"
+FIGURES = "abcdefghij"
 
 REGISTRY: tuple[Figure, ...] = (
     ab_lifecycles.FIGURE,
@@ -57,6 +59,7 @@ REGISTRY: tuple[Figure, ...] = (
     f_memory.FIGURE,
     g_timeskip.FIGURE,
     i_simulation.FIGURE,
+    j_causes.FIGURE,
 )
 """The figures (bench/figures/, one module each) in the order they run: those with the in-process workers
 first, then those that start their own (`after_workers`)."""
@@ -72,6 +75,7 @@ TARGETS = (
     ab_lifecycles.reference_target,
     h_actions.targets,
     i_simulation.targets,
+    j_causes.targets,
 )
 """The figures' targets, in the order of the JSON's `targets` (and of the table's MISS causes)."""
 
@@ -131,6 +135,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--action-lifecycles", type=int, default=20, help="lifecycles of each kind in each counted batch")
     g = p.add_argument_group("(i) policy simulator")
     g.add_argument("--simulation-cases", type=int, default=10_000, help="stored cases to simulate")
+    g = p.add_argument_group("(j) causes report")
+    g.add_argument("--causes-cases", type=int, default=100_000, help="closed cases seeded through the projection")
+    g.add_argument("--causes-concurrency", type=int, default=4, help="seeding connections (250 cases a transaction)")
     args = p.parse_args(argv)
     if args.quick:
         args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
@@ -140,6 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.projection_cases, args.projection_concurrency = 4, 2
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
         args.simulation_cases, args.action_lifecycles = 100, 2
+        args.causes_cases = 2_000
     args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}

@@ -20,7 +20,7 @@ from bench.common import RecordingNotifier, Stack
 from bench.procs import Groups
 
 Figs = dict[str, Any]
-"""The figures' results by key ("a" … "i", "tuning"), as in the JSON's `figures`."""
+"""The figures' results by key ("a" … "j", "tuning"), as in the JSON's `figures`."""
 
 
 @dataclass
