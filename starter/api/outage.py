@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -29,6 +30,8 @@ class DatabaseUnavailable(Exception):
 
 UNREACHABLE: tuple[type[Exception], ...] = (DatabaseUnavailable, *DATABASE_DOWN)
 """What a page or route that needs the database may see while it is down."""
+READ_FAILED: tuple[type[Exception], ...] = (*DATABASE_DOWN, asyncpg.PostgresError)
+"""What a read-model route answers 503 for: PostgreSQL unreachable, or refusing the query."""
 
 
 class Breaker:

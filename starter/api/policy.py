@@ -7,15 +7,14 @@ import os
 from datetime import datetime
 from typing import Annotated
 
-import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.store import DatabaseError
 from activities.store.history import load_histories
 from recovery.reports import utc_moment
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
+from starter.api.outage import READ_FAILED
 from starter.api.settings import settings_of
 from workflows.policy import PolicyError
 from workflows.policy_files import parse_policy
@@ -57,7 +56,7 @@ async def post_simulation(body: SimulationRequest, request: Request, _: Reader) 
         raise ApiError(422, "validation", str(err)) from None
     try:
         histories = await load_histories(await settings.database(), since, until)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
+    except READ_FAILED as err:
         raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
     workers = min(2, os.cpu_count() or 1)
     return await asyncio.to_thread(simulate, histories, candidate, since=body.since, until=body.until, workers=workers)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import asyncpg
 from fastapi import APIRouter, Path, Query, Request
 
-from activities.store import DatabaseError
 from recovery.prevention import EFFECT_WEEKS, MAX_EFFECT_WEEKS, ActionItem, actions
 from starter.api.auth import Agent, Reader
 from starter.api.errors import ApiError
+from starter.api.outage import READ_FAILED
 from starter.api.settings import settings_of, temporal
 from starter.prevention import (
     ACTION_ID_PATTERN,
@@ -28,7 +27,8 @@ from starter.prevention import (
 from workflows.prevention_models import PreventionState
 
 router = APIRouter(tags=["prevention"])
-DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError)
+NOT_SHOWN_YET: tuple[type[Exception], ...] = (*READ_FAILED, ApiError)
+"""The read model cannot show the change now (down, or no pool could be made)."""
 ActionId = Annotated[str, Path(pattern=ACTION_ID_PATTERN, description="the action's id, prevention-…")]
 
 
@@ -39,7 +39,7 @@ async def _shown(request: Request, state: PreventionState) -> None:
         return
     try:
         await wait_for_version(await settings.database(), state.action_id, state.version)
-    except (*DATABASE_DOWN, ApiError):
+    except NOT_SHOWN_YET:
         pass  # recorded in Temporal; the read model catches up when PostgreSQL is back
 
 
@@ -96,6 +96,6 @@ async def list_prevention(
         raise ApiError(503, "unavailable", "no database configured for prevention actions")
     try:
         found = await actions(await settings.database(), weeks=weeks)
-    except DATABASE_DOWN as err:
+    except READ_FAILED as err:
         raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
     return [a for a in found if (state is None or a.state == state) and (cause is None or a.cause == cause)]

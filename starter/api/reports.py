@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-import asyncpg
 from fastapi import APIRouter, Query, Request
 
-from activities.store import DatabaseError
 from recovery.causes import MAX_WEEKS, CausesReport, causes_report
 from recovery.proactive_report import ProactiveReport, proactive_report
 from recovery.reports import SlaReport, sla_report
 from starter.api.auth import Reader
 from starter.api.errors import ApiError
+from starter.api.outage import READ_FAILED
 from starter.api.settings import settings_of
 
 router = APIRouter(tags=["reports"])
+T = TypeVar("T")
+
+
+async def _read(request: Request, report: Callable[..., Awaitable[T]], **window: Any) -> T:
+    """A report over the read model: a bad window is 422, PostgreSQL down or refusing is 503."""
+    settings = settings_of(request)
+    if settings.database is None:
+        raise ApiError(503, "unavailable", "no database configured for reports")
+    try:
+        return await report(await settings.database(), **window)
+    except ValueError as err:
+        raise ApiError(422, "validation", str(err)) from None
+    except READ_FAILED as err:
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
 
 
 @router.get(
@@ -31,15 +45,7 @@ async def report_sla(
     until: datetime | None = None,
     top: Annotated[int, Query(ge=0, le=100)] = 5,
 ) -> SlaReport:
-    settings = settings_of(request)
-    if settings.database is None:
-        raise ApiError(503, "unavailable", "no database configured for reports")
-    try:
-        return await sla_report(await settings.database(), since=since, until=until, top=top)
-    except ValueError as err:
-        raise ApiError(422, "validation", str(err)) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
-        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+    return await _read(request, sla_report, since=since, until=until, top=top)
 
 
 @router.get(
@@ -57,15 +63,7 @@ async def report_causes(
 ) -> CausesReport:
     """Cases closed in [since, until) (`until` defaults to now, `since` to `weeks` (8) weeks before);
     `weeks` is how many weeks (from Monday, UTC) the weekly series shows, by default the window's."""
-    settings = settings_of(request)
-    if settings.database is None:
-        raise ApiError(503, "unavailable", "no database configured for reports")
-    try:
-        return await causes_report(await settings.database(), since=since, until=until, weeks=weeks)
-    except ValueError as err:
-        raise ApiError(422, "validation", str(err)) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
-        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+    return await _read(request, causes_report, since=since, until=until, weeks=weeks)
 
 
 @router.get(
@@ -77,12 +75,4 @@ async def report_causes(
 async def report_proactive(
     request: Request, _: Reader, since: datetime | None = None, until: datetime | None = None
 ) -> ProactiveReport:
-    settings = settings_of(request)
-    if settings.database is None:
-        raise ApiError(503, "unavailable", "no database configured for reports")
-    try:
-        return await proactive_report(await settings.database(), since=since, until=until)
-    except ValueError as err:
-        raise ApiError(422, "validation", str(err)) from None
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseError) as err:
-        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+    return await _read(request, proactive_report, since=since, until=until)
