@@ -180,8 +180,6 @@ def queries() -> dict[str, tuple[str, tuple[datetime, datetime]]]:
     return {
         "causes": (causes.CAUSES_SQL, window),
         "compensation": (causes.COMPENSATION_SQL, window),
-        "csat": (causes.CSAT_SQL, window),
-        "agent_steps": (causes.AGENT_STEPS_SQL, window),
         "previous_counts": (causes.COUNTS_SQL, (since - (until - since), since)),
         "weeks": (causes.WEEKS_SQL, (first, until)),
     }

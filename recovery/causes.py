@@ -5,8 +5,9 @@ the same length, and a weekly series of closes per cause.
 
 A case belongs to the window it was *closed* in (`closed_at` in [since, until)), under the root cause
 it closed with (`unspecified` for histories whose `closed` event has none). Everything is read from
-the read model (`cases`, `case_steps`, `case_compensations`) and the event store (`events`) in one
-repeatable-read transaction; nothing asks Temporal. `recovery.report_text.format_causes` renders it
+the read model in one repeatable-read transaction: `cases` (with the per-case figures the projection
+writes at every change, activities/store/case_figures.py), `case_compensations` and the prevention
+actions; nothing asks Temporal. `recovery.report_text.format_causes` renders it
 as text, `console.cause_charts` as charts.
 """
 
@@ -91,24 +92,29 @@ class CausesReport(BaseModel):
 
 _CLOSED = f"""
 WITH closed AS (
-    SELECT workflow_id, coalesce(root_cause, '{UNSPECIFIED}') AS cause, contact_count, breaches, opened_at, closed_at
+    SELECT workflow_id, coalesce(root_cause, '{UNSPECIFIED}') AS cause, contact_count, breaches, opened_at, closed_at,
+           reopen_count, csat_answers, csat_total, agent_step_s
     FROM cases
     WHERE closed_at >= $1 AND closed_at < $2
 )
 """
 
+# One pass over the window's cases: the per-case figures (reopenings, follow-up scores, agent-step
+# time) are columns the projection fills (activities/store/case_figures.py), so nothing here reads
+# their events or steps. The CSAT mean is sum / count in numeric, as avg() computes it.
 CAUSES_SQL = (
     _CLOSED
     + """
 SELECT c.cause,
        count(*)                                                              AS cases,
        avg(c.contact_count - 1)::float8                                      AS repeat_contacts,
-       count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM events e WHERE e.workflow_id = c.workflow_id AND e.type = 'reopened'))
-                                                                             AS reopened,
+       count(*) FILTER (WHERE c.reopen_count > 0)                            AS reopened,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.closed_at - c.opened_at)::float8)
                                                                              AS median_handling,
-       sum(c.breaches)::int                                                  AS breaches
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY c.agent_step_s)           AS median_agent_step,
+       sum(c.breaches)::int                                                  AS breaches,
+       sum(c.csat_answers)::int                                              AS csat_n,
+       (sum(c.csat_total) / nullif(sum(c.csat_answers), 0))::float8          AS csat_mean
 FROM closed c
 GROUP BY c.cause
 """
@@ -123,52 +129,6 @@ JOIN closed c USING (workflow_id)
 WHERE cc.currency IS NOT NULL AND cc.amount IS NOT NULL
 GROUP BY c.cause, cc.currency
 ORDER BY c.cause, cc.currency
-"""
-)
-
-CSAT_SQL = (
-    _CLOSED
-    + """
-SELECT c.cause, count(*) AS n, avg((e.data->>'csat')::numeric)::float8 AS mean
-FROM events e
-JOIN closed c USING (workflow_id)
-WHERE e.type = 'follow_up_done' AND jsonb_typeof(e.data->'csat') = 'number'
-GROUP BY c.cause
-"""
-)
-
-# Each pause runs from its `paused` event to the next `resumed` (or the close, if none came).
-AGENT_STEPS_SQL = (
-    _CLOSED
-    + """
-, pauses AS MATERIALIZED (
-    SELECT p.workflow_id, p.at AS start, coalesce(r.at, c.closed_at) AS stop
-    FROM events p
-    JOIN closed c USING (workflow_id)
-    LEFT JOIN LATERAL (
-        SELECT r.at FROM events r
-        WHERE r.workflow_id = p.workflow_id AND r.type = 'resumed' AND r.seq > p.seq
-        ORDER BY r.seq LIMIT 1
-    ) r ON true
-    WHERE p.type = 'paused'
-), steps AS (
-    -- Each agent step less its paused time, by one join and group: a per-step look-up of the pauses
-    -- read the whole window again for every step (100 s over 100,000 cases, bench figure j).
-    SELECT c.workflow_id, c.cause,
-           extract(epoch FROM st.completed_at - st.started_at)::float8 - coalesce(sum(extract(epoch FROM
-               greatest(interval '0', least(st.completed_at, p.stop) - greatest(st.started_at, p.start)))::float8)
-               FILTER (WHERE p.start IS NOT NULL), 0) AS seconds
-    FROM closed c
-    JOIN case_steps st USING (workflow_id)
-    LEFT JOIN pauses p ON p.workflow_id = st.workflow_id
-    WHERE st.step <> 'follow_up' AND st.completed_at IS NOT NULL
-    GROUP BY c.workflow_id, c.cause, st.round, st.step, st.started_at, st.completed_at
-), per_case AS (
-    SELECT cause, sum(seconds) AS seconds FROM steps GROUP BY workflow_id, cause
-)
-SELECT cause, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median_agent_step
-FROM per_case
-GROUP BY cause
 """
 )
 
@@ -247,8 +207,6 @@ async def causes_report(
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(CAUSES_SQL, since, until)
         money = await conn.fetch(COMPENSATION_SQL, since, until)
-        csat = {r["cause"]: r for r in await conn.fetch(CSAT_SQL, since, until)}
-        agent = {r["cause"]: r["median_agent_step"] for r in await conn.fetch(AGENT_STEPS_SQL, since, until)}
         before = {r["cause"]: r["cases"] for r in await conn.fetch(COUNTS_SQL, *previous)}
         weekly = await conn.fetch(WEEKS_SQL, first_week, until)
         actions = prevention.by_cause(await prevention.actions(conn, now=now, weeks=effect_weeks))
@@ -264,7 +222,6 @@ async def causes_report(
     for cause in set(found) | set(before) | set(actions):
         r = found.get(cause)
         cases = r["cases"] if r else 0
-        scores = csat.get(cause)
         causes.append(
             CauseRow(
                 cause=cause,
@@ -274,8 +231,8 @@ async def causes_report(
                 reopen_rate=round(r["reopened"] / cases, 3) if r else None,
                 compensation=compensation.get(cause, {}),
                 median_handling_s=_seconds(r["median_handling"]) if r else None,
-                median_agent_step_s=_seconds(agent.get(cause)),
-                csat=Csat(n=scores["n"], mean=_round(scores["mean"], 2)) if scores else Csat(n=0, mean=None),
+                median_agent_step_s=_seconds(r["median_agent_step"]) if r else None,
+                csat=Csat(n=r["csat_n"], mean=_round(r["csat_mean"], 2)) if r else Csat(n=0, mean=None),
                 breaches=r["breaches"] if r else 0,
                 trend=Trend(previous_cases=before.get(cause, 0), change=cases - before.get(cause, 0)),
                 prevention=actions.get(cause, CausePrevention()),

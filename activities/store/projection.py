@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.cause_feed import CauseWatchFeed
-from activities.store import privacy
+from activities.store import case_figures, privacy
 from recovery.codec import EncryptionCodec
 from workflows.effects import PROJECT_EVENTS, ProjectionBatch
 from workflows.models import CaseStatus, DomainEvent, case_id_of
@@ -135,6 +135,7 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
     result.case = case
     if case is not None:
         case["last_seq"] = result.last_seq
+        case.update(case_figures.figures([by_seq[s] for s in range(1, seq)], result.steps, case["closed_at"]))
     return result
 
 
@@ -192,6 +193,7 @@ _CASE_COLUMNS = [
     "anomalies",
     "last_seq",
     "assignee",
+    *case_figures.COLUMNS,
 ]
 _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "completed_at", "breached"]
 _COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+import activities.store
 from activities.store.projection import ProjectionBatch, project
 from recovery.causes import causes_report, window
 from recovery.report_text import format_causes
@@ -301,3 +303,40 @@ async def test_empty_database(db: asyncpg.Pool) -> None:
     report = await causes_report(db, since=S, until=UNTIL)
     assert report.causes == [] and report.weeks == []
     assert format_causes(report).count("(none)") == 2
+
+
+FIGURES = {  # per case, by hand (see cases()): reopenings, scored answers, their sum, agent-step seconds
+    "c1": (0, 1, Decimal(5), 14400.0),
+    "c2": (0, 1, Decimal(4), 21600.0),
+    "c3": (1, 2, Decimal(6), 25200.0),
+    "w1": (0, 0, None, 25200.0),
+    "w2": (0, 1, Decimal(3), 9000.0),
+    "x1": (0, 0, None, 14400.0),
+    "p1": (0, 1, Decimal(5), 93600.0),
+    "open": (0, 0, None, None),  # not closed: no agent-step time yet
+}
+
+
+async def stored_figures(db: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
+    rows = await db.fetch("SELECT case_id, reopen_count, csat_answers, csat_total, agent_step_s FROM cases")
+    return {r["case_id"]: tuple(r)[1:] for r in rows}
+
+
+async def test_the_projection_writes_each_cases_figures(db: asyncpg.Pool) -> None:
+    await seed(db)
+    figures = await stored_figures(db)
+    assert {key: figures[key] for key in FIGURES} == FIGURES
+
+
+async def test_migration_017_computes_the_same_figures_for_stored_cases(db: asyncpg.Pool) -> None:
+    """Cases projected before migration 017 get, from their events and steps, what the projection writes."""
+    await seed(db)
+    projected = await stored_figures(db)
+    await db.execute(
+        "ALTER TABLE cases DROP COLUMN reopen_count, DROP COLUMN csat_answers, DROP COLUMN csat_total, "
+        "DROP COLUMN agent_step_s"
+    )
+    migration = Path(activities.store.__file__).parent / "migrations" / "017_case_figures.sql"
+    await db.execute(migration.read_text())
+    assert await stored_figures(db) == projected
+    assert by_cause(await causes_report(db, since=S, until=UNTIL)) == EXPECTED
