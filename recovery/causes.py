@@ -120,17 +120,14 @@ GROUP BY c.cause
 """
 )
 
-COMPENSATION_SQL = (
-    _CLOSED
-    + """
-SELECT c.cause, cc.currency, sum(cc.amount) AS amount
-FROM case_compensations cc
-JOIN closed c USING (workflow_id)
-WHERE cc.currency IS NOT NULL AND cc.amount IS NOT NULL
-GROUP BY c.cause, cc.currency
-ORDER BY c.cause, cc.currency
+# Each compensation row carries its case's close and root cause (written with it by the projection).
+COMPENSATION_SQL = f"""
+SELECT coalesce(case_root_cause, '{UNSPECIFIED}') AS cause, currency, sum(amount) AS amount
+FROM case_compensations
+WHERE case_closed_at >= $1 AND case_closed_at < $2 AND currency IS NOT NULL AND amount IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1, 2
 """
-)
 
 COUNTS_SQL = (
     _CLOSED

@@ -136,6 +136,8 @@ def fold(workflow_id: str, events: list[DomainEvent]) -> Projection:
     if case is not None:
         case["last_seq"] = result.last_seq
         case.update(case_figures.figures([by_seq[s] for s in range(1, seq)], result.steps, case["closed_at"]))
+        for compensation in result.compensations:  # the causes report sums money by cause without a join
+            compensation.update(case_closed_at=case["closed_at"], case_root_cause=case["root_cause"])
     return result
 
 
@@ -196,7 +198,7 @@ _CASE_COLUMNS = [
     *case_figures.COLUMNS,
 ]
 _STEP_COLUMNS = ["workflow_id", "round", "step", "severity", "started_at", "completed_at", "breached"]
-_COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at"]
+_COMP_COLUMNS = ["workflow_id", "seq", "kind", "amount", "currency", "issued_at", "case_closed_at", "case_root_cause"]
 
 
 _INSERT_EVENT = (

@@ -322,21 +322,36 @@ async def stored_figures(db: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
     return {r["case_id"]: tuple(r)[1:] for r in rows}
 
 
+async def stored_money(db: asyncpg.Pool) -> set[tuple[object, ...]]:
+    rows = await db.fetch(
+        "SELECT workflow_id, seq, amount, currency, case_closed_at, case_root_cause FROM case_compensations"
+    )
+    return {tuple(r) for r in rows}
+
+
 async def test_the_projection_writes_each_cases_figures(db: asyncpg.Pool) -> None:
     await seed(db)
     figures = await stored_figures(db)
     assert {key: figures[key] for key in FIGURES} == FIGURES
+    money = {(wid, seq): (closed_at, cause) for wid, seq, _, _, closed_at, cause in await stored_money(db)}
+    assert money[("complaint-c3", 12)] == (S + 23 * D + 1 * H, "carrier")  # the second compensation of c3
+    differ = "cc.case_closed_at IS DISTINCT FROM c.closed_at OR cc.case_root_cause IS DISTINCT FROM c.root_cause"
+    assert (
+        await db.fetchval(f"SELECT count(*) FROM case_compensations cc JOIN cases c USING (workflow_id) WHERE {differ}")
+        == 0
+    )
 
 
 async def test_migration_017_computes_the_same_figures_for_stored_cases(db: asyncpg.Pool) -> None:
     """Cases projected before migration 017 get, from their events and steps, what the projection writes."""
     await seed(db)
-    projected = await stored_figures(db)
+    projected, money = await stored_figures(db), await stored_money(db)
     await db.execute(
         "ALTER TABLE cases DROP COLUMN reopen_count, DROP COLUMN csat_answers, DROP COLUMN csat_total, "
-        "DROP COLUMN agent_step_s"
+        "DROP COLUMN agent_step_s; "
+        "ALTER TABLE case_compensations DROP COLUMN case_closed_at, DROP COLUMN case_root_cause"
     )
     migration = Path(activities.store.__file__).parent / "migrations" / "017_case_figures.sql"
     await db.execute(migration.read_text())
-    assert await stored_figures(db) == projected
+    assert await stored_figures(db) == projected and await stored_money(db) == money
     assert by_cause(await causes_report(db, since=S, until=UNTIL)) == EXPECTED

@@ -49,3 +49,21 @@ LEFT JOIN scores USING (workflow_id)
 LEFT JOIN agent USING (workflow_id)
 WHERE c.workflow_id = k.workflow_id
   AND (reopens.n IS NOT NULL OR scores.n IS NOT NULL OR agent.seconds IS NOT NULL);
+
+-- Each compensation row carries its case's close and root cause, so the report sums money by cause
+-- without joining `cases`.
+ALTER TABLE case_compensations
+    ADD COLUMN case_closed_at  timestamptz,
+    ADD COLUMN case_root_cause text;
+
+UPDATE case_compensations cc
+SET case_closed_at = c.closed_at, case_root_cause = c.root_cause
+FROM cases c
+WHERE c.workflow_id = cc.workflow_id AND c.closed_at IS NOT NULL;
+
+-- The report's per-cause pass reads only this index (an index-only scan, in cause order, so its
+-- GROUP BY needs no sort; a window of a few weeks skips to each cause's part). root_cause is included
+-- as well: an index-only scan needs every column the expression reads.
+CREATE INDEX cases_closed_by_cause_figures ON cases ((coalesce(root_cause, 'unspecified')), closed_at)
+    INCLUDE (root_cause, opened_at, contact_count, breaches, reopen_count, csat_answers, csat_total, agent_step_s)
+    WHERE closed_at IS NOT NULL;
