@@ -59,7 +59,7 @@ def targets(figs: Figs, out: Targets) -> None:
             j["value"],
             "<=",
             2.0,
-            f"{len(j['queries'])} queries and the prevention actions' in one repeatable-read transaction over "
+            f"{len(j['queries'])} queries, then the prevention actions, in one repeatable-read transaction over "
             f"{j['report_cases']} cases; the slowest under EXPLAIN ANALYZE: {_slowest(j)}",
         )
 
