@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from console import prevention, readmodel, views
+from console import csat_page, prevention, readmodel, views
 from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
@@ -391,6 +391,7 @@ def build_router(
             error=None,
         )
 
+    csat_page.add_routes(router, page=page, signed_in=signed_in, database=database)
     prevention.add_routes(
         router,
         settings=settings,

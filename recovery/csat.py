@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
+from recovery.report_window import checked_window
 from workflows.policy import Severity
 
 CUSTOMER_ACTOR = "customer"
@@ -161,3 +162,12 @@ async def fetch_csat(conn: asyncpg.Connection, since: datetime | None, until: da
         ],
     )
     return CsatReport(customers=customers, agent_entered=AgentScores(**dict(agents)))
+
+
+async def csat_report(
+    pool: asyncpg.Pool, *, since: datetime | None = None, until: datetime | None = None
+) -> CsatReport:
+    """The CSAT section alone (the console's CSAT page), for the cases opened in [since, until)."""
+    since, until = checked_window(since, until)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await fetch_csat(conn, since, until)
