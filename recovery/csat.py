@@ -91,43 +91,45 @@ WITH selected AS (
 CUSTOMERS_SQL = (
     _SELECTED
     + f"""
-, asked AS (
-    SELECT a.workflow_id, a.seq,
-           (SELECT min(d.seq) FROM events d
-            WHERE d.workflow_id = a.workflow_id AND d.type = 'follow_up_done' AND d.seq > a.seq) AS done_seq
-    FROM events a
-    JOIN selected USING (workflow_id)
-    WHERE a.type = 'follow_up_asked'
-), questions AS (  -- one per follow-up: the engine asks once, but a question is what a `done` closes
-    SELECT workflow_id, min(seq) AS asked_seq, done_seq FROM asked GROUP BY workflow_id, done_seq
-), answers AS (
-    SELECT DISTINCT ON (q.workflow_id, q.asked_seq)
-           q.workflow_id, q.asked_seq,
+-- Each follow-up event numbered by the `follow_up_done` events before it: question k is asked after
+-- the k-th done and recorded by the (k+1)-th, so one sorted pass finds every question's answers.
+, flow AS MATERIALIZED (
+    SELECT e.workflow_id, e.seq, e.type,
+           e.actor = $4 AND (e.type = 'follow_up_done'
+                             OR (e.type = 'customer_replied' AND starts_with(e.data->>'event_id', $5)))
+               AS by_customer,
            CASE WHEN e.type = 'follow_up_done' AND jsonb_typeof(e.data->'csat') = 'number'
                 THEN (e.data->>'csat')::int
                 WHEN e.type = 'customer_replied'
                 THEN substring(e.data->>'text' FROM $3)::int
-           END AS score
-    FROM questions q
-    JOIN events e ON e.workflow_id = q.workflow_id
-                 AND e.seq > q.asked_seq AND (q.done_seq IS NULL OR e.seq <= q.done_seq)
-    WHERE e.actor = $4
-      AND (e.type = 'follow_up_done'
-           OR (e.type = 'customer_replied' AND starts_with(e.data->>'event_id', $5)))
-    ORDER BY q.workflow_id, q.asked_seq, e.seq DESC
+           END AS score,
+           count(*) FILTER (WHERE e.type = 'follow_up_done') OVER (
+               PARTITION BY e.workflow_id ORDER BY e.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+           ) AS k
+    FROM events e
+    JOIN selected USING (workflow_id)
+    WHERE e.type IN ('follow_up_asked', 'follow_up_done', 'customer_replied')
+), questions AS (  -- the engine asks once per follow-up; a second ask before the answer is the same question
+    SELECT workflow_id, k, min(seq) AS asked_seq FROM flow WHERE type = 'follow_up_asked' GROUP BY workflow_id, k
+), answers AS (  -- the customer's last answer to each question
+    SELECT DISTINCT ON (f.workflow_id, f.k) f.workflow_id, f.k, f.score
+    FROM flow f
+    JOIN questions q USING (workflow_id, k)
+    WHERE f.by_customer AND f.seq > q.asked_seq
+    ORDER BY f.workflow_id, f.k, f.seq DESC
 )
 SELECT grouping(s.severity) = 0                                        AS per_severity,
        grouping(s.root_cause) = 0                                      AS per_root_cause,
        s.severity,
        s.root_cause,
        count(*)                                                        AS asked,
-       count(a.asked_seq)                                              AS answered,
-       round(100.0 * count(a.asked_seq) / nullif(count(*), 0), 1)::float8 AS response_rate_pct,
+       count(a.k)                                                      AS answered,
+       round(100.0 * count(a.k) / nullif(count(*), 0), 1)::float8      AS response_rate_pct,
        count(a.score)                                                  AS n,
        round(avg(a.score), 2)::float8                                  AS mean
 FROM questions q
 JOIN selected s USING (workflow_id)
-LEFT JOIN answers a USING (workflow_id, asked_seq)
+LEFT JOIN answers a USING (workflow_id, k)
 GROUP BY GROUPING SETS ((), (s.severity), (s.root_cause))
 ORDER BY array_position(ARRAY{_SEVERITIES!r}::text[], s.severity), s.severity, s.root_cause
 """

@@ -175,3 +175,11 @@ async def test_the_text_report_shows_the_two_kinds_apart(db: asyncpg.Pool) -> No
     assert [line.split()[0] for line in by_cause] == ["carrier", "warehouse", "open"]
     agents = lines.index("Scores entered by agents (not the customers' own)")
     assert lines[agents + 3].split() == ["3", "3.67"]
+
+
+async def test_a_question_asked_again_before_any_answer_counts_once(db: asyncpg.Pool) -> None:
+    case = Case("y", T0, "low").asked().asked().middle(3).done(AGENT, "no_response")
+    assert await project(db, ProjectionBatch(workflow_id="complaint-y", case_id="y", events=case.events))
+    customers = (await sla_report(db)).csat.customers
+    assert customers.model_dump(exclude={"by_severity", "by_root_cause"}) == figures(1, 1, 100.0, 1, 3.0)
+    assert customers.by_root_cause[0].root_cause == "open"
