@@ -38,6 +38,7 @@ from authlib.common.security import generate_token
 from authlib.deprecate import AuthlibDeprecationWarning  # first: it sets its warning to "always"
 
 from console.session import OIDC_PREFIX
+from starter.agents import CUSTOMER_ID
 
 with warnings.catch_warnings():
     # Authlib 1.9 deprecates authlib.jose (for joserfc, kept until Authlib 2.0) and its httpx client's
@@ -270,6 +271,13 @@ class OidcClient:
                 f"Your account at {self.config.label} has no usable {self.config.agent_claim} to sign in with "
                 "(1–80 letters, digits, '.', '_', '@' or '-'). Ask your administrator.",
                 f"claim {self.config.agent_claim!r} missing or not an agent id",
+            )
+        if agent == CUSTOMER_ID:  # the case page's actor: the agent's steps would pass for the customer's
+            raise OidcRefused(
+                403,
+                f"Your {self.config.agent_claim} at {self.config.label} is “{agent}”, a name kept for customers. "
+                "Ask your administrator for another one.",
+                f"claim {self.config.agent_claim!r} is the reserved id {agent!r}",
             )
         return agent
 
