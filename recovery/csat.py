@@ -12,7 +12,7 @@ before the follow-up is recorded (the next `follow_up_done`):
   (`customer_replied` from the page's score form, "The customer scored 3: …").
 
 The customer's last answer to a question is its score. A follow-up that ended `no_response`, or
-one an agent recorded for the customer, is asked and not answered. Agents' scores (`csat` on a
+that an agent recorded with no answer from the page, is asked and not answered. Agents' scores (`csat` on a
 `follow_up_done` by anyone but `customer`) are counted on their own and never enter the customers'
 figures. Severity is the case's current one; root cause is the one it closed with, `open` before.
 """
@@ -154,9 +154,10 @@ async def fetch_csat(conn: asyncpg.Connection, since: datetime | None, until: da
     """The CSAT section of the cases opened in [since, until), in the caller's transaction."""
     rows = await conn.fetch(CUSTOMERS_SQL, since, until, SCORE_TEXT, CUSTOMER_ACTOR, SCORE_EVENT_ID)
     agents = await conn.fetchrow(AGENTS_SQL, since, until, CUSTOMER_ACTOR)
-    total = next((r for r in rows if not r["per_severity"] and not r["per_root_cause"]), None)
+    # The grand total: the empty grouping set gives its row even when no case was asked.
+    (total,) = [r for r in rows if not r["per_severity"] and not r["per_root_cause"]]
     customers = CustomersCsat(
-        **(_figures(total) if total else {"asked": 0, "answered": 0, "response_rate_pct": None, "n": 0, "mean": None}),
+        **_figures(total),
         by_severity=[SeverityCsat(severity=r["severity"], **_figures(r)) for r in rows if r["per_severity"]],
         by_root_cause=[
             RootCauseCsat(root_cause=r["root_cause"], **_figures(r))
