@@ -3,7 +3,9 @@ a CSRF token bound to the session, and logout that ends the session on the serve
 
 The cookie only names a session; whether it is still valid is the session store's answer
 (PostgreSQL, `console.session_store`), checked on every request together with the current agents
-file: an agent removed from it, or whose token was rotated, is signed out at their next request.
+file: an agent removed from it, or whose token was rotated, is signed out at their next request. A
+session signed in through the OIDC provider is ended by the provider instead: by a back-channel
+logout (console/oidc_logout.py) or at the periodic userinfo re-check (`provider_check`).
 
 Stdlib HMAC-SHA256 instead of a session library: the cookie carries four fields and the rules fit on
 a page, so a dependency would add more than it saves.

@@ -93,3 +93,11 @@ async def test_a_token_session_cannot_pass_for_an_oidc_one() -> None:
     keeper = SessionKeeper()
     _, cookie = await keeper.issue("rita.lead", "team-lead", "UTC", "not-an-oidc-fingerprint")
     assert (await keeper.read(cookie, agents)) is None
+
+
+def test_the_recheck_interval_comes_from_the_environment() -> None:
+    assert OidcConfig.from_env(ENV).recheck_seconds == 300  # type: ignore[union-attr]
+    assert OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": "0"}).recheck_seconds == 0  # type: ignore[union-attr]
+    for bad in ("soon", "-1", "90000"):
+        with pytest.raises(OidcConfigError, match="RECOVERY_OIDC_RECHECK_SECONDS"):
+            OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": bad})
