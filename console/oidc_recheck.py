@@ -70,6 +70,12 @@ class ProviderRecheck:
             return True
         if not await self.store.claim_check(key, config.recheck_seconds):
             return True  # another request is asking the provider for this session right now
+        try:
+            return await self._recheck(key, stored, link)
+        finally:
+            await self.store.release_check(key)
+
+    async def _recheck(self, key: str, stored: StoredSession, link: ProviderLink) -> bool:
         answer = await self.ask(link)
         if isinstance(answer, Unreachable):
             log.warning("OIDC re-check of %s skipped, the session goes on: %s", stored.agent, answer.reason)
@@ -81,9 +87,16 @@ class ProviderRecheck:
                     await self.store.save_tokens(key, answer.access_token, answer.refresh_token)
                 return True
             answer = Refused(problem)
+        elif await self._refreshed_meanwhile(key, link):
+            return True  # a concurrent request refreshed first, and the provider rotated the token we used
         ended = await self.store.end_subject(stored.token_fp, link.sub, None)
         log.info("OIDC re-check: %s signed out (%d sessions): %s", stored.agent, ended, answer.reason)
         return False
+
+    async def _refreshed_meanwhile(self, key: str, link: ProviderLink) -> bool:
+        now = await self.store.lookup(key)
+        fresh = now.link.refresh_token if now is not None and now.live and now.link is not None else None
+        return fresh is not None and fresh != link.refresh_token
 
     def _mismatch(self, claims: Mapping[str, Any], stored: StoredSession, link: ProviderLink) -> str | None:
         config = self.client.config

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 CLEANUP_EVERY = 60.0
 """Seconds between deletions of expired sessions by one process (done on sign-in)."""
+CHECK_LEASE = 30.0
+"""Seconds a claimed re-check holds off the others (longer than its calls to the provider may take)."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,14 @@ class SessionStore(Protocol):
         ...
 
     async def claim_check(self, key: str, older_than: float) -> bool:
-        """Mark `key` as checked now if its last check is at least `older_than` seconds old: True for
-        the one caller that should ask the provider (concurrent requests do not all ask)."""
+        """Claim the re-check of `key` if its last check is at least `older_than` seconds old: True for
+        the one caller that should ask the provider. The claim holds for `CHECK_LEASE` seconds or
+        until `release_check`, so concurrent requests, on any replica, do not all ask (a provider
+        that rotates refresh tokens would refuse all but the first refresh)."""
+        ...
+
+    async def release_check(self, key: str) -> None:
+        """The claimed re-check is done: the next one is due `older_than` seconds from now."""
         ...
 
     async def save_tokens(self, key: str, access_token: str | None, refresh_token: str | None) -> None: ...
@@ -138,13 +146,20 @@ class PgSessions:
 
     async def claim_check(self, key: str, older_than: float) -> bool:
         pool = await self._database()
+        # checked_at in the future marks the check as under way; the row lock makes one UPDATE win
         claimed = await pool.fetchval(
-            "UPDATE console_sessions SET checked_at = now() WHERE sid = $1 AND ended_at IS NULL "
+            "UPDATE console_sessions SET checked_at = now() + make_interval(secs => $3) "
+            "WHERE sid = $1 AND ended_at IS NULL "
             "AND (checked_at IS NULL OR checked_at <= now() - make_interval(secs => $2)) RETURNING true",
             key,
             float(older_than),
+            CHECK_LEASE,
         )
         return bool(claimed)
+
+    async def release_check(self, key: str) -> None:
+        pool = await self._database()
+        await pool.execute("UPDATE console_sessions SET checked_at = now() WHERE sid = $1", key)
 
     async def save_tokens(self, key: str, access_token: str | None, refresh_token: str | None) -> None:
         pool = await self._database()
@@ -211,8 +226,13 @@ class MemorySessions:
         now = time.time()
         if row is None or not row.stored.live or (row.checked is not None and now - row.checked < older_than):
             return False
-        row.checked = now
+        row.checked = now + CHECK_LEASE
         return True
+
+    async def release_check(self, key: str) -> None:
+        row = self._rows.get(key)
+        if row is not None:
+            row.checked = time.time()
 
     async def save_tokens(self, key: str, access_token: str | None, refresh_token: str | None) -> None:
         row = self._rows.get(key)

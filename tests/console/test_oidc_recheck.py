@@ -5,6 +5,7 @@ an expired access token is refreshed; a provider that is down or erroring signs 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -72,6 +73,19 @@ async def test_an_expired_access_token_is_refreshed_and_a_refused_refresh_signs_
     site.provider.expire_access_tokens()
     await site.provider.remove_user(LEAD["sub"], notify=False)  # the refresh is refused: invalid_grant
     assert signed_out(await page(a, cookie))
+
+
+async def test_concurrent_requests_refreshing_at_once_sign_nobody_out(site: Replicas) -> None:
+    """The provider rotates refresh tokens: of requests refreshing the same one at once, all but the
+    first are refused `invalid_grant`, which must not read as the user being gone."""
+    a, b = site.urls
+    cookie = await sign_in(site, a)
+    for _ in range(3):
+        site.provider.expire_access_tokens()
+        answers = await asyncio.gather(*(page(url, cookie) for url in (a, b, a, b, a, b)))
+        assert [r.status_code for r in answers] == [200] * 6
+    assert site.provider.refreshes >= 3
+    assert (await page(a, cookie)).status_code == 200
 
 
 async def test_a_provider_that_is_down_signs_nobody_out(site: Replicas, caplog: pytest.LogCaptureFixture) -> None:

@@ -85,7 +85,10 @@ async def test_the_process_local_store_ends_a_provider_users_sessions_and_drops_
     await store.create("k2", "rita", "team-lead", "oidc:x", far, ProviderLink("u-1", "s-2", "at-2", "rt-2"))
     await store.create("k3", "olga", "agent", "oidc:x", far, ProviderLink("u-3", "s-3", "at-3", "rt-3"))
     assert not await store.claim_check("k1", 300)  # just signed in: checked
-    assert await store.claim_check("k1", 0) and await store.claim_check("k1", 0)
+    assert await store.claim_check("k1", 0)
+    assert not await store.claim_check("k1", 0)  # under way: a concurrent request does not ask too
+    await store.release_check("k1")
+    assert await store.claim_check("k1", 0)
     await store.save_tokens("k1", "at-new", "rt-new")
     assert (await store.lookup("k1")).link == ProviderLink("u-1", "s-1", "at-new", "rt-new")  # type: ignore[union-attr]
     assert await store.end_subject("oidc:other", "u-1", None) == 0  # another provider's user
