@@ -5,11 +5,13 @@ and end nothing; refused tokens are rate limited per address."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+import console.live
 from starter.intake import IntakeConfig
 from starter.intake.config import RateLimits
 from tests.console.oidc_provider import Provider
@@ -57,6 +59,8 @@ async def test_a_user_removed_at_the_provider_loses_every_session_on_every_repli
             assert signed_out(await page(url, cookie))
             assert await live_status(url, cookie) == 401
         assert (await page(url, olga)).status_code == 200  # another user's session is untouched
+        api = await page(url, on_a, "/v1/reports/sla")  # the API takes bearer tokens, never the cookie
+        assert api.status_code == 401 and api.json()["error"] == "unauthorized"
     ended = await site.db.fetch(
         "SELECT ended_at, access_token, refresh_token FROM console_sessions WHERE oidc_sub = 'u-1'"
     )
@@ -134,3 +138,25 @@ async def test_refused_logout_tokens_are_rate_limited_per_address(db_url: str, m
         assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
         assert int(limited.headers["retry-after"]) >= 1
         assert (await page(site.urls[0], cookie)).status_code == 200  # the limited one ended nothing
+
+
+async def test_an_open_live_stream_ends_with_the_session(site: Replicas, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console.live, "KEEPALIVE_SECONDS", 0.2)  # the session is asked again at each keepalive
+    a, b = site.urls
+    cookie = await sign_in(site, a)
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with http.stream("GET", f"{b}/live", headers={"Cookie": f"recovery_session={cookie}"}) as stream:
+            assert stream.status_code == 200
+            chunks = stream.aiter_text()
+            seen = ""
+            while seen.count("keepalive") < 2:  # signed in: the stream goes on
+                seen += await asyncio.wait_for(anext(chunks), 5)
+            answer = await site.provider.remove_user(LEAD["sub"])
+            assert answer is not None and answer.status_code == 200
+
+            async def drain() -> None:
+                async for _ in chunks:
+                    pass
+
+            await asyncio.wait_for(drain(), 5)  # ended by the server, not left open
+    assert await live_status(b, cookie) == 401
