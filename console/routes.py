@@ -339,11 +339,16 @@ def build_router(
 
     @router.get("/live")
     async def live(request: Request, case: str = "") -> Response:
-        session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session = await keeper.read(cookie, settings.agents)
         if session is None:
             return Response("sign in first", status_code=401)
+
+        async def still_signed_in() -> bool:
+            return await keeper.read(cookie, settings.agents) is not None
+
         return StreamingResponse(
-            changes.stream(workflow_id_for(case) if case else None),
+            changes.stream(workflow_id_for(case) if case else None, still_signed_in),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

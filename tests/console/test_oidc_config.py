@@ -104,3 +104,11 @@ def test_the_customers_actor_id_cannot_sign_in() -> None:
         client.agent_of({"preferred_username": "customer"})
     assert refused.value.status == 403 and "kept for customers" in refused.value.text
     assert client.agent_of({"preferred_username": "customer.care"}) == "customer.care"
+
+
+def test_the_recheck_interval_comes_from_the_environment() -> None:
+    assert OidcConfig.from_env(ENV).recheck_seconds == 300  # type: ignore[union-attr]
+    assert OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": "0"}).recheck_seconds == 0  # type: ignore[union-attr]
+    for bad in ("soon", "-1", "90000"):
+        with pytest.raises(OidcConfigError, match="RECOVERY_OIDC_RECHECK_SECONDS"):
+            OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": bad})
