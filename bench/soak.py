@@ -28,7 +28,7 @@ import httpx
 
 from activities.store.projection import stored_status
 from bench.common import ROOT, free_port, rss_kib, say, subprocess_env, summary
-from bench.procs import CpuMeter, Groups
+from bench.procs import CpuMeter, Groups, busy_cpu_seconds, load_average
 from bench.soak_load import Load
 from bench.storm_workers import EscalationLog
 from workflows.policy_files import default_policy_text
@@ -189,9 +189,10 @@ async def figure_soak(address: str, database_url: str, tmp: Path, groups: Groups
                 "api": lambda: [api.pid],
                 "worker": lambda: [worker.pid],
                 **{k: groups[k] for k in ("temporal", "postgres")},
+                "load": lambda: [os.getpid()],
             }
         )
-        load = Load(url, duration, budget_s, nonce, sampler.due_at, lambda w: escalations.escalations.get(w))
+        soak = Load(url, duration, budget_s, nonce, sampler.due_at, lambda w: escalations.escalations.get(w))
 
         async def read_log() -> None:
             while True:
@@ -202,6 +203,7 @@ async def figure_soak(address: str, database_url: str, tmp: Path, groups: Groups
 
         def started() -> None:
             sampler.t0 = time.monotonic()
+            cpu["machine_busy"] = -busy_cpu_seconds()
             meter.start()
             background.append(asyncio.create_task(sampler.every(interval)))
 
@@ -209,20 +211,25 @@ async def figure_soak(address: str, database_url: str, tmp: Path, groups: Groups
             background[-1].cancel()
             await sampler.sample()  # the end of the load, its clients and stream still open
             cpu.update(meter.stop())
+            cpu["machine_busy"] = round(cpu["machine_busy"] + busy_cpu_seconds(), 1)
+            load["load_average"] = load_average()
 
         cpu: dict[str, float] = {}
+        load: dict[str, Any] = {}
         try:
             await sampler.sample()
-            await load.run(started, ending)
+            await soak.run(started, ending)
             # escalations due in the last seconds: their notice may still be on its way
             grace = time.time() + 10
-            while time.time() < grace and any(w not in escalations.read() for w in load.short_due):
+            while time.time() < grace and any(w not in escalations.read() for w in soak.short_due):
                 await asyncio.sleep(0.25)
         finally:
             for task in background:
                 task.cancel()
             await conn.close()
-    return result(load, sampler.samples, escalations.escalations, cpu, duration, budget_s, interval)
+    return result(soak, sampler.samples, escalations.escalations, cpu, duration, budget_s, interval) | {
+        "load_average_at_end": load.get("load_average")
+    }
 
 
 def _at(samples: list[dict[str, Any]], t: float) -> dict[str, Any]:
@@ -254,9 +261,13 @@ def result(
     for proc in ("api", "worker"):
         a, b = half["rss_kib"][proc], end["rss_kib"][proc]
         rss[proc] = {"at_half_kib": a, "at_end_kib": b, "growth_pct": round(100 * (b - a) / a, 2)}
-    fds_total = _halves(samples, half["t_s"], lambda s: sum(v or 0 for v in s["fds"].values()))
-    if fds_total["growth"] is not None and fds_total["max_first_half"]:
-        fds_total["growth_pct"] = round(100 * fds_total["growth"] / fds_total["max_first_half"], 2)
+    fds = {
+        "api+worker": _halves(samples, half["t_s"], lambda s: (s["fds"]["api"] or 0) + (s["fds"]["worker"] or 0)),
+        "postgres": _halves(samples, half["t_s"], lambda s: s["fds"]["postgres"]),
+    }
+    for group in fds.values():
+        if group["growth"] is not None and group["max_first_half"]:
+            group["growth_pct"] = round(100 * group["growth"] / group["max_first_half"], 2)
     late = [escalations[w] - due for w, due in load.short_due.items() if w in escalations]
     return {
         "value": ms["all"]["p95"],
@@ -285,17 +296,18 @@ def result(
         "error_samples": calls.samples,
         "rss": rss,
         "pg_connections": _halves(samples, half["t_s"], lambda s: s["pg_connections"]),
-        "fds": fds_total,
+        "fds": fds,
         "open_cases": {"at_half": half["open_cases"], "at_end": end["open_cases"]},
+        "postgres_processes": {"at_half": half["postgres_processes"], "at_end": end["postgres_processes"]},
         "deadline_lateness_s": summary(late),
         "escalations_missing": len(load.short_due) - len(late),
         "cpu_seconds": cpu,
         "samples": samples,
         "method": "a real `recovery api` and `recovery worker` as subprocesses; latency = every request's round trip "
         "from the load's httpx clients (the live stream excepted); RSS growth = the sample nearest half-way vs the "
-        "last; flat = no higher value of PostgreSQL's client connections (or of all the API's, worker's and "
-        "PostgreSQL's open fds) after half-way than before it; lateness = escalation notice start in the worker "
-        "(its log) - the case's acknowledge deadline (read model)",
+        "last; flat = PostgreSQL's client connections never higher after half-way than before it, the open fds "
+        "(API + worker, and all PostgreSQL processes) at most 10 % higher; lateness = escalation notice start in "
+        "the worker (its log) - the case's acknowledge deadline (read model)",
     }
 
 

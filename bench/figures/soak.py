@@ -17,11 +17,21 @@ async def run(ctx: Context) -> Figs:
 def _slowest(fig: dict[str, Any]) -> str:
     kinds = {k: v for k, v in fig["api_latency_ms"].items() if k != "all" and v["p95"] is not None}
     worst = sorted(kinds.items(), key=lambda kv: -kv[1]["p95"])[:3]
-    cpu = ", ".join(f"{k} {v:.0f}" for k, v in fig["cpu_seconds"].items())
+    cpu = dict(fig["cpu_seconds"])
+    busy = cpu.pop("machine_busy", None)
+    ours = sum(cpu.values())
+    machine = (
+        f", {ours:.0f} of the machine's {busy:.0f} busy CPU-s (other processes {busy - ours:.0f}; "
+        f"load average at the end {fig.get('load_average_at_end')})"
+        if busy is not None
+        else ""
+    )
     return (
         "slowest kinds at p95: "
         + ", ".join(f"{k} {v['p95']} ms (n={v['n']})" for k, v in worst)
-        + f"; CPU-s over the soak: {cpu}"
+        + "; CPU-s over the soak: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        + machine
     )
 
 
@@ -51,15 +61,16 @@ def targets(figs: Figs, out: Targets) -> None:
         0,
         f"max {conns['max_first_half']} before half-way, {conns['max_second_half']} after",
     )
-    fds = fig["fds"]
-    out.add(
-        "soak/fds",
-        "soak: open fds (API+worker+PostgreSQL), new high after half-way (%)",
-        fds.get("growth_pct"),
-        "<=",
-        5,
-        f"max {fds['max_first_half']} before half-way, {fds['max_second_half']} after",
-    )
+    for group, fds in fig["fds"].items():
+        out.add(
+            f"soak/fds-{group}",
+            f"soak: open fds of {group}, new high after half-way (%)",
+            fds.get("growth_pct"),
+            "<=",
+            10,
+            f"max {fds['max_first_half']} before half-way, {fds['max_second_half']} after"
+            + (_postgres_fds(fig) if group == "postgres" else ""),
+        )
     late = fig["deadline_lateness_s"]
     missing = fig["escalations_missing"]
     out.add(
@@ -72,6 +83,14 @@ def targets(figs: Figs, out: Targets) -> None:
         if missing
         else f"p50 {fmt(late['p50'])} s, max {fmt(late['max'])} s over {late['n']} escalations; {_slowest(fig)}",
     )
+
+
+def _postgres_fds(fig: dict[str, Any]) -> str:
+    procs = fig["postgres_processes"]
+    text = f"; PostgreSQL processes {procs['at_half']} at half-way, {procs['at_end']} at the end"
+    if procs["at_half"] == procs["at_end"]:
+        text += " (as many: each backend keeps open the relation files it has touched, up to max_files_per_process)"
+    return text
 
 
 def rows(t: Table, fig: dict[str, Any]) -> None:
@@ -91,19 +110,20 @@ def rows(t: Table, fig: dict[str, Any]) -> None:
             f"{r['at_half_kib'] / 1024:.0f} → {r['at_end_kib'] / 1024:.0f}, {r['growth_pct']:+.1f}",
             *t.v(f"soak/rss-{proc}"),
         )
-    conns, fds = fig["pg_connections"], fig["fds"]
+    conns = fig["pg_connections"]
     t.row(
         "",
         "  PostgreSQL connections max before / after half-way",
         f"{conns['max_first_half']} / {conns['max_second_half']}",
         *t.v("soak/pg-connections"),
     )
-    t.row(
-        "",
-        "  open fds max before / after half-way",
-        f"{fds['max_first_half']} / {fds['max_second_half']}",
-        *t.v("soak/fds"),
-    )
+    for group, fds in fig["fds"].items():
+        t.row(
+            "",
+            f"  open fds of {group}, max before / after half-way",
+            f"{fds['max_first_half']} / {fds['max_second_half']}",
+            *t.v(f"soak/fds-{group}"),
+        )
     late = fig["deadline_lateness_s"]
     t.row(
         "",

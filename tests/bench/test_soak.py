@@ -58,7 +58,8 @@ def test_a_short_soak_runs_the_whole_mix_without_an_error(tmp_path: Path) -> Non
         "soak/rss-api",
         "soak/rss-worker",
         "soak/pg-connections",
-        "soak/fds",
+        "soak/fds-api+worker",
+        "soak/fds-postgres",
         "soak/late",
     }
     assert "soak" in stdout  # the table has its rows
