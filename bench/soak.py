@@ -55,13 +55,17 @@ def fd_count(pid: int) -> int | None:
         return None
 
 
+class Exited(RuntimeError):
+    """A subprocess that exited before it was ready."""
+
+
 async def _started(command: list[str], env: dict[str, str], log: Path, ready: Any) -> subprocess.Popen[bytes]:
     """`command` as a subprocess logging to `log`, once `await ready(proc)` is true (within 60 s)."""
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not await ready(proc):
         if proc.poll() is not None:
-            raise RuntimeError(f"{' '.join(command[2:4])} exited with code {proc.returncode}; see {log}")
+            raise Exited(f"{' '.join(command[2:4])} exited with code {proc.returncode}; see {log}")
         if time.monotonic() > deadline:
             proc.terminate()
             raise RuntimeError(f"{' '.join(command[2:4])} was not ready within 60 s; see {log}")
@@ -87,26 +91,37 @@ async def api_and_worker(
     base = subprocess_env(DATABASE_URL=database_url, RECOVERY_POLICY=str(policy))
     base.pop("RECOVERY_INTAKE", None)
     base.pop("RECOVERY_METRICS_ADDRESS", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     worker_log, api_log = tmp / "soak-worker.log", tmp / "soak-api.log"
     worker_log.write_bytes(b"")
+    api_env = dict(base, RECOVERY_AGENTS=str(ROOT / "starter" / "dev_agents.toml"), RECOVERY_LOG_LEVEL="WARNING")
+    urls: list[str] = []
 
     async def api_ready(_proc: Any) -> bool:
         try:
             async with httpx.AsyncClient() as http:
-                return (await http.get(f"{url}/healthz", timeout=2)).status_code == 200
+                return (await http.get(f"{urls[-1]}/healthz", timeout=2)).status_code == 200
         except httpx.HTTPError:
             return False
+
+    async def start_api() -> subprocess.Popen[bytes]:
+        # on a shared machine another process may bind the free port first: the API exits, try another
+        for attempt in range(3):
+            port = free_port()
+            urls.append(f"http://127.0.0.1:{port}")
+            command = [*cli, "api", "--host", "127.0.0.1", "--port", str(port), "--address", address]
+            try:
+                return await _started([*command, "--task-queue", queue], api_env, api_log, api_ready)
+            except Exited:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def worker_ready(_proc: Any) -> bool:
         return b"worker started" in worker_log.read_bytes()
 
-    api_cmd = [*cli, "api", "--host", "127.0.0.1", "--port", str(port), "--address", address, "--task-queue", queue]
     worker_cmd = [*cli, "worker", "--address", address, "--task-queue", queue]
-    api_env = dict(base, RECOVERY_AGENTS=str(ROOT / "starter" / "dev_agents.toml"), RECOVERY_LOG_LEVEL="WARNING")
     started = await asyncio.gather(
-        _started(api_cmd, api_env, api_log, api_ready),
+        start_api(),
         _started(worker_cmd, dict(base, RECOVERY_LOG_LEVEL="INFO"), worker_log, worker_ready),
         return_exceptions=True,
     )
@@ -115,7 +130,7 @@ async def api_and_worker(
         for outcome in started:
             if isinstance(outcome, BaseException):
                 raise outcome
-        yield procs[0], procs[1], url, worker_log
+        yield procs[0], procs[1], urls[-1], worker_log
     finally:
         await asyncio.gather(*(_stop(p) for p in procs))
 
