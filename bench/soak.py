@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -59,6 +60,12 @@ class Exited(RuntimeError):
     """A subprocess that exited before it was ready."""
 
 
+def named(database_url: str, application: str) -> str:
+    """`database_url` with an `application_name` (asyncpg passes it on as a server setting), so
+    pg_stat_activity tells whose pool a connection is."""
+    return database_url + ("&" if urlsplit(database_url).query else "?") + f"application_name={application}"
+
+
 async def _started(command: list[str], env: dict[str, str], log: Path, ready: Any) -> subprocess.Popen[bytes]:
     """`command` as a subprocess logging to `log`, once `await ready(proc)` is true (within 60 s)."""
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
@@ -88,12 +95,17 @@ async def api_and_worker(
     """`recovery api` on a free port and `recovery worker` on `queue`, started side by side: the API,
     the worker, the API's URL and the worker's log."""
     cli = [sys.executable, "-m", "starter.cli"]
-    base = subprocess_env(DATABASE_URL=database_url, RECOVERY_POLICY=str(policy))
+    base = subprocess_env(RECOVERY_POLICY=str(policy))
     base.pop("RECOVERY_INTAKE", None)
     base.pop("RECOVERY_METRICS_ADDRESS", None)
     worker_log, api_log = tmp / "soak-worker.log", tmp / "soak-api.log"
     worker_log.write_bytes(b"")
-    api_env = dict(base, RECOVERY_AGENTS=str(ROOT / "starter" / "dev_agents.toml"), RECOVERY_LOG_LEVEL="WARNING")
+    api_env = dict(
+        base,
+        DATABASE_URL=named(database_url, "soak-api"),
+        RECOVERY_AGENTS=str(ROOT / "starter" / "dev_agents.toml"),
+        RECOVERY_LOG_LEVEL="WARNING",
+    )
     urls: list[str] = []
 
     async def api_ready(_proc: Any) -> bool:
@@ -120,9 +132,10 @@ async def api_and_worker(
         return b"worker started" in worker_log.read_bytes()
 
     worker_cmd = [*cli, "worker", "--address", address, "--task-queue", queue]
+    worker_env = dict(base, DATABASE_URL=named(database_url, "soak-worker"), RECOVERY_LOG_LEVEL="INFO")
     started = await asyncio.gather(
         start_api(),
-        _started(worker_cmd, dict(base, RECOVERY_LOG_LEVEL="INFO"), worker_log, worker_ready),
+        _started(worker_cmd, worker_env, worker_log, worker_ready),
         return_exceptions=True,
     )
     procs = [p for p in started if isinstance(p, subprocess.Popen)]
@@ -150,6 +163,10 @@ class Sampler:
                 "SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS clients, count(*) AS backends "
                 "FROM pg_stat_activity"
             )
+            owners = await self.conn.fetch(
+                "SELECT coalesce(nullif(application_name, ''), 'other') AS owner, count(*) AS n "
+                "FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1"
+            )
             open_cases = await self.conn.fetchval("SELECT count(*) FROM cases WHERE closed_at IS NULL")
         postgres = self.groups["postgres"]()
         self.samples.append(
@@ -163,6 +180,7 @@ class Sampler:
                 },
                 "postgres_processes": len(postgres),
                 "pg_connections": row["clients"],
+                "pg_connections_by_owner": {r["owner"].removeprefix("soak-"): r["n"] for r in owners},
                 "pg_backends": row["backends"],
                 "open_cases": open_cases,
             }
@@ -196,7 +214,7 @@ async def figure_soak(address: str, database_url: str, tmp: Path, groups: Groups
             f"soak: API {url} (pid {api.pid}), worker pid {worker.pid}; "
             f"{minutes:g} min of load, critical budget {budget_s}s"
         )
-        conn = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(named(database_url, "soak-sampler"))
         escalations = EscalationLog(log)
         sampler = Sampler(conn, api.pid, worker.pid, groups)
         meter = CpuMeter(
@@ -252,11 +270,28 @@ def _at(samples: list[dict[str, Any]], t: float) -> dict[str, Any]:
 
 
 def _halves(samples: list[dict[str, Any]], half: float, value: Any) -> dict[str, Any]:
-    """A quantity's highest value before and from the half-way sample, and the growth between them."""
-    first = [value(s) for s in samples if s["t_s"] < half]
-    second = [value(s) for s in samples if s["t_s"] >= half]
-    a, b = (max(first) if first else None), (max(second) if second else None)
-    return {"max_first_half": a, "max_second_half": b, "growth": None if a is None or b is None else b - a}
+    """A quantity's highest value before and from the half-way sample, the growth between them, and
+    the samples (their time, connections by owner, fds by process) where each highest value was."""
+    first = [s for s in samples if s["t_s"] < half]
+    second = [s for s in samples if s["t_s"] >= half]
+    tops = [max(part, key=value) if part else None for part in (first, second)]
+    a, b = (None if top is None else value(top) for top in tops)
+    return {
+        "max_first_half": a,
+        "max_second_half": b,
+        "growth": None if a is None or b is None else b - a,
+        "at_maxima": [
+            None
+            if top is None
+            else {
+                "t_s": top["t_s"],
+                "pg_connections_by_owner": top.get("pg_connections_by_owner"),
+                "fds": top["fds"],
+                "postgres_processes": top["postgres_processes"],
+            }
+            for top in tops
+        ],
+    }
 
 
 def result(

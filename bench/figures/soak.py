@@ -59,7 +59,7 @@ def targets(figs: Figs, out: Targets) -> None:
         conns["growth"],
         "<=",
         0,
-        f"max {conns['max_first_half']} before half-way, {conns['max_second_half']} after",
+        f"max {conns['max_first_half']} before half-way, {conns['max_second_half']} after; {_where(conns)}",
     )
     for group, fds in fig["fds"].items():
         out.add(
@@ -68,8 +68,7 @@ def targets(figs: Figs, out: Targets) -> None:
             fds.get("growth_pct"),
             "<=",
             10,
-            f"max {fds['max_first_half']} before half-way, {fds['max_second_half']} after"
-            + (_postgres_fds(fig) if group == "postgres" else ""),
+            f"max {fds['max_first_half']} before half-way, {fds['max_second_half']} after; {_where(fds)}",
         )
     late = fig["deadline_lateness_s"]
     missing = fig["escalations_missing"]
@@ -85,12 +84,22 @@ def targets(figs: Figs, out: Targets) -> None:
     )
 
 
-def _postgres_fds(fig: dict[str, Any]) -> str:
-    procs = fig["postgres_processes"]
-    text = f"; PostgreSQL processes {procs['at_half']} at half-way, {procs['at_end']} at the end"
-    if procs["at_half"] == procs["at_end"]:
-        text += " (as many: each backend keeps open the relation files it has touched, up to max_files_per_process)"
-    return text
+def _where(halves: dict[str, Any]) -> str:
+    """At each highest sample: the connections each process holds and the fds of each (PostgreSQL: all
+    its processes, how many, and per process), so a MISS says whose pool or files grew."""
+    parts = []
+    for label, top in zip(("before", "after"), halves.get("at_maxima") or [], strict=False):
+        if top is None:
+            continue
+        owners = top.get("pg_connections_by_owner") or {}
+        fds, procs = top["fds"], top["postgres_processes"]
+        parts.append(
+            f"{label} (t={top['t_s']:.0f}s): connections "
+            + " ".join(f"{k} {v}" for k, v in owners.items())
+            + f", fds api {fds['api']} worker {fds['worker']} postgres {fds['postgres']} in {procs} processes"
+            + f" ({fds['postgres'] / max(procs, 1):.1f} each)"
+        )
+    return "; ".join(parts)
 
 
 def rows(t: Table, fig: dict[str, Any]) -> None:

@@ -51,6 +51,8 @@ def test_a_short_soak_runs_the_whole_mix_without_an_error(tmp_path: Path) -> Non
     for proc_name in ("api", "worker"):
         assert soak["rss"][proc_name]["at_end_kib"] > 0
     assert len(soak["samples"]) >= 3 and all(s["pg_connections"] > 0 for s in soak["samples"])
+    # the API's and the worker's pools are told apart by their connections' application_name
+    assert {"api", "worker", "sampler"} <= set(soak["samples"][-1]["pg_connections_by_owner"])
     measured = {t["figure"] for t in result["targets"]}
     assert measured == {
         "soak/p95",
