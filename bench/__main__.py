@@ -4,12 +4,13 @@
     python -m bench --quick             # tiny sizes (the smoke test)
     python -m bench --json out.json     # also write every number as JSON
     python -m bench --only a,b          # some figures ((a) and (b) always run together)
+    python -m bench --only soak         # the soak (10 minutes of mixed load; never in the default run)
 
 Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / reference, (c) escalation
 precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
 the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
 policy simulator over stored cases, (j) the causes report over 100,000 closed cases. See docs/performance.md
-for what each measures and what limits it.
+for what each measures and what limits it. Named figures (`soak`) run only when `--only` names them.
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ from bench.figures import (
     h_actions,
     i_simulation,
     j_causes,
+    soak,
     tuning,
 )
 from bench.procs import busy_cpu_seconds, find_named, load_average, machine, own_cpu_seconds
 
 FIGURES = "abcdefghij"
+NAMED = ("soak",)
+"""Figures `--only` selects by name only: the default run leaves them out (the soak takes 10 minutes)."""
 
 REGISTRY: tuple[Figure, ...] = (
     ab_lifecycles.FIGURE,
@@ -60,6 +64,7 @@ REGISTRY: tuple[Figure, ...] = (
     g_timeskip.FIGURE,
     i_simulation.FIGURE,
     j_causes.FIGURE,
+    soak.FIGURE,
 )
 """The figures (bench/figures/, one module each) in the order they run: those with the in-process workers
 first, then those that start their own (`after_workers`)."""
@@ -76,6 +81,7 @@ TARGETS = (
     h_actions.targets,
     i_simulation.targets,
     j_causes.targets,
+    soak.targets,
 )
 """The figures' targets, in the order of the JSON's `targets` (and of the table's MISS causes)."""
 
@@ -90,7 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run (overrides the sizes below)")
     p.add_argument("--json", metavar="PATH", help="write all results as JSON to PATH")
-    p.add_argument("--only", default=FIGURES, help="figures to run, e.g. a,b,e (a and b always go together)")
+    p.add_argument(
+        "--only", default=FIGURES, help="figures to run, e.g. a,b,e (a and b always go together) or soak (by name only)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     g = p.add_argument_group("(a)/(b) lifecycles")
     g.add_argument("--lifecycles", type=int, default=100, help="measured lifecycles of EACH kind")
@@ -138,6 +146,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("(j) causes report")
     g.add_argument("--causes-cases", type=int, default=100_000, help="closed cases seeded through the projection")
     g.add_argument("--causes-concurrency", type=int, default=4, help="seeding connections (250 cases a transaction)")
+    g = p.add_argument_group("soak (only with --only soak)")
+    g.add_argument("--minutes", type=float, default=10.0, help="minutes of mixed load (fractions allowed)")
     args = p.parse_args(argv)
     if args.quick:
         args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
@@ -148,7 +158,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
         args.simulation_cases, args.action_lifecycles = 100, 2
         args.causes_cases = 2_000
-    args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
+    words = [w.strip() for w in args.only.split(",")]
+    args.only = {w for w in words if w in NAMED} | {f for w in words if w not in NAMED for f in w if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}
     args.sizes = [int(x) for x in args.escalation_sizes.split(",") if x.strip()]
@@ -172,7 +183,7 @@ def table(result: dict[str, Any]) -> str:
     t = Table(figs, result["targets"])
     t.row("fig", "measure", "value", "target", "result")
     t.lines.append("-" * 96)
-    for key in FIGURES:
+    for key in (*FIGURES, *NAMED):
         fig = figs.get(key)
         if fig is None:
             continue

@@ -47,8 +47,12 @@ class Changes:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(workflow_id)
 
-    async def stream(self, only: str | None = None) -> AsyncIterator[str]:
-        """Server-sent events: `change` with the workflow id (of `only`, or any case), keepalives between."""
+    async def stream(
+        self, only: str | None = None, signed_in: Callable[[], Awaitable[bool]] | None = None
+    ) -> AsyncIterator[str]:
+        """Server-sent events: `change` with the workflow id (of `only`, or any case), keepalives between.
+        Before each keepalive `signed_in` is asked again: the stream ends with the session (a browser
+        reconnecting then gets the 401), or when it cannot be checked."""
         await self._listen()
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
         self._subscribers.add(queue)
@@ -58,9 +62,19 @@ class Changes:
                 try:
                     workflow_id = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
+                    if signed_in is not None and not await _quietly(signed_in):
+                        return
                     yield ": keepalive\n\n"
                     continue
                 if only is None or workflow_id == only:
                     yield f"event: change\ndata: {workflow_id}\n\n"
         finally:
             self._subscribers.discard(queue)
+
+
+async def _quietly(check: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await check()
+    except Exception as err:  # e.g. PostgreSQL down: end the stream; the reconnect gets the 503
+        log.warning("live stream ended: its session could not be checked: %r", err)
+        return False

@@ -10,6 +10,7 @@ Configured from the environment (docs/ops.md, "Signing in with OIDC"):
     RECOVERY_OIDC_NAME           the provider's name on the sign-in page (default: the issuer's host)
     RECOVERY_OIDC_SCOPES         openid profile email
     RECOVERY_CONSOLE_URL         https://recovery.example.com   (the redirect URI is <this>/login/oidc/callback)
+    RECOVERY_OIDC_RECHECK_SECONDS  300   (how often a session's user is asked for again; 0: every request)
 
 The ID token is checked here, never trusted from the browser: its RS256 signature against the
 provider's JWKS (an unknown `kid` fetches the JWKS again, once: the provider rotated its keys),
@@ -38,6 +39,7 @@ from authlib.common.security import generate_token
 from authlib.deprecate import AuthlibDeprecationWarning  # first: it sets its warning to "always"
 
 from console.session import OIDC_PREFIX
+from starter.agents import CUSTOMER_ID
 
 with warnings.catch_warnings():
     # Authlib 1.9 deprecates authlib.jose (for joserfc, kept until Authlib 2.0) and its httpx client's
@@ -109,6 +111,9 @@ class OidcConfig:
     scopes: str = "openid profile email"
     console_url: str = ""
     """The console's address as browsers reach it (`RECOVERY_CONSOLE_URL`); empty: the request's own."""
+    recheck_seconds: float = 300.0
+    """How old the provider's last word on a session may be before its userinfo endpoint is asked
+    again (console/oidc_recheck.py); 0: on every request."""
 
     @property
     def label(self) -> str:
@@ -137,6 +142,7 @@ class OidcConfig:
             name=env.get("RECOVERY_OIDC_NAME", "").strip(),
             scopes=env.get("RECOVERY_OIDC_SCOPES", "").strip() or "openid profile email",
             console_url=env.get("RECOVERY_CONSOLE_URL", "").strip(),
+            recheck_seconds=_seconds(env, "RECOVERY_OIDC_RECHECK_SECONDS", 300.0),
         )
 
     def check_roles(self, allowed: set[str]) -> None:
@@ -149,6 +155,19 @@ class OidcConfig:
         return next((rule.role for rule in self.roles if rule.matches(claims)), None)
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise OidcConfigError(f"{name}={text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise OidcConfigError(f"{name}={text!r} must be between 0 and 86400 seconds")
+    return value
+
+
 @dataclass
 class Flow:
     """One sign-in under way: what the callback must find again (kept in a signed cookie)."""
@@ -157,6 +176,15 @@ class Flow:
     nonce: str
     verifier: str
     url: str = ""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The code exchanged: the ID token's checked claims and the tokens the provider gave with it."""
+
+    claims: dict[str, Any]
+    access_token: str | None
+    refresh_token: str | None
 
 
 class OidcClient:
@@ -216,8 +244,8 @@ class OidcClient:
             )
         return flow
 
-    async def finish(self, code: str, redirect_uri: str, flow: Flow) -> dict[str, Any]:
-        """The code exchanged (with the PKCE verifier) and the ID token's checked claims."""
+    async def finish(self, code: str, redirect_uri: str, flow: Flow) -> SignedIn:
+        """The code exchanged (with the PKCE verifier): the ID token's checked claims and the tokens."""
         meta = await self.metadata()
         try:
             async with self._client(redirect_uri) as client:
@@ -229,38 +257,48 @@ class OidcClient:
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise OidcRefused(401, _NOT_ACCEPTED, "the token answer holds no id_token")
-        return await self.verify(id_token, flow.nonce)
+        claims = await self.verify(id_token, flow.nonce)
+        access, refresh = token.get("access_token"), token.get("refresh_token")
+        return SignedIn(
+            claims, access if isinstance(access, str) else None, refresh if isinstance(refresh, str) else None
+        )
 
     async def _keys(self, refresh: bool = False) -> dict[str, Any]:
         if self._jwks is None or refresh:
             self._jwks = await self._get_json((await self.metadata())["jwks_uri"])
         return self._jwks
 
-    async def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """The claims of `id_token` if its signature, issuer, audience, expiry and nonce hold; else OidcRefused."""
-        kid = _header(id_token).get("kid")
+    async def decode(self, token: str, what: str, essential: Mapping[str, Any]) -> dict[str, Any]:
+        """The claims of the JWS `token` (an ID or logout token, named `what` in errors) if its RS256
+        signature holds against the provider's JWKS and so do `iss`, `aud` (with `azp` when there are
+        several audiences), `exp` if present and the `essential` claims; else OidcRefused (401)."""
+        kid = _header(token, what).get("kid")
         jwks = await self._keys()
         if kid is not None and kid not in _kids(jwks):
             jwks = await self._keys(refresh=True)  # rotated keys: fetched again once, not on every token
             if kid not in _kids(jwks):
-                raise OidcRefused(401, _NOT_ACCEPTED, f"ID token signed with unknown key {kid!r}")
+                raise OidcRefused(401, _NOT_ACCEPTED, f"{what} signed with unknown key {kid!r}")
         options = {
             "iss": {"essential": True, "value": self.config.issuer},
             "aud": {"essential": True, "value": self.config.client_id},
-            "exp": {"essential": True},
-            "sub": {"essential": True},
+            **essential,
         }
         try:
-            claims = _jwt.decode(id_token, JsonWebKey.import_key_set(jwks), claims_options=options)
+            claims = _jwt.decode(token, JsonWebKey.import_key_set(jwks), claims_options=options)
             claims.validate(leeway=LEEWAY)
         except (JoseError, ValueError) as err:
-            raise OidcRefused(401, _NOT_ACCEPTED, f"ID token refused: {err}") from None
+            raise OidcRefused(401, _NOT_ACCEPTED, f"{what} refused: {err}") from None
         audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audience) > 1 and claims.get("azp") != self.config.client_id:
-            raise OidcRefused(401, _NOT_ACCEPTED, "ID token for several audiences without our azp")
+            raise OidcRefused(401, _NOT_ACCEPTED, f"{what} for several audiences without our azp")
+        return dict(claims)
+
+    async def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
+        """The claims of `id_token` if its signature, issuer, audience, expiry and nonce hold; else OidcRefused."""
+        claims = await self.decode(id_token, "ID token", {"exp": {"essential": True}, "sub": {"essential": True}})
         if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
             raise OidcRefused(401, _NOT_ACCEPTED, "ID token nonce is not this sign-in's")
-        return dict(claims)
+        return claims
 
     def agent_of(self, claims: Mapping[str, Any]) -> str:
         agent = claims.get(self.config.agent_claim)
@@ -271,6 +309,13 @@ class OidcClient:
                 "(1–80 letters, digits, '.', '_', '@' or '-'). Ask your administrator.",
                 f"claim {self.config.agent_claim!r} missing or not an agent id",
             )
+        if agent == CUSTOMER_ID:  # the case page's actor: the agent's steps would pass for the customer's
+            raise OidcRefused(
+                403,
+                f"Your {self.config.agent_claim} at {self.config.label} is “{agent}”, a name kept for customers. "
+                "Ask your administrator for another one.",
+                f"claim {self.config.agent_claim!r} is the reserved id {agent!r}",
+            )
         return agent
 
 
@@ -278,14 +323,14 @@ _UNREACHABLE = "The sign-in provider cannot be reached just now. Try again in a 
 _NOT_ACCEPTED = "The sign-in provider's answer was not accepted. Start the sign-in again."
 
 
-def _header(token: str) -> dict[str, Any]:
+def _header(token: str, what: str) -> dict[str, Any]:
     try:
         head = token.split(".", 1)[0]
         data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except (ValueError, IndexError):
-        raise OidcRefused(401, _NOT_ACCEPTED, "ID token is not a JWS") from None
+        raise OidcRefused(401, _NOT_ACCEPTED, f"{what} is not a JWS") from None
     if not isinstance(data, dict):
-        raise OidcRefused(401, _NOT_ACCEPTED, "ID token header is not an object")
+        raise OidcRefused(401, _NOT_ACCEPTED, f"{what} header is not an object")
     return data
 
 

@@ -1,6 +1,9 @@
 """The console's OIDC sign-in routes: `GET /login/oidc` starts the code flow (state, nonce and PKCE
 verifier sealed in a short-lived signed cookie), `GET /login/oidc/callback` finishes it and signs
-the agent in with the role the mapping gives their claims (console/oidc.py).
+the agent in with the role the mapping gives their claims (console/oidc.py). The session records the
+provider's `sub` and `sid` and keeps its tokens server-side, so the provider can end it: by a
+back-channel logout (console/oidc_logout.py) or at the periodic userinfo re-check
+(console/oidc_recheck.py).
 
 The flow cookie is SameSite=Lax, not Strict: the provider's redirect back is a cross-site
 navigation, on which a Strict cookie is not sent. For the same reason the callback answers with a
@@ -20,7 +23,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from console import views
 from console.oidc import Flow, OidcClient, OidcConfig, OidcRefused
+from console.oidc_logout import install_backchannel_logout
+from console.oidc_recheck import ProviderRecheck
 from console.session import SESSION_COOKIE, SessionKeeper
+from console.session_store import ProviderLink
 from starter.agents import AgentDirectory
 
 log = logging.getLogger("recovery.console.oidc")
@@ -45,9 +51,12 @@ def install_oidc(
     zone_default: str,
     safe_next: Callable[[str], str],
 ) -> OidcClient:
-    """Add the two routes to `router`; sessions signed in through them carry the provider's fingerprint."""
+    """Add the sign-in routes and the back-channel logout to `router`; sessions signed in through them
+    carry the provider's fingerprint and are re-checked with the provider."""
     client = OidcClient(config)
     keeper.oidc_fp = config.fingerprint
+    keeper.provider_check = ProviderRecheck(client, keeper.store)
+    install_backchannel_logout(router, client, keeper)
 
     def refused(request: Request, err: OidcRefused) -> Response:
         log.warning("OIDC sign-in refused: %s", err.reason)
@@ -106,11 +115,12 @@ def install_oidc(
             )
         if not code:
             raise OidcRefused(400, "The sign-in provider sent no authorization code. Start it again.", "no code")
-        claims = await client.finish(
+        signed = await client.finish(
             code,
             redirect_uri(config, request),
             Flow(state=flow["state"], nonce=str(flow["nonce"]), verifier=str(flow["verifier"])),
         )
+        claims = signed.claims
         agent = client.agent_of(claims)
         role = config.role_for(claims)
         if role is None:
@@ -127,7 +137,14 @@ def install_oidc(
                 "your administrator to remove the entry.",
                 f"{agent}: also in the agents file",
             )
-        _, cookie = await keeper.issue(agent, role, str(flow["zone"]), config.fingerprint)
+        sid = claims.get("sid")
+        link = ProviderLink(
+            sub=str(claims["sub"]),
+            sid=sid if isinstance(sid, str) and sid else None,
+            access_token=signed.access_token,
+            refresh_token=signed.refresh_token,
+        )
+        _, cookie = await keeper.issue(agent, role, str(flow["zone"]), config.fingerprint, link)
         log.info("OIDC sign-in: %s as %s", agent, role)
         response = page("oidc_continue.html", request, None, next=flow["next"], agent=agent, role=role)
         response.set_cookie(SESSION_COOKIE, cookie, **keeper.cookie_options(int(keeper.ttl.total_seconds())))

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from console import prevention, readmodel, views
+from console import csat_page, prevention, readmodel, views
 from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
@@ -339,11 +339,16 @@ def build_router(
 
     @router.get("/live")
     async def live(request: Request, case: str = "") -> Response:
-        session = await keeper.read(request.cookies.get(SESSION_COOKIE), settings.agents)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session = await keeper.read(cookie, settings.agents)
         if session is None:
             return Response("sign in first", status_code=401)
+
+        async def still_signed_in() -> bool:
+            return await keeper.read(cookie, settings.agents) is not None
+
         return StreamingResponse(
-            changes.stream(workflow_id_for(case) if case else None),
+            changes.stream(workflow_id_for(case) if case else None, still_signed_in),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -391,6 +396,7 @@ def build_router(
             error=None,
         )
 
+    csat_page.add_routes(router, page=page, signed_in=signed_in, database=database)
     prevention.add_routes(
         router,
         settings=settings,

@@ -3,7 +3,9 @@ a CSRF token bound to the session, and logout that ends the session on the serve
 
 The cookie only names a session; whether it is still valid is the session store's answer
 (PostgreSQL, `console.session_store`), checked on every request together with the current agents
-file: an agent removed from it, or whose token was rotated, is signed out at their next request.
+file: an agent removed from it, or whose token was rotated, is signed out at their next request. A
+session signed in through the OIDC provider is ended by the provider instead: by a back-channel
+logout (console/oidc_logout.py) or at the periodic userinfo re-check (`provider_check`).
 
 Stdlib HMAC-SHA256 instead of a session library: the cookie carries four fields and the rules fit on
 a page, so a dependency would add more than it saves.
@@ -20,8 +22,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
-from console.session_store import MemorySessions, SessionStore
+from console.session_store import MemorySessions, ProviderLink, SessionStore, StoredSession
 from starter.agents import AgentDirectory
 from workflows.durations import parse_duration
 
@@ -31,6 +34,13 @@ LOGIN_COOKIE = "recovery_login"
 OIDC_PREFIX = "oidc:"
 """A session's `token_fp` starting with this was signed in through the OIDC provider (console/oidc.py):
 its role came from the provider's claims at sign-in, not from the agents file."""
+
+
+class ProviderCheck(Protocol):
+    async def __call__(self, key: str, stored: StoredSession) -> bool:
+        """Whether the provider still vouches for the OIDC session `key` (console/oidc_recheck.py);
+        False once it has ended the session."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class SessionKeeper:
         self.oidc_fp: str | None = None
         """The fingerprint of the configured OIDC provider (console/oidc.py); sessions signed in
         through another one, or while none is configured any more, end at their next request."""
+        self.provider_check: ProviderCheck | None = None
+        """Asks the provider whether an OIDC session's user is still there (console/oidc_recheck.py)."""
 
     @classmethod
     def from_env(cls, store: SessionStore | None = None) -> SessionKeeper:
@@ -81,9 +93,12 @@ class SessionKeeper:
     def _key(sid: str) -> str:
         return hashlib.sha256(sid.encode()).hexdigest()
 
-    async def issue(self, agent: str, role: str, zone: str, token_fp: str = "") -> tuple[Session, str]:
+    async def issue(
+        self, agent: str, role: str, zone: str, token_fp: str = "", link: ProviderLink | None = None
+    ) -> tuple[Session, str]:
         """A new session (stored) and its cookie. `token_fp` is the agent's token fingerprint
-        (`AgentDirectory.fingerprint`): a later token ends the session."""
+        (`AgentDirectory.fingerprint`): a later token ends the session. `link`: the provider's user and
+        tokens, for a session signed in through OIDC (kept in the store, never in the cookie)."""
         session = Session(
             sid=secrets.token_urlsafe(16),
             agent=agent,
@@ -101,7 +116,7 @@ class SessionKeeper:
             .decode()
             .rstrip("=")
         )
-        await self.store.create(self._key(session.sid), agent, role, token_fp, session.expires)
+        await self.store.create(self._key(session.sid), agent, role, token_fp, session.expires, link)
         return session, f"{body}.{self._sign('session', body)}"
 
     async def read(self, cookie: str | None, agents: AgentDirectory | None = None) -> Session | None:
@@ -132,6 +147,8 @@ class SessionKeeper:
             if stored.token_fp != self.oidc_fp or (agents is not None and agents.role_of(session.agent) is not None):
                 await self.store.end(key)
                 return None
+            if self.provider_check is not None and not await self.provider_check(key, stored):
+                return None  # the provider no longer knows the user, or no longer maps them to a role
             return session
         if agents is not None:
             if agents.role_of(session.agent) is None:

@@ -4,6 +4,7 @@ as fixed-width text tables, for `recovery report` and `recovery report causes`."
 from __future__ import annotations
 
 from recovery.causes import CausesReport
+from recovery.csat import CsatReport, CustomerFigures
 from recovery.reports import SlaReport
 
 MISSING = "-"
@@ -128,7 +129,31 @@ def format_report(report: SlaReport) -> str:
 
     out += ["", "Top root causes"]
     out += _table(["root cause", "cases"], [[r.root_cause, str(r.cases)] for r in report.top_root_causes], right_from=1)
+    out += ["", *format_csat(report.csat)]
     return "\n".join(out) + "\n"
+
+
+def _mean(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.2f}"
+
+
+def _csat_cells(f: CustomerFigures) -> list[str]:
+    return [str(f.asked), str(f.answered), format_pct(f.response_rate_pct), str(f.n), _mean(f.mean)]
+
+
+def format_csat(csat: CsatReport) -> list[str]:
+    """The CSAT section's lines: the customers' own answers, then, apart, the agents' scores."""
+    c, a = csat.customers, csat.agent_entered
+    headers = ["asked", "answered", "response rate", "scores", "mean"]
+    out = ["Customers' own CSAT (answers from the case page)"]
+    out += _table(headers, [_csat_cells(c)], right_from=0)
+    out += ["", "Customers' own CSAT by severity"]
+    out += _table(["severity", *headers], [[r.severity, *_csat_cells(r)] for r in c.by_severity], right_from=1)
+    out += ["", "Customers' own CSAT by root cause"]
+    out += _table(["root cause", *headers], [[r.root_cause, *_csat_cells(r)] for r in c.by_root_cause], right_from=1)
+    out += ["", "Scores entered by agents (not the customers' own)"]
+    out += _table(["scores", "mean"], [[str(a.n), _mean(a.mean)]], right_from=0)
+    return out
 
 
 def _signed(value: int) -> str:

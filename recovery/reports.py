@@ -1,5 +1,6 @@
 """SLA report over the read model: step attainment, time to acknowledge / fix / close, escalations,
-repeat contacts, compensation totals and root causes, for the cases opened in a window.
+repeat contacts, compensation totals, root causes and CSAT (customers' own answers apart from the
+scores agents entered: recovery/csat.py), for the cases opened in a window.
 
 Plain SQL, one query per section, all read in one repeatable-read transaction so the sections agree.
 The model is JSON-friendly: amounts are decimal strings, durations are seconds (floats, rounded to
@@ -9,13 +10,16 @@ renders it as text.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 import asyncpg
 from pydantic import BaseModel, PlainSerializer
 
+from recovery.csat import CsatReport, fetch_csat
+from recovery.report_window import checked_window
+from recovery.report_window import utc_moment as utc_moment  # for the other reports
 from workflows.money import minor_units
 from workflows.policy import STEP_ORDER, Severity
 
@@ -103,6 +107,8 @@ class SlaReport(BaseModel):
     compensation_by_kind: list[CompensationByKind]
     compensation_by_root_cause: list[CompensationByRootCause]
     top_root_causes: list[RootCauseCount]
+    csat: CsatReport
+    """Customers' own follow-up answers (asked, answered, scores) apart from the scores agents entered."""
 
 
 # ---- queries ---------------------------------------------------------------------------------
@@ -242,19 +248,6 @@ LIMIT $3
 )
 
 
-def utc_moment(value: datetime | None) -> datetime | None:
-    """Naive datetimes are taken as UTC; a moment that has no UTC time (0001-01-01T00:00+14:00,
-    9999-12-31T23:59-14:00) is a ValueError."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{value.isoformat()} is outside the range of UTC times (years 1-9999)") from None
-
-
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
@@ -278,9 +271,7 @@ async def sla_report(
     pool: asyncpg.Pool, *, since: datetime | None = None, until: datetime | None = None, top: int = 5
 ) -> SlaReport:
     """The SLA report of the cases opened in [since, until) (either bound optional)."""
-    since, until = utc_moment(since), utc_moment(until)
-    if since is not None and until is not None and since > until:
-        raise ValueError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
+    since, until = checked_window(since, until)
     if top < 0:
         raise ValueError("top must not be negative")
     window = (since, until)
@@ -293,6 +284,7 @@ async def sla_report(
         by_kind = await conn.fetch(COMPENSATION_BY_KIND_SQL, *window)
         by_root_cause = await conn.fetch(COMPENSATION_BY_ROOT_CAUSE_SQL, *window)
         root_causes = await conn.fetch(TOP_ROOT_CAUSES_SQL, *window, top)
+        csat = await fetch_csat(conn, *window)
     return SlaReport(
         since=since,
         until=until,
@@ -326,4 +318,5 @@ async def sla_report(
             for r in by_root_cause
         ],
         top_root_causes=[RootCauseCount(**dict(r)) for r in root_causes],
+        csat=csat,
     )

@@ -24,6 +24,9 @@ from recovery.config import parse_toml_config, read_config_file
 from workflows.models import Actor, Identifier
 
 VIEWER, INTAKE = "viewer", "intake"
+CUSTOMER_ID = "customer"
+"""The actor id of what customers do from their case page: an agent by that name would pass for the
+customer in the event store, and its follow-up scores would count as the customers' own."""
 MIN_TOKEN = 16
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger("recovery.agents")
@@ -67,6 +70,12 @@ class AgentsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agents: dict[Identifier, AgentEntry] = {}
+
+    @model_validator(mode="after")
+    def _no_customer(self) -> AgentsFile:
+        if CUSTOMER_ID in self.agents:
+            raise ValueError(f"agent id {CUSTOMER_ID!r} is reserved for customers on their case page; rename the agent")
+        return self
 
 
 class AgentsError(ValueError):

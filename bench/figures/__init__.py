@@ -1,4 +1,4 @@
-"""The figures of `python -m bench`, one module per figure (the letter `--only` selects): each runs its
+"""The figures of `python -m bench`, one module per figure (the letter or name `--only` selects): each runs its
 measurement with the command line's sizes, sets its targets (PASS/MISS, and the cause a MISS points at)
 and writes its rows of the table. The measurements themselves live in the modules of `bench` they call
 (`bench.lifecycle`, `bench.escalation`, …); `bench.__main__` registers the figures and runs them.
@@ -20,7 +20,7 @@ from bench.common import RecordingNotifier, Stack
 from bench.procs import Groups
 
 Figs = dict[str, Any]
-"""The figures' results by key ("a" … "j", "tuning"), as in the JSON's `figures`."""
+"""The figures' results by key ("a" … "j", "soak", "tuning"), as in the JSON's `figures`."""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Rate limits (ASGI middleware): requests per bearer token, deliveries per intake source, and
-failed console sign-ins per client address, each over a moving window (docs/ops.md, "Rate limits").
-Past a limit the answer is 429 with `Retry-After`: JSON `{error: rate_limited, detail}` for the API,
-a page for the console's sign-in.
+failed console sign-ins and refused OIDC logout tokens per client address, each over a moving
+window (docs/ops.md, "Rate limits"). Past a limit the answer is 429 with `Retry-After`: JSON
+`{error: rate_limited, detail}` for the API and the back-channel logout, a page for the console's
+sign-in.
 
 The counters live in this process: with N replicas the effective limit is N times the configured
 one. The client address is the ASGI client host (behind a proxy: uvicorn's forwarded headers).
@@ -17,7 +18,7 @@ import hashlib
 import html
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,8 +27,12 @@ from starter.api.errors import error_response
 from starter.intake import RateLimits
 
 SIGN_IN = "/login"
+BACKCHANNEL_LOGOUT = "/login/oidc/backchannel-logout"
+"""Where the OIDC provider posts logout tokens (console/oidc_logout.py)."""
 SOURCES = {"/v1/tickets": "tickets", "/v1/webhooks/zendesk": "zendesk", "/v1/webhooks/jira": "jira"}
 """The intake routes (POST) and the source each one's deliveries count against."""
+Refusal = Callable[[Scope, Receive, Send, float], Awaitable[None]]
+"""Answers a request past its limit, given the seconds until it may be tried again."""
 
 
 class Window:
@@ -80,6 +85,7 @@ class RateLimit:
             per_source[source] = limit
         self.sources = {source: Window(limit, seconds, clock) for source, limit in per_source.items()}
         self.sign_ins = Window(limits.sign_in_failures_per_address, seconds, clock)
+        self.logout_tokens = Window(limits.logout_token_failures_per_address, seconds, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +93,10 @@ class RateLimit:
             return
         path, post = scope["path"], scope["method"] == "POST"
         if post and path == SIGN_IN:
-            await self._sign_in(scope, receive, send)
+            await self._failures(self.sign_ins, 401, _refuse_page, scope, receive, send)
+            return
+        if post and path == BACKCHANNEL_LOGOUT:
+            await self._failures(self.logout_tokens, 400, _refuse_logout, scope, receive, send)
             return
         counted: list[tuple[Window, str]] = []
         source = SOURCES.get(path) if post else None
@@ -111,20 +120,23 @@ class RateLimit:
         if status == 401:  # not the source (bad signature or token): it must not use up the source's limit
             self.sources[source].release(source, stamps[0])
 
-    async def _sign_in(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _failures(
+        self, window: Window, failed: int, refuse: Refusal, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Count the request against its client address in `window` when the app answers `failed`."""
         address = client_address(scope)
-        wait = self.sign_ins.wait(address)
+        wait = window.wait(address)
         if wait is not None:
-            await _refuse_page(scope, receive, send, wait)
+            await refuse(scope, receive, send, wait)
             return
-        # Counted as failed until the app says otherwise: sign-ins sent at once cannot all slip
+        # Counted as failed until the app says otherwise: requests sent at once cannot all slip
         # past the limit while the first ones are being checked.
-        stamp, status = self.sign_ins.hit(address), 0
+        stamp, status = window.hit(address), 0
         try:
             status = await _status_of(self.app, scope, receive, send)
         finally:
-            if status != 401:  # the token was accepted (or the form refused before it was tried)
-                self.sign_ins.release(address, stamp)
+            if status != failed:  # accepted (or refused before the credential was tried)
+                window.release(address, stamp)
 
 
 async def _status_of(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> int:
@@ -164,6 +176,11 @@ async def _refuse_json(scope: Scope, receive: Receive, send: Send, wait: float, 
     headers = {"Retry-After": retry_after(wait)}
     response = error_response(429, "rate_limited", f"{detail}; retry after {headers['Retry-After']} s", headers)
     await response(scope, receive, send)
+
+
+async def _refuse_logout(scope: Scope, receive: Receive, send: Send, wait: float) -> None:
+    detail = "too many refused logout tokens from this address"
+    await _refuse_json(scope, receive, send, wait, detail)
 
 
 async def _refuse_page(scope: Scope, receive: Receive, send: Send, wait: float) -> None:

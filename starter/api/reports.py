@@ -36,7 +36,8 @@ async def _read(request: Request, report: Callable[..., Awaitable[T]], **window:
 @router.get(
     "/v1/reports/sla",
     response_model=SlaReport,
-    summary="SLA attainment, timings, escalations, repeat contacts and compensation from the read model",
+    summary="SLA attainment, timings, escalations, repeat contacts, compensation and CSAT (the customers' own "
+    "answers apart from agents' scores) from the read model",
 )
 async def report_sla(
     request: Request,

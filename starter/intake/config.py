@@ -111,6 +111,8 @@ class RateLimits(_Config):
     """One source's own limit instead of `webhooks_per_source`."""
     sign_in_failures_per_address: PositiveInt = 10
     """Refused console sign-ins from one client address; past them every sign-in gets 429."""
+    logout_token_failures_per_address: PositiveInt = 10
+    """Refused OIDC back-channel logout tokens (400) from one client address; past them, 429."""
 
 
 class IntakeConfig(_Config):

@@ -339,7 +339,8 @@ async def test_format_report_renders_every_section(db: asyncpg.Pool) -> None:
     assert any(line.split() == ["upgrade", "-", "1", "-"] for line in lines)
     assert any(line.split() == ["open", "USD", "1", "5.00"] for line in lines)
     assert any(line.split() == ["3", "1"] for line in lines)  # level 3 escalations
-    top = lines[lines.index("Top root causes") + 3 :]
+    top = lines[lines.index("Top root causes") + 3 :][:2]
+    assert lines[lines.index("Top root causes") + 5] == ""  # then the CSAT section (tests/activities/test_csat.py)
     assert [line.split() for line in top] == [["carrier", "2"], ["product-defect", "1"]]
 
 
@@ -360,4 +361,4 @@ async def test_empty_database(db: asyncpg.Pool) -> None:
     assert report.top_root_causes == []
     text = format_report(report)
     assert "0/0 (-)" in text
-    assert text.count("(none)") == 6
+    assert text.count("(none)") == 8  # six sections, and CSAT by severity and by root cause

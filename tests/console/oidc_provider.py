@@ -1,24 +1,31 @@
 """A real OpenID Connect provider on loopback for the console's sign-in tests, built from Authlib's
-server-side parts: the RFC 6749 AuthorizationServer with the authorization code grant, PKCE
-(RFC 7636, S256 required) and the OpenID Connect code extension, a discovery document, a JWKS
-endpoint and RS256 ID tokens signed with `authlib.jose`. The authorization endpoint approves the
-configured user at once (no login form); tests change `user`, rotate keys or make the next ID
-token expired or signed by a key the JWKS does not hold.
+server-side parts: the RFC 6749 AuthorizationServer with the authorization code and refresh token
+grants, PKCE (RFC 7636, S256 required) and the OpenID Connect code extension, a discovery document,
+a JWKS endpoint, a userinfo endpoint and RS256 ID tokens signed with `authlib.jose`. The
+authorization endpoint approves the configured user at once (no login form); tests change `user`,
+rotate keys or make the next ID token expired or signed by a key the JWKS does not hold.
+
+The provider remembers each user who signed in (`accounts`, by `sub`) and the tokens it gave them:
+`remove_user` deletes one (userinfo and refresh refuse their tokens from then on) and posts a
+signed back-channel logout token to the client's `backchannel_logout_uri`; `outage` makes userinfo
+and the token endpoint answer 503.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from authlib.common.security import generate_token
 from authlib.deprecate import AuthlibDeprecationWarning  # first: it sets its warning to "always"
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Payload, OAuth2Request
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode
@@ -39,6 +46,7 @@ class Client(ClientMixin):
     client_id: str
     client_secret: str
     redirect_uris: list[str] = field(default_factory=list)
+    backchannel_logout_uri: str = ""
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -62,7 +70,7 @@ class Client(ClientMixin):
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type in ("authorization_code", "refresh_token")
 
 
 @dataclass
@@ -76,6 +84,8 @@ class Code:
     code_challenge: str | None
     code_challenge_method: str | None
     auth_time: int
+    sid: str = ""
+    """The provider's session of this sign-in (the ID token's `sid`)."""
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -94,6 +104,22 @@ class Code:
 
     def get_amr(self) -> None:
         return None
+
+
+@dataclass
+class Refresh:
+    """A refresh token the provider gave, as Authlib's refresh grant sees one."""
+
+    token: str
+    client_id: str
+    scope: str
+    sub: str
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
 
 
 class _Payload(OAuth2Payload):
@@ -145,15 +171,28 @@ class Provider:
         self.deny = False
         """When set, the authorization endpoint answers access_denied (the user said no)."""
         self.codes: dict[str, Code] = {}
+        self.accounts: dict[str, dict[str, Any]] = {}
+        """The users who signed in, by `sub`: what userinfo answers for them now."""
+        self.access_tokens: dict[str, str] = {}
+        """Access token → `sub`, while it works."""
+        self.refresh_tokens: dict[str, Refresh] = {}
+        self.userinfo_calls = 0
+        self.refreshes = 0
+        self.outage = False
+        """When set, userinfo and the token endpoint answer 503 (the provider is having a bad day)."""
         self.server = _Server(self)
-        self.server.register_token_generator("default", BearerTokenGenerator(lambda **_: generate_token(42)))
+        self.server.register_token_generator(
+            "default", BearerTokenGenerator(lambda **_: generate_token(42), lambda **_: generate_token(48))
+        )
         self.server.register_grant(_CodeGrant, [CodeChallenge(required=True), _IdToken(self)])
+        self.server.register_grant(_RefreshGrant)
         self.app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self.discovery),
                 Route("/authorize", self.authorize),
                 Route("/token", self.token, methods=["POST"]),
                 Route("/jwks", self.jwks),
+                Route("/userinfo", self.userinfo),
             ]
         )
 
@@ -173,11 +212,49 @@ class Provider:
             "iat": now,
             "exp": now + self.id_token_ttl,
             "auth_time": code.auth_time,
+            **({"sid": code.sid} if code.sid else {}),
             **({"nonce": code.nonce} if code.nonce else {}),
             **code.user,
         }
         key = self.rogue_key or self.keys[-1]
         return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key).decode()
+
+    def logout_token(self, sub: str | None = None, sid: str | None = None, key: Any = None, **claims: Any) -> str:
+        """A back-channel logout token for `sub` and/or `sid`, signed with the provider's key (or
+        `key`); `claims` add to or replace the standard ones (a value of None drops a claim)."""
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": generate_token(16),
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+            **({"sub": sub} if sub else {}),
+            **({"sid": sid} if sid else {}),
+        }
+        body = {k: v for k, v in {**body, **claims}.items() if v is not None}
+        key = key or self.keys[-1]
+        return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"}, body, key).decode()
+
+    async def send_logout(self, token: str) -> httpx.Response:
+        """POST `token` to the client's back-channel logout URI, as the provider does."""
+        async with httpx.AsyncClient(timeout=10) as http:
+            return await http.post(self.client.backchannel_logout_uri, data={"logout_token": token})
+
+    async def remove_user(self, sub: str, notify: bool = True) -> httpx.Response | None:
+        """The user deleted at the provider: their tokens stop working, and (with `notify`) the client
+        gets a back-channel logout for them. Returns the client's answer to it."""
+        self.accounts.pop(sub, None)
+        self.access_tokens = {t: s for t, s in self.access_tokens.items() if s != sub}
+        self.refresh_tokens = {t: r for t, r in self.refresh_tokens.items() if r.sub != sub}
+        if not notify:
+            return None
+        return await self.send_logout(self.logout_token(sub=sub))
+
+    def expire_access_tokens(self) -> None:
+        """Every access token given so far expires (refresh tokens still work)."""
+        self.access_tokens.clear()
 
     async def discovery(self, request: Request) -> Response:
         return JSONResponse(
@@ -186,6 +263,9 @@ class Provider:
                 "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token",
                 "jwks_uri": f"{self.issuer}/jwks",
+                "userinfo_endpoint": f"{self.issuer}/userinfo",
+                "backchannel_logout_supported": True,
+                "backchannel_logout_session_supported": True,
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
@@ -203,10 +283,26 @@ class Provider:
         req = _Request(request, b"")
         grant = self.server.get_consent_grant(request=req, end_user=self.user)
         user = None if self.deny else dict(self.user)
+        if user is not None and "sub" in user:
+            self.accounts[user["sub"]] = dict(user)
         return self.server.create_authorization_response(request=req, grant_user=user, grant=grant)
 
     async def token(self, request: Request) -> Response:
+        if self.outage:
+            return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
         return self.server.create_token_response(_Request(request, await request.body()))
+
+    async def userinfo(self, request: Request) -> Response:
+        """The user's current claims for a working access token; 401 for any other (RFC 6750)."""
+        self.userinfo_calls += 1
+        if self.outage:
+            return Response("unavailable", status_code=503)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        sub = self.access_tokens.get(token) if scheme.lower() == "bearer" else None
+        account = self.accounts.get(sub) if sub else None
+        if account is None:
+            return JSONResponse({"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(account)
 
 
 class _Server(AuthorizationServer):
@@ -218,7 +314,11 @@ class _Server(AuthorizationServer):
         return self.provider.client if client_id == self.provider.client.client_id else None
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
-        pass
+        sub = request.user["sub"]
+        self.provider.access_tokens[token["access_token"]] = sub
+        if "refresh_token" in token:
+            refresh = Refresh(token["refresh_token"], request.client.client_id, token.get("scope", ""), sub)
+            self.provider.refresh_tokens[refresh.token] = refresh
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         return request
@@ -251,6 +351,7 @@ class _CodeGrant(AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=int(time.time()),
+            sid=uuid.uuid4().hex,
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
@@ -262,6 +363,21 @@ class _CodeGrant(AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code: Code) -> dict[str, Any]:
         return authorization_code.user
+
+
+class _RefreshGrant(RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotated on every use, as most providers do
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Refresh | None:
+        return self.server.provider.refresh_tokens.get(refresh_token)
+
+    def authenticate_user(self, refresh_token: Refresh) -> dict[str, Any] | None:
+        self.server.provider.refreshes += 1
+        return self.server.provider.accounts.get(refresh_token.sub)
+
+    def revoke_old_credential(self, refresh_token: Refresh) -> None:
+        self.server.provider.refresh_tokens.pop(refresh_token.token, None)
 
 
 class _IdToken(OpenIDCode):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.oidc import OidcConfig, OidcConfigError, parse_roles
+from console.oidc import OidcClient, OidcConfig, OidcConfigError, OidcRefused, parse_roles
 from console.session import SessionKeeper
 from starter.agents import load_agents
 from tests.console.conftest import ROOT
@@ -93,3 +93,22 @@ async def test_a_token_session_cannot_pass_for_an_oidc_one() -> None:
     keeper = SessionKeeper()
     _, cookie = await keeper.issue("rita.lead", "team-lead", "UTC", "not-an-oidc-fingerprint")
     assert (await keeper.read(cookie, agents)) is None
+
+
+def test_the_customers_actor_id_cannot_sign_in() -> None:
+    """The case page's actor: a provider account named `customer` would pass for the customer."""
+    config = OidcConfig.from_env(ENV)
+    assert config is not None
+    client = OidcClient(config)
+    with pytest.raises(OidcRefused) as refused:
+        client.agent_of({"preferred_username": "customer"})
+    assert refused.value.status == 403 and "kept for customers" in refused.value.text
+    assert client.agent_of({"preferred_username": "customer.care"}) == "customer.care"
+
+
+def test_the_recheck_interval_comes_from_the_environment() -> None:
+    assert OidcConfig.from_env(ENV).recheck_seconds == 300  # type: ignore[union-attr]
+    assert OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": "0"}).recheck_seconds == 0  # type: ignore[union-attr]
+    for bad in ("soon", "-1", "90000"):
+        with pytest.raises(OidcConfigError, match="RECOVERY_OIDC_RECHECK_SECONDS"):
+            OidcConfig.from_env({**ENV, "RECOVERY_OIDC_RECHECK_SECONDS": bad})

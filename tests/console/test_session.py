@@ -74,3 +74,26 @@ async def test_the_session_lifetime_comes_from_the_environment(monkeypatch: pyte
     other = SessionKeeper.from_env(keeper.store)  # the same secret and store: valid in another process
     assert await other.read(cookie) == session
     assert session.expires > time.time()
+
+
+async def test_the_process_local_store_ends_a_provider_users_sessions_and_drops_their_tokens() -> None:
+    from console.session_store import MemorySessions, ProviderLink
+
+    store = MemorySessions()
+    far = time.time() + 3600
+    await store.create("k1", "rita", "team-lead", "oidc:x", far, ProviderLink("u-1", "s-1", "at-1", "rt-1"))
+    await store.create("k2", "rita", "team-lead", "oidc:x", far, ProviderLink("u-1", "s-2", "at-2", "rt-2"))
+    await store.create("k3", "olga", "agent", "oidc:x", far, ProviderLink("u-3", "s-3", "at-3", "rt-3"))
+    assert not await store.claim_check("k1", 300)  # just signed in: checked
+    assert await store.claim_check("k1", 0)
+    assert not await store.claim_check("k1", 0)  # under way: a concurrent request does not ask too
+    await store.release_check("k1")
+    assert await store.claim_check("k1", 0)
+    await store.save_tokens("k1", "at-new", "rt-new")
+    assert (await store.lookup("k1")).link == ProviderLink("u-1", "s-1", "at-new", "rt-new")  # type: ignore[union-attr]
+    assert await store.end_subject("oidc:other", "u-1", None) == 0  # another provider's user
+    assert await store.end_subject("oidc:x", None, "s-2") == 1
+    assert await store.end_subject("oidc:x", "u-1", None) == 1  # the one left
+    ended = await store.lookup("k1")
+    assert ended is not None and not ended.live and ended.link == ProviderLink("u-1", "s-1", None, None)
+    assert (await store.lookup("k3")).live  # type: ignore[union-attr]

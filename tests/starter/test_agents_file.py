@@ -17,6 +17,7 @@ from starter import agents as agents_module
 from starter.agents import AgentsError, load_agents, parse_agents
 from starter.cli import _main
 from starter.dev import _dev_tokens, write_dev_agents
+from workflows.models import Actor
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "a-long-random-token-0123456789"
@@ -165,3 +166,12 @@ def test_dev_writes_an_agents_file_of_hashes_for_the_known_dev_tokens(tmp_path: 
         actor = agents.authenticate(token)
         assert actor is not None and (actor.id, actor.role) == (agent_id, role)
     assert len(agents) == len(_dev_tokens()) and write_dev_agents(tmp_path) == path  # rewritten each start
+
+
+def test_the_customers_actor_id_is_no_agent() -> None:
+    """The case page records the customer's steps as actor `customer`: an agent by that name would pass
+    for the customer (and its follow-up scores count as the customers' own in the reports)."""
+    with pytest.raises(AgentsError, match="'customer' is reserved for customers"):
+        parse_agents(f'[agents.customer]\nrole = "agent"\ntoken_sha256 = "{HASH}"\n', "bad.toml")
+    similar = parse_agents(f'[agents.customers]\nrole = "agent"\ntoken_sha256 = "{HASH}"\n', "ok.toml")
+    assert similar.authenticate(TOKEN) == Actor(id="customers", role="agent")

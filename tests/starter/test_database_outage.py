@@ -116,7 +116,14 @@ async def test_pages_and_the_api_answer_503_within_2_s_while_the_database_is_dow
         assert csrf is not None
 
         await proxy.cut()
-        for path in ("/", f"/cases/{case}", "/reports", "/prevention", "/prevention/new?cause=wrong-item"):
+        for path in (
+            "/",
+            f"/cases/{case}",
+            "/reports",
+            "/reports/csat",
+            "/prevention",
+            "/prevention/new?cause=wrong-item",
+        ):
             for _ in range(2):  # the first meets the dead connection, the second the open breaker
                 answer, took = await timed(api.get(path, headers=HTML))
                 assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
