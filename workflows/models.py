@@ -244,6 +244,11 @@ class OfferInput(_Model):
     choose_by: AwareDatetime | None = None
     reason: Annotated[str, Field(max_length=2000)] = ""
 
+    @field_validator("choose_by", mode="after")
+    @classmethod
+    def _has_a_utc_time(cls, value: datetime | None) -> datetime | None:
+        return TicketEvent._has_a_utc_time(value) if value is not None else None
+
     @model_validator(mode="after")
     def _default_is_an_option(self) -> OfferInput:
         if self.default > len(self.options):
