@@ -15,11 +15,12 @@ MAX_OPTIONS = 4
 
 def offer_fields(policy: Policy, currencies: list[str], field: Any) -> list[Any]:
     """The form's fields (`field` is console.views.Field)."""
-    kinds = [("", "(not offered)"), *[(k.value, k.value) for k in CompensationKind if k is not CompensationKind.NONE]]
+    kinds = [(k.value, k.value) for k in CompensationKind if k is not CompensationKind.NONE]
     fields = []
     for n in range(1, MAX_OPTIONS + 1):
+        required = n <= 2  # an offer has two options at least; the page adds "—" to the others
         fields += [
-            field(f"option{n}_kind", f"Option {n}: kind", "select", n <= 2, kinds),
+            field(f"option{n}_kind", f"Option {n}: kind", "select", required, [("", "(choose)")] * required + kinds),
             field(f"option{n}_amount", f"Option {n}: amount", "number", hint="For refund, credit and coupon."),
             field(f"option{n}_label", f"Option {n}: as the customer reads it (optional)"),
         ]
