@@ -1,0 +1,50 @@
+"""`recovery offer`: its options (`KIND[:AMOUNT[:LABEL]]`) become the `offer` step's input, and a bad
+offer is refused before anything is sent (exit 2, one line naming the field)."""
+
+from __future__ import annotations
+
+import pytest
+
+from starter.cli import _main, build_parser
+from starter.cli.cases import STEP_ARGUMENTS
+from workflows.models import Actor, OfferInput
+
+
+def test_the_options_become_the_offers_input() -> None:
+    args = build_parser().parse_args(
+        [
+            "offer",
+            "cust-1:ord-1",
+            "--option",
+            "refund:20.00",
+            "--option",
+            "replacement::a replacement, shipped today",
+            "--option",
+            "coupon:25",
+            "--default",
+            "2",
+            "--choose-by",
+            "2026-12-10T12:00:00Z",
+        ]
+    )
+    _, build = STEP_ARGUMENTS["offer"]
+    body = build(args)
+    offer = OfferInput.model_validate({"actor": Actor(id="alice", role="agent").model_dump(), **body})
+    assert [o.describe() for o in offer.options] == [
+        "a refund of 20.00 USD",
+        "a replacement, shipped today",
+        "a coupon of 25.00 USD",
+    ]
+    assert offer.default == 2 and offer.choose_by is not None and offer.choose_by.day == 10
+
+
+def test_a_bad_offer_is_refused_before_anything_is_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    # No server at this address: the input is refused before any connection is tried.
+    code = _main(["offer", "c:o", "--option", "refund:20", "--address", "127.0.0.1:1", "--operator", "--agent", "a"])
+    assert code == 2
+    assert "options" in capsys.readouterr().err
+    code = _main(
+        ["offer", "c:o", "--option", "refund:20", "--option", "upgrade", "--default", "3", "--operator", "--agent", "a"]
+    )
+    assert code == 2
+    assert "option 3 does not exist" in capsys.readouterr().err
