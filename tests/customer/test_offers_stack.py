@@ -48,7 +48,7 @@ async def offer_mail(on: Stack, case: str) -> tuple[str, str]:
 
     async def mail() -> tuple[str, str]:
         mails = [m for m in on.smtp.to("dana@example.com") if m["X-Recovery-Case"] == case]
-        offers = [m for m in mails if m["Subject"].startswith("Choose how we make it right")]
+        offers = [m for m in mails if "Choose how we make it right" in str(m["Subject"])]
         assert offers, [m["Subject"] for m in mails]
         text = offers[0].get_body(("plain",)).get_content().replace("\r\n", "\n")
         link = re.search(r"See your case: (http://127\.0\.0\.1:\d+/c/[A-Za-z0-9_-]+)", text)
