@@ -179,6 +179,13 @@ def format_status(status: CaseStatus) -> str:
     if status.pending_compensation:
         p = status.pending_compensation
         rows.append(("pending", f"{p.kind.value} {p.amount or ''} by {p.proposed_by.id}: {p.status.replace('_', ' ')}"))
+    if status.offer:
+        o = status.offer
+        state = {"open": f"open until {_when(o.choose_by)}", "expired": "expired, nothing picked"}.get(
+            o.status, f"option {o.picked} picked by {o.picked_by}"
+        )
+        rows.append(("offer", f"{state} (default {o.default})"))
+        rows += [("", f"{n}. {option.describe()}") for n, option in enumerate(o.options, 1)]
     if status.root_cause:
         rows.append(("root cause", status.root_cause))
     width = max(len(k) for k, _ in rows)

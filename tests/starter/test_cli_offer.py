@@ -48,3 +48,24 @@ def test_a_bad_offer_is_refused_before_anything_is_sent(capsys: pytest.CaptureFi
     )
     assert code == 2
     assert "option 3 does not exist" in capsys.readouterr().err
+
+
+def test_show_lists_the_offer_and_the_pick() -> None:
+    from datetime import UTC, datetime
+
+    from starter.cli.cases import format_status
+    from tests.helpers import AGENT, fast_policy, ticket
+    from workflows.case import Case
+    from workflows.case.offers import CUSTOMER
+    from workflows.models import AcknowledgeInput, FixInput, PickInput
+
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    case = Case.open(ticket("cli-offer"), fast_policy(), "complaint-cli-offer:ord-1", now)
+    case.acknowledge(AcknowledgeInput(actor=AGENT), now)
+    case.record_fix(FixInput(actor=AGENT, description="done"), now)
+    options = [{"kind": "refund", "amount": {"amount": "20.00", "currency": "USD"}}, {"kind": "replacement"}]
+    case.offer(OfferInput.model_validate({"actor": AGENT.model_dump(), "options": options}), now)
+    assert "offer             open until" in format_status(case.status(now))
+    case.pick_remedy(PickInput(actor=CUSTOMER, option=2), now)
+    shown = format_status(case.status(now))
+    assert "option 2 picked by customer (default 1)" in shown and "2. a replacement" in shown
