@@ -193,3 +193,34 @@ def test_the_follow_up_thresholds_are_policy_keys() -> None:
     assert policy(follow_up={"satisfied_at": 5, "unsatisfied_at": 1}).follow_up.satisfied_at == 5
     with pytest.raises(ValidationError, match="must be below satisfied_at"):
         policy(follow_up={"satisfied_at": 3, "unsatisfied_at": 3})
+
+
+def test_a_policy_file_with_a_bad_offers_key_is_refused_naming_it() -> None:
+    from workflows.policy_files import default_policy_text, parse_policy
+
+    text = default_policy_text() + '\n[offers]\non_expiry = "refund_everything"\n'
+    with pytest.raises(ValueError, match="offers.on_expiry"):
+        parse_policy(text, "bad.toml")
+    good = parse_policy(default_policy_text() + '\n[offers]\non_expiry = "notify_owner"\nchoice_window = "24h"\n', "ok")
+    assert good.offers.on_expiry == "notify_owner" and good.offers.choice_window == timedelta(hours=24)
+
+
+def test_the_console_form_becomes_the_offer_input() -> None:
+    from console.offer_form import offer_input
+
+    form = {
+        "option1_kind": "refund",
+        "option1_amount": "20.00",
+        "option2_kind": "replacement",
+        "option2_label": "a new one",
+        "option3_kind": "",
+        "currency": "USD",
+        "default": "2",
+        "choose_within": "48",
+    }
+    fields = offer_input(form, NOW)
+    made = OfferInput.model_validate({"actor": AGENT.model_dump(), **fields})
+    assert [o.describe() for o in made.options] == ["a refund of 20.00 USD", "a new one"]
+    assert made.default == 2 and made.choose_by == NOW + timedelta(hours=48)
+    with pytest.raises(ValidationError, match="choose_by"):
+        OfferInput.model_validate({"actor": AGENT.model_dump(), **offer_input({**form, "choose_within": "soon"})})
