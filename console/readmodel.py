@@ -169,7 +169,7 @@ async def case_view(pool: asyncpg.Pool, workflow_id: str) -> CaseView | None:
         if row is None and not events:
             return None
         ledger = await conn.fetch(
-            "SELECT idempotency_key, kind, amount, currency, mode, status, reference, detail, "
+            "SELECT idempotency_key, kind, amount, currency, mode, status, reference, detail, issued_by, approved_by, "
             "updated_at FROM ledger WHERE workflow_id = $1 ORDER BY created_at",
             workflow_id,
         )

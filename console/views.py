@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from console import offer_form
 from workflows.case import assignment_refusal
 from workflows.models import Actor, CaseStatus, CompensationKind, DomainEvent, FollowUpOutcome
 from workflows.policy import Policy
@@ -104,6 +105,7 @@ LABELS = {
     "acknowledge": "Acknowledge and apologise",
     "record_fix": "Record the fix",
     "compensate": "Propose compensation",
+    "offer": "Offer remedies for the customer to choose",
     "approve_compensation": "Approve or reject the compensation",
     "complete_follow_up": "Record the follow-up",
     "close": "Close the case",
@@ -116,6 +118,7 @@ DONE = {
     "acknowledge": "Acknowledged: the customer has been told.",
     "record_fix": "Fix recorded.",
     "compensate": "Compensation proposed.",
+    "offer": "Offer sent: the customer chooses on their page or by replying with a number.",
     "approve_compensation": "Decision recorded.",
     "complete_follow_up": "Follow-up recorded.",
     "close": "Case closed.",
@@ -212,6 +215,12 @@ def _form(
             [("", "Propose")],
             facts=facts,
         )
+    if update == "offer":
+        role = policy.role(me.role)
+        currencies = list(dict.fromkeys([*(role.limit if role else {}), *policy.compensation.customer_cap])) or ["USD"]
+        limits = [f"{policy.limit_of(me.role, cur)} {cur}" for cur in currencies]
+        facts = [f"Your authority: {', '.join(limits)}.", *offer_form.offer_facts(policy)]
+        return StepForm(update, title, offer_form.offer_fields(policy, currencies, Field), [("", "Offer")], facts=facts)
     if update == "approve_compensation":
         pending = status.pending_compensation
         if pending is None or pending.proposed_by.id == me.agent:
@@ -293,6 +302,8 @@ def step_input(update: str, form: dict[str, str], agent: str) -> dict[str, Any]:
     if update == "compensate":
         amount = {"amount": get("amount"), "currency": get("currency") or "USD"} if get("amount") else None
         return {"kind": get("kind"), "amount": amount, "reason": get("reason"), "reference": get("reference") or None}
+    if update == "offer":
+        return offer_form.offer_input(form)
     if update == "approve_compensation":
         return {"approve": get("decision") != "reject", "note": get("note")}
     if update == "complete_follow_up":
@@ -344,3 +355,7 @@ def overdue(due: datetime | None, now: datetime) -> bool:
 
 def soon(due: datetime | None, now: datetime) -> bool:
     return due is not None and now <= due < now + timedelta(hours=1)
+
+
+offer_lines = offer_form.offer_lines
+"""For the case page's offer (templates get `views`)."""

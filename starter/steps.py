@@ -21,6 +21,7 @@ from workflows.models import (
     CompensateInput,
     FixInput,
     FollowUpInput,
+    OfferInput,
     PauseInput,
     ResumeInput,
 )
@@ -61,6 +62,14 @@ AGENT_STEPS: tuple[AgentStep, ...] = (
         "propose compensation (issued at once within your authority)",
         "compensation",
         "Propose compensation (issued at once within the agent's authority)",
+    ),
+    AgentStep(
+        ComplaintWorkflow.offer,
+        OfferInput,
+        "offer",
+        "offer the customer 2-4 remedies to choose from (each within your authority)",
+        "offer",
+        "Offer 2-4 remedies for the customer to choose (each within the agent's authority)",
     ),
     AgentStep(
         ComplaintWorkflow.approve_compensation,

@@ -28,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
         FixInput,
         FollowUpInput,
         IgnoredEventInput,
+        OfferInput,
         PauseInput,
+        PickInput,
         ResumeInput,
     )
     from workflows.shell.lifecycle import CaseRun
@@ -130,6 +132,28 @@ class ComplaintWorkflow:
     @compensate.validator
     def _validate_compensate(self, inp: CompensateInput) -> None:
         self._run.admit(lambda: self.case.check_compensate(inp, workflow.now()))
+
+    @workflow.update(
+        description="Offer the customer 2-4 remedies, each within the agent's authority and the customer's "
+        "cap, with a choice deadline and a default option; the customer's pick is the compensate step."
+    )
+    async def offer(self, inp: OfferInput) -> CaseStatus:
+        return await self._run.step(self.case.offer, inp)
+
+    @offer.validator
+    def _validate_offer(self, inp: OfferInput) -> None:
+        self._run.admit(lambda: self.case.check_offer(inp, workflow.now()))
+
+    @workflow.update(
+        description="The customer picks one option of the open offer (actor customer): issued once, "
+        "pre-approved by the offering agent. A second pick, or one after the deadline, is refused."
+    )
+    async def pick_remedy(self, inp: PickInput) -> CaseStatus:
+        return await self._run.step(self.case.pick_remedy, inp)
+
+    @pick_remedy.validator
+    def _validate_pick_remedy(self, inp: PickInput) -> None:
+        self._run.admit(lambda: self.case.check_pick(inp, workflow.now()))
 
     @workflow.update(description="Approve or reject the compensation waiting for approval (not one's own).")
     async def approve_compensation(self, inp: ApprovalInput) -> CaseStatus:

@@ -175,6 +175,7 @@ class CompensationKind(StrEnum):
     COUPON = "coupon"
     UPGRADE = "upgrade"
     GIFT = "gift"
+    REPLACEMENT = "replacement"
     NONE = "none"
 
 
@@ -209,6 +210,75 @@ class CompensateInput(_Model):
         elif self.kind in MONEY_REQUIRED and (self.amount is None or self.amount.amount == 0):
             raise ValueError(f"a {self.kind.value} needs an amount greater than zero")
         return self
+
+
+class RemedyOption(_Model):
+    """One remedy of an offer: what `compensate` would issue, and how the customer reads it."""
+
+    kind: CompensationKind
+    amount: Money | None = None
+    label: Annotated[str, Field(max_length=200)] = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RemedyOption:
+        if self.kind is CompensationKind.NONE:
+            raise ValueError("'none' is not a remedy to offer")
+        if self.kind in MONEY_REQUIRED and (self.amount is None or self.amount.amount == 0):
+            raise ValueError(f"a {self.kind.value} needs an amount greater than zero")
+        return self
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        kind = self.kind.value.replace("_", " ")
+        return f"a {kind} of {self.amount}" if self.amount else f"a {kind}"
+
+
+class OfferInput(_Model):
+    """2-4 remedies for the customer to choose from by `choose_by` (default: the policy's
+    `[offers] choice_window` from now); `default` (1-based) is what the policy may issue after it."""
+
+    actor: Actor
+    options: Annotated[list[RemedyOption], Field(min_length=2, max_length=4)]
+    default: Annotated[int, Field(ge=1, le=4)] = 1
+    choose_by: AwareDatetime | None = None
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+    @field_validator("choose_by", mode="after")
+    @classmethod
+    def _has_a_utc_time(cls, value: datetime | None) -> datetime | None:
+        return TicketEvent._has_a_utc_time(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _default_is_an_option(self) -> OfferInput:
+        if self.default > len(self.options):
+            raise ValueError(f"default: option {self.default} does not exist (options 1-{len(self.options)})")
+        return self
+
+
+class PickInput(_Model):
+    """The customer's choice of one option of the open offer (1-based)."""
+
+    actor: Actor
+    option: Annotated[int, Field(ge=1, le=4)]
+    source: Identifier = "api"
+
+
+class Offer(BaseModel):
+    """The offer made at the compensate step, and what came of it."""
+
+    seq: int
+    """Sequence of the `remedies_offered` event."""
+    options: list[RemedyOption]
+    default: int
+    choose_by: datetime
+    offered_by: Actor
+    reason: str = ""
+    status: Literal["open", "picked", "expired"] = "open"
+    picked: int | None = None
+    """The option chosen (1-based): by the customer, or the default at the deadline."""
+    picked_by: str | None = None
+    picked_at: datetime | None = None
 
 
 class ApprovalInput(_Model):
@@ -334,6 +404,8 @@ class Compensation(BaseModel):
     """The code the customer redeems (coupon, gift card)."""
     recheck_at: datetime | None = None
     """When an `outcome_unknown` compensation is checked again."""
+    offer: int | None = None
+    """The offer it was chosen from (its `remedies_offered` sequence); None for a proposal."""
 
 
 class Deadlines(BaseModel):
@@ -375,6 +447,8 @@ class CaseStatus(BaseModel):
     order_id: str | None = None
     ticket_id: str | None = None
     ticket_url: str | None = None
+    offer: Offer | None = None
+    """The offer of remedies at the compensate step, open or settled (the last one made)."""
     accepts: list[str] = []
     """The agents' updates the engine would accept now, by the case's state (an agent's role and
     authority may still refuse compensate/approve_compensation): the console offers only these."""

@@ -266,6 +266,29 @@ class CompensationPolicy(_Strict):
     cap_window: Duration = timedelta(days=90)
 
 
+class OfferPolicy(_Strict):
+    """Remedies the customer chooses (`offer`): how long they have by default, at most, and what
+    happens when nothing is picked by the deadline: issue the default option, or tell the owner."""
+
+    choice_window: Duration = timedelta(hours=72)
+    max_choice_window: Duration = timedelta(days=14)
+    on_expiry: Literal["issue_default", "notify_owner"] = "issue_default"
+
+
+class FollowUpPolicy(_Strict):
+    """The customer's own score (1-5) on the case page: at or above `satisfied_at` completes the
+    follow-up satisfied, at or below `unsatisfied_at` reopens the case; between, the owner decides."""
+
+    satisfied_at: int = Field(4, ge=2, le=5)
+    unsatisfied_at: int = Field(2, ge=1, le=4)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FollowUpPolicy:
+        if self.unsatisfied_at >= self.satisfied_at:
+            raise ValueError(f"unsatisfied_at ({self.unsatisfied_at}) must be below satisfied_at ({self.satisfied_at})")
+        return self
+
+
 class RepeatContacts(_Strict):
     raise_after: int = Field(3, ge=2)
 
@@ -319,6 +342,8 @@ class Policy(_Strict):
     escalation: EscalationPolicy = EscalationPolicy()
     roles: dict[str, RolePolicy]
     compensation: CompensationPolicy = CompensationPolicy()
+    offers: OfferPolicy = OfferPolicy()
+    follow_up: FollowUpPolicy = FollowUpPolicy()
     repeat_contacts: RepeatContacts = RepeatContacts()
     triage: TriagePolicy = TriagePolicy()
     root_causes: list[str]

@@ -42,6 +42,16 @@ CUSTOMER = {
         'Hello $customer, to make up for "$subject" we\'ve issued a $kind $amount.$code_text '
         "We'll check in with you by $follow_up_due.",
     ),
+    "offer": (
+        "Choose how we make it right",
+        'Hello $customer, to make up for "$subject" please choose one of these:\n\n$options\n\n'
+        "Reply with the number of the one you want, or choose it on your case page. "
+        "Please choose by $choose_by; if we don't hear from you by then, $fallback.",
+    ),
+    "offer_closed": (
+        "About your choice",
+        'Hello $customer, about "$subject": $reason Nothing was changed.',
+    ),
     "follow_up_request": (
         "Did we make it right?",
         'Hello $customer, did we resolve "$subject" to your satisfaction? Reply and rate us from 1 to 5.',
@@ -66,6 +76,10 @@ INTERNAL = {
         "Customer not reached",
         "Case $case: the $message for $customer could not be delivered ($reason). Reach them another way.",
     ),
+    "offer_expired": (
+        "Offer not chosen",
+        "Case $case: $customer did not choose a remedy by $choose_by. Compensate the case yourself or offer again.",
+    ),
     "cause_alert": (
         "Repeat mistake: $cause",
         "$count cases closed with root cause $cause in $window: $trend.\n\nCases: $cases\n\nReview: $link",
@@ -87,6 +101,9 @@ PARAMS: dict[str, frozenset[str]] = {
     "fix_notice": BASE_PARAMS | {"description"},
     "compensation_notice": BASE_PARAMS | {"kind", "amount", "follow_up_due", "code_text"},
     "follow_up_request": BASE_PARAMS,
+    "offer": BASE_PARAMS | {"options", "choose_by", "fallback"},
+    "offer_closed": BASE_PARAMS | {"reason"},
+    "offer_expired": BASE_PARAMS | {"choose_by"},
     "new_case": BASE_PARAMS | {"severity", "due"},
     "repeat_contact": BASE_PARAMS | {"count"},
     "warning": BASE_PARAMS | {"step", "percent", "due"},

@@ -33,7 +33,7 @@ COUNTED = ("pending", "succeeded")
 
 _COLUMNS = (
     "idempotency_key, workflow_id, case_id, customer_id, kind, amount, currency, mode, status, "
-    "reference, detail, created_at, updated_at"
+    "reference, detail, created_at, updated_at, issued_by, approved_by"
 )
 
 
@@ -52,6 +52,10 @@ class LedgerRow:
     detail: str | None
     created_at: datetime
     updated_at: datetime
+    issued_by: str | None = None
+    """Who issued it: the agent, or `customer` for a remedy picked from an offer (migration 019)."""
+    approved_by: str | None = None
+    """Whose authority approved it: an approver, or the agent who made the offer."""
     fresh: bool = False
     """Created by this `reserve` call; False for a row an earlier attempt left (maybe mid-payment)."""
 
@@ -107,8 +111,9 @@ async def reserve(
         # ON CONFLICT: belt and braces; the advisory lock already serialises this customer's writers.
         await conn.execute(
             "INSERT INTO ledger (idempotency_key, workflow_id, case_id, customer_id, kind, amount, currency, "
-            "mode, status, detail, created_at, updated_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (idempotency_key) DO NOTHING",
+            "mode, status, detail, created_at, updated_at, issued_by, approved_by) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
             instruction.key,
             instruction.workflow_id,
             instruction.case_id,
@@ -120,6 +125,8 @@ async def reserve(
             status,
             detail,
             now,
+            instruction.issued_by.id,
+            instruction.approved_by.id if instruction.approved_by else None,
         )
         row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = $1", instruction.key)
     assert row is not None

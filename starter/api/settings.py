@@ -46,8 +46,8 @@ class ApiSettings(BaseModel):
     oidc: Any = None
     """The console's OIDC sign-in (`console.oidc.OidcConfig`); None: from `RECOVERY_OIDC_*`, if set."""
     thresholds: Any = None
-    """`starter.customer.answers.Thresholds`: which page scores are satisfied/unsatisfied (None: from
-    RECOVERY_SATISFIED_AT / RECOVERY_UNSATISFIED_AT)."""
+    """`starter.customer.answers.Thresholds`: which page scores are satisfied/unsatisfied (None: the
+    policy's `[follow_up]` keys, or the deprecated RECOVERY_SATISFIED_AT / RECOVERY_UNSATISFIED_AT)."""
 
 
 class TemporalClient:
@@ -133,5 +133,5 @@ def settings_from_env() -> ApiSettings:
         database=database,
         links=Links.from_env(),
         roster=load_roster(),
-        thresholds=Thresholds.from_env(),
+        thresholds=Thresholds.of(policies.primary),
     )

@@ -3,10 +3,11 @@ from the bearer token, never from the body."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recovery.validation import describe_validation_error
 from starter.api.auth import Agent
@@ -15,7 +16,15 @@ from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import run_step
 from starter.steps import API_STEPS, AgentStep
 from workflows.complaint import ComplaintWorkflow
-from workflows.models import ApplyPolicyInput, CaseStatus, CompensationKind, FollowUpOutcome, Identifier
+from workflows.models import (
+    ApplyPolicyInput,
+    CaseStatus,
+    CompensationKind,
+    FollowUpOutcome,
+    Identifier,
+    RemedyOption,
+    TicketEvent,
+)
 from workflows.money import Money
 from workflows.policy import Severity
 
@@ -41,6 +50,20 @@ class CompensationBody(_Body):
     amount: Money | None = None
     reason: Annotated[str, Field(max_length=2000)] = ""
     reference: Annotated[str, Field(max_length=200)] | None = None
+
+
+class OfferBody(_Body):
+    options: Annotated[list[RemedyOption], Field(min_length=2, max_length=4)]
+    default: Annotated[
+        int, Field(ge=1, le=4, description="the option (1-based) the policy may issue at the deadline")
+    ] = 1
+    choose_by: AwareDatetime | None = Field(None, description="the choice deadline (default: the policy's)")
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+    @field_validator("choose_by", mode="after")
+    @classmethod
+    def _has_a_utc_time(cls, value: datetime | None) -> datetime | None:
+        return TicketEvent._has_a_utc_time(value) if value is not None else None
 
 
 class ApprovalBody(_Body):
@@ -96,6 +119,7 @@ BODIES: dict[str, type[_Body]] = {
     "acknowledge": AcknowledgeBody,
     "record_fix": FixBody,
     "compensate": CompensationBody,
+    "offer": OfferBody,
     "approve_compensation": ApprovalBody,
     "complete_follow_up": FollowUpBody,
     "close": CloseBody,

@@ -63,6 +63,30 @@ STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
             "amount": {"amount": a.amount, "currency": a.currency} if a.amount else None,
         },
     ),
+    "offer": (
+        [
+            (
+                ("--option",),
+                {
+                    "action": "append",
+                    "required": True,
+                    "dest": "options",
+                    "metavar": "KIND[:AMOUNT[:LABEL]]",
+                    "help": "a remedy (2-4 of them), e.g. refund:20.00, 'replacement::a new one, shipped today'",
+                },
+            ),
+            (("--currency",), {"default": "USD", "help": "ISO 4217 code of the amounts (default USD)"}),
+            (("--default",), {"type": int, "default": 1, "help": "the option (1-based) issued at the deadline"}),
+            (("--choose-by",), {"help": "the choice deadline, ISO 8601 with a zone (default: the policy's)"}),
+            (("--reason",), {"default": ""}),
+        ],
+        lambda a: {
+            "options": [remedy_option(text, a.currency) for text in a.options],
+            "default": a.default,
+            "choose_by": a.choose_by,
+            "reason": a.reason,
+        },
+    ),
     "approve": (
         [(("--reject",), {"action": "store_true", "help": "reject it instead"}), (("--note",), {"default": ""})],
         lambda a: {"approve": not a.reject, "note": a.note},
@@ -96,6 +120,18 @@ STEP_ARGUMENTS: dict[str, tuple[list[Argument], StepBuilder]] = {
         lambda a: {"severity": a.severity, "reason": a.reason},
     ),
 }
+
+
+def remedy_option(text: str, currency: str) -> dict[str, Any]:
+    """`KIND[:AMOUNT[:LABEL]]` as an offer's option (checked with the step's input)."""
+    kind, _, rest = text.partition(":")
+    amount, _, label = rest.partition(":")
+    option: dict[str, Any] = {"kind": kind.strip()}
+    if amount.strip():
+        option["amount"] = {"amount": amount.strip(), "currency": currency}
+    if label.strip():
+        option["label"] = label.strip()
+    return option
 
 
 _ANYONE = {"id": "cli", "role": "agent"}  # stands in for the token's agent when checking input locally
@@ -143,6 +179,13 @@ def format_status(status: CaseStatus) -> str:
     if status.pending_compensation:
         p = status.pending_compensation
         rows.append(("pending", f"{p.kind.value} {p.amount or ''} by {p.proposed_by.id}: {p.status.replace('_', ' ')}"))
+    if status.offer:
+        o = status.offer
+        state = {"open": f"open until {_when(o.choose_by)}", "expired": "expired, nothing picked"}.get(
+            o.status, f"option {o.picked} picked by {o.picked_by}"
+        )
+        rows.append(("offer", f"{state} (default {o.default})"))
+        rows += [("", f"{n}. {option.describe()}") for n, option in enumerate(o.options, 1)]
     if status.root_cause:
         rows.append(("root cause", status.root_cause))
     width = max(len(k) for k, _ in rows)

@@ -1,6 +1,7 @@
 """The case page's POSTs, the only requests of the customer's that change anything:
 
 * `POST /c/{token}/answer` (score, comment): the follow-up answered (starter/customer/answers.py);
+* `POST /c/{token}/pick` (option): the customer's choice among the remedies offered (`pick_remedy`);
 * `POST /c/{token}/message` (text): the reply box, a customer message as a ticket reply is;
 * `POST /c/{token}/updates` (status_updates=off|on): the customer's opt-out of status updates.
 
@@ -31,7 +32,10 @@ from starter.customer.answers import (
     clean_text,
     event_id,
     message_step,
+    parse_option,
     parse_score,
+    pick_refusal,
+    pick_step,
     refusal,
     score_step,
 )
@@ -49,7 +53,7 @@ async def form_of(request: Request) -> dict[str, str]:
 
 
 def install_actions(router: APIRouter, settings: Any, links: Links | None, resolve: Resolve) -> None:
-    thresholds: Thresholds = getattr(settings, "thresholds", None) or Thresholds.from_env()
+    thresholds: Thresholds = getattr(settings, "thresholds", None) or Thresholds.of(getattr(settings, "policy", None))
 
     def done(token: str, sent: str) -> Response:
         return RedirectResponse(f"/c/{token}?sent={sent}", status_code=303, headers=HEADERS)
@@ -72,6 +76,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
             opted_out=await opted_out(pool, link.customer_id),
             status=refused.status,
             score=int(score) if len(score) == 1 and score in "12345" else None,
+            option=int(fields["option"]) if fields.get("option", "") in ("1", "2", "3", "4") else None,
             comment=fields.get("comment", "") if form == "answer" else "",
             reply=fields.get("text", "") if form == "message" else "",
             nonce=fields.get("nonce") if form != "updates" and _nonce_ok(fields.get("nonce")) else None,
@@ -98,7 +103,7 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
             await accept_step(client, link.workflow_id, step, inp)
         except CaseError as err:
             log.info("customer's form refused by the case", workflow_id=link.workflow_id, form=form, code=err.code)
-            raise refusal(err.code, form) from None
+            raise (pick_refusal(err.code, err.message) if form == "pick" else refusal(err.code, form)) from None
         except Exception as err:  # Temporal unreachable (ApiError 503) or any outage
             log.warning("customer's form not delivered", workflow_id=link.workflow_id, form=form, error=str(err))
             raise refusal("unavailable", form) from None
@@ -120,6 +125,26 @@ def install_actions(router: APIRouter, settings: Any, links: Links | None, resol
             return await again(pool, link, token, refused, "answer", fields)
         log.info("customer answered the follow-up", workflow_id=link.workflow_id, score=score, outcome=outcome)
         return done(token, outcome)
+
+    @router.post("/c/{token}/pick")
+    async def pick(request: Request, token: str) -> Response:
+        got = await admitted(request, token, "pick")
+        if isinstance(got, Response):
+            return got
+        pool, link, fields = got
+        try:
+            case = await customer_case(pool, link.workflow_id)
+            if case is None:
+                raise Refused(404, "")
+            if case.offer is None:
+                raise Refused(409, "There is no choice to make on your case just now. You can write to us below.")
+            option = parse_option(fields.get("option"), len(case.offer.options))
+            step, inp = pick_step(option)
+            await update(request, link, step, inp, "pick")
+        except Refused as refused:
+            return await again(pool, link, token, refused, "pick", fields)
+        log.info("customer picked a remedy", workflow_id=link.workflow_id, option=option)
+        return done(token, "picked")
 
     @router.post("/c/{token}/message")
     async def message(request: Request, token: str) -> Response:

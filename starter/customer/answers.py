@@ -8,8 +8,9 @@ HTTP here: starter/customer/actions.py posts them).
 * A message from the reply box: the `customer_message` update, exactly as a ticket reply, with an
   event id made of the link id and the form's nonce, so a resubmitted form is one message.
 
-Thresholds are process settings (`RECOVERY_SATISFIED_AT`, `RECOVERY_UNSATISFIED_AT`) until they
-become policy keys (`[follow_up] satisfied_at`, `unsatisfied_at`), which needs a workflow release.
+Thresholds are the policy's `[follow_up] satisfied_at` (default 4) and `unsatisfied_at` (default 2),
+of the policy the API runs (its set's default policy). `RECOVERY_SATISFIED_AT` and
+`RECOVERY_UNSATISFIED_AT`, the process settings of before, still override them when set (deprecated).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from workflows.complaint import ComplaintWorkflow
-from workflows.models import Actor, CustomerMessageInput, FollowUpInput, FollowUpOutcome
+from workflows.models import Actor, CustomerMessageInput, FollowUpInput, FollowUpOutcome, PickInput
+from workflows.policy import Policy
 
 CUSTOMER = Actor(id="customer", role="customer")
 SOURCE = "case-page"
@@ -63,7 +65,14 @@ class Thresholds:
             )
 
     @classmethod
-    def from_env(cls) -> Thresholds:
+    def of(cls, policy: Policy | None) -> Thresholds:
+        """The policy's `[follow_up]` keys, overridden by the deprecated environment settings."""
+        if policy is None:
+            return cls.from_env()
+        return cls.from_env(cls(policy.follow_up.satisfied_at, policy.follow_up.unsatisfied_at))
+
+    @classmethod
+    def from_env(cls, default: Thresholds | None = None) -> Thresholds:
         def number(name: str, default: int) -> int:
             text = os.environ.get(name, "").strip()
             if not text:
@@ -73,7 +82,10 @@ class Thresholds:
             except ValueError:
                 raise ThresholdError(f"{name} {text!r}: a score from 1 to 5") from None
 
-        return cls(number("RECOVERY_SATISFIED_AT", 4), number("RECOVERY_UNSATISFIED_AT", 2))
+        base = default or cls()
+        return cls(
+            number("RECOVERY_SATISFIED_AT", base.satisfied_at), number("RECOVERY_UNSATISFIED_AT", base.unsatisfied_at)
+        )
 
     def outcome(self, score: int) -> str:
         """`satisfied`, `unsatisfied` or `middle` (for the owner to decide)."""
@@ -133,6 +145,18 @@ def score_step(score: int, comment: str, thresholds: Thresholds, eid: str) -> tu
     return outcome, ComplaintWorkflow.complete_follow_up, follow_up
 
 
+def parse_option(raw: str | None, options: int) -> int:
+    text = (raw or "").strip()
+    if len(text) != 1 or not text.isdigit() or not 1 <= int(text) <= options:
+        raise Refused(400, f"Please choose one of the options (1 to {options}).")
+    return int(text)
+
+
+def pick_step(option: int) -> tuple[Update, BaseModel]:
+    """The customer's choice of remedy: the `pick_remedy` update, actor customer."""
+    return ComplaintWorkflow.pick_remedy, PickInput(actor=CUSTOMER, option=option, source=SOURCE)
+
+
 def message_step(text: str, eid: str) -> tuple[Update, BaseModel]:
     """The reply box's message: the ticket reply's update (resumes a pause waiting on the customer)."""
     return ComplaintWorkflow.customer_message, CustomerMessageInput(event_id=eid, source=SOURCE, text=text, resume=True)
@@ -150,12 +174,30 @@ NOTICES = {
         "something and when your case moves."
     ),
     "optin": "Done: status updates are back on.",
+    "picked": "Thank you: we noted your choice and are issuing it now.",
 }
 """What the page says after a POST went through (`?sent=<key>` on the redirect)."""
 
 
+def pick_refusal(code: str, message: str) -> Refused:
+    """A refused pick in the customer's words: the case says which option was chosen, or when the
+    choice closed; nothing was changed either way."""
+    if code == "conflict" and "already chosen by you" in message:
+        return Refused(409, "You have already made your choice, so this one was not recorded. Nothing was changed.")
+    if code == "conflict" and "already chosen" in message:
+        return Refused(409, "The time to choose has passed and we issued the default option. Nothing was changed.")
+    if code == "conflict" and "choice closed" in message:
+        return Refused(
+            409, "Sorry, the time to choose has passed, so this choice was not recorded. Nothing was changed."
+        )
+    if code in ("out_of_order", "closed"):
+        return Refused(409, "There is no choice to make on your case just now. You can write to us below.")
+    return refusal(code, "pick")
+
+
 def refusal(code: str, form: str) -> Refused:
-    """A CaseError's code (the case refused the update) as what the customer reads."""
+    """A CaseError's code (the case refused the update) as what the customer reads; for a pick, the
+    case's own reason (already chosen, the choice closed) is the clearest answer: `pick_refusal`."""
     if form == "answer" and code in ("out_of_order", "closed"):
         return Refused(
             409,

@@ -18,6 +18,8 @@ DONE: dict[str, str] = {
     "opened": "We received your report.",
     "acknowledged": "We apologised and took your case on.",
     "fix_recorded": "We fixed the problem.",
+    "remedies_offered": "We offered you a choice of ways to make it up to you.",
+    "remedy_picked": "You chose {what}.",
     "compensation_issued": "We issued {what} to make up for it.",
     "follow_up_asked": "We asked you whether we made it right.",
     "customer_replied": "You wrote to us; your answer is on the case.",
@@ -54,6 +56,35 @@ class SentMessage:
 
 
 @dataclass
+class OfferView:
+    """The offer of remedies as the customer sees it (from the status snapshot's `offer`)."""
+
+    options: list[str]
+    default: int
+    choose_by: datetime
+    status: str
+    picked: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+
+def offer_view(data: dict[str, Any] | None) -> OfferView | None:
+    if not data:
+        return None
+    from workflows.models import RemedyOption  # how the engine words an option, the same everywhere
+
+    return OfferView(
+        options=[RemedyOption.model_validate(o, context={"stored": True}).describe() for o in data["options"]],
+        default=int(data["default"]),
+        choose_by=datetime.fromisoformat(data["choose_by"]),
+        status=str(data["status"]),
+        picked=data.get("picked"),
+    )
+
+
+@dataclass
 class CustomerCase:
     first_name: str
     subject: str
@@ -66,6 +97,8 @@ class CustomerCase:
     asking: bool = False
     """The follow-up question is out and unanswered: the page offers the scores."""
     paused: bool = False
+    offer: OfferView | None = None
+    """The remedies offered at the compensate step: open (the page offers the choice) or settled."""
 
 
 def first_name(name: str | None) -> str:
@@ -83,6 +116,8 @@ def done_step(type_: str, at: datetime, data: dict[str, Any]) -> DoneStep | None
     text = DONE.get(type_)
     if text is None or (type_ == "customer_replied" and data.get("erased")):
         return None
+    if type_ == "remedy_picked" and data.get("default"):
+        text = "You did not choose in time, so we went with {what}."
     return DoneStep(at=at, text=text.format(what=_what(data)) if "{what}" in text else text)
 
 
@@ -96,6 +131,9 @@ def promise(status: dict[str, Any]) -> tuple[str, datetime | None]:
     deadlines = status.get("deadlines") or {}
     due_text = deadlines.get("due_at")
     due = datetime.fromisoformat(due_text) if due_text else None
+    offer = status.get("offer") or {}
+    if step == "compensate" and offer.get("status") == "open":
+        return "Choose how we make it up to you", datetime.fromisoformat(offer["choose_by"])
     if step == "follow_up" and deadlines.get("follow_up_asked"):
         return "We are waiting for your answer; reply to our last message", due
     return NEXT.get(step, "We are working on your case"), due
@@ -152,6 +190,7 @@ async def customer_case(pool: asyncpg.Pool, workflow_id: str) -> CustomerCase | 
         version=f"{snap['last_seq']}.{case_seq or 0}.{len(messages)}",
         asking=str(status.get("step")) == "follow_up" and asked and not closed and not status.get("paused"),
         paused=bool(status.get("paused")),
+        offer=offer_view(status.get("offer")),
     )
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from tests.helpers import AGENT, fast_policy, ticket
 from workflows.case import Case, CaseState
-from workflows.models import AcknowledgeInput, CompensateInput, FixInput, PauseInput
+from workflows.models import AcknowledgeInput, CompensateInput, FixInput, OfferInput, PauseInput
 
 STATES = Path(__file__).parent / "states"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc)
@@ -45,7 +45,8 @@ def _dropped(stored: Any, loaded: Any, path: str) -> list[str]:
 
 
 def samples() -> dict[str, CaseState]:
-    """States a case carries at the points where runs continue: waiting, escalated, paused, mid-approval."""
+    """States a case carries at the points where runs continue: waiting, escalated, paused, mid-approval,
+    and (from 1.2) waiting for the customer's choice among the remedies offered."""
     at = lambda minutes: T0 + timedelta(minutes=minutes)
     policy = fast_policy(ack="1h", fix="2h", interval="30m")
     opened = Case.open(ticket("compat-open"), policy, "complaint-compat-1:ord-1", at(0))
@@ -62,7 +63,18 @@ def samples() -> dict[str, CaseState]:
         CompensateInput(actor=AGENT, kind="refund", amount={"amount": "500.00", "currency": "USD"}, reason="big"),
         at(3),
     )
-    return {"opened": opened.state, "escalated": escalated.state, "paused": paused.state, "approval": approval.state}
+    offered = Case.open(ticket("compat-offer"), policy, "complaint-compat-5:ord-1", at(0))
+    offered.acknowledge(AcknowledgeInput(actor=AGENT), at(1))
+    offered.record_fix(FixInput(actor=AGENT, description="replacement sent"), at(2))
+    options = [{"kind": "refund", "amount": {"amount": "20.00", "currency": "USD"}}, {"kind": "replacement"}]
+    offered.offer(OfferInput.model_validate({"actor": AGENT.model_dump(), "options": options, "default": 2}), at(3))
+    return {
+        "opened": opened.state,
+        "escalated": escalated.state,
+        "paused": paused.state,
+        "approval": approval.state,
+        "offered": offered.state,
+    }
 
 
 def record() -> int:

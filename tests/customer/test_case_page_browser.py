@@ -67,7 +67,7 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(client: Client, db: asyncpg.Pool, task_queue: str) -> AsyncIterator[Stack]:
+async def stack(client: Client, db: asyncpg.Pool, db_url: str, task_queue: str) -> AsyncIterator[Stack]:
     smtp = SmtpServer()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -76,8 +76,12 @@ async def stack(client: Client, db: asyncpg.Pool, task_queue: str) -> AsyncItera
         update={"notifications": NotificationPolicy(channel="email", sender="Shop Care <care@shop.example>")}
     )
 
+    # The API's own pool: a console page holds one of its connections for LISTEN until the process
+    # ends, so it is terminated at the end (closing it would wait for that connection forever).
+    api_pool = await asyncpg.create_pool(db_url, min_size=1, max_size=6)
+
     async def database() -> asyncpg.Pool:
-        return db
+        return api_pool
 
     async def connect() -> Client:
         return client
@@ -105,9 +109,11 @@ async def stack(client: Client, db: asyncpg.Pool, task_queue: str) -> AsyncItera
                 yield Stack(url, client, task_queue, policy, db, smtp, links)
             finally:
                 server.should_exit = True
+                server.force_exit = True  # open event streams (a console page) would hold the shutdown
                 await asyncio.wait_for(serving, 15)
     finally:
         smtp.close()
+        api_pool.terminate()
 
 
 @pytest.fixture

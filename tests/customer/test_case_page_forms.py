@@ -24,9 +24,11 @@ from activities.notifications import Notifier
 from recovery.links import Links, LinkSigner
 from starter.customer.answers import MAX_COMMENT, ThresholdError, Thresholds, score_step
 from starter.customer.page import Limiter
+from tests.helpers import fast_policy
 from workflows.complaint import ComplaintWorkflow
 from workflows.effects import Notification, NotifyContext
 from workflows.models import CustomerMessageInput, FollowUpInput
+from workflows.policy import FollowUpPolicy
 
 KEYS = [("k2", b"case-form-test-secret-2")]
 OLD = [("k1", b"case-form-test-secret-1")]
@@ -84,6 +86,12 @@ def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("RECOVERY_SATISFIED_AT", "5")
     monkeypatch.setenv("RECOVERY_UNSATISFIED_AT", "3")
     assert Thresholds.from_env() == Thresholds(5, 3)
+    # The policy's [follow_up] keys are the thresholds; the old settings, when set, still override them.
+    stricter = fast_policy().model_copy(update={"follow_up": FollowUpPolicy(satisfied_at=5, unsatisfied_at=1)})
+    assert Thresholds.of(stricter) == Thresholds(5, 3)
+    monkeypatch.delenv("RECOVERY_SATISFIED_AT")
+    monkeypatch.delenv("RECOVERY_UNSATISFIED_AT")
+    assert Thresholds.of(stricter) == Thresholds(5, 1) and Thresholds.of(fast_policy()) == Thresholds(4, 2)
     monkeypatch.setenv("RECOVERY_SATISFIED_AT", "five")
     with pytest.raises(ThresholdError, match="RECOVERY_SATISFIED_AT"):
         Thresholds.from_env()

@@ -89,6 +89,7 @@ SCENARIOS: tuple[str, ...] = (
     "payment_outcome_unknown_resolved",
     "channel_failure_roster_fallthrough",
     "erase_customer_data",
+    "offer_and_pick",
 )
 """The scenarios of the 1.0 baseline's fixtures, in recording order (tests/replay/test_replay.py
 requires a fixture for each)."""
@@ -864,6 +865,12 @@ async def erase_customer_data(rig: Rig) -> list[Recorded]:
     return await scenario(rig)
 
 
+async def offer_and_pick(rig: Rig) -> list[Recorded]:
+    from tests.replay.offer_scenario import offer_and_pick as scenario  # it imports this module
+
+    return await scenario(rig)
+
+
 Scenario = Callable[[Rig], Awaitable[list[Recorded]]]
 SKIPPING: dict[str, Scenario] = {
     "escalation_ladder_breach": escalation_ladder_breach,
@@ -879,6 +886,7 @@ DEV: dict[str, Scenario] = {
     "payment_outcome_unknown_resolved": payment_outcome_unknown_resolved,
     "channel_failure_roster_fallthrough": channel_failure_roster_fallthrough,
     "erase_customer_data": erase_customer_data,
+    "offer_and_pick": offer_and_pick,
 }
 assert set(SKIPPING) | set(DEV) == set(SCENARIOS) and not set(SKIPPING) & set(DEV)
 

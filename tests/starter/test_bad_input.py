@@ -59,6 +59,12 @@ STEP_BODIES: dict[str, dict[str, Any]] = {
     "policy": {"expected": "default@2026-11"},
     "assignment": {"assignee": "alice", "note": ""},
 }
+OFFER: dict[str, Any] = {
+    "options": [{"kind": "refund", "amount": {"amount": "20.00", "currency": "USD"}}, {"kind": "replacement"}],
+    "default": 1,
+    "choose_by": "2026-12-20T10:00:00Z",
+    "reason": "late",
+}
 OUT_OF_RANGE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 CONTROL = ["\u0000", "\u0007", "\u001b[31m", "\u007f"]
 
@@ -266,6 +272,25 @@ def matrix() -> Iterator[Case]:
     for step, valid in STEP_BODIES.items():
         yield from body_cases(f"/v1/complaints/{CASE}/{step}", valid)
         yield from size_cases(f"/v1/complaints/{CASE}/{step}")
+    offer = f"/v1/complaints/{CASE}/offer"
+    yield from body_cases(offer, OFFER, epoch_times=("choose_by",))
+    yield from size_cases(offer)
+    refund = OFFER["options"][0]
+    for bad_offer in (
+        {"options": [refund]},
+        {"options": [refund] * 5},
+        {"default": 3},
+        {"default": 0},
+        {"options": [refund, {"kind": "none"}]},
+        {"options": [refund, {"kind": "coupon"}]},
+        {"options": [refund, {"kind": "gift", "amount": {"amount": "-5", "currency": "USD"}}]},
+        {"options": [refund, {"kind": "upgrade", "label": "x" * 201}]},
+        {"options": [refund, {"kind": "upgrade", "label": "a\u0007b"}]},
+        {"choose_by": "2026-12-20T10:00:00"},
+        {"choose_by": "next week"},
+        *({"choose_by": bad} for bad in OUT_OF_RANGE),
+    ):
+        yield Case("bad offer", "POST", offer, body={**OFFER, **bad_offer})
     for bad_case in ("%00", "a%07b", "%1b%5b31m", "x" * 300, "..", "-leading"):
         yield Case("bad case id", "POST", f"/v1/complaints/{bad_case}/acknowledge", body={"message": "x"})
         yield Case("bad case id", "GET", f"/v1/complaints/{bad_case}")
@@ -346,6 +371,7 @@ async def test_every_route_refuses_every_bad_input_with_a_4xx(api: httpx.AsyncCl
             "huge body": 413,
             "chunked body": 413,
             "bad report window": 422,  # issue 15.7, 15.5
+            "bad offer": 422,
             "out-of-range timestamp": 422 if "jira" in case.path else 401,
         }.get(case.kind)  # 15.6
         if expected is not None and response.status_code != expected:

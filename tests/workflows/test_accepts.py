@@ -27,7 +27,7 @@ def test_accepts_follows_the_case_through_its_steps() -> None:
     case.acknowledge(AcknowledgeInput(actor=AGENT), NOW)
     assert case.status(NOW).accepts == ["record_fix", "pause", "assign"]
     case.record_fix(FixInput(actor=AGENT, description="done"), NOW)
-    assert case.status(NOW).accepts == ["compensate", "pause", "assign"]
+    assert case.status(NOW).accepts == ["compensate", "offer", "pause", "assign"]
     case.compensate(
         CompensateInput(actor=AGENT, kind="refund", amount={"amount": "120.00", "currency": "USD"}),
         NOW + timedelta(seconds=1),

@@ -35,6 +35,9 @@ def test_every_template_renders_without_placeholders_left() -> None:
             "cases",
             "link",
             "owner",
+            "options",
+            "choose_by",
+            "fallback",
         )
     }
     for audience, table in (("customer", CUSTOMER), ("internal", INTERNAL)):

@@ -11,6 +11,7 @@ whole state survives continue-as-new and the rules can be tested without a serve
 - `core`: `CaseCore`, the base of the parts (the guards, the severity's clock), and `Rejection`;
 - `steps`: the agents' steps (acknowledge, fix, follow-up, close) and assign, severity, policy;
 - `compensation`: proposals, approval, the instruction to issue, what issuing came to;
+- `offers`: remedies offered for the customer to choose, the pick, the choice deadline;
 - `pause`: pausing and resuming, the pause budget;
 - `contacts`: repeat contacts, customer replies, ignored events, de-duplication;
 - `clock`: the step clock, `next_wakeup` and `tick` (warnings, deadlines, escalation, silence);
@@ -27,6 +28,7 @@ from workflows.case.compensation import CompensationMixin
 from workflows.case.contacts import ContactsMixin
 from workflows.case.core import Rejection, RejectionCode, format_moment
 from workflows.case.erasure import ErasureMixin
+from workflows.case.offers import OffersMixin
 from workflows.case.outbox import OutboxMixin
 from workflows.case.pause import PauseMixin
 from workflows.case.state import (
@@ -53,7 +55,9 @@ from workflows.models import (
     FixInput,
     FollowUpInput,
     FollowUpOutcome,
+    OfferInput,
     PauseInput,
+    RemedyOption,
     ResumeInput,
     TicketEvent,
     case_id_of,
@@ -84,7 +88,9 @@ PROACTIVE_SOURCE = "proactive"
 """The source of a case opened from an order or payment event, before any complaint."""
 
 
-class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin, OutboxMixin, ErasureMixin):
+class Case(
+    StepsMixin, CompensationMixin, OffersMixin, PauseMixin, ContactsMixin, ClockMixin, OutboxMixin, ErasureMixin
+):
     # ---- opening ---------------------------------------------------------------------------
 
     @classmethod
@@ -160,6 +166,7 @@ class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin,
             deadlines=self._deadlines(now),
             compensation=[c for c in s.compensations if c.status == "issued"],
             pending_compensation=self.pending_compensation,
+            offer=s.offer,
             customer_id=s.ticket.customer.id,
             ticket_source=s.ticket.source,
             subject=s.ticket.subject,
@@ -186,6 +193,13 @@ class Case(StepsMixin, CompensationMixin, PauseMixin, ContactsMixin, ClockMixin,
             "record_fix": lambda: self.check_record_fix(FixInput(actor=probe, description="probe")),
             "compensate": lambda: self.check_compensate(
                 CompensateInput(actor=probe, kind=CompensationKind.NONE, reason="probe"), self.state.opened_at
+            ),
+            "offer": lambda: self.check_offer(
+                OfferInput(
+                    actor=probe,
+                    options=[RemedyOption(kind=CompensationKind.UPGRADE), RemedyOption(kind=CompensationKind.GIFT)],
+                ),
+                self.state.opened_at,
             ),
             "approve_compensation": lambda: self.check_approval(ApprovalInput(actor=probe, approve=False)),
             "complete_follow_up": lambda: self.check_follow_up(

@@ -103,6 +103,8 @@ class ClockMixin(CaseCore):
         for comp in s.compensations:
             if comp.status == "outcome_unknown" and comp.recheck_at is not None:
                 candidates.append(Wakeup(at=comp.recheck_at, summary="recheck compensation outcome"))
+        if s.offer is not None and s.offer.status == "open":
+            candidates.append(Wakeup(at=s.offer.choose_by, summary="offer: the customer's choice deadline"))
         return min(candidates, key=lambda w: w.at)
 
     def _silence_due(self) -> datetime:
@@ -125,6 +127,7 @@ class ClockMixin(CaseCore):
         if not s.paused and s.step is Step.FOLLOW_UP and not s.clock.follow_up_asked:
             if self._consumed(now) + _EPSILON >= s.clock.budget:
                 self._ask_follow_up(now)
+        self._offer_deadline(now)
         if not s.paused and self._ladder_active():
             consumed = self._consumed(now) + _EPSILON
             if consumed >= s.clock.budget:
@@ -218,6 +221,8 @@ class ClockMixin(CaseCore):
         s = self.state
         if s.step is Step.CLOSED:
             return False
+        if s.offer is not None and s.offer.status == "open":
+            return False  # the customer is choosing: their deadline is the offer's, not the agent's
         return s.step is not Step.FOLLOW_UP or s.clock.follow_up_asked
 
     def _can_climb(self) -> bool:

@@ -35,6 +35,13 @@ class CompensationMixin(CaseCore):
             raise Rejection(
                 "conflict", f"a {pending.kind.value} of {pending.amount} is already {pending.status.replace('_', ' ')}"
             )
+        offer = self.state.offer
+        if offer is not None and offer.status == "open":
+            raise Rejection(
+                "conflict",
+                f"an offer is waiting for the customer's choice until {offer.choose_by.isoformat()}; "
+                "nothing else is issued meanwhile",
+            )
         if self.policy.role(inp.actor.role) is None:
             raise Rejection("forbidden", f"role {inp.actor.role!r} may not compensate")
         if inp.amount is not None:
@@ -136,10 +143,12 @@ class CompensationMixin(CaseCore):
         """Issued; `code` is what the customer redeems (a coupon or gift card code), shown to them."""
         comp = self._compensation(comp_seq)
         comp.status, comp.reference, comp.issued_at, comp.code = "issued", reference, now, code
+        # A remedy from an offer is the customer's step: theirs is the actor (pre-approved by the agent).
+        actor = comp.proposed_by if comp.offer is not None else comp.approved_by or comp.proposed_by
         event = self._event(
             "compensation_issued",
             now,
-            comp.approved_by or comp.proposed_by,
+            actor,
             proposal=comp.seq,
             kind=comp.kind.value,
             amount=str(comp.amount) if comp.amount else None,
@@ -148,6 +157,7 @@ class CompensationMixin(CaseCore):
             reference=reference,
             agent_issued=comp.agent_issued,
             **({"code": code} if code else {}),
+            **({"offer": comp.offer} if comp.offer is not None else {}),
         )
         self._advance(now)
         if comp.kind is not CompensationKind.NONE:

@@ -80,7 +80,10 @@ class ContactsMixin(CaseCore):
         if not self._first_sight(inp.event_id):
             return False
         awaited = s.paused
-        if not awaited:
+        # A reply naming an option of the offer is the customer's choice, not a repeat contact.
+        choosing = self._reply_chooses(inp.text)
+        counted = not awaited and not choosing
+        if counted:
             s.contact_count += 1
         event = self._event(
             "customer_replied",
@@ -89,12 +92,14 @@ class ContactsMixin(CaseCore):
             source=inp.source,
             event_id=inp.event_id,
             text=inp.text,
-            counted=not awaited,
+            counted=counted,
             contact_count=s.contact_count,
         )
-        if awaited and inp.resume:
+        if choosing:
+            self._reply_picks(inp.text, now, inp.source)
+        elif awaited and inp.resume:
             self.resume(ResumeInput(actor=Actor(id="customer", role="customer"), note="the customer replied"), now)
-        elif not awaited:
+        elif counted:
             self._repeat_contact(event, now, s.ticket.subject)
         return True
 

@@ -15,6 +15,8 @@ from workflows.models import Actor, DomainEvent
 from workflows.policy import Clock, Policy, Severity, Step
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from workflows.models import Compensation, ResumeInput
 
 RejectionCode = Literal["out_of_order", "closed", "forbidden", "invalid", "conflict", "not_ready"]
@@ -130,3 +132,15 @@ class CaseCore:
 
         # compensation.py
         def _issue(self, comp: Compensation, event_seq: int) -> None: ...
+
+        @property
+        def pending_compensation(self) -> Compensation | None: ...
+
+        def _granted_total(self, currency: str, now: datetime) -> Decimal: ...
+
+        # offers.py
+        def _reply_chooses(self, text: str) -> bool: ...
+
+        def _reply_picks(self, text: str, now: datetime, source: str) -> None: ...
+
+        def _offer_deadline(self, now: datetime) -> None: ...

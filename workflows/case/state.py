@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from workflows.effects import Effect
-from workflows.models import Compensation, DomainEvent, TicketEvent
+from workflows.models import Compensation, DomainEvent, Offer, TicketEvent
 from workflows.policy import Policy, Severity, Step
 
 # Workflow time has millisecond precision; a timer may wake a hair before the computed moment.
@@ -94,5 +94,7 @@ class CaseState(BaseModel):
     """When the engine last queued a max-silence status update (spaces retries of undelivered ones)."""
     contact_answers: list[tuple[str, int]] = []
     """The last ANSWER_WINDOW new contacts as (update id, the contact count they got)."""
+    offer: Offer | None = None
+    """The last offer of remedies made at the compensate step (`offer`), open or settled."""
     erased_at: datetime | None = None
     """When the customer's data was erased (`erase`): later messages to them go through the ticket only."""

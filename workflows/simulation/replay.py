@@ -147,7 +147,8 @@ class _Replay:
             elif e.type == "fix_recorded":
                 self._complete("fix", e.at)
                 case.record_fix(FixInput.model_construct(actor=actor, description=d.get("description") or "-"), e.at)
-            elif e.type == "compensation_proposed":
+            elif e.type in ("compensation_proposed", "remedy_picked"):
+                # A remedy picked from an offer is simulated as the proposal it became (pre-approved).
                 self._propose(e)
             elif e.type in ("compensation_approved", "compensation_rejected"):
                 approver = _actor(e.actor, self._approver_role())
