@@ -139,14 +139,14 @@ def walk(node: dict[str, Any], indexes: list[str], seq_scans: list[str]) -> None
         walk(child, indexes, seq_scans)
 
 
-_TABLE = re.compile(r"\bFROM\s+([a-z_]+)", re.IGNORECASE)
+_RELATION = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_]+)", re.IGNORECASE)
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "LISTEN", "UNLISTEN", "RESET")
 
 
-def label(sql: str) -> str:
-    """A statement's name in the tables: the relations it reads, in order."""
-    names = list(dict.fromkeys(_TABLE.findall(sql)))
-    joins = list(dict.fromkeys(re.findall(r"\bJOIN\s+([a-z_]+)", sql, re.IGNORECASE)))
-    return "+".join(dict.fromkeys(names + joins)) or sql.split()[0]
+def label(sql: str, tables: set[str]) -> str:
+    """A statement's name in the tables: the tables it reads, in order."""
+    names = [name for name in _RELATION.findall(sql) if name in tables]
+    return "+".join(dict.fromkeys(names)) or " ".join(sql.split()[:2])
 
 
 async def explain(pool: asyncpg.Pool, statements: list[tuple[str, tuple[Any, ...]]]) -> list[dict[str, Any]]:
@@ -154,10 +154,15 @@ async def explain(pool: asyncpg.Pool, statements: list[tuple[str, tuple[Any, ...
     read-only transaction; writes (the session's touch) are listed, not run again."""
     out: list[dict[str, Any]] = []
     async with pool.acquire() as conn:
+        tables = {
+            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
         for sql, args in statements:
-            head = sql.lstrip().split(None, 1)[0].upper()
-            if head not in ("SELECT", "WITH") or "pg_notify" in sql or "pg_advisory" in sql:
-                out.append({"sql": _short(sql), "label": label(sql), "explained": False})
+            head = sql.lstrip().split(None, 1)[0].upper().rstrip(";")
+            if head in _CONTROL or "pg_advisory_unlock_all" in sql:
+                continue  # a transaction's frame or the pool's reset of a released connection, not a query
+            if head not in ("SELECT", "WITH") or not any(t in sql for t in tables):
+                out.append({"sql": _short(sql), "label": label(sql, tables), "explained": False})
                 continue
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 await conn.execute(f"SET LOCAL statement_timeout = {int(EXPLAIN_TIMEOUT_S * 1000)}")
@@ -169,7 +174,7 @@ async def explain(pool: asyncpg.Pool, statements: list[tuple[str, tuple[Any, ...
             out.append(
                 {
                     "sql": _short(sql),
-                    "label": label(sql),
+                    "label": label(sql, tables),
                     "explained": True,
                     "execution_ms": round(plan["Execution Time"], 2),
                     "planning_ms": round(plan["Planning Time"], 2),

@@ -90,7 +90,9 @@ def targets(figs: Figs, out: Targets) -> None:
 
 def rows(t: Table, fig: dict[str, Any]) -> None:
     seeding = fig["seeding"]
-    t.row("(l)", f"read model, {fig['cases']} cases: slowest queue page p95 (ms)", fmt(fig["value"], 1), *t.v("l/queue"))
+    t.row(
+        "(l)", f"read model, {fig['cases']} cases: slowest queue page p95 (ms)", fmt(fig["value"], 1), *t.v("l/queue")
+    )
     t.row("", "  seeding through the projection (s), cases/s", f"{seeding['seed_s']}, {seeding['cases_per_s']}")
     for name, q in fig["queue"].items():
         t.row("", f"  queue {name} p50 / p95 (ms)", f"{fmt(q['ms']['p50'], 1)} / {fmt(q['p95_ms'], 1)}")
