@@ -14,22 +14,15 @@ then ignored ticket events), for the case page.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import httpx
-from temporalio.client import Client
 
-from activities.store import migrate
 from activities.store.projection import _project
 from bench.common import say
-from bench.read_model_timing import LENA_TOKEN, Statements, explain, plan_summary, serve, sign_in, timed
-from console import readmodel
 from workflows.case import Case, Rejection
 from workflows.effects import ProjectionBatch
 from workflows.models import (
@@ -44,11 +37,8 @@ from workflows.models import (
     IgnoredEventInput,
     PauseInput,
     TicketEvent,
-    case_id_of,
-    workflow_id_for,
 )
 from workflows.policy import Policy
-from workflows.policy_files import load_policy
 
 ME = Actor(id="lena", role="team-lead")
 """The console's signed-in user: a team lead sees every tab, the approval tab too."""
@@ -304,160 +294,3 @@ FROM cases c LEFT JOIN case_status s USING (workflow_id)
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-# ---- the figure ---------------------------------------------------------------------------------
-
-RUNS = 20
-"""Timed requests per page, after WARM_UP unmeasured ones."""
-WARM_UP = 2
-REPORT_RUNS = 5
-FILTERED_TAB = "due"
-"""The filters are timed on this tab: every open case with a running deadline is in it."""
-
-
-def queue_paths(due_cases: int) -> dict[str, str]:
-    """Every queue tab, each filter (on the due tab) and its combination, page 2 and the last page."""
-    last = max(1, -(-due_cases // readmodel.PAGE_SIZE))
-    tab = f"/?tab={FILTERED_TAB}"
-    return {
-        **{f"tab {name}": f"/?tab={name}" for name in readmodel.TABS},
-        "severity=critical": f"{tab}&severity=critical",
-        "step=fix": f"{tab}&step=fix",
-        "source=proactive": f"{tab}&source=proactive",
-        "customer=cust-0001 (prefix)": f"{tab}&customer=cust-0001",
-        "severity+step+source": f"{tab}&severity=high&step=compensate&source=email",
-        "unassigned, source=proactive": "/?tab=unassigned&source=proactive",
-        "due, page 2": f"{tab}&page_no=2",
-        f"due, last page ({last})": f"{tab}&page_no={last}",
-    }
-
-
-async def fresh_database(url: str, name: str) -> str:
-    """A new database `name` on the server of `url` (the figure's read model holds only its cases)."""
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def _explained(pool: asyncpg.Pool, timing: dict[str, Any]) -> dict[str, Any]:
-    queries = await explain(pool, timing.pop("sql"))
-    return timing | {"queries": queries, "plan": plan_summary(queries)}
-
-
-async def list_pages(api: httpx.AsyncClient, statements: Statements, pool: asyncpg.Pool) -> dict[str, Any]:
-    """`GET /v1/complaints`: the first page, the page its token leads to and one far in, and the filters."""
-    out: dict[str, Any] = {}
-    first = (await api.get("/v1/complaints", params={"page_size": 50})).json()
-    out["first page"] = await _explained(
-        pool, await timed(api, statements, "GET", "/v1/complaints?page_size=50", RUNS, WARM_UP)
-    )
-    token, pages = first.get("next_page_token"), 1
-    if token:
-        out["page 2"] = await _explained(
-            pool, await timed(api, statements, "GET", f"/v1/complaints?page_size=50&page_token={token}", RUNS, WARM_UP)
-        )
-    while token and pages < 20:  # a page far in: follow the tokens
-        page = (await api.get("/v1/complaints", params={"page_size": 50, "page_token": token})).json()
-        token, pages = page.get("next_page_token"), pages + 1
-    if token:
-        out["page 21"] = await _explained(
-            pool, await timed(api, statements, "GET", f"/v1/complaints?page_size=50&page_token={token}", RUNS, WARM_UP)
-        )
-    for name, query in (
-        ("step=fix", "step=fix"),
-        ("severity=critical&escalated=true", "severity=critical&escalated=true"),
-        ("customer=cust-00042", "customer=cust-00042"),
-    ):
-        out[name] = await _explained(
-            pool, await timed(api, statements, "GET", f"/v1/complaints?{query}", RUNS, WARM_UP)
-        )
-    out["listed_on_first_page"] = len(first.get("complaints", []))
-    return out
-
-
-async def simulation(pool: asyncpg.Pool, policy: Policy) -> dict[str, Any]:
-    """`recovery policy simulate`'s path over every stored case: one read, replayed on 2 processes."""
-    from activities.store.history import _HISTORIES, load_history_rows
-    from bench.simulation import candidate_policy
-    from workflows.simulation import format_simulation, simulate_stored
-
-    started = time.perf_counter()
-    rows = await load_history_rows(pool)
-    read = time.perf_counter() - started
-    report = simulate_stored(rows, candidate_policy(policy), workers=min(2, os.cpu_count() or 1))
-    format_simulation(report)
-    wall = time.perf_counter() - started
-    queries = await explain(pool, [(_HISTORIES, (None, None))])
-    return {
-        "s": round(wall, 2),
-        "read_s": round(read, 2),
-        "simulate_s": round(wall - read, 2),
-        "cases": report.totals.cases,
-        "changed_cases": report.totals.changed,
-        "queries": queries,
-        "plan": plan_summary(queries),
-    }
-
-
-async def figure_l(
-    database_url: str, client: Client, n: int, concurrency: int, case_events: int, nonce: str
-) -> dict[str, Any]:
-    url = await fresh_database(database_url, f"readmodel_{nonce}")
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=concurrency + 2)
-    assert pool is not None
-    try:
-        await migrate(pool)
-        policy = load_policy(None)
-        now = now_utc()
-        say(f"(l): seeding {n} cases through the projection, {CHUNK} per transaction on {concurrency} connections")
-        seeded = await seed(pool, policy, n, concurrency, nonce, now, case_events)
-        say(f"(l): seeded in {seeded['seed_s']} s ({seeded['cases_per_s']} cases/s); {seeded['states']}")
-        due = (await readmodel.counts(pool, ME.id, readmodel.Filters()))[FILTERED_TAB]
-        big = case_id_of(workflow_id(nonce, 0))
-        async with (
-            serve(url, client, policy) as (base, statements),
-            httpx.AsyncClient(base_url=base, timeout=300) as console,
-            httpx.AsyncClient(base_url=base, timeout=300, headers={"Authorization": f"Bearer {LENA_TOKEN}"}) as api,
-        ):
-            await sign_in(console, LENA_TOKEN)
-            queue = {}
-            for name, path in queue_paths(due).items():
-                queue[name] = await _explained(pool, await timed(console, statements, "GET", path, RUNS, WARM_UP))
-            say(f"(l): queue pages timed; worst p95 {max(q['p95_ms'] for q in queue.values())} ms")
-            case_page = await _explained(pool, await timed(console, statements, "GET", f"/cases/{big}", RUNS, WARM_UP))
-            api_case = await _explained(
-                pool, await timed(api, statements, "GET", f"/v1/complaints/{big}", RUNS, WARM_UP)
-            )
-            listing = await list_pages(api, statements, pool)
-            sla = await _explained(pool, await timed(api, statements, "GET", "/v1/reports/sla", REPORT_RUNS, 1))
-            say(f"(l): case page p95 {case_page['p95_ms']} ms, SLA report p95 {sla['p95_ms']} ms; simulating")
-        simulated = await simulation(pool, policy)
-        events = await pool.fetchval("SELECT count(*) FROM events WHERE workflow_id = $1", workflow_id_for(big))
-    finally:
-        await pool.close()
-    worst = max(queue, key=lambda k: queue[k]["p95_ms"])
-    pages = {k: v for k, v in listing.items() if isinstance(v, dict)}
-    everything = [*queue.values(), case_page, api_case, *pages.values(), sla, simulated]
-    return {
-        "value": queue[worst]["p95_ms"],
-        "unit": "ms (p95, the slowest queue page)",
-        "cases": n,
-        "seeding": seeded,
-        "queue": queue,
-        "queue_worst": worst,
-        "case_page": case_page,
-        "case_events": events,
-        "api_case": api_case,
-        "list": listing,
-        "list_worst": max(pages, key=lambda k: pages[k]["p95_ms"]),
-        "sla": sla,
-        "simulation": simulated,
-        "runs": RUNS,
-        "indexes": sorted({i for t in everything for i in t["plan"]["indexes"]}),
-        "seq_scans": sorted({s for t in everything for s in t["plan"]["seq_scans"]}),
-    }

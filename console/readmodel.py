@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,8 @@ _TAB_SQL = {
 }
 
 _OPEN = "c.closed_at IS NULL"
+_ON_STATUS = re.compile(r"\bs\.")
+"""A condition on the status snapshot (`s.`, case_status) rather than on the case's row (`c.`)."""
 # A proactive case's `opened` event has the event id `proactive:<rule>:<ref>` (starter/intake/proactive.py).
 _RULE = "CASE WHEN c.source = 'proactive' THEN split_part(o.data->>'event_id', ':', 2) END"
 
@@ -135,11 +138,16 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
 
 async def counts(pool: asyncpg.Pool, me: str, filters: Filters) -> dict[str, int]:
     args: list[Any] = [me]
-    clauses = [_OPEN, *filters.clauses(args)]
-    parts = ", ".join(f"count(*) FILTER (WHERE {where}) AS {tab}" for tab, (where, _) in _TAB_SQL.items())
-    row = await pool.fetchrow(
-        f"SELECT {parts} FROM cases c LEFT JOIN case_status s USING (workflow_id) WHERE {' AND '.join(clauses)}", *args
+    where = " AND ".join([_OPEN, *filters.clauses(args)])
+    # The tabs on the case's own columns count the open cases (index `cases_open_queue`); those on the
+    # status snapshot join it from their own index, not all of case_status (one row per case ever).
+    parts = ", ".join(
+        f"(SELECT count(*) FROM case_status s JOIN cases c USING (workflow_id) WHERE {where} AND {cond}) AS {tab}"
+        if _ON_STATUS.search(cond)
+        else f"count(*) FILTER (WHERE {cond}) AS {tab}"
+        for tab, (cond, _) in _TAB_SQL.items()
     )
+    row = await pool.fetchrow(f"SELECT {parts} FROM cases c WHERE {where}", *args)
     return {tab: row[tab] for tab in _TAB_SQL}
 
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from bench.figures import Context, Figs, Figure, Table, Targets, fmt
-from bench.read_model import figure_l
+from bench.read_model_timing import figure_l
 
 TARGET_CASES = 100_000
 """The targets are set at this N and above; a smaller N (--quick) is reported without them."""
