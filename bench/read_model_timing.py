@@ -74,7 +74,6 @@ async def serve(database_url: str, client: Client, policy: Policy) -> AsyncItera
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
