@@ -46,7 +46,10 @@ _OPEN = "c.closed_at IS NULL"
 _ON_STATUS = re.compile(r"\bs\.")
 """A condition on the status snapshot (`s.`, case_status) rather than on the case's row (`c.`)."""
 # A proactive case's `opened` event has the event id `proactive:<rule>:<ref>` (starter/intake/proactive.py).
-_RULE = "CASE WHEN c.source = 'proactive' THEN split_part(o.data->>'event_id', ':', 2) END"
+_RULES = (
+    "SELECT workflow_id, split_part(data->>'event_id', ':', 2) AS rule FROM events "
+    "WHERE workflow_id = ANY($1::text[]) AND seq = 1"
+)
 
 
 @dataclass
@@ -103,14 +106,17 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
     clauses = [_OPEN, where, *filters.clauses(args)]
     args += [PAGE_SIZE + 1, (page - 1) * PAGE_SIZE]
     sql = (
-        f"SELECT c.*, s.due_at, s.status, {_RULE} AS proactive_rule FROM cases c "
-        f"LEFT JOIN case_status s USING (workflow_id) "
-        f"LEFT JOIN events o ON o.workflow_id = c.workflow_id AND o.seq = 1 "
+        f"SELECT c.*, s.due_at, s.status FROM cases c LEFT JOIN case_status s USING (workflow_id) "
         f"WHERE {' AND '.join(clauses)} ORDER BY {order}, c.workflow_id "
         f"LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
+    found = await pool.fetch(sql, *args)
+    # The rules of the page's proactive cases only: joined in the query, the `opened` event was read
+    # for every row an OFFSET skips too.
+    proactive = [r["workflow_id"] for r in found if r["source"] == "proactive"]
+    rules = {r["workflow_id"]: r["rule"] for r in await pool.fetch(_RULES, proactive)} if proactive else {}
     rows = []
-    for r in await pool.fetch(sql, *args):
+    for r in found:
         status = json.loads(r["status"]) if r["status"] else {}
         rows.append(
             QueueRow(
@@ -128,7 +134,7 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
                 due_at=r["due_at"],
                 contact_count=r["contact_count"],
                 pending=status.get("pending_compensation"),
-                rule=r["proactive_rule"] or None,
+                rule=rules.get(r["workflow_id"]) or None,
             )
         )
     return QueuePage(
