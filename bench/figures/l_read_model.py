@@ -27,10 +27,13 @@ async def run(ctx: Context) -> Figs:
 
 
 def _why(timing: dict[str, Any]) -> str:
-    """What the request's SQL did under EXPLAIN ANALYZE: its time, the slowest statement, indexes, seq scans."""
+    """What the request's SQL did under EXPLAIN ANALYZE (its time beside the request's p50: the rest is the
+    app's Python and the machine), the slowest statement, indexes, seq scans."""
     plan = timing["plan"]
+    p50 = timing["ms"]["p50"] if "ms" in timing else None
     return (
-        f"{plan['statements']} statements, {plan['sql_ms']} ms of SQL under EXPLAIN ANALYZE (slowest "
+        (f"p50 {p50} ms; " if p50 is not None else "")
+        + f"{plan['statements']} statements, {plan['sql_ms']} ms of SQL under EXPLAIN ANALYZE (slowest "
         f"{plan['slowest']}); indexes {', '.join(plan['indexes']) or 'none'}; "
         f"seq scans {', '.join(plan['seq_scans']) or 'none'}"
     )
