@@ -1,4 +1,4 @@
-"""`python -m bench`: the engine's performance figures (a)–(j) against one dev server it starts itself.
+"""`python -m bench`: the engine's performance figures (a)–(l) against one dev server it starts itself.
 
     python -m bench                     # defaults: a few minutes on 2 cores
     python -m bench --quick             # tiny sizes (the smoke test)
