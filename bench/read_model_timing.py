@@ -1,6 +1,7 @@
-"""Figure (l)'s timings: the API and console app served by uvicorn on a loopback port, read over HTTP
-by a signed-in team lead, and every SQL statement of each measured request captured (asyncpg's query
-logger on the app's pool) and explained under `EXPLAIN (ANALYZE, FORMAT JSON)`."""
+"""Figure (l)'s measurement (`figure_l`): N cases seeded (`bench.read_model`) in a database of their own,
+the API and console app served by uvicorn on a loopback port and read over HTTP by a signed-in team
+lead, every SQL statement of each measured request captured (asyncpg's query logger on the app's pool)
+and explained under `EXPLAIN (ANALYZE, FORMAT JSON)`, then the simulator over every stored case."""
 
 from __future__ import annotations
 
@@ -310,6 +311,7 @@ async def simulation(pool: asyncpg.Pool, policy: Policy) -> dict[str, Any]:
 async def figure_l(
     database_url: str, client: Client, n: int, concurrency: int, case_events: int, nonce: str
 ) -> dict[str, Any]:
+    """Figure (l) over N cases; its value is the slowest queue page's p95 (ms)."""
     url = await fresh_database(database_url, f"readmodel_{nonce}")
     pool = await asyncpg.create_pool(url, min_size=1, max_size=concurrency + 2)
     assert pool is not None
