@@ -1,4 +1,4 @@
-"""`python -m bench`: the engine's performance figures (a)–(j) against one dev server it starts itself.
+"""`python -m bench`: the engine's performance figures (a)–(l) against one dev server it starts itself.
 
     python -m bench                     # defaults: a few minutes on 2 cores
     python -m bench --quick             # tiny sizes (the smoke test)
@@ -10,7 +10,8 @@ Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / refer
 precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
 the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
 policy simulator over stored cases, (j) the causes report over 100,000 closed cases. See docs/performance.md
-for what each measures and what limits it. Named figures (`soak`) run only when `--only` names them.
+for what each measures and what limits it. (l): the console, the API, the SLA report and the simulator over
+100,000 cases in the read model. Named figures (`soak`) run only when `--only` names them.
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ from bench.figures import (
     h_actions,
     i_simulation,
     j_causes,
+    l_read_model,
     soak,
     tuning,
 )
 from bench.procs import busy_cpu_seconds, find_named, load_average, machine, own_cpu_seconds
 
-FIGURES = "abcdefghij"
+FIGURES = "abcdefghijl"
 NAMED = ("soak",)
 """Figures `--only` selects by name only: the default run leaves them out (the soak takes 10 minutes)."""
 
@@ -64,6 +66,7 @@ REGISTRY: tuple[Figure, ...] = (
     g_timeskip.FIGURE,
     i_simulation.FIGURE,
     j_causes.FIGURE,
+    l_read_model.FIGURE,
     soak.FIGURE,
 )
 """The figures (bench/figures/, one module each) in the order they run: those with the in-process workers
@@ -81,6 +84,7 @@ TARGETS = (
     h_actions.targets,
     i_simulation.targets,
     j_causes.targets,
+    l_read_model.targets,
     soak.targets,
 )
 """The figures' targets, in the order of the JSON's `targets` (and of the table's MISS causes)."""
@@ -146,6 +150,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("(j) causes report")
     g.add_argument("--causes-cases", type=int, default=100_000, help="closed cases seeded through the projection")
     g.add_argument("--causes-concurrency", type=int, default=4, help="seeding connections (250 cases a transaction)")
+    g = p.add_argument_group("(l) read model at scale")
+    g.add_argument("--read-model-cases", type=int, default=100_000, help="cases seeded through the projection")
+    g.add_argument("--read-model-concurrency", type=int, default=4, help="seeding connections")
+    g.add_argument("--read-model-case-events", type=int, default=300, help="events of the case whose page is timed")
     g = p.add_argument_group("soak (only with --only soak)")
     g.add_argument("--minutes", type=float, default=10.0, help="minutes of mixed load (fractions allowed)")
     args = p.parse_args(argv)
@@ -158,6 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
         args.simulation_cases, args.action_lifecycles = 100, 2
         args.causes_cases = 2_000
+        args.read_model_cases, args.read_model_case_events = 2_000, 50
     words = [w.strip() for w in args.only.split(",")]
     args.only = {w for w in words if w in NAMED} | {f for w in words if w not in NAMED for f in w if f in FIGURES}
     if args.only & {"a", "b"}:

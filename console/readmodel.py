@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,8 +43,13 @@ _TAB_SQL = {
 }
 
 _OPEN = "c.closed_at IS NULL"
+_ON_STATUS = re.compile(r"\bs\.")
+"""A condition on the status snapshot (`s.`, case_status) rather than on the case's row (`c.`)."""
 # A proactive case's `opened` event has the event id `proactive:<rule>:<ref>` (starter/intake/proactive.py).
-_RULE = "CASE WHEN c.source = 'proactive' THEN split_part(o.data->>'event_id', ':', 2) END"
+_RULES = (
+    "SELECT workflow_id, split_part(data->>'event_id', ':', 2) AS rule FROM events "
+    "WHERE workflow_id = ANY($1::text[]) AND seq = 1"
+)
 
 
 @dataclass
@@ -100,14 +106,17 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
     clauses = [_OPEN, where, *filters.clauses(args)]
     args += [PAGE_SIZE + 1, (page - 1) * PAGE_SIZE]
     sql = (
-        f"SELECT c.*, s.due_at, s.status, {_RULE} AS proactive_rule FROM cases c "
-        f"LEFT JOIN case_status s USING (workflow_id) "
-        f"LEFT JOIN events o ON o.workflow_id = c.workflow_id AND o.seq = 1 "
+        f"SELECT c.*, s.due_at, s.status FROM cases c LEFT JOIN case_status s USING (workflow_id) "
         f"WHERE {' AND '.join(clauses)} ORDER BY {order}, c.workflow_id "
         f"LIMIT ${len(args) - 1} OFFSET ${len(args)}"
     )
+    found = await pool.fetch(sql, *args)
+    # The rules of the page's proactive cases only: joined in the query, the `opened` event was read
+    # for every row an OFFSET skips too.
+    proactive = [r["workflow_id"] for r in found if r["source"] == "proactive"]
+    rules = {r["workflow_id"]: r["rule"] for r in await pool.fetch(_RULES, proactive)} if proactive else {}
     rows = []
-    for r in await pool.fetch(sql, *args):
+    for r in found:
         status = json.loads(r["status"]) if r["status"] else {}
         rows.append(
             QueueRow(
@@ -125,7 +134,7 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
                 due_at=r["due_at"],
                 contact_count=r["contact_count"],
                 pending=status.get("pending_compensation"),
-                rule=r["proactive_rule"] or None,
+                rule=rules.get(r["workflow_id"]) or None,
             )
         )
     return QueuePage(
@@ -135,11 +144,16 @@ async def queue(pool: asyncpg.Pool, tab: str, me: str, filters: Filters, page: i
 
 async def counts(pool: asyncpg.Pool, me: str, filters: Filters) -> dict[str, int]:
     args: list[Any] = [me]
-    clauses = [_OPEN, *filters.clauses(args)]
-    parts = ", ".join(f"count(*) FILTER (WHERE {where}) AS {tab}" for tab, (where, _) in _TAB_SQL.items())
-    row = await pool.fetchrow(
-        f"SELECT {parts} FROM cases c LEFT JOIN case_status s USING (workflow_id) WHERE {' AND '.join(clauses)}", *args
+    where = " AND ".join([_OPEN, *filters.clauses(args)])
+    # The tabs on the case's own columns count the open cases (index `cases_open_queue`); those on the
+    # status snapshot join it from their own index, not all of case_status (one row per case ever).
+    parts = ", ".join(
+        f"(SELECT count(*) FROM case_status s JOIN cases c USING (workflow_id) WHERE {where} AND {cond}) AS {tab}"
+        if _ON_STATUS.search(cond)
+        else f"count(*) FILTER (WHERE {cond}) AS {tab}"
+        for tab, (cond, _) in _TAB_SQL.items()
     )
+    row = await pool.fetchrow(f"SELECT {parts} FROM cases c WHERE {where}", *args)
     return {tab: row[tab] for tab in _TAB_SQL}
 
 

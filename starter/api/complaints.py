@@ -1,4 +1,5 @@
-"""Agents' reads: one case's status and timeline, and the case list from the visibility store."""
+"""Agents' reads: one case's status and timeline, and the case list (the read model; the visibility store
+without a database)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -15,6 +17,8 @@ from recovery.codec import EncryptionCodec
 from starter.api.auth import Reader
 from starter.api.erased import erased_at, gone
 from starter.api.errors import ApiError
+from starter.api.listing import ListFilters, is_read_model_token, list_cases
+from starter.api.outage import UNREACHABLE
 from starter.api.settings import CaseId, settings_of, temporal
 from starter.cases import read_case, status, timeline
 from workflows import search_attributes as sa
@@ -91,6 +95,37 @@ async def list_complaints(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     page_token: str | None = None,
 ) -> ComplaintPage:
+    settings = settings_of(request)
+    if settings.database is not None and (page_token is None or is_read_model_token(page_token)):
+        # The read model (CQRS), as the console reads it; the visibility store only without a database.
+        filters = ListFilters(
+            step=step.value if step else None,
+            severity=severity.value if severity else None,
+            escalated=escalated,
+            customer=customer,
+        )
+        try:
+            listed = await list_cases(await settings.database(), filters, page_size, page_token)
+        except ValueError as err:
+            raise ApiError(422, "validation", str(err)) from None
+        except (*UNREACHABLE, asyncpg.PostgresError) as err:
+            raise ApiError(503, "unavailable", f"PostgreSQL is unavailable: {err}") from None
+        return ComplaintPage(
+            complaints=[
+                ComplaintSummary(
+                    case_id=r["case_id"],
+                    workflow_id=r["workflow_id"],
+                    status="COMPLETED" if r["closed_at"] is not None else "RUNNING",
+                    step=r["step"],
+                    severity=r["severity"],
+                    escalation_level=r["escalation_level"],
+                    customer_id=r["customer_id"],
+                    next_deadline=r["due_at"],
+                )
+                for r in listed.rows
+            ],
+            next_page_token=listed.next_token,
+        )
     # Every value is an enum, a bool or a checked identifier: nothing free-form reaches the query.
     clauses = ["WorkflowType = 'ComplaintWorkflow'"]
     if step is not None:

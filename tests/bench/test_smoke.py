@@ -41,15 +41,21 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout[-3000:]}\nstderr:\n{run.stderr[-3000:]}"
     result = json.loads(out.read_text())
     figures = result["figures"]
-    for key in "abcdefghij":
+    for key in "abcdefghijl":
         assert key in figures, f"figure ({key}) missing"
         assert "error" not in figures[key], f"figure ({key}) failed: {figures[key]['error']}"
         assert figures[key]["value"] is not None, f"figure ({key}) has no value"
     measured = {t["figure"] for t in result["targets"]}
-    # (c) has targets at N = 200 and 1000 only, (j) at 100,000 closed cases
+    # (c) has targets at N = 200 and 1000 only, (j) at 100,000 closed cases, (l) at 100,000 cases
     assert measured == {"b/a", "b/ref", "d", "e", "f", "g", "h", "i"}
     causes = figures["j"]
     assert causes["cases"] == causes["report_cases"] == 2_000  # every seeded case is in the report's window
     assert "cases_closed_at_root_cause" in causes["indexes"]  # the plans were read (migration 011's index)
+    read_model = figures["l"]
+    states = read_model["seeding"]["states"]  # every queue state has cases, closed ones too
+    assert states["cases"] == 2_000 and states["closed"] > 0
+    assert all(states[k] > 0 for k in ("unassigned", "mine", "escalated", "paused", "proactive", "awaiting_approval"))
+    assert read_model["case_events"] == 50 and read_model["list"]["listed_on_first_page"] == 50
+    assert "cases_opened_at_workflow" in read_model["indexes"]  # the list's plans were read (migration 018)
     assert all(t["result"] in ("PASS", "MISS") for t in result["targets"])
     assert "result" in run.stdout and "(g)" in run.stdout  # the table was printed
