@@ -1,4 +1,4 @@
-"""`python -m bench`: the engine's performance figures (a)–(j) against one dev server it starts itself.
+"""`python -m bench`: the engine's performance figures (a)–(k) against one dev server it starts itself.
 
     python -m bench                     # defaults: a few minutes on 2 cores
     python -m bench --quick             # tiny sizes (the smoke test)
@@ -8,7 +8,8 @@
 Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / reference, (c) escalation
 precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
 the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
-policy simulator over stored cases, (j) the causes report over 100,000 closed cases. See docs/performance.md
+policy simulator over stored cases, (j) the causes report over 100,000 closed cases, (k) 20,000 open cases
+(memory, eviction, idle CPU, a wave of warnings). See docs/performance.md
 for what each measures and what limits it.
 """
 
@@ -43,11 +44,12 @@ from bench.figures import (
     h_actions,
     i_simulation,
     j_causes,
+    k_open_cases,
     tuning,
 )
 from bench.procs import busy_cpu_seconds, find_named, load_average, machine, own_cpu_seconds
 
-FIGURES = "abcdefghij"
+FIGURES = "abcdefghijk"
 
 REGISTRY: tuple[Figure, ...] = (
     ab_lifecycles.FIGURE,
@@ -60,6 +62,7 @@ REGISTRY: tuple[Figure, ...] = (
     g_timeskip.FIGURE,
     i_simulation.FIGURE,
     j_causes.FIGURE,
+    k_open_cases.FIGURE,
 )
 """The figures (bench/figures/, one module each) in the order they run: those with the in-process workers
 first, then those that start their own (`after_workers`)."""
@@ -76,6 +79,7 @@ TARGETS = (
     h_actions.targets,
     i_simulation.targets,
     j_causes.targets,
+    k_open_cases.targets,
 )
 """The figures' targets, in the order of the JSON's `targets` (and of the table's MISS causes)."""
 
@@ -138,6 +142,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("(j) causes report")
     g.add_argument("--causes-cases", type=int, default=100_000, help="closed cases seeded through the projection")
     g.add_argument("--causes-concurrency", type=int, default=4, help="seeding connections (250 cases a transaction)")
+    g = p.add_argument_group("(k) open cases")
+    g.add_argument("--open-cases", type=int, default=20_000, help="cases open at once, deadlines hours away")
+    g.add_argument("--open-cases-wave", type=int, default=1_000, help="of them, cases whose warnings coincide")
+    g.add_argument("--open-cases-idle", type=float, default=60.0, help="seconds of idle CPU measured")
+    g.add_argument("--open-cases-concurrency", type=int, default=32, help="opens in flight")
+    g.add_argument(
+        "--open-cases-cache", type=int, default=None, help="the worker's max_cached_workflows (default: as configured)"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.lifecycles, args.concurrency, args.rounds, args.warmup = 5, 5, 1, 0
@@ -148,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.memory_cases, args.memory_warmup, args.memory_chunks, args.memory_settle = 6, 2, 1, 0.3
         args.simulation_cases, args.action_lifecycles = 100, 2
         args.causes_cases = 2_000
+        args.open_cases, args.open_cases_wave, args.open_cases_idle, args.open_cases_cache = 50, 10, 3.0, 20
     args.only = {f for f in args.only.replace(",", "") if f in FIGURES}
     if args.only & {"a", "b"}:
         args.only |= {"a", "b"}
