@@ -5,13 +5,14 @@ its own task queue, its SDK metrics on a Prometheus port) and the bench's dev se
 In order:
 
 1. **open** N cases by update-with-start (`starter.cases.open_case`, the production path), `concurrency`
-   in flight: first a calibration batch, then the `wave` cases, then the rest. The wave cases' policy
-   has a business calendar whose working hours begin at a whole minute T0 after they are open, so their
-   50 % warnings all fall at W = T0 + budget / 2, a little after the last case is open and the idle
-   window is over; every other case acknowledges in 8 h (its first warning 4 h away). A sampler reads
-   the worker's and the dev server's VmRSS as cases open.
-2. **cache**: the worker keeps at most `max_cached_workflows` cases; the wave cases, opened first, are
-   the least recently used and so evicted once more than that are open. KiB per cached case is the RSS
+   in flight: first N - wave - C (their rate plans the wave), then the `wave` cases, then C more, C =
+   the cache size (at most 4/5 of N). The wave cases' policy has a business calendar whose working
+   hours begin at a whole minute T0 after they are open, so their 50 % warnings all fall at
+   W = T0 + budget / 2, a little after the last case is open and the idle window is over; every other
+   case acknowledges in 8 h (its first warning 4 h away). A sampler reads the worker's and the dev
+   server's VmRSS as cases open.
+2. **cache**: the worker keeps at most `max_cached_workflows` cases; the C cases opened after the wave
+   make the wave cases the least recently used, and so evicted. KiB per cached case is the RSS
    slope while the cache fills; once it is full the RSS should stay flat.
 3. **replay**: a sample of the wave cases' histories replayed in this process (the sandbox runner the
    worker uses): what the worker does for an evicted case when its timer fires.
@@ -262,15 +263,17 @@ async def idle_cpu(groups: Groups, seconds: float, when: str) -> dict[str, Any]:
     return idle
 
 
-def _plan(now: datetime, rate: float, n: int, wave: int, idle_s: float, coincide: bool) -> tuple[datetime | None, int]:
-    """T0 (a whole minute after the wave cases are open; None: no calendar) and the wave's budget in
-    seconds, so that its warnings (at T0 + budget / 2) fall after every case is open, settled and the
-    idle window is over."""
+def _plan(
+    now: datetime, rate: float, wave: int, after: int, idle_s: float, coincide: bool
+) -> tuple[datetime | None, int]:
+    """T0 (a whole minute after the `wave` cases about to open are open; None: no calendar) and the
+    wave's budget in seconds, so that its warnings (at T0 + budget / 2) fall after the `after` cases
+    opened behind them, the settling and the idle window, at `rate` opens/s with a margin."""
     margin = 50 if coincide else 8  # the settling after the last open and the replay sample
-    end = now + timedelta(seconds=1.6 * n / rate + idle_s + margin)
+    end = now + timedelta(seconds=1.4 * (wave + after) / rate + idle_s + margin)
     if not coincide:
         return None, 2 * math.ceil((end - now).total_seconds())
-    t0 = (now + timedelta(seconds=5 + 1.6 * wave / rate)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    t0 = (now + timedelta(seconds=5 + 1.5 * wave / rate)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     half = max(120, math.ceil((end - t0).total_seconds()))
     if (t0 + timedelta(seconds=2 * half)).date() != now.date():
         raise RuntimeError("the wave's working hours would cross midnight UTC: run it another time")
@@ -299,7 +302,10 @@ async def figure_k(
     metrics = f"127.0.0.1:{free_port()}"
     metrics_url = f"http://{metrics}/metrics"
     nonce = uuid.uuid4().hex[:6]
-    calibration = max(1, min(100, n // 5, n - wave))
+    # opened after the wave: as many as the cache holds (the wave is then its least recently used),
+    # leaving at least a fifth of the cases before the wave to measure the rate the wave is planned by
+    behind = max(0, min(cache_size, n - wave - max(1, n // 5)))
+    before_wave = n - wave - behind
     say(f"(k): worker subprocess (max_cached_workflows {cache_size}); opening {n} cases, {wave} in the wave")
     proc = await start_worker(address, database_url, queue, log, metrics, cache)
     server = groups["temporal"]
@@ -326,19 +332,20 @@ async def figure_k(
         rss_start = (rss_of([proc.pid]), rss_of(server()))
         t_open = time.perf_counter()
         sampling = asyncio.create_task(sampler(0.5 if n < 1000 else 5.0))
-        keys = [f"k{nonce}-c{i}" for i in range(calibration)]
+        # the cases before the wave (their rate plans it), the wave, then enough to evict the wave
+        keys = [f"k{nonce}-c{i}" for i in range(n - wave - behind)]
         await bounded(concurrency, keys, lambda k: one(k, long_policy))
-        rate = calibration / (time.perf_counter() - t_open)
-        t0, budget = _plan(datetime.now(UTC), rate, n - calibration, wave, idle_s, coincide)
+        rate = len(keys) / (time.perf_counter() - t_open)
+        t0, budget = _plan(datetime.now(UTC), rate, wave, behind, idle_s, coincide)
         wave_policy = storm_policy(t0, budget) if t0 is not None else wall_policy(ack=f"{budget}s")
         say(
-            f"(k): calibrated {rate:.1f} opens/s; wave: {wave} cases, budget {budget} s, "
+            f"(k): {before_wave} cases open at {rate:.1f}/s; wave: {wave} cases, budget {budget} s, "
             + (f"warnings at {t0 + timedelta(seconds=budget / 2):%H:%M:%S} UTC" if t0 else "warnings spread")
         )
         keys = [f"k{nonce}-w{i}" for i in range(wave)]
         wave_ids = await bounded(concurrency, keys, lambda k: one(k, wave_policy))
         wave_opened = datetime.now(UTC)
-        keys = [f"k{nonce}-o{i}" for i in range(n - calibration - wave)]
+        keys = [f"k{nonce}-o{i}" for i in range(behind)]
         await bounded(concurrency, keys, lambda k: one(k, long_policy))
         open_s = time.perf_counter() - t_open
         say(f"(k): {n} cases open in {open_s:.0f} s ({n / open_s:.1f}/s)")
@@ -374,7 +381,7 @@ async def figure_k(
     finally:
         await stop_worker(proc)
     delays = [seen[w] - due[w] for w in wave_ids if w in seen]
-    fill = [(float(x), float(y)) for x, y, _ in state.points if calibration <= x <= cache_size]
+    fill = [(float(x), float(y)) for x, y, _ in state.points if before_wave <= x <= cache_size]
     per_case = slope(fill)
     at_full = next((p for p in state.points if p[0] >= cache_size), None)
     d = summary(delays)
@@ -389,7 +396,9 @@ async def figure_k(
         "open": {
             "seconds": round(open_s, 1),
             "per_s": round(n / open_s, 1),
-            "calibrated_per_s": round(rate, 1),
+            "before_wave": before_wave,
+            "before_wave_per_s": round(rate, 1),
+            "after_wave": behind,
             "concurrency": concurrency,
             "latency_s": summary(state.latencies),
             "wave_opened_at": wave_opened.isoformat(timespec="seconds"),
