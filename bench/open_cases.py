@@ -84,7 +84,8 @@ class WarningLog(EscalationLog):
             chunk = f.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
-        for line in complete.splitlines():
+        # two threads' lines can be written glued together ("}{"): split them again
+        for line in complete.replace(b"}{", b"}\n{").splitlines():
             if b'"warning"' not in line:
                 continue
             try:
