@@ -9,9 +9,10 @@
 Figures: (a) floor lifecycles/s, (b) real lifecycles/s, (b)/(a) and real / reference, (c) escalation
 precision, (d) intake overhead, (e) projection lag, (f) worker memory per cached case, (g) a 30-day case on
 the time-skipping server, (h) billable actions per lifecycle (the dev server's `action` counter), (i) the
-policy simulator over stored cases, (j) the causes report over 100,000 closed cases. See docs/performance.md
-for what each measures and what limits it. (l): the console, the API, the SLA report and the simulator over
-100,000 cases in the read model. Named figures (`soak`) run only when `--only` names them.
+policy simulator over stored cases, (j) the causes report over 100,000 closed cases, (k) 20,000 open cases
+(memory, eviction, idle CPU, a wave of warnings), (l) the console, the API, the SLA report and the simulator
+over 100,000 cases in the read model. Named figures (`soak`) run only when `--only` names them. See
+docs/performance.md for what each measures and what limits it.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ from bench.figures import (
     h_actions,
     i_simulation,
     j_causes,
+    k_open_cases,
     l_read_model,
     soak,
     tuning,
 )
 from bench.procs import busy_cpu_seconds, find_named, load_average, machine, own_cpu_seconds
 
-FIGURES = "abcdefghijl"
+FIGURES = "abcdefghijkl"
 NAMED = ("soak",)
 """Figures `--only` selects by name only: the default run leaves them out (the soak takes 10 minutes)."""
 
@@ -66,6 +68,7 @@ REGISTRY: tuple[Figure, ...] = (
     g_timeskip.FIGURE,
     i_simulation.FIGURE,
     j_causes.FIGURE,
+    k_open_cases.FIGURE,
     l_read_model.FIGURE,
     soak.FIGURE,
 )
@@ -84,6 +87,7 @@ TARGETS = (
     h_actions.targets,
     i_simulation.targets,
     j_causes.targets,
+    k_open_cases.targets,
     l_read_model.targets,
     soak.targets,
 )
@@ -150,6 +154,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g = p.add_argument_group("(j) causes report")
     g.add_argument("--causes-cases", type=int, default=100_000, help="closed cases seeded through the projection")
     g.add_argument("--causes-concurrency", type=int, default=4, help="seeding connections (250 cases a transaction)")
+    g = p.add_argument_group("(k) open cases")
+    g.add_argument("--open-cases", type=int, default=20_000, help="cases open at once, deadlines hours away")
+    g.add_argument("--open-cases-wave", type=int, default=1_000, help="of them, cases whose warnings coincide")
+    g.add_argument("--open-cases-idle", type=float, default=60.0, help="seconds of idle CPU measured")
+    g.add_argument("--open-cases-concurrency", type=int, default=32, help="opens in flight")
+    g.add_argument(
+        "--open-cases-cache", type=int, default=None, help="the worker's max_cached_workflows (default: as configured)"
+    )
     g = p.add_argument_group("(l) read model at scale")
     g.add_argument("--read-model-cases", type=int, default=100_000, help="cases seeded through the projection")
     g.add_argument("--read-model-concurrency", type=int, default=4, help="seeding connections")
@@ -167,6 +179,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.simulation_cases, args.action_lifecycles = 100, 2
         args.causes_cases = 2_000
         args.read_model_cases, args.read_model_case_events = 2_000, 50
+        args.open_cases, args.open_cases_wave, args.open_cases_idle, args.open_cases_cache = 50, 10, 3.0, 20
     words = [w.strip() for w in args.only.split(",")]
     args.only = {w for w in words if w in NAMED} | {f for w in words if w not in NAMED for f in w if f in FIGURES}
     if args.only & {"a", "b"}:

@@ -57,5 +57,12 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert all(states[k] > 0 for k in ("unassigned", "mine", "escalated", "paused", "proactive", "awaiting_approval"))
     assert read_model["case_events"] == 50 and read_model["list"]["listed_on_first_page"] == 50
     assert "cases_opened_at_workflow" in read_model["indexes"]  # the list's plans were read (migration 018)
+    open_cases = figures["k"]
+    assert "error" not in open_cases, f"figure (k) failed: {open_cases['error']}"
+    assert open_cases["value"] is not None, "figure (k) has no value"
+    # 50 cases on a worker caching 20: the 10 wave cases, opened first, were evicted and all warned
+    assert open_cases["n"] == 50 and open_cases["wave_result"]["seen"] == 10
+    assert open_cases["wave_result"]["cache"]["misses"] >= 10
+    assert open_cases["replay_offline"]["n"] > 0 and open_cases["idle"]["cores"] is not None
     assert all(t["result"] in ("PASS", "MISS") for t in result["targets"])
     assert "result" in run.stdout and "(g)" in run.stdout  # the table was printed
