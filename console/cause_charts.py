@@ -149,17 +149,31 @@ def cause_charts(report: CausesReport) -> list[CauseChart]:
         )
     )
 
-    # 4. Customer satisfaction.
-    scored = [c for c in closed if c.csat.n]
-    rows = [(_label(c.cause), c.csat.mean or 0.0, f"{c.csat.mean:.2f} of {c.csat.n}", "#009E73") for c in scored]
+    # 4. Customer satisfaction: the bars are the customers' own answers; agents' scores only beside them.
+    scored = [c for c in closed if c.customer_csat.n]
+    rows = [
+        (_label(c.cause), c.customer_csat.mean or 0.0, f"{c.customer_csat.mean:.2f} of {c.customer_csat.n}", "#009E73")
+        for c in scored
+    ]
     charts.append(
         CauseChart(
             "Customer satisfaction (CSAT)",
-            "Mean follow-up score, 1 to 5, over every answer with a score.",
-            _bars(rows, 5, "Mean CSAT per root cause"),
-            ["root cause", "answers", "mean"],
-            [[c.cause, str(c.csat.n), MISSING if c.csat.mean is None else f"{c.csat.mean:.2f}"] for c in closed],
-            not scored,
+            "Mean follow-up score, 1 to 5, of the customers' own answers from their case page; the scores "
+            "agents entered are counted apart, and all scores together.",
+            _bars(rows, 5, "Mean of the customers' own CSAT per root cause"),
+            ["root cause", "customers' answers", "mean", "agents' scores", "mean", "all scores", "mean"],
+            [
+                [
+                    c.cause,
+                    *(
+                        cell
+                        for csat in (c.customer_csat, c.agent_csat, c.csat)
+                        for cell in (str(csat.n), MISSING if csat.mean is None else f"{csat.mean:.2f}")
+                    ),
+                ]
+                for c in closed
+            ],
+            not any(c.csat.n for c in closed),
         )
     )
 

@@ -1,7 +1,8 @@
 """Causes report over the read model: per root cause, the cases closed in a window, their share of
 all closed cases, repeat contacts, reopenings, compensation per currency, handling times, the
-customers' follow-up scores (CSAT) and breaches, each cause's trend against the previous period of
-the same length, and a weekly series of closes per cause.
+follow-up scores (CSAT: all of them, and the customers' own apart from those agents entered) and
+breaches, each cause's trend against the previous period of the same length, and a weekly series of
+closes per cause.
 
 A case belongs to the window it was *closed* in (`closed_at` in [since, until)), under the root cause
 it closed with (`unspecified` for histories whose `closed` event has none). Everything is read from
@@ -32,7 +33,7 @@ WEEK = timedelta(days=7)
 
 class Csat(BaseModel):
     n: int
-    """Follow-up answers with a score (every answer: a reopened case may have answered twice)."""
+    """Follow-up scores (every one: a reopened case may have been scored twice)."""
     mean: float | None
     """Their mean score (1–5), two decimals; None without any."""
 
@@ -61,6 +62,12 @@ class CauseRow(BaseModel):
     """Median per case of the time its agent steps took (acknowledge, fix, compensate and close, every
     round, from the step's start to its completion), without the follow-up wait and time paused."""
     csat: Csat
+    """Every score: the customers' own and the agents' entered together."""
+    customer_csat: Csat = Csat(n=0, mean=None)
+    """The customers' own answers from their case page, by the SLA report's rules (recovery/csat.py):
+    per follow-up question, the customer's last answer (a score that completed it, or a middle score)."""
+    agent_csat: Csat = Csat(n=0, mean=None)
+    """Scores agents entered (`follow_up_done` by anyone but the customer): never in `customer_csat`."""
     breaches: int
     """Steps whose deadline was missed (`deadline_missed` events, counted once per step)."""
     trend: Trend
@@ -93,7 +100,8 @@ class CausesReport(BaseModel):
 _CLOSED = f"""
 WITH closed AS (
     SELECT workflow_id, coalesce(root_cause, '{UNSPECIFIED}') AS cause, contact_count, breaches, opened_at, closed_at,
-           reopen_count, csat_answers, csat_total, agent_step_s
+           reopen_count, csat_answers, csat_total, customer_csat_answers, customer_csat_total,
+           agent_csat_answers, agent_csat_total, agent_step_s
     FROM cases
     WHERE closed_at >= $1 AND closed_at < $2
 )
@@ -114,7 +122,13 @@ SELECT c.cause,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY c.agent_step_s)           AS median_agent_step,
        sum(c.breaches)::int                                                  AS breaches,
        sum(c.csat_answers)::int                                              AS csat_n,
-       (sum(c.csat_total) / nullif(sum(c.csat_answers), 0))::float8          AS csat_mean
+       (sum(c.csat_total) / nullif(sum(c.csat_answers), 0))::float8          AS csat_mean,
+       sum(c.customer_csat_answers)::int                                     AS customer_csat_n,
+       (sum(c.customer_csat_total) / nullif(sum(c.customer_csat_answers), 0))::float8
+                                                                             AS customer_csat_mean,
+       sum(c.agent_csat_answers)::int                                        AS agent_csat_n,
+       (sum(c.agent_csat_total) / nullif(sum(c.agent_csat_answers), 0))::float8
+                                                                             AS agent_csat_mean
 FROM closed c
 GROUP BY c.cause
 """
@@ -185,6 +199,10 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def _csat(row: asyncpg.Record | None, name: str) -> Csat:
+    return Csat(n=row[f"{name}_n"], mean=_round(row[f"{name}_mean"], 2)) if row else Csat(n=0, mean=None)
+
+
 async def causes_report(
     pool: asyncpg.Pool,
     *,
@@ -229,7 +247,9 @@ async def causes_report(
                 compensation=compensation.get(cause, {}),
                 median_handling_s=_seconds(r["median_handling"]) if r else None,
                 median_agent_step_s=_seconds(r["median_agent_step"]) if r else None,
-                csat=Csat(n=r["csat_n"], mean=_round(r["csat_mean"], 2)) if r else Csat(n=0, mean=None),
+                csat=_csat(r, "csat"),
+                customer_csat=_csat(r, "customer_csat"),
+                agent_csat=_csat(r, "agent_csat"),
                 breaches=r["breaches"] if r else 0,
                 trend=Trend(previous_cases=before.get(cause, 0), change=cases - before.get(cause, 0)),
                 prevention=actions.get(cause, CausePrevention()),

@@ -1,5 +1,6 @@
 """Proactive versus reactive cases, over the read model: time to the first apology, repeat contacts,
-the customers' CSAT and compensation per currency, for the cases opened in a window.
+CSAT (the customers' own answers apart from the scores agents entered) and compensation per
+currency, for the cases opened in a window.
 
 A case is *proactive* when a payment or order event opened it (`cases.source = 'proactive'`,
 starter/intake/proactive.py), *reactive* otherwise (a ticket, an e-mail, the API). The first
@@ -17,6 +18,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel
 
+from recovery.causes import Csat as Scores
 from recovery.report_text import _table, format_duration, format_pct
 from recovery.reports import _SELECTED, Amount, Percentiles, RepeatContacts, _money, _seconds, utc_moment
 
@@ -26,7 +28,7 @@ _ORIGIN = "CASE WHEN source = 'proactive' THEN 'proactive' ELSE 'reactive' END"
 
 class Csat(BaseModel):
     responses: int
-    """Cases with a follow-up score (the latest one of each case)."""
+    """Cases with a follow-up score (the latest one of each case, whoever gave it)."""
     average: float | None
     """Two decimals; None without responses."""
 
@@ -51,6 +53,12 @@ class OriginFigures(BaseModel):
     """From opening to the `acknowledged` event (cases acknowledged so far)."""
     repeat_contacts: RepeatContacts
     csat: Csat
+    """Every case's latest score, the customer's or an agent's."""
+    customer_csat: Scores
+    """The customers' own answers from their case page (every one), by the SLA report's rules
+    (recovery/csat.py), from the per-case figures (activities/store/case_figures.py)."""
+    agent_csat: Scores
+    """Scores agents entered (every one): never in `customer_csat`."""
     compensation: list[CurrencyTotal]
     rules: list[RuleCases]
     """Proactive cases per rule (empty for reactive ones)."""
@@ -73,7 +81,11 @@ SELECT {_ORIGIN}                                                                
        percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM acknowledged_at - opened_at)) AS apology_p95,
        count(*) FILTER (WHERE contact_count > 1)                                AS repeat_cases,
        count(csat)                                                              AS csat_responses,
-       round(avg(csat), 2)::float8                                              AS csat_average
+       round(avg(csat), 2)::float8                                              AS csat_average,
+       sum(customer_csat_answers)::int                                          AS customer_csat_n,
+       (sum(customer_csat_total) / nullif(sum(customer_csat_answers), 0))::float8 AS customer_csat_mean,
+       sum(agent_csat_answers)::int                                             AS agent_csat_n,
+       (sum(agent_csat_total) / nullif(sum(agent_csat_answers), 0))::float8     AS agent_csat_mean
 FROM selected
 GROUP BY 1
 """
@@ -101,6 +113,12 @@ GROUP BY 1
 ORDER BY count(*) DESC, 1
 """
 )
+
+
+def _scores(row: asyncpg.Record | None, name: str) -> Scores:
+    if row is None or row[f"{name}_mean"] is None:
+        return Scores(n=row[f"{name}_n"] if row else 0, mean=None)
+    return Scores(n=row[f"{name}_n"], mean=round(row[f"{name}_mean"], 2))
 
 
 async def proactive_report(
@@ -133,6 +151,8 @@ async def proactive_report(
                     cases=cases, repeat_cases=repeat, pct=round(100.0 * repeat / cases, 1) if cases else None
                 ),
                 csat=Csat(responses=r["csat_responses"] if r else 0, average=r["csat_average"] if r else None),
+                customer_csat=_scores(r, "customer_csat"),
+                agent_csat=_scores(r, "agent_csat"),
                 compensation=[
                     CurrencyTotal(currency=m["currency"], count=m["count"], amount=_money(m["amount"], m["currency"]))
                     for m in money
@@ -163,7 +183,15 @@ def comparison_rows(report: ProactiveReport) -> list[list[str]]:
         row("repeat contacts", repeat),
         row("CSAT responses", lambda o: str(o.csat.responses)),
         row("CSAT average", lambda o: "-" if o.csat.average is None else f"{o.csat.average:.2f}"),
+        row("customers' own CSAT answers", lambda o: str(o.customer_csat.n)),
+        row("customers' own CSAT mean", lambda o: _mean(o.customer_csat)),
+        row("agent-entered CSAT scores", lambda o: str(o.agent_csat.n)),
+        row("agent-entered CSAT mean", lambda o: _mean(o.agent_csat)),
     ]
+
+
+def _mean(scores: Scores) -> str:
+    return "-" if scores.mean is None else f"{scores.mean:.2f}"
 
 
 def money_rows(report: ProactiveReport) -> list[list[str]]:

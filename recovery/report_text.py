@@ -181,6 +181,10 @@ def format_causes(report: CausesReport) -> str:
             "agent steps",
             "csat n",
             "csat mean",
+            "customers' n",
+            "customers' mean",
+            "agents' n",
+            "agents' mean",
             "breaches",
             "compensation",
         ],
@@ -195,8 +199,11 @@ def format_causes(report: CausesReport) -> str:
                 _fraction_pct(c.reopen_rate),
                 format_duration(c.median_handling_s),
                 format_duration(c.median_agent_step_s),
-                str(c.csat.n),
-                MISSING if c.csat.mean is None else f"{c.csat.mean:.2f}",
+                *(
+                    cell
+                    for csat in (c.csat, c.customer_csat, c.agent_csat)
+                    for cell in (str(csat.n), MISSING if csat.mean is None else f"{csat.mean:.2f}")
+                ),
                 str(c.breaches),
                 ", ".join(f"{amount} {currency}" for currency, amount in c.compensation.items()) or MISSING,
             ]

@@ -1,6 +1,8 @@
 """The causes report over a read model seeded through the projection (`project`) with known timings:
 three causes closed over eight weeks (a reopening, pauses, breaches, CSAT answers, money in USD and
-EUR), a fourth only in the period before, and cases at the window's edges.
+EUR), a fourth only in the period before, and cases at the window's edges. Follow-up scores come
+from the customers' case page (a score, a middle score sent as a customer message, a reply-box
+message that is not an answer) and from agents, counted apart.
 
 The window is S = Monday 2024-03-04 00:00 UTC to S + 8 weeks; the previous period is the 8 weeks
 before S. Expected figures are worked out by hand next to each case; a median of two values is their
@@ -10,6 +12,7 @@ mean (percentile_cont).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +22,9 @@ import pytest
 
 import activities.store
 from activities.store.projection import ProjectionBatch, project
-from recovery.causes import causes_report, window
+from recovery.causes import CAUSES_SQL, causes_report, window
 from recovery.report_text import format_causes
+from starter.customer import answers
 from tests.activities.test_reports import Case, D, H, M
 
 S = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
@@ -40,16 +44,38 @@ def simple(key: str, closed_at: datetime, cause: str) -> Case:
     )
 
 
+def asked(case: Case, after: timedelta) -> Case:
+    return case.add(after, "follow_up_asked")
+
+
+def by_customer(case: Case) -> Case:
+    """The last event was the customer's, from their case page."""
+    case.events[-1].actor = answers.CUSTOMER.id
+    return case
+
+
+def page_message(case: Case, after: timedelta, contact_count: int, score: int | None = None) -> Case:
+    """A middle score from the page (a customer message for the owner, answers.score_step), or with no
+    score a message from the reply box; `contact_count` unchanged, so repeat contacts stay as they were."""
+    eid = answers.event_id("score" if score else "reply", uuid.uuid4(), f"nonce-{len(case.events):012d}")
+    if score:
+        _, _, inp = answers.score_step(score, "so-so", answers.Thresholds(), eid)
+    else:
+        _, inp = answers.message_step("The customer scored 5", eid)
+    case.add(after, "customer_replied", **inp.model_dump(), counted=False, contact_count=contact_count)
+    return by_customer(case)
+
+
 def cases() -> list[Case]:
     return [
         # carrier ×3 in the window ------------------------------------------------------------
         # c1: handling 25 h = 90000; agent steps ack 600 + fix 6600 + compensate 3600 + close 3600 = 14400.
-        Case("c1", S + 1 * H, "critical")
-        .ack(10 * M)
-        .fix(2 * H)
-        .compensate(3 * H, "refund", "50.00", "USD")
-        .follow_up(1 * D, "satisfied", 5)
-        .close(1 * D + 1 * H, "carrier"),
+        # The customer scores 5 on the page: customers' [5].
+        by_customer(
+            asked(Case("c1", S + 1 * H, "critical").ack(10 * M).fix(2 * H), 3 * H)
+            .compensate(3 * H, "refund", "50.00", "USD")
+            .follow_up(1 * D, "satisfied", 5)
+        ).close(1 * D + 1 * H, "carrier"),
         # c2: one repeat contact, the acknowledge deadline missed; handling 50 h = 180000;
         # agent steps 2400 + 8400 + 3600 + 7200 = 21600.
         Case("c2", S + 7 * D, "high")
@@ -63,18 +89,32 @@ def cases() -> list[Case]:
         # c3: two repeat contacts, unsatisfied (2) → reopened → satisfied (4); paused 2 h inside the
         # second fix. Handling 49 h = 176400; agent steps round 1: 3600 + 3600 + 3600, round 2: fix
         # 14400 − 7200 paused + compensate 3600 + close 3600 → 25200.
-        Case("c3", S + 21 * D, "normal")
-        .add(20 * M, "contact_added", contact_count=2)
-        .ack(1 * H)
-        .fix(2 * H)
-        .compensate(3 * H, "refund", "30.00", "USD")
-        .follow_up(1 * D, "unsatisfied", 2)
-        .add(1 * D, "reopened", step="fix", reason="customer unsatisfied")
-        .add(1 * D + 30 * M, "contact_added", contact_count=3)
-        .add(1 * D + 1 * H, "paused", reason="waiting on the customer")
-        .add(1 * D + 3 * H, "resumed", note="", paused_seconds=7200.0)
-        .fix(1 * D + 4 * H)
-        .compensate(1 * D + 5 * H, "coupon", "10.00", "USD")
+        # The customer scores 2 on the page (reopened), then, asked again, sends a middle 3; the owner
+        # records satisfied with 4: customers' [2, 3], agents' [4].
+        page_message(
+            asked(
+                by_customer(
+                    asked(
+                        Case("c3", S + 21 * D, "normal")
+                        .add(20 * M, "contact_added", contact_count=2)
+                        .ack(1 * H)
+                        .fix(2 * H)
+                        .compensate(3 * H, "refund", "30.00", "USD"),
+                        3 * H,
+                    ).follow_up(1 * D, "unsatisfied", 2)
+                )
+                .add(1 * D, "reopened", step="fix", reason="customer unsatisfied")
+                .add(1 * D + 30 * M, "contact_added", contact_count=3)
+                .add(1 * D + 1 * H, "paused", reason="waiting on the customer")
+                .add(1 * D + 3 * H, "resumed", note="", paused_seconds=7200.0)
+                .fix(1 * D + 4 * H)
+                .compensate(1 * D + 5 * H, "coupon", "10.00", "USD"),
+                1 * D + 5 * H,
+            ),
+            1 * D + 6 * H,
+            3,
+            score=3,
+        )
         .follow_up(2 * D, "satisfied", 4)
         .close(2 * D + 1 * H, "carrier"),
         # warehouse ×2 ------------------------------------------------------------------------
@@ -87,11 +127,15 @@ def cases() -> list[Case]:
         .compensate(6 * H, "upgrade")
         .follow_up(2 * D, "no_response")
         .close(2 * D + 1 * H, "warehouse"),
-        # w2: handling 24.5 h = 88200; agent 300 + 3300 + 3600 + 1800 = 9000.
-        Case("w2", S + 40 * D, "low")
-        .ack(5 * M)
-        .fix(1 * H)
-        .compensate(2 * H, "refund", "15.50", "EUR")
+        # w2: handling 24.5 h = 88200; agent 300 + 3300 + 3600 + 1800 = 9000. Asked; the reply box says
+        # "The customer scored 5" (a message, not an answer); an agent records 3: agents' [3].
+        page_message(
+            asked(
+                Case("w2", S + 40 * D, "low").ack(5 * M).fix(1 * H).compensate(2 * H, "refund", "15.50", "EUR"), 2 * H
+            ),
+            3 * H,
+            1,
+        )
         .follow_up(1 * D, "satisfied", 3)
         .close(1 * D + 30 * M, "warehouse"),
         # product-defect ×2 -------------------------------------------------------------------
@@ -102,13 +146,22 @@ def cases() -> list[Case]:
         .compensate(3 * H, "upgrade")
         .follow_up(2 * D + 23 * H, "satisfied")
         .close(3 * D, "product-defect"),
-        # p1: handling 176400; agent 3600 + 82800 + 3600 + 3600 = 93600.
-        Case("p1", S + 50 * D, "high")
-        .ack(1 * H)
-        .fix(1 * D)
-        .compensate(1 * D + 1 * H, "refund", "12.00", "USD")
-        .follow_up(2 * D, "satisfied", 5)
-        .close(2 * D + 1 * H, "product-defect"),
+        # p1: handling 176400; agent 3600 + 82800 + 3600 + 3600 = 93600. A middle 3 on the page, then
+        # the customer's 5 completes it: the last answer counts, customers' [5].
+        by_customer(
+            page_message(
+                asked(
+                    Case("p1", S + 50 * D, "high")
+                    .ack(1 * H)
+                    .fix(1 * D)
+                    .compensate(1 * D + 1 * H, "refund", "12.00", "USD"),
+                    1 * D + 1 * H,
+                ),
+                1 * D + 2 * H,
+                1,
+                score=3,
+            ).follow_up(2 * D, "satisfied", 5)
+        ).close(2 * D + 1 * H, "product-defect"),
         # outside the window ------------------------------------------------------------------
         Case("open", S + 2 * D, "normal").ack(1 * H).fix(2 * H),  # not closed
         simple("y1", UNTIL, "carrier"),  # closed exactly at until: out
@@ -146,7 +199,9 @@ EXPECTED = {
         "compensation": {"EUR": "20.00", "USD": "90.00"},
         "median_handling_s": 176400.0,  # [90000, 176400, 180000]
         "median_agent_step_s": 21600.0,  # [14400, 21600, 25200]
-        "csat": {"n": 4, "mean": 3.75},  # 5, 4, 2, 4: every answer
+        "csat": {"n": 5, "mean": 3.6},  # every score: c1 5, c2 4, c3 2 3 4 → 18 / 5
+        "customer_csat": {"n": 3, "mean": 3.33},  # c1 5, c3 2 and 3 → 10 / 3
+        "agent_csat": {"n": 2, "mean": 4.0},  # c2 4, c3 4
         "breaches": 1,
         "trend": {"previous_cases": 1, "change": 2},
     },
@@ -160,6 +215,8 @@ EXPECTED = {
         "median_handling_s": 132300.0,  # (176400 + 88200) / 2
         "median_agent_step_s": 17100.0,  # (25200 + 9000) / 2
         "csat": {"n": 1, "mean": 3.0},  # no_response has no score
+        "customer_csat": {"n": 0, "mean": None},  # w2's reply-box message is not an answer
+        "agent_csat": {"n": 1, "mean": 3.0},
         "breaches": 2,
         "trend": {"previous_cases": 2, "change": 0},
     },
@@ -173,6 +230,8 @@ EXPECTED = {
         "median_handling_s": 217800.0,  # (259200 + 176400) / 2
         "median_agent_step_s": 54000.0,  # (14400 + 93600) / 2
         "csat": {"n": 1, "mean": 5.0},
+        "customer_csat": {"n": 1, "mean": 5.0},  # p1: its middle 3 was followed by the 5
+        "agent_csat": {"n": 0, "mean": None},
         "breaches": 0,
         "trend": {"previous_cases": 0, "change": 2},
     },
@@ -186,6 +245,8 @@ EXPECTED = {
         "median_handling_s": None,
         "median_agent_step_s": None,
         "csat": {"n": 0, "mean": None},
+        "customer_csat": {"n": 0, "mean": None},
+        "agent_csat": {"n": 0, "mean": None},
         "breaches": 0,
         "trend": {"previous_cases": 2, "change": -2},
     },
@@ -270,7 +331,8 @@ async def test_format_causes(db: asyncpg.Pool) -> None:
     lines = text.splitlines()
     assert lines[0] == "Causes report: cases closed from 2024-03-04T00:00:00+00:00 until 2024-04-29T00:00:00+00:00"
     row = next(line.split() for line in lines if line.split()[:1] == ["carrier"])
-    # cause, cases, share, before, change, repeat, reopened, handling 2d 1h, agent 6h 00m, csat, breaches, money
+    # cause, cases, share, before, change, repeat, reopened, handling 2d 1h, agent 6h 00m, csat (all,
+    # customers', agents': n and mean), breaches, money
     assert row == [
         "carrier",
         "3",
@@ -283,8 +345,12 @@ async def test_format_causes(db: asyncpg.Pool) -> None:
         "1h",
         "6h",
         "00m",
-        "4",
-        "3.75",
+        "5",
+        "3.60",
+        "3",
+        "3.33",
+        "2",
+        "4.00",
         "1",
         "20.00",
         "EUR,",
@@ -292,7 +358,11 @@ async def test_format_causes(db: asyncpg.Pool) -> None:
         "USD",
     ]
     row = next(line.split() for line in lines if line.split()[:1] == ["billing"])
-    assert row == ["billing", "0", "0.0%", "2", "-2", "-", "-", "-", "-", "0", "-", "0", "-"]
+    assert row == ["billing", "0", "0.0%", "2", "-2", "-", "-", "-", "-", "0", "-", "0", "-", "0", "-", "0", "-"]
+    header = next(line for line in lines if line.strip().startswith("root cause"))
+    assert "csat n" in header and "customers' n" in header and "agents' mean" in header
+    row = next(line.split() for line in lines if line.split()[:1] == ["warehouse"])
+    assert row[11:17] == ["1", "3.00", "0", "-", "1", "3.00"]  # the reply-box message is no answer
     weekly = lines[lines.index("Cases closed per week (weeks from Monday, UTC)") + 1 :]
     assert weekly[0].split() == ["week", "carrier", "product-defect", "warehouse"]
     assert weekly[2].split() == ["2024-03-04", "1", "1", "0"]
@@ -305,20 +375,25 @@ async def test_empty_database(db: asyncpg.Pool) -> None:
     assert format_causes(report).count("(none)") == 2
 
 
-FIGURES = {  # per case, by hand (see cases()): reopenings, scored answers, their sum, agent-step seconds
-    "c1": (0, 1, Decimal(5), 14400.0),
-    "c2": (0, 1, Decimal(4), 21600.0),
-    "c3": (1, 2, Decimal(6), 25200.0),
-    "w1": (0, 0, None, 25200.0),
-    "w2": (0, 1, Decimal(3), 9000.0),
-    "x1": (0, 0, None, 14400.0),
-    "p1": (0, 1, Decimal(5), 93600.0),
-    "open": (0, 0, None, None),  # not closed: no agent-step time yet
+FIGURES = {  # per case, by hand (see cases()): reopenings, scores and their sum (all, customers', agents'),
+    # agent-step seconds
+    "c1": (0, 1, Decimal(5), 1, Decimal(5), 0, None, 14400.0),
+    "c2": (0, 1, Decimal(4), 0, None, 1, Decimal(4), 21600.0),
+    "c3": (1, 3, Decimal(9), 2, Decimal(5), 1, Decimal(4), 25200.0),
+    "w1": (0, 0, None, 0, None, 0, None, 25200.0),
+    "w2": (0, 1, Decimal(3), 0, None, 1, Decimal(3), 9000.0),
+    "x1": (0, 0, None, 0, None, 0, None, 14400.0),
+    "p1": (0, 1, Decimal(5), 1, Decimal(5), 0, None, 93600.0),
+    "open": (0, 0, None, 0, None, 0, None, None),  # not closed: no agent-step time yet
 }
+FIGURE_COLUMNS = (
+    "reopen_count, csat_answers, csat_total, customer_csat_answers, customer_csat_total, "
+    "agent_csat_answers, agent_csat_total, agent_step_s"
+)
 
 
 async def stored_figures(db: asyncpg.Pool) -> dict[str, tuple[object, ...]]:
-    rows = await db.fetch("SELECT case_id, reopen_count, csat_answers, csat_total, agent_step_s FROM cases")
+    rows = await db.fetch(f"SELECT case_id, {FIGURE_COLUMNS} FROM cases")
     return {r["case_id"]: tuple(r)[1:] for r in rows}
 
 
@@ -334,7 +409,7 @@ async def test_the_projection_writes_each_cases_figures(db: asyncpg.Pool) -> Non
     figures = await stored_figures(db)
     assert {key: figures[key] for key in FIGURES} == FIGURES
     money = {(wid, seq): (closed_at, cause) for wid, seq, _, _, closed_at, cause in await stored_money(db)}
-    assert money[("complaint-c3", 12)] == (S + 23 * D + 1 * H, "carrier")  # the second compensation of c3
+    assert money[("complaint-c3", 13)] == (S + 23 * D + 1 * H, "carrier")  # the second compensation of c3
     differ = "cc.case_closed_at IS DISTINCT FROM c.closed_at OR cc.case_root_cause IS DISTINCT FROM c.root_cause"
     assert (
         await db.fetchval(f"SELECT count(*) FROM case_compensations cc JOIN cases c USING (workflow_id) WHERE {differ}")
@@ -342,16 +417,50 @@ async def test_the_projection_writes_each_cases_figures(db: asyncpg.Pool) -> Non
     )
 
 
-async def test_migration_017_computes_the_same_figures_for_stored_cases(db: asyncpg.Pool) -> None:
+MIGRATIONS = Path(activities.store.__file__).parent / "migrations"
+DROP_020 = (
+    "ALTER TABLE cases DROP COLUMN customer_csat_answers, DROP COLUMN customer_csat_total, "
+    "DROP COLUMN agent_csat_answers, DROP COLUMN agent_csat_total"
+)
+
+
+async def test_migrations_017_and_020_compute_the_same_figures_for_stored_cases(db: asyncpg.Pool) -> None:
     """Cases projected before migration 017 get, from their events and steps, what the projection writes."""
     await seed(db)
     projected, money = await stored_figures(db), await stored_money(db)
     await db.execute(
-        "ALTER TABLE cases DROP COLUMN reopen_count, DROP COLUMN csat_answers, DROP COLUMN csat_total, "
+        DROP_020 + ", DROP COLUMN reopen_count, DROP COLUMN csat_answers, DROP COLUMN csat_total, "
         "DROP COLUMN agent_step_s; "
         "ALTER TABLE case_compensations DROP COLUMN case_closed_at, DROP COLUMN case_root_cause"
     )
-    migration = Path(activities.store.__file__).parent / "migrations" / "017_case_figures.sql"
-    await db.execute(migration.read_text())
+    await db.execute((MIGRATIONS / "017_case_figures.sql").read_text())
+    await db.execute((MIGRATIONS / "020_case_csat_by_who.sql").read_text())
     assert await stored_figures(db) == projected and await stored_money(db) == money
     assert by_cause(await causes_report(db, since=S, until=UNTIL)) == EXPECTED
+
+
+async def test_migration_020_splits_the_scores_of_cases_stored_at_017(db: asyncpg.Pool) -> None:
+    """A read model at 017 (every `follow_up_done` score in `csat_answers`, no middle scores, no split):
+    020 writes what the projection writes, and the report's covering index covers the new columns."""
+    await seed(db)
+    projected = await stored_figures(db)
+    await db.execute(
+        DROP_020 + "; UPDATE cases SET csat_answers = 7, csat_total = 1; "  # not what 020 leaves behind
+        "UPDATE cases SET csat_answers = 0, csat_total = NULL WHERE case_id = 'w1'"
+    )
+    await db.execute((MIGRATIONS / "020_case_csat_by_who.sql").read_text())
+    assert await stored_figures(db) == projected
+    assert by_cause(await causes_report(db, since=S, until=UNTIL)) == EXPECTED
+    index = await db.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'cases_closed_by_cause_figures'")
+    for column in FIGURE_COLUMNS.split(", "):
+        assert column in index
+
+
+async def test_the_per_cause_pass_reads_the_covering_index_alone(db: asyncpg.Pool) -> None:
+    """Without sequential scans (too few rows here for the planner to prefer the index on its own), the
+    per-cause pass is an index-only scan: the index covers every column it reads, the CSAT split's too."""
+    await seed(db)
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("ANALYZE cases; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + CAUSES_SQL, S, UNTIL))
+    assert "Index Only Scan using cases_closed_by_cause_figures" in plan, plan

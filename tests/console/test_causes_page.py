@@ -92,7 +92,8 @@ async def test_the_causes_page_draws_charts_beside_their_numbers(http: httpx.Asy
     assert re.findall(r'<th scope="col">(.*?)</th>', found[1]) == ["week", "carrier", "product-defect", "warehouse"]
     assert weekly[3] == ["2024-03-25", "1", "0", "1"]
     assert ["carrier", "2d 1h", "6h 00m"] in cells(found[2])
-    assert ["carrier", "4", "3.75"] in cells(found[3])
+    assert ["carrier", "3", "3.33", "2", "4.00", "5", "3.60"] in cells(found[3])  # customers', agents', all
+    assert ["warehouse", "0", "-", "1", "3.00", "1", "3.00"] in cells(found[3])
     assert ["carrier", "33.3%", "1.00", "1"] in cells(found[4])
     assert cells(found[5]) == [
         ["carrier", "EUR", "20.00"],

@@ -122,6 +122,9 @@ async def test_cli_prints_the_causes_report(db: asyncpg.Pool, db_url: str) -> No
         "1",
         "+2",
     ]
+    assert "customers' n" in header and "agents' n" in header
+    carrier = next(line.split() for line in lines if line.split()[:1] == ["carrier"])
+    assert carrier[11:17] == ["5", "3.60", "3", "3.33", "2", "4.00"]  # CSAT: all, customers' own, agents'
     weekly = lines[lines.index("Cases closed per week (weeks from Monday, UTC)") + 1 :]
     assert len([line for line in weekly if line.strip()]) == 2 + 10
     assert weekly[2].split() == ["2024-02-19", "1", "0", "0"]  # carrier's close 10 days before since

@@ -29,6 +29,8 @@ async def test_api_serves_the_proactive_report(api: httpx.AsyncClient, db: async
     assert proactive["origin"] == "proactive" and proactive["cases"] == 3
     assert proactive["first_apology"] == {"count": 3, "p50_seconds": 4.0, "p95_seconds": 5.8}
     assert proactive["csat"] == {"responses": 2, "average": 4.5}
+    assert proactive["customer_csat"] == {"n": 1, "mean": 5.0} and proactive["agent_csat"] == {"n": 1, "mean": 4.0}
+    assert reactive["customer_csat"] == {"n": 1, "mean": 3.0} and reactive["agent_csat"] == {"n": 2, "mean": 4.0}
     assert proactive["compensation"] == [
         {"currency": "EUR", "count": 1, "amount": "10.00"},
         {"currency": "USD", "count": 1, "amount": "74.55"},
@@ -79,5 +81,9 @@ async def test_the_reports_page_compares_proactive_and_reactive(
     ]
     assert ["first apology p50", "4s", "1h 15m"] in rows
     assert ["CSAT average", "4.50", "4.00"] in rows
+    assert ["agent-entered CSAT mean", "4.00", "4.00"] in rows  # apart from the customers' own
+    assert [row[1:] for row in rows if row[0].startswith("customers") and row[0].endswith("own CSAT mean")] == [
+        ["5.00", "3.00"]
+    ]
     assert ["proactive", "USD", "1", "74.55"] in rows and ["reactive", "USD", "2", "25.00"] in rows
     assert "overcharge 2" in section and "late delivery 1" in section
