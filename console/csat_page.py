@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from console.query_dates import query_dates
 from recovery.csat import csat_report
 from recovery.report_window import checked_window
 
@@ -18,13 +19,7 @@ from recovery.report_window import checked_window
 def csat_window(since: str, until: str) -> dict[str, datetime]:
     """The page's query (dates or moments, empty for no bound) as `csat_report` arguments, refused
     with a sentence when one is not a date or the window runs backwards."""
-    window: dict[str, datetime] = {}
-    for name, text in (("since", since), ("until", until)):
-        if text.strip():
-            try:
-                window[name] = datetime.fromisoformat(text.strip())
-            except ValueError:
-                raise ValueError(f"“{text[:40]}” is not a date (e.g. 2026-11-01).") from None
+    window = query_dates(since, until)
     try:
         checked_window(window.get("since"), window.get("until"))
     except ValueError as err:

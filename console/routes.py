@@ -26,6 +26,7 @@ from console.cause_charts import cause_charts
 from console.charts import report_charts
 from console.live import Changes
 from console.oidc_routes import install_oidc, oidc_from
+from console.query_dates import query_dates
 from console.session import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionKeeper
 from console.session_store import PgSessions
 from recovery.causes import causes_report
@@ -424,13 +425,7 @@ def _sentence(message: str) -> str:
 def cause_window(since: str, until: str, weeks: str) -> dict[str, Any]:
     """The causes page's query (dates or moments, a number of weeks; empty for the default) as
     `causes_report` arguments, refused with a sentence when one is not a date or a number."""
-    window: dict[str, Any] = {}
-    for name, text in (("since", since), ("until", until)):
-        if text.strip():
-            try:
-                window[name] = datetime.fromisoformat(text.strip())
-            except ValueError:
-                raise ValueError(f"“{text[:40]}” is not a date (e.g. 2026-11-01).") from None
+    window: dict[str, Any] = dict(query_dates(since, until))
     if weeks.strip():
         if not weeks.strip().isdigit():
             raise ValueError(f"“{weeks[:6]}” is not a number of weeks.")
