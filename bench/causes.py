@@ -25,8 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.store.projection import _project
-from bench.common import say, summary
+from bench.common import project_in_one_transaction, say, summary
 from recovery import causes
 from workflows.effects import ProjectionBatch
 from workflows.models import DomainEvent
@@ -136,10 +135,7 @@ async def seed(pool: asyncpg.Pool, n: int, concurrency: int, nonce: str) -> dict
                 for i in chunk
             ]
             t1 = time.perf_counter()
-            async with pool.acquire() as conn, conn.transaction():
-                for batch in batches:
-                    if not await _project(conn, batch, None, careful=False):
-                        raise RuntimeError(f"{batch.workflow_id}: the projection wrote nothing")
+            await project_in_one_transaction(pool, batches)
             build_s += t1 - t0
             write_s += time.perf_counter() - t1
             done += len(chunk)

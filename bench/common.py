@@ -20,13 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import Notifier
 from activities.store import create_pool, embedded_url, migrate
+from activities.store.projection import _project
 from recovery.converter import data_converter
 from recovery.deployments import make_current
 from recovery.logs import configure_logging
 from recovery.versioning import build_id, deployment_name
 from starter.binaries import find_binary
 from workflows import search_attributes as sa
-from workflows.effects import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification
+from workflows.effects import PLAN_DELIVERIES, SEND_NOTIFICATION, DeliveryPlan, Notification, ProjectionBatch
 from workflows.models import TicketEvent
 from workflows.policy import Policy
 from workflows.policy_files import default_policy_text, parse_policy
@@ -282,3 +283,11 @@ async def run_update(client: Client, workflow_id: str, update: str, inp: Any) ->
             return result
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             continue
+
+
+async def project_in_one_transaction(pool: asyncpg.Pool, batches: list[ProjectionBatch]) -> None:
+    """Seed cases through the projection's own code path (`_project`), many in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        for batch in batches:
+            if not await _project(conn, batch, None, careful=False):
+                raise RuntimeError(f"{batch.workflow_id}: the projection wrote nothing")

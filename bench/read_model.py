@@ -21,8 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from activities.store.projection import _project
-from bench.common import say
+from bench.common import project_in_one_transaction, say
 from workflows.case import Case, Rejection
 from workflows.effects import ProjectionBatch
 from workflows.models import (
@@ -242,10 +241,7 @@ async def seed(
             t0 = time.perf_counter()
             batches = [batch_of(make_case(policy, nonce, i, n, now, case_events), now) for i in chunk]
             t1 = time.perf_counter()
-            async with pool.acquire() as conn, conn.transaction():
-                for batch in batches:
-                    if not await _project(conn, batch, None, careful=False):
-                        raise RuntimeError(f"{batch.workflow_id}: the projection wrote nothing")
+            await project_in_one_transaction(pool, batches)
             build_s += t1 - t0
             write_s += time.perf_counter() - t1
             events += sum(len(b.events) for b in batches)
