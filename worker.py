@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import structlog
@@ -97,8 +98,11 @@ def build_worker(
     )
 
 
-async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = True) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT, unless the caller handles signals itself)."""
+async def run_worker(
+    stop: asyncio.Event | None = None, handle_signals: bool = True, max_cached_workflows: int | None = None
+) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT, unless the caller handles signals itself); the
+    workflow cache as `build_worker` sizes it unless `max_cached_workflows` is given."""
     configure_logging(os.environ.get("RECOVERY_LOG_LEVEL", "INFO"))
     stop = stop or asyncio.Event()
     if handle_signals:
@@ -109,13 +113,17 @@ async def run_worker(stop: asyncio.Event | None = None, handle_signals: bool = T
     try:
         await require_migrated(pool)
         client = await connect()
-        worker = build_worker(client, pool=pool)
+        options: dict[str, Any] = {}
+        if max_cached_workflows is not None:
+            options["max_cached_workflows"] = max_cached_workflows
+        worker = build_worker(client, pool=pool, **options)
         log.info(
             "worker started",
             task_queue=task_queue(),
             namespace=client.namespace,
             deployment=deployment_name(),
             build_id=build_id(),
+            **options,
         )
         async with worker:
             await stop.wait()
