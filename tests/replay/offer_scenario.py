@@ -13,8 +13,8 @@ from tests.replay.record import (
     Recorded,
     Rig,
     _finished,
+    _follow_up_and_close,
     _refused,
-    _until_asked,
     _updates,
     check,
     count,
@@ -25,11 +25,9 @@ from workflows.case.offers import CUSTOMER
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import (
     AcknowledgeInput,
-    CloseInput,
     CompensateInput,
     CustomerMessageInput,
     FixInput,
-    FollowUpInput,
     OfferInput,
     PickInput,
 )
@@ -74,13 +72,7 @@ async def offer_and_pick(rig: Rig) -> list[Recorded]:
             "conflict",
             "already chosen",
         )
-        await _until_asked(client, case)
-        await run_step(
-            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
-        )
-        await run_step(
-            client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="ok")
-        )
+        await _follow_up_and_close(client, case, csat=5, note="ok")
         await _finished(client, opened.workflow_id)
         recorded = await record_run(client, "offer_and_pick", opened.workflow_id)
     events = recorded.events

@@ -338,11 +338,18 @@ async def _close_lifecycle(client: Client, case: str, root_cause: str = "wrong-i
     await run_step(
         client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Fixed.")
     )
+    await _follow_up_and_close(client, case, csat=5, note="Done.", root_cause=root_cause)
+
+
+async def _follow_up_and_close(
+    client: Client, case: str, *, csat: int, note: str, root_cause: str = "wrong-item-shipped"
+) -> None:
+    """Once the follow-up is asked: answered satisfied with `csat`, then the case closed."""
     await _until_asked(client, case)
     await run_step(
-        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
+        client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=csat)
     )
-    await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause=root_cause, note="Done."))
+    await run_step(client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause=root_cause, note=note))
 
 
 # ---- scenarios on the time-skipping server ------------------------------------------------------
@@ -461,13 +468,7 @@ async def four_eyes_approval(rig: Rig) -> list[Recorded]:
             "forbidden",
         )
         await run_step(client, case, ComplaintWorkflow.approve_compensation, ApprovalInput(actor=LEAD, approve=True))
-        await _until_asked(client, case)
-        await run_step(
-            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=5)
-        )
-        await run_step(
-            client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="ok")
-        )
+        await _follow_up_and_close(client, case, csat=5, note="ok")
         await _finished(client, opened.workflow_id)
         recorded = await record_run(client, "four_eyes_approval", opened.workflow_id)
     events = recorded.events
@@ -510,13 +511,7 @@ async def follow_up_unsatisfied_reopens(rig: Rig) -> list[Recorded]:
         await run_step(
             client, case, ComplaintWorkflow.compensate, CompensateInput(actor=AGENT, kind="none", reason="Fixed.")
         )
-        await _until_asked(client, case)
-        await run_step(
-            client, case, ComplaintWorkflow.complete_follow_up, FollowUpInput(actor=AGENT, outcome="satisfied", csat=4)
-        )
-        await run_step(
-            client, case, ComplaintWorkflow.close, CloseInput(actor=AGENT, root_cause="wrong-item-shipped", note="ok")
-        )
+        await _follow_up_and_close(client, case, csat=4, note="ok")
         await _finished(client, opened.workflow_id)
         recorded = await record_run(client, "follow_up_unsatisfied_reopens", opened.workflow_id)
     in_order(
