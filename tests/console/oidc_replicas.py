@@ -13,13 +13,12 @@ import asyncpg
 import httpx
 import pytest
 
-from console.oidc import OidcConfig, parse_roles
 from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig
 from tests.console.conftest import ROOT, console_policy
 from tests.console.oidc_provider import Provider
-from tests.console.test_oidc import LEAD, ROLES, _free_port, _serve, _stop
+from tests.console.test_oidc import LEAD, _free_port, _serve, _stop, provider_config
 
 OLGA = {"sub": "u-3", "preferred_username": "olga", "groups": ["support"]}
 HTML = {"Accept": "text/html"}
@@ -56,14 +55,7 @@ async def open_replicas(
     async def no_temporal():
         raise RuntimeError("these tests do not reach Temporal")
 
-    config = OidcConfig(
-        issuer=provider.issuer,
-        client_id=provider.client.client_id,
-        client_secret=provider.client.client_secret,
-        roles=parse_roles(ROLES),
-        name="Example ID",
-        recheck_seconds=recheck_seconds,
-    )
+    config = provider_config(provider, recheck_seconds)
     settings = ApiSettings(
         agents=load_agents(str(ROOT / "starter" / "dev_agents.toml")),
         intake=intake or IntakeConfig(),

@@ -36,6 +36,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def provider_config(provider: Provider, recheck_seconds: float = 300.0) -> OidcConfig:
+    """The console's OIDC settings for the test provider: its issuer and client, ROLES mapped."""
+    return OidcConfig(
+        issuer=provider.issuer,
+        client_id=provider.client.client_id,
+        client_secret=provider.client.client_secret,
+        roles=parse_roles(ROLES),
+        name="Example ID",
+        recheck_seconds=recheck_seconds,
+    )
+
+
 async def _serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -83,13 +95,7 @@ async def site(db_url: str) -> AsyncIterator[Site]:
         policy=console_policy(),
         task_queue="oidc-tests",
         database=database,
-        oidc=OidcConfig(
-            issuer=provider.issuer,
-            client_id=provider.client.client_id,
-            client_secret=provider.client.client_secret,
-            roles=parse_roles(ROLES),
-            name="Example ID",
-        ),
+        oidc=provider_config(provider),
     )
     idp = await _serve(provider.app, provider_port)
     console = await _serve(create_app(settings, no_temporal), console_port)

@@ -10,7 +10,6 @@ fields added to the form) is refused: role and authority come from the mapping, 
 from __future__ import annotations
 
 import html
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -19,11 +18,10 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from temporalio.testing import WorkflowEnvironment
 
-from console.oidc import OidcConfig, parse_roles
 from starter.cases import open_case, run_step, status
 from tests.console.conftest import Stack, open_stack
 from tests.console.oidc_provider import Provider
-from tests.console.test_oidc import LEAD, ROLES, _serve, _stop
+from tests.console.test_oidc import LEAD, _free_port, _serve, _stop, provider_config
 from tests.helpers import AGENT, eventually, ticket
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, Actor, CompensateInput, CompensationKind, FixInput, Money
@@ -31,12 +29,6 @@ from workflows.models import AcknowledgeInput, Actor, CompensateInput, Compensat
 pytestmark = pytest.mark.timeout(120)
 AGENT_USER = {"sub": "u-3", "preferred_username": "olga", "email": "olga@example.com", "groups": ["support"]}
 _open: list = []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +39,7 @@ async def oidc_stack(
     provider_port, console_port = _free_port(), _free_port()
     provider.issuer = f"http://127.0.0.1:{provider_port}"
     provider.client.redirect_uris = [f"http://127.0.0.1:{console_port}/login/oidc/callback"]
-    config = OidcConfig(
-        issuer=provider.issuer,
-        client_id=provider.client.client_id,
-        client_secret=provider.client.client_secret,
-        roles=parse_roles(ROLES),
-        name="Example ID",
-    )
+    config = provider_config(provider)
     idp = await _serve(provider.app, provider_port)
     try:
         async with open_stack(dev_env, pg_server, tmp_path_factory, oidc=config, port=console_port) as stack:
