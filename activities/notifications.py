@@ -28,7 +28,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.case_links import NON_ESSENTIAL, CaseLinker, opted_out, with_link
-from activities.channels import Rejected, RetryLater, chat, email
+from activities.channels import Rejected, RetryLater, chat, email, tls
 from activities.channels.email import SmtpConfig
 from activities.channels.tickets import Escalation, JiraClient, ZendeskClient
 from activities.roster import QUIET_TEMPLATES, Roster, load_roster
@@ -159,7 +159,7 @@ class Notifier:
             "recipient": note.recipient,
             "template": note.template,
         }
-        async with httpx.AsyncClient(timeout=self._timeout) as http:
+        async with httpx.AsyncClient(timeout=self._timeout, verify=tls.verified()) as http:
             response = await http.post(self.webhook_url or "", json=body, headers={"Idempotency-Key": note.key})
         if response.status_code >= 300:
             # Raising lets Temporal retry with backoff; the key makes the resend harmless.

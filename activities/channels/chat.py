@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from activities.channels import check_http
+from activities.channels import check_http, tls
 
 
 def escape(text: str) -> str:
@@ -56,7 +56,7 @@ def slack_payload(title: str, text: str, case_id: str, case_url: str | None, his
 async def post_json(
     service: str, url: str, body: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = 10.0
 ) -> str:
-    async with httpx.AsyncClient(timeout=timeout) as http:
+    async with httpx.AsyncClient(timeout=timeout, verify=tls.verified()) as http:
         response = await http.post(url, json=body, headers=headers or {})
     check_http(service, response.status_code, response.text, dict(response.headers))
     return f"{service} answered {response.status_code}"

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from activities.channels import check_http
+from activities.channels import check_http, tls
 
 MARKER = "recovery-ref:"
 
@@ -78,7 +78,7 @@ class ZendeskClient:
         return cls(url, os.environ.get("RECOVERY_ZENDESK_USER", ""), os.environ.get("RECOVERY_ZENDESK_TOKEN", ""))
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=self._timeout)
+        return httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=self._timeout, verify=tls.verified())
 
     async def _has_comment(self, http: httpx.AsyncClient, ticket: str, key: str) -> bool:
         url: str | None = f"/api/v2/tickets/{ticket}/comments.json"
@@ -150,7 +150,9 @@ class JiraClient:
     async def comment(
         self, issue: str, key: str, body: str, *, public: bool, escalation: Escalation | None = None
     ) -> str:
-        async with httpx.AsyncClient(base_url=self.base_url, auth=self._auth, timeout=self._timeout) as http:
+        async with httpx.AsyncClient(
+            base_url=self.base_url, auth=self._auth, timeout=self._timeout, verify=tls.verified()
+        ) as http:
             detail = f"Jira issue {issue}: comment already there"
             if not await self._has_comment(http, issue, key):
                 comment: dict[str, Any] = {"body": _adf(marked(body, key))}
