@@ -66,7 +66,13 @@ async def test_escalations_fire_once_across_a_server_kill(
             server = start_server(tmp_path, port)
             await connected(port)
 
+            def escalation_keys() -> set[str]:
+                return {item["idempotency_key"] for item in receiver.received if item["template"] == "escalation"}
+
             async def all_escalated() -> dict:
+                # The level-3 notice is delivered after its event: wait for both before the worker stops.
+                if len(escalation_keys()) < 3 * CASES:
+                    return {}
                 found = {}
                 for case in cases:
                     events = await timeline(client, case)
@@ -88,7 +94,7 @@ async def test_escalations_fire_once_across_a_server_kill(
         assert warnings == [0.5, 0.75] or warnings == [], (case, warnings)
     sent = [item for item in receiver.received if item["template"] == "escalation"]
     keys = {item["idempotency_key"] for item in sent}
-    assert len(keys) == 3 * CASES
+    assert len(keys) == 3 * CASES, sorted(keys)
     figure(
         f"\nserver restart: {CASES} cases, server down {14} s across every deadline, "
         f"{len(keys)} escalations fired once each (recovered within {recovered_after:.0f} s), duplicates = 0"

@@ -159,8 +159,8 @@ class StepMachine(RuleBasedStateMachine):
 
     @rule(n=st.integers(0, 3))
     def contact(self, n: int) -> None:
-        self.case.add_contact(ticket(f"c{n}"), self.now)
-        self._drain()
+        event = ticket(f"c{n}")
+        self._attempt(lambda: self.case.check_add_contact(event), lambda: self.case.add_contact(event, self.now))
 
     # ---- the promises
 
