@@ -21,6 +21,7 @@ from temporalio.worker import WorkerDeploymentConfig
 
 from activities.notifications import Notifier
 from activities.store.projection import stored_events
+from recovery.deployments import wait_propagated
 from starter.cases import open_case, run_step
 from tests.helpers import AGENT, WebhookReceiver, eventually, fast_policy, ticket
 from worker import build_worker
@@ -78,6 +79,8 @@ async def promote(client: Client, deployment: str, build: str) -> None:
             namespace=client.namespace, deployment_name=deployment, build_id=build, ignore_missing_task_queues=True
         )
     )
+    # A case started before the routing reached the task queue would be pinned to the old build.
+    await wait_propagated(client, deployment)
 
 
 async def pinned_to(client: Client, workflow_id: str) -> str:
