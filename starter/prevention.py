@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -146,11 +146,21 @@ async def complete_action(client: Client, action_id: Identifier, note: str, acto
         )
     except (WorkflowUpdateFailedError, RPCError) as err:
         error = case_error(err, action_id)
+        if error.code == "not_found" and await _exists(handle):
+            error = CaseError("closed", "")  # it finished while the update was on its way
         if error.code == "not_found":
             error = CaseError("not_found", f"no prevention action {action_id}")
         if error.code == "closed":
             error = CaseError("closed", f"prevention action {action_id} is already done")
         raise error from None
+
+
+async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError:
+        return False
+    return True
 
 
 async def wait_for_version(pool: Any, action_id: str, version: int, timeout: float = 3.0) -> bool:

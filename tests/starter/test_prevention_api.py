@@ -60,7 +60,7 @@ async def test_only_leads_open_actions_and_bad_input_is_422(api: httpx.AsyncClie
 
 
 async def test_a_lead_opens_an_action_it_is_listed_and_closed_with_a_note(
-    api: httpx.AsyncClient, db: asyncpg.Pool
+    api: httpx.AsyncClient, db: asyncpg.Pool, client: Client
 ) -> None:
     opened = await api.post("/v1/prevention", json=body(due="2099-01-01"), headers=LENA)
     assert opened.status_code == 422 and "366 days" in opened.json()["detail"]
@@ -97,6 +97,9 @@ async def test_a_lead_opens_an_action_it_is_listed_and_closed_with_a_note(
     )
     again = await api.post(path, json={"note": "again"}, headers=LENA)
     assert again.status_code == 409, again.text
+    await client.get_workflow_handle(action["action_id"]).result()  # its workflow has finished now
+    after_end = await api.post(path, json={"note": "again"}, headers=LENA)
+    assert after_end.status_code == 409 and "already done" in after_end.json()["detail"], after_end.text
     shown = (await api.get("/v1/prevention", params={"state": "done"}, headers=VIEWER)).json()
     assert [a["note"] for a in shown] == ["Second scan at packing"]
     assert shown[0]["before_per_week"] == 0.0 and shown[0]["after_per_week"] is None  # done just now
