@@ -14,11 +14,13 @@ $(VENV)/.installed: pyproject.toml
 dev: $(VENV)/.installed
 	$(VENV)/bin/recovery dev
 
-# The suite in two processes (pytest-xdist), each with its own Temporal dev server and PostgreSQL,
-# one test module per process at a time; TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
+# The suite in three processes (pytest-xdist), each with its own Temporal dev server and PostgreSQL,
+# one test module per process at a time, the longest modules first (tests/conftest.py SLOWEST_FIRST).
+# Most tests wait on servers, not the CPU, so three processes keep 2 cores busy; TEST_WORKERS=0 runs
+# the suite in one process.
+TEST_WORKERS ?= 3
 test: $(VENV)/.installed
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # `make lint`: ruff's rules, `ruff format --check` and mypy (strict on workflows/, activities/, recovery/).
 # The style checks (import order I001, line length E501, `ruff format --check`) are on by default;

@@ -239,11 +239,41 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 SLOWEST_FIRST = (
     "tests/reliability/test_contact_storm.py",
     "tests/bench/test_smoke.py",
-    "tests/starter/test_api_schema.py",
     "tests/reliability/test_payment_outage.py",
+    "tests/starter/test_demo.py",
+    "tests/console/test_console_browser.py",
+    "tests/reliability/test_intake_load.py",
+    "tests/reliability/test_worker_chaos.py",
+    "tests/test_worker_crash.py",
+    "tests/reliability/test_postgres_outage.py",
+    "tests/starter/test_api.py",
+    "tests/starter/test_cli_api.py",
+    "tests/workflows/test_deliveries_beside.py",
+    "tests/starter/test_deploy.py",
+    "tests/reliability/test_server_restart.py",
+    "tests/console/test_oidc.py",
+    "tests/test_email_crash.py",
+    "tests/starter/test_api_schema.py",
+    "tests/starter/test_dev_shutdown.py",
+    "tests/workflows/test_steps.py",
+    "tests/console/test_oidc_recheck.py",
+    "tests/starter/test_api_replicas.py",
+    "tests/reliability/test_contact_race.py",
+    "tests/starter/test_dev_stack.py",
+    "tests/workflows/test_simulation_fast.py",
+    "tests/starter/test_policy_tools.py",
+    "tests/bench/test_soak.py",
+    "tests/starter/test_cli.py",
+    "tests/console/test_oidc_approval.py",
+    "tests/console/test_oidc_backchannel.py",
+    "tests/workflows/test_compensation_ledger.py",
+    "tests/starter/test_prevention_api.py",
+    "tests/customer/test_case_page_answers_browser.py",
+    "tests/reliability/test_generations.py",
 )
-"""Modules that take minutes, started first: the two processes (`make test`) then fill in around them
-instead of one of them finishing with a long tail."""
+"""Modules by measured time, longest first (each over ~10 s on 2 cores, `--durations`): the test
+processes (`make test`, with xdist's `--no-loadscope-reorder`) start the long ones first and fill in
+with the short ones, so none of them finishes with a long tail. The rest keep their collection order."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
