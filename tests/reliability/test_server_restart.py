@@ -92,8 +92,7 @@ async def test_escalations_fire_once_across_a_server_kill(
         assert levels == [1, 2, 3], (case, levels)
         warnings = [e.data["fraction"] for e in events if e.type == "warning"]
         assert warnings == [0.5, 0.75] or warnings == [], (case, warnings)
-    sent = [item for item in receiver.received if item["template"] == "escalation"]
-    keys = {item["idempotency_key"] for item in sent}
+    keys = escalation_keys()
     assert len(keys) == 3 * CASES, sorted(keys)
     figure(
         f"\nserver restart: {CASES} cases, server down {14} s across every deadline, "
