@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
 
 from workflows.models import Actor, TicketEvent
@@ -168,9 +171,41 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
 
 
+# A test picks a port, then its server binds it seconds later. Ports below the kernel's ephemeral
+# range are safe in between: bind(0), outgoing connections and the Temporal dev server's random
+# ports all draw from that range. Each xdist process hands out its own slice, in turn.
+_PORTS_BELOW_EPHEMERAL = 12000
+_SLICES = 8
+_handed_out = [random.randrange(1 << 16)]
+
+
+def _port_slice() -> range:
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return range(0)
+    low = ephemeral_low - _PORTS_BELOW_EPHEMERAL
+    if low < 1024:
+        return range(0)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % _SLICES if worker.isdigit() else 0
+    size = _PORTS_BELOW_EPHEMERAL // _SLICES
+    return range(low + index * size, low + (index + 1) * size)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 that is free now and that nothing else in the suite picks soon."""
+    ports = _port_slice()
+    for _ in range(len(ports)):
+        port = ports[_handed_out[0] % len(ports)]
+        _handed_out[0] += 1
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # no usable range on this machine: any free port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

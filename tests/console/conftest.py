@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from starter.agents import load_agents
 from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig
 from tests.conftest import _with_database
-from tests.helpers import fast_policy
+from tests.helpers import fast_policy, free_port
 from worker import build_worker
 from workflows.policy import Policy
 
@@ -59,12 +58,6 @@ class Stack:
     policy: Policy
     db: asyncpg.Pool
     shots: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +101,7 @@ async def open_stack(
         database=database,
         oidc=oidc,
     )
-    port = port or _free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

@@ -18,7 +18,8 @@ from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig
 from tests.console.conftest import ROOT, console_policy
 from tests.console.oidc_provider import Provider
-from tests.console.test_oidc import LEAD, _free_port, _serve, _stop, provider_config
+from tests.console.test_oidc import LEAD, _serve, _stop, provider_config
+from tests.helpers import free_port
 
 OLGA = {"sub": "u-3", "preferred_username": "olga", "groups": ["support"]}
 HTML = {"Accept": "text/html"}
@@ -42,7 +43,7 @@ async def open_replicas(
     monkeypatch.setenv("RECOVERY_CONSOLE_SECRET", "replicas-share-this-secret")
     db = await asyncpg.create_pool(db_url, min_size=1, max_size=6)
     provider = Provider()
-    provider_port, ports = _free_port(), [_free_port(), _free_port()]
+    provider_port, ports = free_port(), [free_port(), free_port()]
     provider.issuer = f"http://127.0.0.1:{provider_port}"
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     provider.client.redirect_uris = [f"{url}/login/oidc/callback" for url in urls]

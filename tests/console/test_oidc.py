@@ -7,7 +7,6 @@ expired ID token, a token signed by a key the JWKS does not hold and key rotatio
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -24,16 +23,11 @@ from starter.api import ApiSettings, create_app
 from starter.intake import IntakeConfig
 from tests.console.conftest import ROOT, console_policy
 from tests.console.oidc_provider import Provider
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 ROLES = "groups:support-leads=team-lead,groups:support=agent"
 LEAD = {"sub": "u-1", "preferred_username": "rita.lead", "email": "rita@example.com", "groups": ["support-leads"]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def provider_config(provider: Provider, recheck_seconds: float = 300.0) -> OidcConfig:
@@ -77,7 +71,7 @@ class Site:
 async def site(db_url: str) -> AsyncIterator[Site]:
     db = await asyncpg.create_pool(db_url, min_size=1, max_size=5)
     provider = Provider()
-    provider_port, console_port = _free_port(), _free_port()
+    provider_port, console_port = free_port(), free_port()
     provider.issuer = f"http://127.0.0.1:{provider_port}"
     console_url = f"http://127.0.0.1:{console_port}"
     provider.client.redirect_uris = [f"{console_url}/login/oidc/callback"]

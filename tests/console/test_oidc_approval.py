@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from starter.cases import open_case, run_step, status
 from tests.console.conftest import Stack, open_stack
 from tests.console.oidc_provider import Provider
-from tests.console.test_oidc import LEAD, _free_port, _serve, _stop, provider_config
-from tests.helpers import AGENT, eventually, ticket
+from tests.console.test_oidc import LEAD, _serve, _stop, provider_config
+from tests.helpers import AGENT, eventually, free_port, ticket
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import AcknowledgeInput, Actor, CompensateInput, CompensationKind, FixInput, Money
 
@@ -36,7 +36,7 @@ async def oidc_stack(
     dev_env: WorkflowEnvironment, pg_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Stack, Provider]]:
     provider = Provider()
-    provider_port, console_port = _free_port(), _free_port()
+    provider_port, console_port = free_port(), free_port()
     provider.issuer = f"http://127.0.0.1:{provider_port}"
     provider.client.redirect_uris = [f"http://127.0.0.1:{console_port}/login/oidc/callback"]
     config = provider_config(provider)

@@ -13,7 +13,6 @@ commands with 451 (a temporary failure: the client must retry).
 from __future__ import annotations
 
 import datetime
-import socket
 import ssl
 import tempfile
 import threading
@@ -29,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.helpers import free_port
 
 
 def _self_signed(directory: Path) -> ssl.SSLContext:
@@ -53,12 +54,6 @@ def _self_signed(directory: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SmtpServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,18 +20,12 @@ from starter.api import ApiSettings, create_app
 from starter.cases import status, timeline
 from starter.intake import IntakeConfig
 from starter.intake.stripe_events import StripeConfig
-from tests.helpers import database_of
+from tests.helpers import database_of, free_port
 from worker import build_worker
 from workflows.policy_files import default_policy_text, parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_POLICY = ROOT / "starter" / "demo_policy.toml"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _serve(client: Client, task_queue: str, policy_text: str, *, stripe: bool = False) -> AsyncIterator[str]:
@@ -47,7 +40,7 @@ async def _serve(client: Client, task_queue: str, policy_text: str, *, stripe: b
     async def connect() -> Client:
         return client
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, connect), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -188,7 +181,7 @@ async def test_demo_on_a_default_policy_stack_without_temporal_says_what_to_do(
                 url,
                 "http://127.0.0.1:8233",
                 out=out,
-                temporal_address=f"127.0.0.1:{_free_port()}",
+                temporal_address=f"127.0.0.1:{free_port()}",
                 run_id=f"q{int(time.time()) % 100000}",
             )
     text = out.getvalue()
@@ -199,7 +192,7 @@ async def test_demo_on_a_default_policy_stack_without_temporal_says_what_to_do(
 
 def test_demo_without_a_stack_says_so() -> None:
     out = io.StringIO()
-    code = demo.run_demo(f"http://127.0.0.1:{_free_port()}", "http://127.0.0.1:8233", out=out)
+    code = demo.run_demo(f"http://127.0.0.1:{free_port()}", "http://127.0.0.1:8233", out=out)
     assert code == 1
     assert "cannot reach the API" in out.getvalue() and "recovery dev --demo-policy" in out.getvalue()
 

@@ -105,7 +105,8 @@ async def test_dev_stops_everything_on_sigterm_mid_step_and_starts_over_a_killed
         auth = {"Authorization": f"Bearer {stack.token('alice')}"}
         api = f"http://127.0.0.1:{ports['api']}"
         async with httpx.AsyncClient(base_url=api, timeout=120) as http:
-            assert (await http.post("/v1/tickets", json=ticket, headers=auth)).status_code == 202
+            opened = await http.post("/v1/tickets", json=ticket, headers=auth)
+            assert opened.status_code == 202, f"{opened.status_code} {opened.text}\n" + "".join(stack.output)
             in_flight = asyncio.create_task(
                 http.post("/v1/complaints/cust-1042:ord-88/acknowledge", json={"message": "sorry"}, headers=auth)
             )
