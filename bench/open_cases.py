@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import math
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,23 +37,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from bench.common import (
-    ROOT,
-    bounded,
-    free_port,
-    percentile,
-    rss_kib,
-    say,
-    slope,
-    subprocess_env,
-    summary,
-    ticket,
-    wall_policy,
-)
+from bench import memory_probe, server_counters
+from bench.common import bounded, free_port, percentile, rss_kib, say, slope, summary, ticket, wall_policy
 from bench.escalation import storm_policy
-from bench.metrics import parse_prometheus
+from bench.open_cases_process import WarningLog, cache_counters, histogram, scrape, start_worker, stop_worker
 from bench.procs import CpuMeter, Groups
-from bench.storm_workers import EscalationLog
 from recovery.sandbox import sharing_workflow_modules
 from starter.cases import open_case
 from starter.server_errors import CaseError
@@ -75,133 +59,6 @@ LONG_ACK = "8h"
 """The acknowledge budget of every case outside the wave: its first warning 4 h away."""
 
 
-class WarningLog(EscalationLog):
-    """When each case's first 50 % warning's plan started in the worker, from its JSON log."""
-
-    def read(self) -> dict[str, float]:
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            chunk = f.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        # two threads' lines can be written glued together ("}{"): split them again
-        for line in complete.replace(b"}{", b"}\n{").splitlines():
-            if b'"warning"' not in line:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == "notification" and entry.get("template") == "warning":
-                self.escalations.setdefault(
-                    entry["workflow_id"], datetime.fromisoformat(entry["timestamp"]).timestamp()
-                )
-        return self.escalations
-
-
-# ---- the worker process and its metrics ----------------------------------------------------------
-
-
-async def start_worker(
-    address: str, database_url: str, queue: str, log: Path, metrics: str, cache: int | None
-) -> subprocess.Popen[bytes]:
-    env = subprocess_env(
-        TEMPORAL_ADDRESS=address,
-        DATABASE_URL=database_url,
-        RECOVERY_TASK_QUEUE=queue,
-        RECOVERY_LOG_LEVEL="INFO",
-        RECOVERY_METRICS_ADDRESS=metrics,
-    )
-    command = [sys.executable, "-m", "bench.open_cases_worker"]
-    if cache is not None:
-        command += ["--max-cached-workflows", str(cache)]
-    log.write_bytes(b"")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    deadline = time.monotonic() + 60
-    while b"worker started" not in log.read_bytes():
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {proc.returncode}; see {log}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"the worker did not start within 60 s; see {log}")
-        await asyncio.sleep(0.1)
-    return proc
-
-
-async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        await asyncio.to_thread(proc.wait, 30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-async def scrape(url: str) -> Samples:
-    def get() -> str:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return str(response.read().decode())
-
-    return parse_prometheus(await asyncio.to_thread(get))
-
-
-def total(samples: Samples, name: str, **where: str) -> float:
-    """The sum of a metric's samples (`temporal_` prefixed, with or without `_total`) matching `where`."""
-    names = {f"temporal_{name}", f"temporal_{name}_total"}
-    return sum(
-        v
-        for (n, labels), v in samples.items()
-        if n in names and all(dict(labels).get(k) == x for k, x in where.items())
-    )
-
-
-def histogram(before: Samples, after: Samples, name: str) -> dict[str, Any]:
-    """A histogram's observations between two scrapes: count, mean and bucket-interpolated p50 / p95
-    (in the metric's unit: milliseconds, the SDK's default)."""
-    buckets: dict[float, float] = {}
-    for (n, labels), v in after.items():
-        if n == f"temporal_{name}_bucket":
-            le = dict(labels).get("le", "+Inf")
-            bound = math.inf if le in ("+Inf", "inf") else float(le)
-            buckets[bound] = buckets.get(bound, 0.0) + v - before.get((n, labels), 0.0)
-    count = total(after, f"{name}_count") - total(before, f"{name}_count")
-    sum_ = total(after, f"{name}_sum") - total(before, f"{name}_sum")
-
-    def quantile(q: float) -> float | None:
-        if count <= 0:
-            return None
-        rank, lower, below = q * count, 0.0, 0.0
-        for bound in sorted(buckets):
-            if buckets[bound] >= rank:
-                if math.isinf(bound):
-                    return lower
-                inside = buckets[bound] - below
-                return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
-            lower, below = bound, buckets[bound]
-        return lower
-
-    return {
-        "count": int(count),
-        "mean": round(sum_ / count, 2) if count else None,
-        "p50": quantile(0.5),
-        "p95": quantile(0.95),
-    }
-
-
-def cache_counters(samples: Samples) -> dict[str, float]:
-    return {
-        "size": total(samples, "sticky_cache_size"),
-        "hits": total(samples, "sticky_cache_hit"),
-        "misses": total(samples, "sticky_cache_miss"),
-        "forced_evictions": total(samples, "sticky_cache_total_forced_eviction"),
-    }
-
-
-# ---- the measurement ----------------------------------------------------------------------------
-
-
 @dataclass
 class Opening:
     """The cases opened so far and the RSS samples taken meanwhile."""
@@ -212,6 +69,8 @@ class Opening:
     failed: list[str] = field(default_factory=list)
     points: list[tuple[int, int, int]] = field(default_factory=list)
     """(cases open, worker RSS KiB, dev server RSS KiB)."""
+    memory_at_full: dict[str, Any] | None = None
+    """The worker's memory probe once its cache was full ({} if it did not answer)."""
 
 
 def rss_of(pids: list[int]) -> int:
@@ -259,16 +118,46 @@ async def replay_cost(client: Client, workflow_ids: list[str]) -> dict[str, Any]
     }
 
 
-async def idle_cpu(groups: Groups, seconds: float, when: str) -> dict[str, Any]:
-    """CPU seconds of each group over `seconds` with nothing due, and the cores they averaged."""
+async def idle_cpu(groups: Groups, seconds: float, when: str, server_metrics: str | None = None) -> dict[str, Any]:
+    """CPU seconds of each group over `seconds` with nothing due, and the cores they averaged; the
+    CPU-s of each half apart (work that fades is a tail, work that stays is steady), and what the
+    dev server counted meanwhile (`server_counters`)."""
     idle: dict[str, Any] = {"seconds": round(max(0.0, seconds), 1), "when": when}
     if seconds > 0:
+        before = await server_counters.read(server_metrics) if server_metrics else None
         meter = CpuMeter(groups)
         meter.start()
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds / 2)
+        first = meter.stop()
+        await asyncio.sleep(seconds / 2)
         cpu = meter.stop()
-        idle |= {"cpu_s": cpu, "cores": round(sum(cpu.values()) / seconds, 4)}
+        after = await server_counters.read(server_metrics) if server_metrics else None
+        second = {name: round(used - first[name], 3) for name, used in cpu.items()}
+        idle |= {"cpu_s": cpu, "cores": round(sum(cpu.values()) / seconds, 4), "halves_cpu_s": [first, second]}
+        idle["server"] = server_counters.grown(before, after)
     return idle
+
+
+def memory_growth(at_full: dict[str, Any] | None, all_open: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where the worker's RSS grew from a full cache to every case open (KiB, per `memory_probe`),
+    and what garbage collection and malloc_trim gave back with every case open."""
+    if not at_full or not all_open:
+        return None
+    now, trimmed = all_open["before"], all_open["after"]
+    growth = {key: now[key] - at_full[key] for key in now if key != "kind" and key in at_full}
+    parts = ("malloc_in_use_kib", "malloc_free_kib", "malloc_mmapped_kib", "pymalloc_arenas_kib")
+    if set(parts) <= growth.keys():
+        # the rest: thread stacks, mapped files and pages of free malloc memory never touched again
+        growth["elsewhere_kib"] = growth["rss_kib"] - sum(growth[part] for part in parts)
+    return {
+        "at_cache_full": at_full,
+        "all_open": now,
+        "growth": growth,
+        "after_gc_and_trim": trimmed,
+        "trim_returned_kib": now["rss_kib"] - trimmed["rss_kib"],
+        "gc_collected": all_open["collected"],
+        "trim_ms": all_open["trim_ms"],
+    }
 
 
 def _plan(
@@ -300,13 +189,15 @@ async def figure_k(
     concurrency: int,
     cache: int | None = None,
     coincide: bool = True,
+    server_metrics: str | None = None,
 ) -> dict[str, Any]:
     """The figure (see the module's doc). `cache`: the worker's max_cached_workflows (None: as
     configured). `coincide=False` (the smoke run): no wait for a whole minute, each wave case's warning
-    falls budget / 2 after its own open."""
+    falls budget / 2 after its own open. `server_metrics`: the dev server's Prometheus URL."""
     cache_size = cache if cache is not None else CONFIGURED_CACHE
     queue = f"open-{uuid.uuid4().hex[:6]}"
     log = tmp / "open-cases-worker.log"
+    probe = tmp / "open-cases-memory.jsonl"
     metrics = f"127.0.0.1:{free_port()}"
     metrics_url = f"http://{metrics}/metrics"
     nonce = uuid.uuid4().hex[:6]
@@ -315,7 +206,7 @@ async def figure_k(
     behind = max(0, min(cache_size, n - wave - max(1, n // 5)))
     before_wave = n - wave - behind
     say(f"(k): worker subprocess (max_cached_workflows {cache_size}); opening {n} cases, {wave} in the wave")
-    proc = await start_worker(address, database_url, queue, log, metrics, cache)
+    proc = await start_worker(address, database_url, queue, log, metrics, cache, probe)
     server = groups["temporal"]
     groups = {"temporal": server, "postgres": groups["postgres"], "worker": lambda: [proc.pid]}
     state = Opening()
@@ -345,6 +236,8 @@ async def figure_k(
     async def sampler(interval: float) -> None:
         while True:
             state.points.append((state.opened, rss_of([proc.pid]), rss_of(server())))
+            if state.memory_at_full is None and n > cache_size and state.opened >= cache_size:
+                state.memory_at_full = await memory_probe.ask(proc.pid, probe, "look") or {}
             await asyncio.sleep(interval)
 
     try:
@@ -373,6 +266,7 @@ async def figure_k(
         sampling.cancel()
         rss_open = (rss_of([proc.pid]), rss_of(server()))
         state.points.append((state.opened, *rss_open))
+        memory_all_open = await memory_probe.ask(proc.pid, probe, "trim") if n > cache_size else None
         cached = cache_counters(await scrape(metrics_url))
         replay = await replay_cost(client, wave_ids[:: max(1, wave // 10)][:10])
         due = {
@@ -380,7 +274,7 @@ async def figure_k(
         }
         wave_at = min(due.values())
         # idle: what is left before the wave (less a margin), at most idle_s
-        idle = await idle_cpu(groups, min(idle_s, wave_at - time.time() - 3), "before the wave")
+        idle = await idle_cpu(groups, min(idle_s, wave_at - time.time() - 3), "before the wave", server_metrics)
         say(f"(k): idle {idle}; waiting for the wave")
         before = await scrape(metrics_url)
         warnings = WarningLog(log)
@@ -396,7 +290,9 @@ async def figure_k(
         seen = warnings.read()
         if idle["seconds"] < 0.9 * idle_s and t0 is not None:
             # the opening overran: the idle window after the wave, before its 75 % warnings
-            idle = await idle_cpu(groups, min(idle_s, wave_at + budget / 4 - time.time() - 3), "after the wave")
+            idle = await idle_cpu(
+                groups, min(idle_s, wave_at + budget / 4 - time.time() - 3), "after the wave", server_metrics
+            )
             say(f"(k): idle {idle}")
     finally:
         await stop_worker(proc)
@@ -441,6 +337,7 @@ async def figure_k(
         },
         "worker_kib_per_cached_case": round(per_case, 1) if per_case is not None else None,
         "worker_all_open_over_cache_full": round(rss_open[0] / at_full[1], 3) if at_full and n > cache_size else None,
+        "worker_memory": memory_growth(state.memory_at_full, memory_all_open),
         "cache": cached,
         "replay_offline": replay,
         "idle": idle,

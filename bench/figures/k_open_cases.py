@@ -41,6 +41,7 @@ async def run(ctx: Context) -> Figs:
         args.open_cases_concurrency,
         args.open_cases_cache,
         coincide=not args.quick,
+        server_metrics=ctx.stack.metrics_url,
     )
     k["targets"] = {"n": TARGET_N, "idle_cores": IDLE_CORES, "wave_p95_s": WAVE_P95_S, "memory_ratio": MEMORY_RATIO}
     return {"k": k}
@@ -48,6 +49,19 @@ async def run(ctx: Context) -> Figs:
 
 def _cpu(cpu: dict[str, float] | None) -> str:
     return ", ".join(f"{name} {s:.2f}" for name, s in (cpu or {}).items())
+
+
+def _idle_detail(idle: dict[str, Any]) -> str:
+    """Each half's CPU-s (steady work or a fading tail) and what the dev server counted meanwhile."""
+    text = ""
+    if idle.get("halves_cpu_s"):
+        text += "; halves: " + " then ".join(f"({_cpu(h)})" for h in idle["halves_cpu_s"])
+    server = idle.get("server")
+    if server:
+        top = ", ".join(f"{c.get('operation', c['metric'])} {c['delta']}" for c in server["counters"][:5])
+        gc = f"{server['gc_cycles']} Go GC cycles, heap {server['heap_in_use_mib']} MiB"
+        text += f"; the dev server counted {top}; {gc}"
+    return text
 
 
 def targets(figs: Figs, out: Targets) -> None:
@@ -61,7 +75,7 @@ def targets(figs: Figs, out: Targets) -> None:
         idle.get("cores"),
         "<=",
         IDLE_CORES,
-        f"CPU-s over {idle['seconds']} s with nothing due: {_cpu(idle.get('cpu_s'))}",
+        f"CPU-s over {idle['seconds']} s with nothing due: {_cpu(idle.get('cpu_s'))}" + _idle_detail(idle),
     )
     replay = wave["replay_latency_ms"]
     out.add(
@@ -84,8 +98,28 @@ def targets(figs: Figs, out: Targets) -> None:
             MEMORY_RATIO,
             f"worker RSS {rss['worker_cache_full'] / 1024:.0f} MiB at {k['max_cached_workflows']} cases, "
             f"{rss['worker_all_open'] / 1024:.0f} MiB at {k['n']}: memory beyond the cache's "
-            f"{fmt(k['worker_kib_per_cached_case'], 1)} KiB per cached case",
+            f"{fmt(k['worker_kib_per_cached_case'], 1)} KiB per cached case" + _where(k.get("worker_memory")),
         )
+
+
+def _where(memory: dict[str, Any] | None) -> str:
+    """Where the RSS grew past the full cache (`bench.memory_probe`), in MiB."""
+    if not memory:
+        return ""
+    g = memory["growth"]
+    parts = [
+        ("malloc in use", "malloc_in_use_kib"),
+        ("malloc free", "malloc_free_kib"),
+        ("malloc mmapped", "malloc_mmapped_kib"),
+        ("Python arenas", "pymalloc_arenas_kib"),
+        ("of which Python objects", "pymalloc_in_use_kib"),
+        ("elsewhere", "elsewhere_kib"),
+    ]
+    grew = ", ".join(f"{name} {g[key] / 1024:+.0f}" for name, key in parts if key in g)
+    return (
+        f"; the growth past the full cache (MiB): {grew}; gc + malloc_trim then gave back "
+        f"{memory['trim_returned_kib'] / 1024:.0f} MiB"
+    )
 
 
 def _mib(kib: int | None) -> str:
