@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-# A child: notes its pid and index, waits for SIGTERM, notes that it stopped (as a worker drains).
+# A child: notes its pid and index (the file appears whole), waits for SIGTERM, notes that it
+# stopped (as a worker drains).
 CHILD = """
 import os, signal, sys, time
 from pathlib import Path
@@ -17,7 +18,8 @@ out = Path(sys.argv[1])
 index = os.environ["RECOVERY_WORKER_INDEX"]
 stopped = []
 signal.signal(signal.SIGTERM, lambda *_: stopped.append(1))
-(out / f"started-{index}").write_text(str(os.getpid()))
+(out / f".started-{index}").write_text(str(os.getpid()))
+(out / f".started-{index}").rename(out / f"started-{index}")  # whole: the test may read it at once
 while not stopped:
     time.sleep(0.05)
 (out / f"stopped-{index}").write_text(os.environ.get("RECOVERY_METRICS_ADDRESS", ""))
