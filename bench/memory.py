@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 
-from bench.common import ROOT, bounded, rss_kib, say, slope, subprocess_env, ticket, wall_policy
+from bench.common import bounded, rss_kib, say, slope, subprocess_env, ticket, wall_policy
 from bench.floor import open_floor
+from bench.subprocesses import start_logged, stop
 from starter.cases import open_case
 
 
@@ -31,27 +31,7 @@ async def _start(kind: str, address: str, database_url: str, queue: str, log: Pa
         TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, RECOVERY_TASK_QUEUE=queue, RECOVERY_LOG_LEVEL="INFO"
     )
     env.pop("RECOVERY_METRICS_ADDRESS", None)
-    log.write_bytes(b"")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab")
-    )
-    deadline = time.monotonic() + 60
-    while marker not in log.read_bytes():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{module} exited with code {proc.returncode}; see {log}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"{module} did not start within 60 s; see {log}")
-        await asyncio.sleep(0.1)
-    return proc
-
-
-async def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        await asyncio.to_thread(proc.wait, 20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    return await start_logged([sys.executable, "-m", module], env, log, marker)
 
 
 async def measure(
@@ -93,7 +73,7 @@ async def measure(
             await open_some(min(per_chunk, warmup + cases - opened))
             points.append((opened, rss_kib(proc.pid)))
     finally:
-        await _stop(proc)
+        await stop(proc, grace_s=20)
     fitted = slope([(float(x), float(y)) for x, y in points])
     return {
         "rss_idle_kib": rss_idle,

@@ -8,16 +8,16 @@ import json
 import math
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, subprocess_env
+from bench.common import subprocess_env
 from bench.memory_probe import PROBE_ENV
 from bench.metrics import parse_prometheus
 from bench.storm_workers import EscalationLog
+from bench.subprocesses import start_logged, stop
 
 
 class WarningLog(EscalationLog):
@@ -62,25 +62,11 @@ async def start_worker(
     command = [sys.executable, "-m", "bench.open_cases_worker"]
     if cache is not None:
         command += ["--max-cached-workflows", str(cache)]
-    log.write_bytes(b"")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
-    deadline = time.monotonic() + 60
-    while b"worker started" not in log.read_bytes():
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {proc.returncode}; see {log}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"the worker did not start within 60 s; see {log}")
-        await asyncio.sleep(0.1)
-    return proc
+    return await start_logged(command, env, log, b"worker started")
 
 
 async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        await asyncio.to_thread(proc.wait, 30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    await stop(proc)
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -32,6 +32,7 @@ from bench.common import ROOT, free_port, rss_kib, say, subprocess_env, summary
 from bench.procs import CpuMeter, Groups, busy_cpu_seconds, load_average
 from bench.soak_load import Load
 from bench.storm_workers import EscalationLog
+from bench.subprocesses import stop
 from workflows.policy_files import default_policy_text
 
 
@@ -78,14 +79,6 @@ async def _started(command: list[str], env: dict[str, str], log: Path, ready: An
             raise RuntimeError(f"{' '.join(command[2:4])} was not ready within 60 s; see {log}")
         await asyncio.sleep(0.2)
     return proc
-
-
-async def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        await asyncio.to_thread(proc.wait, 30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @asynccontextmanager
@@ -145,7 +138,7 @@ async def api_and_worker(
                 raise outcome
         yield procs[0], procs[1], urls[-1], worker_log
     finally:
-        await asyncio.gather(*(_stop(p) for p in procs))
+        await asyncio.gather(*(stop(p) for p in procs))
 
 
 class Sampler:
